@@ -1,0 +1,184 @@
+"""Command line: python -m mnist_core {archs, train, evaluate, pretrain, bench}.
+
+  archs                      table of the architectures
+  train --arch NAME --epochs N [--data-dir DIR] [--out PATH] [--json] [hyperparameters]
+  evaluate PATH_OR_NAME [--data-dir DIR] [--json]
+  pretrain [--data-dir DIR] [--out-dir models] [--arch NAME ...]   rebuild the shipped models
+  bench                      inference latency of every available model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import checkpoints, data, inference
+from .models import ARCHS, param_count
+from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, recommended_config, train
+
+PRETRAIN_SEED = 0
+
+
+def _progress(json_mode: bool):
+    """A one-line progress bar on a terminal; nothing when piped or in --json mode."""
+    tty = sys.stderr.isatty() and not json_mode
+
+    def on_event(e: dict) -> None:
+        if e["type"] == "step" and tty:
+            done = e["step"] / e["total_steps"]
+            bar = "#" * int(done * 30)
+            sys.stderr.write(f"\r[{bar:<30}] {e['step']}/{e['total_steps']} loss {e['loss']:.4f} "
+                             f"{e['images_per_sec']:.0f} img/s")
+        elif e["type"] == "epoch" and not json_mode:
+            sys.stderr.write(("\n" if tty else "") + f"epoch {e['epoch']:g}: train acc {e['train_accuracy']:.4f}  "
+                             f"test loss {e['test_loss']:.4f}  test acc {e['test_accuracy']:.4f}  "
+                             f"{e['seconds']:.1f} s\n")
+
+    return on_event
+
+
+def cmd_archs(args) -> int:
+    print(f"{'name':<15} {'params':>9}  {'tutorial reported':<48} description")
+    for a in ARCHS.values():
+        print(f"{a.name:<15} {param_count(a.build()):>9,}  {a.reported:<48} {a.description}")
+    return 0
+
+
+def _config_from_args(args) -> TrainConfig:
+    overrides = {k: v for k, v in {
+        "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "optimizer": args.optimizer,
+        "schedule": args.schedule, "init": args.init, "augment": args.augment, "seed": args.seed,
+        "device": args.device, "dataset": args.dataset, "max_steps": args.max_steps,
+        "train_limit": args.train_limit}.items() if v is not None}
+    return recommended_config(args.arch, fast=not args.tutorial, **overrides)
+
+
+def cmd_train(args) -> int:
+    cfg = _config_from_args(args)
+    name = args.name or f"{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = Path(args.out) if args.out else checkpoints.path_in(inference.runs_dir(), name)
+    result = train(cfg, data_root=args.data_dir, on_event=_progress(args.json))
+    saved = None
+    if result.usable:
+        saved = result.save(out, name=name, extra={"command": shlex.join(["python", "-m", "mnist_core", *sys.argv[1:]])})
+    summary = {"arch": cfg.arch, "status": result.status, "message": result.message,
+               "test_accuracy": result.test_accuracy, "train_seconds": round(result.train_seconds, 2),
+               "epochs": cfg.epochs, "device": result.device, "path": str(saved) if saved else None}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        acc = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "n/a"
+        print(f"{result.status}: test accuracy {acc} in {result.train_seconds:.1f} s"
+              + (f"; saved to {saved}" if saved else f" ({result.message})"))
+    return 0 if result.status == "finished" else 1
+
+
+def cmd_evaluate(args) -> int:
+    predictor = inference.load_model(args.model)
+    split = data.load(predictor.meta.get("dataset", "mnist"), train=False, root=args.data_dir)
+    res = inference.evaluate(predictor, split.images, split.labels)
+    out = {"model": str(args.model), "arch": predictor.arch, "test_accuracy": res["accuracy"],
+           "stored_test_accuracy": predictor.test_accuracy}
+    print(json.dumps(out) if args.json else f"{predictor.arch}: test accuracy {res['accuracy']:.4f}")
+    return 0
+
+
+def pretrain_one(arch: str, data_dir, out_dir: Path, on_event=None) -> tuple[TrainConfig, object, Path | None]:
+    """Train one shipped model with its fast recipe, seed 0, on the CPU, and save it."""
+    cfg = recommended_config(arch, seed=PRETRAIN_SEED, device="cpu")
+    result = train(cfg, data_root=data_dir, on_event=on_event)
+    path = None
+    if result.usable:
+        command = f"python -m mnist_core pretrain --arch {arch}"
+        path = result.save(out_dir / f"{arch}{checkpoints.SUFFIX}", name=arch,
+                           extra={"command": command, "seed": PRETRAIN_SEED, "shipped": True,
+                                  "versions": checkpoints.versions()})
+    return cfg, result, path
+
+
+def cmd_pretrain(args) -> int:
+    out_dir = Path(args.out_dir)
+    archs = args.arch or list(ARCHS)
+    print(f"| architecture | epochs | seconds | test accuracy | tutorial reported |")
+    print(f"|---|---|---|---|---|")
+    ok = True
+    for arch in archs:
+        cfg, result, path = pretrain_one(arch, args.data_dir, out_dir, _progress(True))
+        ok &= path is not None
+        acc = f"{100 * result.test_accuracy:.2f}%" if result.test_accuracy is not None else result.status
+        print(f"| {arch} | {cfg.epochs} | {result.train_seconds:.0f} | {acc} | {ARCHS[arch].reported} |", flush=True)
+    return 0 if ok else 1
+
+
+def cmd_bench(args) -> int:
+    print(f"{'model':<24} {'arch':<15} {'latency ms':>10}")
+    for name in inference.list_models():
+        try:
+            p = inference.load_model(name)
+        except (checkpoints.CheckpointError, ValueError) as exc:
+            print(f"{name:<24} skipped: {exc}")
+            continue
+        print(f"{name:<24} {p.arch:<15} {p.latency_ms():>10.3f}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m mnist_core", description="MNIST Lab engine")
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("archs", help="list the architectures").set_defaults(func=cmd_archs)
+
+    t = sub.add_parser("train", help="train one model")
+    t.add_argument("--arch", default="cnn", choices=list(ARCHS))
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--data-dir")
+    t.add_argument("--out", help="checkpoint path (default: the runs directory)")
+    t.add_argument("--name", help="run name")
+    t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    t.add_argument("--tutorial", action="store_true", help="start from the tutorial's recipe, not the fast one")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--optimizer", choices=OPTIMIZERS)
+    t.add_argument("--schedule", choices=SCHEDULES)
+    t.add_argument("--init", choices=INITS)
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--dataset", choices=list(data.DATASETS))
+    t.add_argument("--max-steps", type=int)
+    t.add_argument("--train-limit", type=int)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
+    e.add_argument("model", help="a checkpoint path or a model name")
+    e.add_argument("--data-dir")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("pretrain", help="rebuild the shipped models (deterministic, CPU)")
+    p.add_argument("--data-dir")
+    p.add_argument("--out-dir", default=str(inference.SHIPPED_DIR))
+    p.add_argument("--arch", action="append", choices=list(ARCHS), help="only these (repeatable)")
+    p.set_defaults(func=cmd_pretrain)
+
+    sub.add_parser("bench", help="inference latency per model").set_defaults(func=cmd_bench)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (data.DataUnavailable, checkpoints.CheckpointError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

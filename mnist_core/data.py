@@ -1,0 +1,131 @@
+"""Dataset location, download through torchvision, and the whole set held in memory.
+
+MNIST is small (60,000 x 28 x 28 bytes = 47 MB), so each split is loaded once into one uint8
+tensor and training batches are index slices of it: no per-sample PIL pipeline in the hot loop.
+The normalisation constants live here, once, for training and inference alike.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torchvision import datasets
+
+# Mean and std of the MNIST training pixels in [0, 1]; every model sees (x - MEAN) / STD.
+MEAN = 0.1307
+STD = 0.3081
+
+# name -> (torchvision class, folder under the data dir, class names)
+DATASETS = {
+    "mnist": (datasets.MNIST, "MNIST", [str(d) for d in range(10)]),
+    "fashion": (
+        datasets.FashionMNIST,
+        "FashionMNIST",
+        ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+         "Boot"],
+    ),
+}
+RAW_FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
+
+
+class DataUnavailable(RuntimeError):
+    """The dataset is missing or unreadable; the message says where we looked and what to do."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split in memory: images uint8 (N, 28, 28), labels int64 (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """`--data-dir`, else $MNIST_DATA_DIR, else ./data (DESIGN.md's data location)."""
+    return Path(explicit or os.environ.get("MNIST_DATA_DIR") or "data").expanduser()
+
+
+def raw_dir(dataset: str = "mnist", root: str | os.PathLike | None = None) -> Path:
+    return data_dir(root) / DATASETS[dataset][1] / "raw"
+
+
+def is_available(dataset: str = "mnist", root: str | os.PathLike | None = None) -> bool:
+    """True when the four raw IDX files are on disk (nothing is downloaded)."""
+    raw = raw_dir(dataset, root)
+    return all((raw / name).is_file() for name in RAW_FILES)
+
+
+def _help(dataset: str, root: Path, why: str) -> str:
+    raw = root / DATASETS[dataset][1] / "raw"
+    return (
+        f"{DATASETS[dataset][1]} is not available: {why}\n"
+        f"Looked in {raw.resolve()}. Fix it by one of:\n"
+        f"  - set MNIST_DATA_DIR (or pass --data-dir) to a folder holding "
+        f"{DATASETS[dataset][1]}/raw/ with the four files {', '.join(RAW_FILES)};\n"
+        f"  - place those four files in {raw.resolve()};\n"
+        f"  - connect to the internet and it is downloaded there automatically."
+    )
+
+
+@lru_cache(maxsize=8)
+def _load_cached(dataset: str, train: bool, root: str, download: bool) -> Split:
+    cls = DATASETS[dataset][0]
+    root_path = Path(root)
+    if not is_available(dataset, root_path):
+        if not download:
+            raise DataUnavailable(_help(dataset, root_path, "the files are missing"))
+        try:
+            ds = cls(root, train=train, download=True)
+        except Exception as exc:  # no internet, a mirror down, a bad checksum
+            raise DataUnavailable(_help(dataset, root_path, f"download failed ({exc})")) from exc
+    else:
+        try:
+            ds = cls(root, train=train, download=False)
+        except Exception as exc:  # a truncated or corrupt IDX file
+            prefix = "train" if train else "t10k"
+            files = [str(raw_dir(dataset, root_path) / f) for f in RAW_FILES if f.startswith(prefix)]
+            raise DataUnavailable(
+                f"Could not read {' / '.join(files)}: {exc}. The file is corrupt or truncated; "
+                f"delete it and place a fresh copy (or let it download)."
+            ) from exc
+    images, labels = ds.data, ds.targets.long()
+    if images.dtype != torch.uint8 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise DataUnavailable(
+            f"Unexpected data in {raw_dir(dataset, root_path)}: images {tuple(images.shape)} "
+            f"{images.dtype}, labels {tuple(labels.shape)}"
+        )
+    return Split(images.contiguous(), labels.contiguous())
+
+
+def load(
+    dataset: str = "mnist",
+    train: bool = True,
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Split:
+    """Load one split into memory once per process (later calls return the same tensors).
+
+    Raises DataUnavailable with a message naming the folder and the fix when the data is absent
+    and cannot be downloaded, or when a file is corrupt.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(DATASETS)}")
+    return _load_cached(dataset, train, str(data_dir(root).resolve()), download)
+
+
+def normalize(images_uint8: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28), normalised, on `device` (done per batch)."""
+    x = images_uint8.to(device, non_blocking=True).unsqueeze(1).float().div_(255.0)
+    return x.sub_(MEAN).div_(STD)

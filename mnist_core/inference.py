@@ -1,0 +1,170 @@
+"""Prediction: Predictor (preprocess + model + softmax), model listing and loading, evaluation.
+
+Shipped models live in `models/` (named by architecture); a user's runs live in the runs
+directory ($MNIST_RUNS_DIR, else ./runs), named by run name. A path to a checkpoint also works.
+A Predictor's model is in eval mode and is never trained: it may be shared by many sessions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoints, data
+from .models import ARCHS, DEFAULT_ARCH
+from .preprocess import preprocess
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def shipped_dir(models_dir: str | os.PathLike | None = None) -> Path:
+    return Path(models_dir or os.environ.get("MNIST_MODELS_DIR") or SHIPPED_DIR)
+
+
+def runs_dir(runs: str | os.PathLike | None = None) -> Path:
+    """Where a user's own runs are saved: $MNIST_RUNS_DIR, else ./runs (never models/)."""
+    return Path(runs or os.environ.get("MNIST_RUNS_DIR") or "runs").expanduser()
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    path: Path
+    source: str  # "shipped" or "run"
+
+
+def model_entries(models_dir=None, runs=None) -> list[ModelEntry]:
+    """Shipped checkpoints (registry order), then the user's runs (newest first).
+
+    A run whose name equals a shipped one is listed as "run:NAME" so that both stay reachable.
+    """
+    entries, seen = [], set()
+    shipped = shipped_dir(models_dir)
+    for arch in ARCHS:
+        p = shipped / f"{arch}{checkpoints.SUFFIX}"
+        if p.is_file():
+            entries.append(ModelEntry(arch, p, "shipped"))
+            seen.add(arch)
+    rdir = runs_dir(runs)
+    run_files = sorted(rdir.glob(f"*{checkpoints.SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True) if rdir.is_dir() else []
+    for p in run_files:
+        name = p.stem if p.stem not in seen else f"run:{p.stem}"
+        entries.append(ModelEntry(name, p, "run"))
+        seen.add(name)
+    return entries
+
+
+def list_models(models_dir=None) -> list[str]:
+    """Names accepted by load_model: shipped models by architecture, then the user's runs."""
+    return [e.name for e in model_entries(models_dir)]
+
+
+def resolve(name_or_path: str | os.PathLike, models_dir=None) -> Path:
+    for e in model_entries(models_dir):
+        if e.name == str(name_or_path):
+            return e.path
+    p = Path(name_or_path)
+    if p.suffix == checkpoints.SUFFIX and p.is_file():
+        return p
+    raise ValueError(f"no model named {str(name_or_path)!r}; available: {', '.join(list_models(models_dir)) or 'none'}")
+
+
+class Predictor:
+    """A loaded model ready for inference on the CPU."""
+
+    def __init__(self, model: torch.nn.Module, meta: dict, name: str, path: Path | None = None):
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.meta = meta
+        self.name = name
+        self.path = path
+        self.arch = meta.get("arch", "?")
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.meta.get("metrics", {}).get("test_accuracy")
+
+    def proba_batch(self, x28: np.ndarray | torch.Tensor) -> np.ndarray:
+        """(N, 28, 28) float in [0, 1] -> (N, 10) class probabilities."""
+        x = torch.as_tensor(np.asarray(x28, dtype=np.float32)).reshape(-1, 1, 28, 28)
+        with torch.inference_mode():
+            logits = self.model((x - data.MEAN) / data.STD)
+            return torch.softmax(logits, 1).numpy()
+
+    def predict_proba(self, image) -> np.ndarray | None:
+        """Any uint8 image -> (10,) probabilities, or None for a blank image."""
+        x = preprocess(image)
+        return None if x is None else self.proba_batch(x[None])[0]
+
+    def saliency(self, x28: np.ndarray, target: int | None = None) -> np.ndarray:
+        """|d logit_target / d input| over the 28x28 input, scaled to [0, 1].
+
+        Uses autograd.grad on the input only, so the shared model's parameters are untouched.
+        """
+        x = torch.tensor(np.asarray(x28, np.float32).reshape(1, 1, 28, 28), requires_grad=True)
+        with torch.enable_grad():
+            logits = self.model((x - data.MEAN) / data.STD)
+            k = int(logits.argmax()) if target is None else int(target)
+            (grad,) = torch.autograd.grad(logits[0, k], x)
+        g = grad.abs()[0, 0].numpy()
+        return g / g.max() if g.max() > 0 else g
+
+    def latency_ms(self, repeats: int = 50) -> float:
+        """Median milliseconds for one 28x28 image through the model (after a warm-up)."""
+        x = np.zeros((1, 28, 28), np.float32)
+        self.proba_batch(x)
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            self.proba_batch(x)
+            times.append(time.perf_counter() - t)
+        return float(np.median(times) * 1000)
+
+
+def load_model(name_or_path: str | os.PathLike, models_dir=None) -> Predictor:
+    """A shipped model by architecture name ("cnn" is the default), a run by name, or a path."""
+    path = resolve(name_or_path, models_dir)
+    model, meta = checkpoints.load(path)
+    return Predictor(model, meta, str(name_or_path) if not Path(str(name_or_path)).suffix else path.stem, path)
+
+
+def default_model_name(models_dir=None) -> str | None:
+    """The best model available: shipped `cnn` when present, else the most accurate one."""
+    names = list_models(models_dir)
+    if DEFAULT_ARCH in names:
+        return DEFAULT_ARCH
+    best, best_acc = None, -1.0
+    for e in model_entries(models_dir):
+        try:
+            acc = checkpoints.read(e.path)["metrics"].get("test_accuracy") or 0.0
+        except checkpoints.CheckpointError:
+            continue
+        if acc > best_acc:
+            best, best_acc = e.name, acc
+    return best
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int = 10) -> np.ndarray:
+    """(classes, classes) counts: row = true label, column = prediction."""
+    return np.bincount(labels * classes + preds, minlength=classes * classes).reshape(classes, classes)
+
+
+def evaluate(predictor: Predictor, images_uint8: torch.Tensor, labels: torch.Tensor, batch: int = 2000) -> dict:
+    """Batched evaluation of raw MNIST tensors: accuracy, confusion, per-class accuracy, mistakes."""
+    probs = np.concatenate(
+        [predictor.proba_batch(images_uint8[i : i + batch].float().numpy() / 255.0) for i in range(0, len(labels), batch)]
+    ) if len(labels) else np.zeros((0, 10), np.float32)
+    y = labels.numpy()
+    pred = probs.argmax(1)
+    cm = confusion_matrix(y, pred)
+    per_class = np.diag(cm) / np.maximum(cm.sum(1), 1)
+    wrong = np.flatnonzero(pred != y)
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])]  # most confident mistakes first
+    return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "confusion": cm,
+            "per_class": per_class, "predictions": pred, "probs": probs, "mistakes": wrong}

@@ -1,0 +1,309 @@
+"""The training loop: batches sliced from in-memory tensors, optimizers, schedules, events.
+
+`train(config, on_event=..., should_stop=...)` runs one training run and returns a TrainResult.
+It never touches a UI: progress goes out as plain dict events through `on_event`, and a stop is
+asked for through `should_stop`, checked between steps (and between evaluation batches).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checkpoints, data
+from .augment import augment_batch
+from .models import ARCHS, build, get_arch
+
+OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta")
+SCHEDULES = ("constant", "step", "onecycle")
+INITS = ("default", "normal", "he", "xavier")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Validated on construction."""
+
+    arch: str = "cnn"  # a registry key (models.ARCHS)
+    dataset: str = "mnist"  # "mnist" or "fashion"
+    optimizer: str = "adam"  # one of OPTIMIZERS
+    lr: float = 1e-3  # peak learning rate (one-cycle) or starting rate
+    momentum: float = 0.9  # for sgd_momentum, nesterov and rmsprop
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant; step (x0.1 at 50% and 75% of steps); onecycle
+    batch_size: int = 128
+    epochs: int = 1
+    init: str = "default"  # default (PyTorch's), normal (std 0.01), he, xavier
+    augment: bool = False  # random affine, elastic warp and stroke thickness per image
+    seed: int = 0
+    device: str = "auto"  # auto = cuda, else mps, else cpu
+    max_steps: int = 0  # 0 = no limit; a test-sized run stops after this many steps
+    train_limit: int = 0  # 0 = every training image; else only the first N (quick runs)
+    log_every: int = 10  # a "step" event every this many steps
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ValueError(msg)
+
+        check(self.arch in ARCHS, f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHS)}")
+        check(self.dataset in data.DATASETS, f"unknown dataset {self.dataset!r}")
+        check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        check(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}")
+        check(self.init in INITS, f"init must be one of {', '.join(INITS)}")
+        check(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}")
+        check(isinstance(self.lr, (int, float)) and 0 < self.lr <= 10 and math.isfinite(self.lr),
+              "learning rate must be in (0, 10]")
+        check(0 <= self.momentum < 1, "momentum must be in [0, 1)")
+        check(0 <= self.weight_decay <= 1, "weight decay must be in [0, 1]")
+        check(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192,
+              "batch size must be an integer in 1..8192")
+        check(isinstance(self.epochs, int) and 1 <= self.epochs <= 1000, "epochs must be in 1..1000")
+        check(isinstance(self.seed, int) and 0 <= self.seed < 2**63, "seed must be a non-negative integer")
+        check(isinstance(self.max_steps, int) and self.max_steps >= 0, "max_steps must be >= 0")
+        check(isinstance(self.train_limit, int) and self.train_limit >= 0, "train_limit must be >= 0")
+        check(isinstance(self.log_every, int) and self.log_every >= 1, "log_every must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def recommended_config(arch: str, fast: bool = True, **overrides) -> TrainConfig:
+    """The architecture's recipe (its fast one by default, else the tutorial's), with overrides."""
+    a = get_arch(arch)
+    return replace(TrainConfig(arch=arch, **(a.fast_recipe if fast else a.tutorial_recipe)), **overrides)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was asked for but Apple's MPS is not available")
+    return torch.device(name)
+
+
+@dataclass
+class TrainResult:
+    """What a run leaves: the model (on the CPU, eval mode), its status and its history."""
+
+    config: TrainConfig
+    model: nn.Module
+    status: str  # finished, stopped or diverged
+    message: str
+    history: dict = field(default_factory=dict)  # steps: [[step, epoch, loss, seconds]], epochs: [...]
+    test_accuracy: float | None = None
+    train_seconds: float = 0.0
+    device: str = "cpu"
+
+    def save(self, path, name: str | None = None, extra: dict | None = None):
+        """Write the checkpoint (refused for a run with nothing usable to save)."""
+        if not self.usable:
+            raise ValueError(f"not saving a {self.status} run with no evaluated model: {self.message}")
+        metrics = {"test_accuracy": self.test_accuracy, "train_seconds": round(self.train_seconds, 3),
+                   "status": self.status, "device": self.device,
+                   "epochs_done": self.history["epochs"][-1]["epoch"]}
+        return checkpoints.save(path, self.model, self.config.arch, self.config.to_dict(), self.history,
+                                metrics, name=name, extra=extra)
+
+    @property
+    def usable(self) -> bool:
+        """A model worth saving: it trained without diverging and was evaluated."""
+        return self.status in ("finished", "stopped") and self.test_accuracy is not None
+
+
+class Stopped(Exception):
+    pass
+
+
+def init_weights(model: nn.Module, scheme: str) -> None:
+    if scheme == "default":
+        return
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            if scheme == "normal":
+                nn.init.normal_(m.weight, 0.0, 0.01)
+            elif scheme == "he":
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            elif scheme == "xavier":
+                nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    o, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
+    if o == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    if o in ("sgd_momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=o == "nesterov", weight_decay=wd)
+    if o == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+    if o == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum, weight_decay=wd)
+    if o == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if o == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd or 0.01)
+    return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
+
+
+def make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer, total_steps: int):
+    """A per-step learning-rate schedule."""
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 2))
+    if cfg.schedule == "step":
+        marks = [int(total_steps * 0.5), int(total_steps * 0.75)]
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=marks, gamma=0.1)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def evaluate(
+    model: nn.Module,
+    split: data.Split,
+    device: torch.device | str = "cpu",
+    batch_size: int = 2000,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over a split, in inference mode and large batches."""
+    model.eval()
+    total_loss, correct = 0.0, 0
+    with torch.inference_mode():
+        for i in range(0, len(split), batch_size):
+            if should_stop and should_stop():
+                raise Stopped
+            x = data.normalize(split.images[i : i + batch_size], device)
+            y = split.labels[i : i + batch_size].to(device)
+            logits = model(x)
+            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+    return total_loss / max(len(split), 1), correct / max(len(split), 1)
+
+
+def train(
+    config: TrainConfig,
+    data_root=None,
+    on_event: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train one model. Events: {"type": "start" | "step" | "epoch" | "end", ...}.
+
+    Returns with status "finished", "stopped" (between steps, or during evaluation) or
+    "diverged" (a non-finite loss: the message names the step; the model is not usable).
+    Deterministic for a given seed on the CPU.
+    """
+    emit = on_event or (lambda e: None)
+    stop = should_stop or (lambda: False)
+    device = resolve_device(config.device)
+    train_split = data.load(config.dataset, train=True, root=data_root)
+    test_split = data.load(config.dataset, train=False, root=data_root)
+    images, labels = train_split.images, train_split.labels
+    if config.train_limit:
+        images, labels = images[: config.train_limit], labels[: config.train_limit]
+    images, labels = images.to(device), labels.to(device)  # the whole set once: 47 MB
+
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    model = build(config.arch)
+    init_weights(model, config.init)
+    model.to(device)
+    opt = make_optimizer(config, model.parameters())
+    n = len(labels)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    sched = make_schedule(config, opt, total_steps)
+
+    history: dict = {"steps": [], "epochs": []}
+    status, message = "finished", ""
+    step, t0 = 0, time.perf_counter()
+    emit({"type": "start", "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
+          "epochs": config.epochs, "device": str(device), "train_images": n})
+
+    def seconds() -> float:
+        return time.perf_counter() - t0
+
+    try:
+        for epoch in range(config.epochs):
+            if step >= total_steps:
+                break
+            model.train()
+            perm = torch.randperm(n, generator=gen).to(device)
+            correct = torch.zeros((), dtype=torch.long, device=device)
+            seen, loss_sum = 0, torch.zeros((), device=device)
+            for i in range(steps_per_epoch):
+                if step >= total_steps:
+                    break
+                if stop():
+                    raise Stopped
+                idx = perm[i * config.batch_size : (i + 1) * config.batch_size]
+                x = images[idx].unsqueeze(1).float().div_(255.0)  # (B, 1, 28, 28) in [0, 1]
+                if config.augment:
+                    x = augment_batch(x, gen)
+                x = x.sub_(data.MEAN).div_(data.STD)
+                y = labels[idx]
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                correct += (logits.detach().argmax(1) == y).sum()
+                loss_sum += loss.detach() * len(y)
+                seen += len(y)
+                if step % config.log_every == 0 or step == total_steps:
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        status, message = "diverged", f"loss became {value} at step {step}; try a lower learning rate"
+                        break
+                    el = seconds()
+                    point = [step, round(step / steps_per_epoch, 4), value, round(el, 3)]
+                    history["steps"].append(point)
+                    emit({"type": "step", "step": step, "total_steps": total_steps, "epoch": point[1],
+                          "loss": value, "lr": opt.param_groups[0]["lr"], "elapsed": el,
+                          "images_per_sec": step * config.batch_size / max(el, 1e-9)})
+            if status == "diverged":
+                break
+            train_loss = (loss_sum / max(seen, 1)).item()
+            if not math.isfinite(train_loss):
+                status, message = "diverged", f"loss became {train_loss} in epoch {epoch + 1}; try a lower learning rate"
+                break
+            test_loss, test_acc = evaluate(model, test_split, device, should_stop=stop)
+            el = seconds()
+            rec = {"epoch": round(step / steps_per_epoch, 4), "train_loss": train_loss,
+                   "train_accuracy": correct.item() / max(seen, 1), "test_loss": test_loss,
+                   "test_accuracy": test_acc, "seconds": round(el, 3),
+                   "images_per_sec": step * config.batch_size / max(el, 1e-9)}
+            history["epochs"].append(rec)
+            emit({"type": "epoch", **rec, "step": step, "total_steps": total_steps})
+    except Stopped:
+        status, message = "stopped", f"stopped by request at step {step}"
+
+    test_acc = history["epochs"][-1]["test_accuracy"] if history["epochs"] else None
+    if status == "stopped" and step > 0 and not history["epochs"]:
+        pass  # stopped before the first evaluation: nothing measured, not usable
+    if status == "finished" and not message:
+        message = f"finished {step} steps in {seconds():.1f} s"
+    model.eval().cpu()
+    result = TrainResult(config, model, status, message, history, test_acc, seconds(), str(device))
+    emit({"type": "end", "status": status, "message": message, "test_accuracy": test_acc,
+          "train_seconds": result.train_seconds})
+    return result

@@ -1,0 +1,148 @@
+"""Shared fixtures: a small MNIST-format dataset made by the tests, the real one when present,
+an isolated runs directory, and (for browser tests) the real app server plus Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array in the IDX format MNIST uses (magic 0x0000080N, big-endian dims)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n 28x28 digits rendered from a font at random size, offset and stroke: learnable, not MNIST."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i, d in enumerate(labels):
+        img = Image.new("L", (56, 56), 0)
+        font = ImageFont.load_default(size=int(rng.integers(30, 44)))
+        ImageDraw.Draw(img).text((28 + rng.integers(-4, 5), 28 + rng.integers(-4, 5)), str(d), fill=255,
+                                 font=font, anchor="mm", stroke_width=int(rng.integers(1, 3)), stroke_fill=255)
+        images[i] = np.asarray(img.resize((28, 28), Image.BILINEAR))
+    return images, labels
+
+
+def make_mnist_dir(root: Path, n_train: int = 1200, n_test: int = 300, folder: str = "MNIST") -> Path:
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
+        images, labels = synthetic_digits(n, seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(tmp_path_factory) -> Path:
+    """A data dir in torchvision's layout holding 1,200 + 300 synthetic digits (MNIST and Fashion)."""
+    root = tmp_path_factory.mktemp("small_data")
+    make_mnist_dir(root)
+    make_mnist_dir(root, folder="FashionMNIST")
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real MNIST ($MNIST_DATA_DIR); tests that need it skip when it is absent."""
+    d = os.environ.get("MNIST_DATA_DIR")
+    if not d or not (Path(d) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+        pytest.skip("real MNIST not found: set MNIST_DATA_DIR to a folder holding MNIST/raw/")
+    return Path(d)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    """An empty runs directory for this test only ($MNIST_RUNS_DIR)."""
+    d = tmp_path / "runs"
+    d.mkdir()
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(d))
+    return d
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """`streamlit run app.py` on a free loopback port, with its own environment."""
+
+    def __init__(self, env: dict, log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited early: {Path(log).read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("streamlit did not become healthy within 60 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def app_server(tmp_path):
+    """Factory: app_server(env={...}) starts the real app; all are stopped after the test."""
+    servers = []
+
+    def start(env: dict | None = None) -> AppServer:
+        server = AppServer(env or {}, tmp_path / f"streamlit-{len(servers)}.log")
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright; skipped with a reason where it is not installed."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.skip("Chromium is not installed (apt-get install chromium); browser tests skipped")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
