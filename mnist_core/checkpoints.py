@@ -36,7 +36,7 @@ class CheckpointError(ValueError):
 def versions() -> dict:
     import torchvision
 
-    return {"torch": torch.__version__, "torchvision": torchvision.__version__,
+    return {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
             "python": platform.python_version()}
 
 
@@ -91,9 +91,10 @@ def read(path: str | os.PathLike) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        detail = [line.strip() for line in str(exc).splitlines() if "Unsupported" in line or "GLOBAL" in line]
         raise CheckpointError(
             f"{where}: refused; it holds objects that are not plain data (loading it could run "
-            f"code), so it was not loaded ({str(exc).splitlines()[0][:200]})"
+            f"code), so it was not loaded ({(detail or [type(exc).__name__])[0][:160]})"
         ) from exc
     except Exception as exc:  # truncated, random bytes, not a torch file at all
         raise CheckpointError(f"{where}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from exc
