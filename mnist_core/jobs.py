@@ -1,0 +1,451 @@
+"""Background training jobs: a queue per device, one worker thread each, a stop flag, snapshots.
+
+A `JobRunner` is meant to exist once per process (the app holds it in `st.cache_resource`), so
+every browser session sees, and can stop, the same jobs. Jobs on one device run one at a time.
+The training loop reports through `Job._on_event` (called from the worker thread) into lists
+guarded by the job's lock; a page reads `Job.snapshot()`, a copy taken under that lock, and never
+touches the live lists. Nothing here imports streamlit.
+
+Every job writes a small JSON status file next to its checkpoint (`RUNS/NAME.json`) at each
+change of status. After a restart a new runner reads those files: a job whose process is gone
+while it was queued or running is shown as "interrupted"; finished and stopped runs come back
+from their checkpoints (checkpoints made by the command line, with no status file, too).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+
+from . import checkpoints, data, inference, training
+from .models import ARCHS
+from .training import TrainConfig
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING = "queued", "running"
+FINISHED, STOPPED, DIVERGED, FAILED, INTERRUPTED = "finished", "stopped", "diverged", "failed", "interrupted"
+STATUSES = (QUEUED, RUNNING, FINISHED, STOPPED, DIVERGED, FAILED, INTERRUPTED)
+ACTIVE = (QUEUED, RUNNING)
+STATUS_FORMAT = "mnist-lab-job"
+STATUS_SUFFIX = ".json"
+NAME_LEN = 56  # room for a "-NN" suffix inside checkpoints.safe_name's 64 characters
+# Names Windows refuses as file stems; refused everywhere so a runs folder can be copied over.
+RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+def smooth(values: list[float], weight: float = 0.9) -> list[float]:
+    """Exponential moving average with bias correction (TensorBoard's smoothing of a curve)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, 1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return out
+
+
+def describe_device(name: str = "auto") -> str:
+    """What "auto" trains on here, in words: "CPU", "GPU (NVIDIA H100 ...)" or "Apple GPU (MPS)"."""
+    dev = training.resolve_device(name)
+    if dev.type == "cuda":
+        import torch
+
+        return f"GPU ({torch.cuda.get_device_name(dev)})"
+    return "Apple GPU (MPS)" if dev.type == "mps" else "CPU"
+
+
+def _proc_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        pass  # exists, owned by someone else
+    return start is None or _proc_start(pid) in (None, start)
+
+
+class Job:
+    """One training run. Read it through `snapshot()`, `status` and `message`; stop with `stop()`."""
+
+    def __init__(self, job_id: str, name: str, config: TrainConfig, path: Path, data_root: str | None = None):
+        self.id = job_id
+        self.name = name
+        self.config = config
+        self.path = path  # where the checkpoint goes (inside the runs directory)
+        self.data_root = data_root
+        self.created = time.time()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._status, self._message = QUEUED, ""
+        self._steps: list[tuple] = []  # (step, epoch, loss, seconds): appended, never changed
+        self._epochs: list[dict] = []
+        self._progress: dict = {}  # the latest start/step/epoch figures
+        self._times = {"started": None, "ended": None}
+        self._saved: str | None = None
+        self._test_accuracy: float | None = None
+        self._history_from: Path | None = None  # a restored run reads its curves lazily from here
+        self.foreign = False  # restored from a status file of another live process
+
+    # -- the worker side ---------------------------------------------------------------------
+    def _on_event(self, e: dict) -> None:
+        """training.train's callback (worker thread): a few appends under the lock."""
+        kind = e["type"]
+        with self._lock:
+            if kind == "step":
+                self._steps.append((e["step"], e["epoch"], e["loss"], round(e["elapsed"], 3)))  # as in history
+                self._progress.update(step=e["step"], total_steps=e["total_steps"], epoch=e["epoch"],
+                                      elapsed=e["elapsed"], images_per_sec=e["images_per_sec"], lr=e["lr"])
+            elif kind == "epoch":
+                self._epochs.append({k: v for k, v in e.items() if k not in ("type", "step", "total_steps")})
+                self._progress.update(step=e["step"], total_steps=e["total_steps"], epoch=e["epoch"],
+                                      elapsed=e["seconds"], images_per_sec=e["images_per_sec"])
+                self._test_accuracy = e["test_accuracy"]
+            elif kind == "start":
+                self._progress.update({k: e[k] for k in ("total_steps", "steps_per_epoch", "epochs", "device",
+                                                         "train_images")}, step=0, epoch=0.0, elapsed=0.0)
+
+    def _set(self, status: str, message: str = "", **times) -> None:
+        with self._lock:
+            self._status, self._message = status, message
+            self._times.update(times)
+
+    # -- the reader side ---------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        with self._lock:
+            return self._status
+
+    @property
+    def message(self) -> str:
+        with self._lock:
+            return self._message
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def stop(self) -> None:
+        """Ask the run to stop: the loop checks the flag between steps and evaluation batches."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has ended (True) or the timeout passed (False)."""
+        return self._done.wait(timeout)
+
+    def snapshot(self) -> dict:
+        """A consistent copy of the job's state and metrics, safe to keep and read anywhere."""
+        self._load_history()
+        with self._lock:
+            p = dict(self._progress)
+            snap = {
+                "id": self.id, "name": self.name, "status": self._status, "message": self._message,
+                "config": self.config.to_dict(), "created": self.created, **self._times,
+                "steps": list(self._steps), "epochs": [dict(r) for r in self._epochs],
+                "checkpoint": self._saved, "test_accuracy": self._test_accuracy,
+                "stop_requested": self._stop.is_set(), "foreign": self.foreign,
+            }
+        total, step, el = p.get("total_steps") or 0, p.get("step") or 0, p.get("elapsed") or 0.0
+        snap.update(
+            total_steps=total, step=step, epoch=p.get("epoch", 0.0), elapsed=el, device=p.get("device"),
+            images_per_sec=p.get("images_per_sec"), lr=p.get("lr"),
+            progress=min(step / total, 1.0) if total else (1.0 if snap["status"] == FINISHED else 0.0),
+            eta_seconds=(total - step) * el / step if step and snap["status"] == RUNNING else None,
+        )
+        return snap
+
+    def _load_history(self) -> None:
+        """A restored run's curves, read once from its checkpoint when first asked for."""
+        with self._lock:
+            path, self._history_from = self._history_from, None
+        if path is None:
+            return
+        try:
+            hist = checkpoints.read(path)["history"]
+        except checkpoints.CheckpointError as exc:
+            log.warning("%s", exc)
+            return
+        steps = [tuple(s) for s in hist.get("steps", []) if isinstance(s, (list, tuple)) and len(s) == 4]
+        epochs = [dict(r) for r in hist.get("epochs", []) if isinstance(r, dict)]
+        with self._lock:
+            if not self._steps and not self._epochs:
+                self._steps, self._epochs = steps, epochs
+                if epochs:
+                    last = epochs[-1]
+                    self._progress.update(epoch=last.get("epoch", 0.0), elapsed=last.get("seconds", 0.0),
+                                          images_per_sec=last.get("images_per_sec"))
+                if steps:
+                    self._progress.update(step=steps[-1][0], total_steps=steps[-1][0])
+
+
+class JobRunner:
+    """Queues training jobs and runs them one at a time per device, each in a background thread."""
+
+    def __init__(self, runs_dir: str | os.PathLike | None = None, download: bool = True):
+        self.runs_dir = inference.runs_dir(runs_dir).resolve()
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.download = download  # False: a missing dataset fails the job instead of downloading
+        self.token = uuid.uuid4().hex  # tells this runner's status files from another's
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._queues: dict[str, deque[Job]] = {}
+        self._workers: dict[str, threading.Thread] = {}
+        _LIVE.add(self.token)
+        self.refresh()
+
+    # -- queueing ------------------------------------------------------------------------------
+    def submit(self, config: TrainConfig, name: str | None = None, data_root: str | os.PathLike | None = None) -> Job:
+        """Queue a run. The name is made safe and unique; ValueError for a device not present."""
+        device = training.resolve_device(config.device).type
+        root = str(data.data_dir(data_root).resolve())
+        with self._lock:
+            final = self._unique_name(name, config.arch)
+            job = Job(uuid.uuid4().hex[:12], final, config, checkpoints.path_in(self.runs_dir, final), root)
+            self._jobs[job.id] = job
+            self._write_status(job)
+            self._queues.setdefault(device, deque()).append(job)
+            worker = self._workers.get(device)
+            if worker is None or not worker.is_alive():
+                worker = threading.Thread(target=self._work, args=(device,), name=f"mnist-lab-{device}", daemon=True)
+                self._workers[device] = worker
+                worker.start()
+        return job
+
+    def submit_all(self, fast: bool = True, data_root=None, **overrides) -> list[Job]:
+        """Queue every architecture with its recipe (the fast one by default)."""
+        return [self.submit(training.recommended_config(a, fast=fast, **overrides), None, data_root) for a in ARCHS]
+
+    def stop(self, job_id: str) -> bool:
+        """Stop a running job, or cancel a queued one. False when there is no such active job."""
+        job = self.get(job_id)
+        if job is None or not job.active or job.foreign:
+            return False
+        job.stop()
+        with self._lock:
+            for q in self._queues.values():
+                if job in q:  # never started: it ends here, not in a worker
+                    q.remove(job)
+                    self._end(job, STOPPED, "stopped before it started; nothing was trained")
+        return True
+
+    def stop_all(self) -> None:
+        for job in self.active():
+            self.stop(job.id)
+
+    # -- reading -------------------------------------------------------------------------------
+    def get(self, job_id: str | None) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+    def jobs(self) -> list[Job]:
+        """Every job known, newest first."""
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def active(self) -> list[Job]:
+        return [j for j in self.jobs() if j.active and not j.foreign]
+
+    def wait_all(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for job in self.active():
+            if not job.wait(None if deadline is None else max(deadline - time.monotonic(), 0)):
+                return False
+        return True
+
+    def _end(self, job: Job, status: str, message: str) -> None:
+        """Final status: recorded, written to its status file, and only then announced to waiters."""
+        job._set(status, message, ended=time.time())
+        self._write_status(job)
+        job._done.set()
+
+    # -- the worker ----------------------------------------------------------------------------
+    def _work(self, device: str) -> None:
+        while True:
+            with self._lock:
+                queue = self._queues.get(device)
+                if not queue:
+                    self._workers.pop(device, None)
+                    return
+                job = queue.popleft()
+            try:
+                self._run(job)
+            except Exception:  # never let one job end the worker: the rest of the queue still runs
+                log.exception("job %s crashed", job.name)
+                self._end(job, FAILED, "internal error; see the server log")
+
+    def _run(self, job: Job) -> None:
+        if job.stop_requested:
+            return self._end(job, STOPPED, "stopped before it started; nothing was trained")
+        job._set(RUNNING, "training", started=time.time())
+        self._write_status(job)
+        try:
+            if not self.download and not data.is_available(job.config.dataset, job.data_root):
+                data.load(job.config.dataset, train=True, root=job.data_root, download=False)  # raises, with help
+            result = training.train(job.config, data_root=job.data_root, on_event=job._on_event,
+                                    should_stop=job._stop.is_set)
+            status, message = result.status, result.message
+            if result.usable:
+                saved = result.save(job.path, name=job.name, extra={"job": job.id})
+                with job._lock:
+                    job._saved = str(saved)
+                    job._test_accuracy = result.test_accuracy
+                message += f"; saved to {saved}"
+            elif status == STOPPED:
+                message += "; stopped before its first evaluation, so no model was saved"
+            elif status == DIVERGED:
+                message += "; the model was not saved"
+        except data.DataUnavailable as exc:
+            status, message = FAILED, str(exc)
+        except (ValueError, OSError, RuntimeError) as exc:  # a bad setting, a full disk, out of memory
+            log.exception("job %s failed", job.name)
+            status, message = FAILED, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        self._end(job, status, message)
+
+    # -- names and files -----------------------------------------------------------------------
+    def _unique_name(self, requested: str | None, arch: str) -> str:
+        """A safe file stem, unused by a shipped model, a job or a file in the runs directory."""
+        text = str(requested or "").replace("\x00", "").strip()
+        base = checkpoints.safe_name(text) if text else f"{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+        base = checkpoints.safe_name(base[:NAME_LEN])
+        taken = {a.lower() for a in ARCHS} | {j.name.lower() for j in self._jobs.values()}
+        taken |= {p.stem.lower() for p in self.runs_dir.iterdir() if p.suffix in (checkpoints.SUFFIX, STATUS_SUFFIX)}
+        name, k = base, 2
+        while name.lower() in taken or name.lower() in RESERVED:
+            name, k = f"{base}-{k}", k + 1
+        if checkpoints.safe_name(name) != name or checkpoints.path_in(self.runs_dir, name).stem != name:
+            raise ValueError(f"could not make a safe name from {requested!r}")
+        return name
+
+    def _status_path(self, name: str) -> Path:
+        return self.runs_dir / f"{name}{STATUS_SUFFIX}"
+
+    def _write_status(self, job: Job) -> None:
+        """The job's small JSON record, written atomically; a failure to write is only logged."""
+        s = job.snapshot()
+        record = {
+            "format": STATUS_FORMAT, "version": 1, "id": job.id, "name": job.name, "status": s["status"],
+            "message": s["message"], "config": s["config"], "created": s["created"], "started": s["started"],
+            "ended": s["ended"], "checkpoint": Path(s["checkpoint"]).name if s["checkpoint"] else None,
+            "test_accuracy": s["test_accuracy"], "pid": os.getpid(), "proc_start": _proc_start(os.getpid()),
+            "runner": self.token,
+        }
+        path = self._status_path(job.name)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_text(json.dumps(record, indent=1))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("could not write %s: %s", path, exc)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def refresh(self) -> None:
+        """Pick up runs on disk this runner does not know: status files, then bare checkpoints."""
+        with self._lock:
+            for job in [j for j in self._jobs.values() if j.foreign]:  # another process's run: re-read it
+                fresh = self._restore_status(self._status_path(job.name))
+                if fresh is not None:
+                    fresh.created = job.created
+                    self._jobs[job.id] = fresh
+            known = {j.name for j in self._jobs.values()}
+            files = [*sorted(self.runs_dir.glob(f"*{STATUS_SUFFIX}")),  # status files win over bare checkpoints
+                     *sorted(self.runs_dir.glob(f"*{checkpoints.SUFFIX}"))]
+            for path in files:
+                if path.stem in known or path.name.startswith("."):
+                    continue
+                job = self._restore(path)
+                if job is not None:
+                    self._jobs[job.id] = job
+                    known.add(job.name)
+
+    def _restore(self, path: Path) -> Job | None:
+        if path.suffix == STATUS_SUFFIX:
+            return self._restore_status(path)
+        try:
+            meta = checkpoints.read(path)
+        except checkpoints.CheckpointError as exc:
+            log.warning("%s", exc)
+            return None
+        try:
+            cfg = TrainConfig.from_dict(meta["config"])
+        except (TypeError, ValueError):
+            cfg = TrainConfig(arch=meta["arch"])
+        job = Job(f"ckpt-{path.stem}", path.stem, cfg, path)
+        metrics = meta["metrics"]
+        status = metrics.get("status") if metrics.get("status") in (FINISHED, STOPPED) else FINISHED
+        job._set(status, f"saved to {path}", ended=path.stat().st_mtime)
+        job._done.set()
+        job.created = path.stat().st_mtime
+        job._saved, job._test_accuracy, job._history_from = str(path), metrics.get("test_accuracy"), path
+        return job
+
+    def _restore_status(self, path: Path) -> Job | None:
+        try:
+            rec = json.loads(path.read_text())
+            if not isinstance(rec, dict) or rec.get("format") != STATUS_FORMAT:
+                return None
+            cfg = TrainConfig.from_dict(rec.get("config") or {})
+            name = str(rec.get("name") or path.stem)
+            if checkpoints.safe_name(name) != name:
+                name = path.stem
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("ignoring %s: %s", path, exc)
+            return None
+        job = Job(str(rec.get("id") or uuid.uuid4().hex[:12]), name, cfg, checkpoints.path_in(self.runs_dir, name))
+        job.created = float(rec.get("created") or path.stat().st_mtime)
+        status = rec.get("status") if rec.get("status") in STATUSES else FAILED
+        message = str(rec.get("message") or "")
+        times = {"started": rec.get("started"), "ended": rec.get("ended")}
+        if status in ACTIVE:
+            if self._owner_alive(rec):
+                job.foreign = True  # another live process runs it; shown, not stoppable from here
+            else:
+                status = INTERRUPTED
+                message = (f"the server stopped while this run was {rec.get('status')}; it did not finish "
+                           "and nothing was saved (start it again)")
+                times["ended"] = times["ended"] or path.stat().st_mtime
+        job._set(status, message, **times)
+        if status not in ACTIVE:
+            job._done.set()
+        if rec.get("checkpoint") and job.path.is_file():
+            job._saved, job._history_from = str(job.path), job.path
+            acc = rec.get("test_accuracy")
+            job._test_accuracy = float(acc) if isinstance(acc, (int, float)) else None
+        if status == INTERRUPTED:
+            self._write_status(job)
+        return job
+
+    @staticmethod
+    def _owner_alive(rec: dict) -> bool:
+        pid = rec.get("pid")
+        if not isinstance(pid, int):
+            return False
+        if pid == os.getpid():  # this process: alive only if the runner that wrote it still is
+            return rec.get("runner") in _LIVE
+        return _alive(pid, rec.get("proc_start"))
+
+    def close(self) -> None:
+        """Stop every job and forget this runner (its status files then read as interrupted)."""
+        self.stop_all()
+        self.wait_all(timeout=10)
+        _LIVE.discard(self.token)
+
+
+_LIVE: set[str] = set()  # tokens of the runners alive in this process
