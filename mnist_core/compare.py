@@ -1,0 +1,353 @@
+"""Everything the Compare page shows, computed once per checkpoint and kept on disk.
+
+Two things are measured per model and cached in a writable directory (never next to the
+shipped models, whose folder may be read-only):
+
+- a *summary* (JSON): the checkpoint's metadata and history, its parameter count, its inference
+  latency and its drawn-digit accuracy;
+- an *evaluation* (npz): confusion matrix, per-class accuracy and the most confident mistakes
+  (with their 28x28 images, so the gallery needs no dataset once cached).
+
+A cache file is keyed by the checkpoint's resolved path, mtime and size (and, for an evaluation,
+by the test files it was computed on), so a retrained or replaced checkpoint is measured again
+and its old cache files are removed. Reading a cached summary never unpickles anything: JSON, and
+npz with allow_pickle=False.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoints, data, inference
+from .models import ARCHS, param_count
+from .preprocess import preprocess
+
+CACHE_VERSION = 1  # bump when what is stored changes: old files are then ignored
+DRAWN_N = 300  # drawn digits per model: small and fixed (seed 0), the same sample for every model
+DRAWN_SEED = 0
+MISTAKES_KEPT = 120  # most confident mistakes stored per evaluation (the gallery shows fewer)
+LATENCY_REPEATS = 30
+
+
+# --- cache plumbing -------------------------------------------------------------------------
+
+
+def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """$MNIST_CACHE_DIR, else `.cache/compare` inside the runs directory (always writable)."""
+    return Path(explicit or os.environ.get("MNIST_CACHE_DIR") or inference.runs_dir() / ".cache" / "compare")
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha1("\0".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def checkpoint_key(path: str | os.PathLike) -> str:
+    """Identity of one version of a checkpoint file: resolved path, mtime (ns) and size."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return _digest(CACHE_VERSION, p, st.st_mtime_ns, st.st_size)
+
+
+def _test_files_key(dataset: str, data_root) -> str:
+    raw = data.raw_dir(dataset, data_root).resolve()
+    parts = [raw]
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        st = (raw / name).stat()
+        parts += [name, st.st_mtime_ns, st.st_size]
+    return _digest(*parts)
+
+
+def _cache_file(cdir: Path, path: Path, kind: str, key: str, ext: str) -> Path:
+    return cdir / f"{_digest(Path(path).resolve())}-{kind}-{key}.{ext}"
+
+
+def _store(target: Path, payload: bytes) -> None:
+    """Atomic write, then remove this checkpoint's older files of the same kind.
+
+    A cache that cannot be written (read-only disk) only costs recomputation, so OSError is ignored.
+    """
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(payload)
+        os.replace(tmp, target)
+        prefix = target.name.rsplit("-", 1)[0] + "-"
+        for old in target.parent.glob(prefix + "*"):
+            if old != target:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+# --- summaries ------------------------------------------------------------------------------
+
+
+def _drawn_module():
+    """mnist_core.drawn when it is there (the drawn-digit generator); None otherwise."""
+    try:
+        return importlib.import_module(f"{__package__}.drawn")
+    except ImportError:
+        return None
+
+
+@lru_cache(maxsize=4)
+def _drawn_inputs(test_key: str, data_root: str | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The fixed drawn-digit sample, preprocessed once per process for every model:
+    (N, 28, 28) float32 inputs, (N,) labels, and how many drawings came out blank.
+
+    The same computation as drawn.drawn_accuracy(method="preprocess"), with the rendering (the
+    slow part) shared by all models; tests check that both give the same figure.
+    """
+    mod = _drawn_module()
+    xs, labels, blank = [], [], 0
+    for image, label in mod.drawn_samples(DRAWN_N, DRAWN_SEED, data_root):
+        x = preprocess(image)
+        if x is None:
+            blank += 1
+            continue
+        xs.append(x)
+        labels.append(label)
+    return np.stack(xs) if xs else np.zeros((0, 28, 28), np.float32), np.array(labels, np.int64), blank
+
+
+def _drawn_accuracy(predictor: inference.Predictor, dataset: str, data_root) -> tuple[float | None, str]:
+    if dataset != "mnist":
+        return None, "drawn digits are MNIST digits; this model was trained on another dataset"
+    mod = _drawn_module()
+    if mod is None or not hasattr(mod, "drawn_samples"):
+        return None, "the drawn-digit generator is not available"
+    if not data.is_available("mnist", data_root):
+        return None, "needs the MNIST test set, which is not available"
+    try:
+        xs, labels, blank = _drawn_inputs(_test_files_key("mnist", data_root), data_root and str(data_root))
+    except (data.DataUnavailable, OSError) as exc:
+        return None, str(exc).splitlines()[0]
+    if not len(xs):
+        return 0.0, ""
+    correct = int((predictor.proba_batch(xs).argmax(1) == labels).sum())
+    return correct / (len(xs) + blank), ""
+
+
+def _epochs(meta: dict) -> float | None:
+    done = meta["metrics"].get("epochs_done")
+    if done is None and meta["history"].get("epochs"):
+        done = meta["history"]["epochs"][-1].get("epoch")
+    return done if done is not None else meta["config"].get("epochs")
+
+
+def _measure(path: Path, data_root) -> dict:
+    """Load the checkpoint (CheckpointError if it is not a usable one) and measure it."""
+    model, meta = checkpoints.load(path)
+    predictor = inference.Predictor(model, meta, meta.get("name") or path.stem, path)
+    arch = ARCHS[meta["arch"]]
+    metrics = meta["metrics"]
+    dataset = meta.get("dataset") or meta["config"].get("dataset") or "mnist"
+    drawn, drawn_note = _drawn_accuracy(predictor, dataset, data_root)
+    return {
+        "arch": meta["arch"],
+        "params": param_count(model),
+        "epochs": _epochs(meta),
+        "train_seconds": metrics.get("train_seconds"),
+        "device": metrics.get("device") or meta["config"].get("device"),
+        "test_accuracy": metrics.get("test_accuracy"),
+        "reported_accuracy": arch.reported_accuracy,
+        "reported": arch.reported,
+        "drawn_accuracy": drawn,
+        "drawn_note": drawn_note,
+        "latency_ms": predictor.latency_ms(LATENCY_REPEATS),
+        "dataset": dataset,
+        "created": meta.get("created"),
+        "stored_name": meta.get("name"),
+        "history": {"steps": meta["history"].get("steps") or [], "epochs": meta["history"].get("epochs") or []},
+    }
+
+
+def _drawn_now_possible(summary: dict, data_root) -> bool:
+    """A cached summary without a drawn accuracy that could be completed now."""
+    return (summary.get("drawn_accuracy") is None and summary.get("dataset") == "mnist"
+            and _drawn_module() is not None and data.is_available("mnist", data_root))
+
+
+def _cached_summary(entry: inference.ModelEntry, cdir, data_root) -> tuple[dict | None, Path]:
+    path = Path(entry.path)
+    try:
+        key = checkpoint_key(path)
+    except OSError as exc:
+        raise checkpoints.CheckpointError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
+    target = _cache_file(cache_dir(cdir), path, "summary", key, "json")
+    try:
+        row = json.loads(target.read_text())
+    except (OSError, ValueError):
+        return None, target
+    if not isinstance(row, dict) or _drawn_now_possible(row, data_root):
+        return None, target
+    return row, target
+
+
+def summary(entry: inference.ModelEntry, cdir=None, data_root=None) -> dict:
+    """One table row for a model (cached). Raises checkpoints.CheckpointError for a bad file."""
+    row, target = _cached_summary(entry, cdir, data_root)
+    if row is None:
+        row = _measure(Path(entry.path), data_root)
+        _store(target, json.dumps(row).encode())
+    return {"name": entry.name, "source": entry.source, "path": str(entry.path), **row}
+
+
+def summaries(entries: Iterable[inference.ModelEntry] | None = None, cdir=None, data_root=None,
+              on_progress: Callable[[int, int, str], None] | None = None) -> tuple[list[dict], list[str]]:
+    """Rows for every model, and one message (naming the file) per checkpoint that was refused.
+
+    on_progress(done, total, name) is called before each model that must be measured (a cache
+    miss), so a page can show progress on first use and nothing when all is cached.
+    """
+    entries = list(inference.model_entries() if entries is None else entries)
+    rows, problems = [], []
+    for i, e in enumerate(entries):
+        try:
+            if on_progress and _cached_summary(e, cdir, data_root)[0] is None:
+                on_progress(i, len(entries), e.name)
+            rows.append(summary(e, cdir, data_root))
+        except checkpoints.CheckpointError as exc:
+            problems.append(str(exc))
+    return rows, problems
+
+
+def best(rows: list[dict], key: str = "test_accuracy") -> dict | None:
+    """The row with the highest `key` (rows without it are skipped)."""
+    scored = [r for r in rows if isinstance(r.get(key), (int, float))]
+    return max(scored, key=lambda r: r[key]) if scored else None
+
+
+def epoch_points(rows: list[dict]) -> list[dict]:
+    """Long format for plotting: one point per model and evaluated epoch."""
+    return [{"model": r["name"], "epoch": e.get("epoch"), "seconds": e.get("seconds"),
+             "test_accuracy": e.get("test_accuracy"), "train_accuracy": e.get("train_accuracy"),
+             "test_loss": e.get("test_loss")}
+            for r in rows for e in r["history"]["epochs"]]
+
+
+def step_points(rows: list[dict]) -> list[dict]:
+    """Long format: one point per model and logged step ([step, epoch, loss, seconds])."""
+    return [{"model": r["name"], "step": s[0], "epoch": s[1], "loss": s[2], "seconds": s[3]}
+            for r in rows for s in r["history"]["steps"] if len(s) >= 4]
+
+
+# --- evaluations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model on the whole test set. Mistakes are sorted most confident first."""
+
+    accuracy: float
+    n: int
+    confusion: np.ndarray  # (10, 10) int: row = true label, column = prediction
+    per_class: np.ndarray  # (10,) accuracy per true label
+    mistake_index: np.ndarray  # (k,) positions in the test set
+    mistake_pred: np.ndarray  # (k,)
+    mistake_true: np.ndarray  # (k,)
+    mistake_conf: np.ndarray  # (k,) probability of the wrong prediction
+    mistake_images: np.ndarray  # (k, 28, 28) uint8
+
+    @property
+    def mistakes(self) -> int:
+        return int(self.n - np.trace(self.confusion))
+
+
+def _evaluate(path: Path, dataset: str, data_root) -> Evaluation:
+    model, meta = checkpoints.load(path)
+    predictor = inference.Predictor(model, meta, path.stem, path)
+    split = data.load(dataset, train=False, root=data_root, download=False)
+    res = inference.evaluate(predictor, split.images, split.labels)
+    top = res["mistakes"][:MISTAKES_KEPT]
+    pred = res["predictions"][top]
+    return Evaluation(
+        accuracy=res["accuracy"], n=len(split), confusion=res["confusion"].astype(np.int64),
+        per_class=res["per_class"].astype(np.float64), mistake_index=top.astype(np.int64),
+        mistake_pred=pred.astype(np.int64), mistake_true=split.labels.numpy()[top].astype(np.int64),
+        mistake_conf=res["probs"][top, pred].astype(np.float64),
+        mistake_images=split.images.numpy()[top].astype(np.uint8).reshape(-1, 28, 28),
+    )
+
+
+def evaluation(entry: inference.ModelEntry, dataset: str = "mnist", cdir=None, data_root=None) -> Evaluation:
+    """The model's evaluation on the test set (cached per checkpoint and test files).
+
+    Raises data.DataUnavailable when the test set is absent, CheckpointError for a bad file.
+    """
+    path = Path(entry.path)
+    if not data.is_available(dataset, data_root):
+        raise data.DataUnavailable(
+            f"the {data.DATASETS[dataset][1]} test set is not available in {data.raw_dir(dataset, data_root)} "
+            f"(set MNIST_DATA_DIR to a folder holding {data.DATASETS[dataset][1]}/raw/)")
+    key = _digest(checkpoint_key(path), dataset, _test_files_key(dataset, data_root))
+    target = _cache_file(cache_dir(cdir), path, "eval", key, "npz")
+    try:
+        with np.load(target, allow_pickle=False) as z:
+            return Evaluation(**{k: z[k] for k in Evaluation.__dataclass_fields__ if k not in ("accuracy", "n")},
+                              accuracy=float(z["accuracy"]), n=int(z["n"]))
+    except Exception:  # missing, truncated or from an older version: measure again
+        pass
+    ev = _evaluate(path, dataset, data_root)
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(getattr(ev, k)) for k in Evaluation.__dataclass_fields__})
+    _store(target, buf.getvalue())
+    return ev
+
+
+def gallery(ev: Evaluation, k: int = 24, scale: int = 3) -> list[tuple[np.ndarray, str]]:
+    """The k most confident mistakes as (image upscaled `scale` times, caption)."""
+    out = []
+    picked = (ev.mistake_images[:k], ev.mistake_pred[:k], ev.mistake_true[:k], ev.mistake_conf[:k])
+    for img, p, t, c in zip(*picked, strict=True):
+        big = np.kron(img, np.ones((scale, scale), np.uint8))  # nearest-neighbour, crisp pixels
+        out.append((big, f"predicted {p}, true {t} ({100 * c:.0f}%)"))
+    return out
+
+
+# --- upload ---------------------------------------------------------------------------------
+
+
+def _display_name(filename: str) -> str:
+    name = "".join(ch for ch in Path(str(filename)).name if ch.isprintable())
+    return (name[:80] + "...") if len(name) > 80 else (name or "the uploaded file")
+
+
+def accept_upload(filename: str, content: bytes, runs=None) -> Path:
+    """Validate an uploaded checkpoint and save it into the runs directory under a safe name.
+
+    The bytes are checked by checkpoints.load (torch.load with weights_only=True: nothing is
+    unpickled into code) before they get a `.pt` name, so a refused file is never listed. Raises
+    CheckpointError with a message naming the uploaded file.
+    """
+    shown = _display_name(filename)
+    if len(content) > checkpoints.MAX_BYTES:
+        raise checkpoints.CheckpointError(f"{shown}: {len(content) / 2**20:.0f} MB is too large for a checkpoint")
+    rdir = inference.runs_dir(runs)
+    rdir.mkdir(parents=True, exist_ok=True)
+    tmp = rdir / f".upload-{uuid.uuid4().hex}.tmp"  # not *.pt: never listed while unchecked
+    try:
+        tmp.write_bytes(content)
+        try:
+            _, meta = checkpoints.load(tmp)
+        except checkpoints.CheckpointError as exc:
+            raise checkpoints.CheckpointError(str(exc).replace(tmp.name, shown)) from None
+        stem = Path(shown).stem if Path(shown).suffix == checkpoints.SUFFIX else (meta.get("name") or "uploaded")
+        dest, n = checkpoints.path_in(rdir, stem), 2
+        while dest.exists():
+            dest, n = checkpoints.path_in(rdir, f"{stem}-{n}"), n + 1
+        os.replace(tmp, dest)
+        return dest
+    finally:
+        tmp.unlink(missing_ok=True)
