@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from mnist_core import checkpoints, inference
+from mnist_core import checkpoints, data, inference, jobs
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -27,3 +27,76 @@ def predictor(name: str) -> inference.Predictor:
 
 def model_choices() -> list[inference.ModelEntry]:
     return inference.model_entries()
+
+
+# --- training (the Train and home pages) ---------------------------------------------------------
+DATASET_LABELS = {"mnist": "MNIST (digits)", "fashion": "FashionMNIST (clothing)"}
+
+
+@st.cache_resource(show_spinner=False)
+def _job_runner(runs: str) -> jobs.JobRunner:
+    return jobs.JobRunner(runs)
+
+
+def job_runner() -> jobs.JobRunner:
+    """The process-wide runner for the runs directory: every session sees the same jobs."""
+    return _job_runner(str(inference.runs_dir().resolve()))
+
+
+def page_link(path: str, label: str, icon: str | None = None) -> None:
+    """st.page_link to a page of this app, or a plain caption while that page does not exist."""
+    if (Path(__file__).resolve().parent / path).is_file():
+        st.page_link(path, label=label, icon=icon)
+    else:
+        st.caption(f"{label} (page not available)")
+
+
+def missing_data_help(dataset: str = "mnist") -> str:
+    """What is missing and the ways to provide it, as Markdown."""
+    folder = data.DATASETS[dataset][1]
+    raw = data.raw_dir(dataset).resolve()
+    files = "\n".join(f"  - `{f}`" for f in data.RAW_FILES)
+    return (
+        f"**{folder} is not on this machine.** Looked for it in `{raw}`. To provide it, either\n"
+        f"- set the environment variable `MNIST_DATA_DIR` to a folder that holds `{folder}/raw/` and restart "
+        f"the app, or\n- place these four files (unzipped) in `{raw}`:\n{files}\n\n"
+        "With an internet connection it is downloaded there automatically when a run starts; without one, "
+        "the run fails with this message. Drawing and comparing the shipped models still work."
+    )
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def loss_figure(steps: list) -> object:
+    """Plotly: training loss per logged step, raw (faint) and smoothed."""
+    import plotly.graph_objects as go
+
+    x = [p[0] for p in steps]
+    y = [p[2] for p in steps]
+    fig = go.Figure()
+    fig.add_scatter(x=x, y=y, mode="lines", name="loss", line={"color": "rgba(79,70,229,0.25)"})
+    fig.add_scatter(x=x, y=jobs.smooth(y), mode="lines", name="smoothed", line={"color": "#4f46e5", "width": 2})
+    fig.update_layout(title="Training loss", xaxis_title="step", yaxis_title="cross-entropy", height=300,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def accuracy_figure(epochs: list[dict]) -> object:
+    """Plotly: train and test accuracy per epoch."""
+    import plotly.graph_objects as go
+
+    x = [r["epoch"] for r in epochs]
+    fig = go.Figure()
+    fig.add_scatter(x=x, y=[r["train_accuracy"] for r in epochs], mode="lines+markers", name="train")
+    fig.add_scatter(x=x, y=[r["test_accuracy"] for r in epochs], mode="lines+markers", name="test")
+    fig.update_layout(title="Accuracy per epoch", xaxis_title="epoch", yaxis_title="accuracy", height=300,
+                      yaxis={"tickformat": ".1%"}, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig

@@ -59,6 +59,18 @@ def describe_device(name: str = "auto") -> str:
     return "Apple GPU (MPS)" if dev.type == "mps" else "CPU"
 
 
+def devices() -> list[str]:
+    """The TrainConfig device names usable on this machine ("auto" first)."""
+    found = ["auto", "cpu"]
+    for name in ("cuda", "mps"):
+        try:
+            training.resolve_device(name)
+            found.append(name)
+        except ValueError:
+            pass
+    return found
+
+
 def _proc_start(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
     try:
@@ -149,6 +161,14 @@ class Job:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has ended (True) or the timeout passed (False)."""
         return self._done.wait(timeout)
+
+    def summary(self) -> dict:
+        """The job's row in a list: name, status, accuracy; no curves (cheap, never reads a file)."""
+        with self._lock:
+            return {"id": self.id, "name": self.name, "arch": self.config.arch, "dataset": self.config.dataset,
+                    "status": self._status, "message": self._message, "test_accuracy": self._test_accuracy,
+                    "checkpoint": self._saved, "created": self.created, **self._times,
+                    "step": self._progress.get("step"), "total_steps": self._progress.get("total_steps")}
 
     def snapshot(self) -> dict:
         """A consistent copy of the job's state and metrics, safe to keep and read anywhere."""

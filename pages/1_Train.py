@@ -1,0 +1,142 @@
+"""Train: pick an architecture and its hyperparameters, queue a run, watch it learn, stop it.
+
+Training runs in mnist_core.jobs' process-wide runner, never in this script: a rerun or a closed
+tab does not stop it, and every session sees (and can stop) the same runs. The live panel is a
+fragment that polls the runner once a second while a run is queued or running, and not otherwise.
+"""
+
+import time
+
+import streamlit as st
+
+import lab_ui
+from mnist_core import data, jobs, training
+from mnist_core.models import ARCHS
+
+st.set_page_config(page_title="Train · MNIST Lab", page_icon="🏋️", layout="wide")
+st.title("Train")
+try:
+    runner = lab_ui.job_runner()
+    runner.refresh()
+except OSError as exc:
+    st.error(f"The runs folder cannot be used ({exc}). Set MNIST_RUNS_DIR to a writable folder and restart.")
+    st.stop()
+BATCHES = [16, 32, 64, 100, 128, 256, 512, 1024]
+settings, live = st.columns([2, 3], gap="large")
+
+with settings:
+    arch = st.selectbox("Architecture", list(ARCHS), index=list(ARCHS).index("cnn"), key="arch",
+                        format_func=lambda a: f"{a}: {ARCHS[a].description}")
+    a = ARCHS[arch]
+    st.caption(f"**{a.params:,} parameters** · tutorial reported: {a.reported}  \nSource: {a.source}")
+    dataset = st.radio("Dataset", list(data.DATASETS), format_func=lab_ui.DATASET_LABELS.get, horizontal=True)
+    if not data.is_available(dataset):
+        st.warning(lab_ui.missing_data_help(dataset))
+    rec = training.recommended_config(arch, dataset=dataset)
+    k = f"_{arch}"  # widgets keyed per architecture: picking another one brings back its recipe
+    with st.form("hyperparameters"):
+        c1, c2 = st.columns(2)
+        optimizer = c1.selectbox("Optimizer", training.OPTIMIZERS, training.OPTIMIZERS.index(rec.optimizer),
+                                 key="opt" + k)
+        lr = c2.number_input("Learning rate", 1e-5, 10.0, float(rec.lr), step=1e-4, format="%.5f", key="lr" + k)
+        schedule = c1.selectbox("Schedule", training.SCHEDULES, training.SCHEDULES.index(rec.schedule),
+                                key="sched" + k, help="step: x0.1 at 50% and 75% of the steps")
+        momentum = c2.slider("Momentum", 0.0, 0.99, float(rec.momentum), 0.01, key="mom" + k,
+                             help="used by sgd_momentum, nesterov and rmsprop")
+        batch_size = c1.select_slider("Batch size", sorted({*BATCHES, rec.batch_size}), rec.batch_size,
+                                      key="bs" + k)
+        epochs = c2.number_input("Epochs", 1, 200, rec.epochs, key="ep" + k)
+        weight_decay = c1.number_input("Weight decay", 0.0, 1.0, float(rec.weight_decay), step=1e-4,
+                                       format="%.5f", key="wd" + k)
+        init = c2.selectbox("Weight init", training.INITS, training.INITS.index(rec.init), key="init" + k)
+        augment = st.toggle("Augment: random affine, elastic warp and stroke thickness", rec.augment,
+                            key="aug" + k)
+        with st.expander("More settings"):
+            m1, m2 = st.columns(2)
+            seed = m1.number_input("Seed", 0, 2**31 - 1, rec.seed)
+            device = m2.selectbox("Device", jobs.devices(), help="auto: a GPU when there is one")
+            train_limit = m1.number_input("Training images (0 = all)", 0, 60000, 0, step=1000)
+            max_steps = m2.number_input("Stop after steps (0 = no limit)", 0, 10**6, 0, step=100)
+            log_every = m1.number_input("Log the loss every N steps", 1, 1000, rec.log_every)
+        name = st.text_input("Run name", max_chars=200, placeholder=f"{arch}-<date>-<time>",
+                             help="saved as a safe file name in the runs folder; never overwrites a model")
+        start = st.form_submit_button("Start training", type="primary")
+    start_all = st.button("Train every architecture", help="queues all of them with their fast recipes")
+    if start or start_all:
+        try:
+            if start:
+                cfg = training.TrainConfig(
+                    arch=arch, dataset=dataset, optimizer=optimizer, lr=lr, momentum=momentum,
+                    weight_decay=weight_decay, schedule=schedule, batch_size=batch_size, epochs=epochs, init=init,
+                    augment=augment, seed=seed, device=device, max_steps=max_steps, train_limit=train_limit,
+                    log_every=log_every)
+                st.session_state["watch"] = runner.submit(cfg, name.strip() or None).id
+            else:
+                st.session_state["watch"] = runner.submit_all(dataset=dataset)[0].id
+        except ValueError as exc:
+            st.error(f"Could not start: {exc}")
+
+
+def show_run(job: jobs.Job) -> None:
+    s = job.snapshot()
+    status, acc = s["status"], s["test_accuracy"]
+    if status == "running":
+        eta = f"{lab_ui.duration(s['eta_seconds'])} left" if s["eta_seconds"] is not None else "starting"
+        st.progress(s["progress"], text=f"epoch {s['epoch']:.2f} / {s['config']['epochs']} · step {s['step']} / "
+                                        f"{s['total_steps'] or '?'} · {eta}")
+    elif status == "queued":
+        ahead = sum(1 for j in runner.active() if j.created < job.created)
+        st.info(f"Queued: waiting for {ahead} run(s) ahead of it on this device.")
+    elif status == "finished":
+        st.success(f"Finished: test accuracy **{acc:.2%}**. Model saved to `{s['checkpoint']}`.")
+    elif status == "stopped":
+        st.info(f"Stopped: {s['message']}")
+    elif status in ("diverged", "failed"):
+        st.error(f"{status.capitalize()}: {s['message']}")
+    else:
+        st.warning(f"Interrupted: {s['message']}")
+    if s["checkpoint"]:
+        l1, l2 = st.columns(2)
+        with l1:
+            lab_ui.page_link("pages/2_Draw.py", label="Draw a digit for it", icon="✍️")
+        with l2:
+            lab_ui.page_link("pages/3_Compare.py", label="Compare it with the others", icon="📊")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Images / s", f"{s['images_per_sec']:,.0f}" if s["images_per_sec"] else "-")
+    m2.metric("Loss (smoothed)", f"{jobs.smooth([p[2] for p in s['steps']])[-1]:.4f}" if s["steps"] else "-")
+    m3.metric("Test accuracy", f"{acc:.2%}" if acc is not None else "-")
+    m4.metric("Time", lab_ui.duration(s["elapsed"]))
+    if job.active and not job.foreign and st.button("Stop", key=f"stop_{job.id}", type="primary"):
+        runner.stop(job.id)
+        job.wait(1.5)  # the loop sees the flag within a step; show the final status at once
+        st.rerun()
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(lab_ui.loss_figure(s["steps"]), key="loss_chart")
+    c2.plotly_chart(lab_ui.accuracy_figure(s["epochs"]), key="accuracy_chart")
+
+
+def live_panel(polling: bool) -> None:
+    if polling and not runner.active():
+        st.rerun()  # the last run ended: one full rerun shows it and turns polling off
+    all_jobs = {j.id: j for j in runner.jobs()}
+    if not all_jobs:
+        st.info("No runs yet: choose an architecture and press **Start training**.")
+        return
+    if st.session_state.get("watch") not in all_jobs:
+        st.session_state["watch"] = next((i for i, j in all_jobs.items() if j.active), next(iter(all_jobs)))
+    # labels must not change while shown (the browser sends back the label), so no status in them
+    st.selectbox("Run", list(all_jobs), key="watch", format_func=lambda i: all_jobs[i].name)
+    show_run(all_jobs[st.session_state["watch"]])
+    st.subheader("Runs")
+    rows = [j.summary() for j in all_jobs.values()]
+    st.dataframe([{"run": r["name"], "architecture": r["arch"], "dataset": r["dataset"], "status": r["status"],
+                   "test accuracy": f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "",
+                   "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or r["created"]))}
+                  for r in rows], hide_index=True, key="runs_table")
+
+
+with live:
+    polling = bool(runner.active())
+    st.fragment(live_panel, run_every=1.0 if polling else None)(polling)
+    if not polling:
+        st.button("Refresh", help="show runs started from another tab")

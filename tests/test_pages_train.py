@@ -1,0 +1,213 @@
+"""Page tests (streamlit.testing.v1.AppTest) for the home page and the Train page.
+
+The app runs in this process, so the page's job runner (st.cache_resource, one per runs
+directory) is the same object `lab_ui.job_runner()` returns here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import lab_ui
+from mnist_core import checkpoints, data, inference, training
+from mnist_core.models import ARCHS
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def home() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    return at.run()
+
+
+def train_page() -> AppTest:
+    at = home()
+    at.switch_page("pages/1_Train.py")
+    return at.run()
+
+
+def button(at: AppTest, label: str):
+    (b,) = [b for b in at.button if b.label == label]
+    return b
+
+
+def metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def poll(at: AppTest, cond, timeout: float = 90.0, what: str = "the page") -> None:
+    """Rerun the page (as the fragment would) until cond(at) holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        assert not at.exception, at.exception
+        if cond(at):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: {[e.value for e in at.markdown][:5]}")
+        time.sleep(0.25)
+
+
+def chart(at: AppTest, key: str) -> dict:
+    """The figure of the Plotly chart with this key."""
+    for node in at.get("plotly_chart"):
+        spec = json.loads(node.proto.spec)
+        if key in node.proto.id:
+            return spec
+    raise AssertionError(f"no chart {key}")
+
+
+@pytest.fixture
+def lab(runs_dir, small_data_dir, monkeypatch):
+    """The app on the test-made small data set and an empty runs folder; runs stopped afterwards."""
+    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
+    yield runs_dir
+    runner = lab_ui.job_runner()
+    runner.stop_all()
+    assert runner.wait_all(20)
+
+
+def start_run(at: AppTest, arch: str, name: str, **values) -> None:
+    at.selectbox(key="arch").set_value(arch).run()
+    for key, value in values.items():
+        getattr(at, "number_input" if key in ("ep", "lr") else "select_slider")(key=f"{key}_{arch}").set_value(value)
+    at.text_input[0].input(name)
+    button(at, "Start training").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+
+
+def test_home_page_shows_status_and_links(lab, small_data_dir):
+    run = training.train(training.TrainConfig(arch="softmax", max_steps=3), data_root=small_data_dir)
+    run.save(checkpoints.path_in(lab, "home-run"), name="home-run")
+    at = home()
+    assert not at.exception
+    m = metrics(at)
+    assert m["Dataset"] == "MNIST found"
+    assert m["Device"] == "CPU" or m["Device"].startswith(("GPU", "Apple"))
+    shipped = [a for a in ARCHS if (inference.shipped_dir() / f"{a}.pt").is_file()]
+    assert m["Models available"] == str(len(shipped) + 1)
+    assert any("home-run" in c.value for c in at.caption)
+    assert "Train" in [link.proto.page for link in at.page_link]
+    intro = at.markdown[0].value.lower()
+    assert "train" in intro and "draw" in intro and "compare" in intro
+
+
+def test_home_page_without_dataset_says_where_it_will_come_from(runs_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "empty"))
+    at = home()
+    assert not at.exception
+    assert metrics(at)["Dataset"] == "not found"
+    assert any(str(data.raw_dir("mnist").resolve()) in c.value for c in at.caption)
+
+
+def test_train_page_widgets_follow_the_architecture_recipe(lab):
+    at = train_page()
+    assert not at.exception
+    assert at.selectbox(key="arch").options == [f"{a}: {ARCHS[a].description}" for a in ARCHS]
+    labels = {w.label for w in [*at.selectbox, *at.number_input, *at.slider, *at.select_slider, *at.toggle,
+                                *at.text_input, *at.radio]}
+    for label in ("Architecture", "Dataset", "Optimizer", "Learning rate", "Schedule", "Momentum", "Batch size",
+                  "Epochs", "Weight decay", "Weight init", "Run name", "Seed", "Device"):
+        assert label in labels, label
+    assert [b.label for b in at.button][:2] == ["Start training", "Train every architecture"]
+    for arch in ("lenet", "softmax", "convnet"):
+        at.selectbox(key="arch").set_value(arch).run()
+        rec = training.recommended_config(arch)
+        a = ARCHS[arch]
+        assert at.number_input(key=f"lr_{arch}").value == pytest.approx(rec.lr)
+        assert at.number_input(key=f"ep_{arch}").value == rec.epochs
+        assert at.select_slider(key=f"bs_{arch}").value == rec.batch_size
+        assert at.selectbox(key=f"opt_{arch}").value == rec.optimizer
+        assert at.toggle(key=f"aug_{arch}").value == rec.augment
+        caption = " ".join(c.value for c in at.caption)
+        assert f"{a.params:,} parameters" in caption and a.reported in caption
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_a_tiny_run_shows_progress_metrics_and_where_it_is_saved(lab):
+    at = train_page()
+    start_run(at, "softmax", "page run", ep=3, bs=100)
+    runner = lab_ui.job_runner()
+    (job,) = runner.jobs()
+    assert job.name == "page_run" and job.config.epochs == 3 and job.config.batch_size == 100
+    poll(at, lambda at: at.success, what="the run to finish")
+    s = job.snapshot()
+    assert s["status"] == "finished"
+    acc = checkpoints.read(lab / "page_run.pt")["metrics"]["test_accuracy"]
+    assert f"{acc:.2%}" in at.success[0].value and str(lab.resolve() / "page_run.pt") in at.success[0].value
+    m = metrics(at)
+    assert m["Test accuracy"] == f"{acc:.2%}" and m["Images / s"] != "-"
+    loss = chart(at, "loss_chart")["data"]
+    assert loss[0]["x"] == [p[0] for p in s["steps"]] and len(loss[0]["x"]) == len(s["steps"]) >= 3
+    assert loss[1]["name"] == "smoothed"
+    accuracy = chart(at, "accuracy_chart")["data"]
+    assert [len(t["x"]) for t in accuracy] == [3, 3]
+    assert accuracy[1]["y"][-1] == pytest.approx(acc)
+    assert at.selectbox(key="watch").value == job.id
+    assert [p.value for p in at.progress] == []  # no progress bar once finished
+    assert any("Draw" in link.value for link in at.page_link) or any("Draw" in c.value for c in at.caption)
+
+
+def test_stop_button_stops_the_run(lab):
+    at = train_page()
+    start_run(at, "cnn", "stop me", ep=200, bs=32)
+    job = lab_ui.job_runner().jobs()[0]
+    poll(at, lambda at: any(b.label == "Stop" for b in at.button) and at.progress, what="the run to be running")
+    t = time.monotonic()
+    button(at, "Stop").click().run()
+    elapsed = time.monotonic() - t
+    assert not at.exception
+    assert job.status == "stopped" and elapsed < 2.0
+    assert any(i.value.startswith("Stopped:") for i in at.info)
+    assert not any(b.label == "Stop" for b in at.button)
+
+
+def test_hostile_run_name_is_saved_safely(lab):
+    at = train_page()
+    start_run(at, "softmax", "../../evil/\u00e9t\u00e9 🙂", ep=1)
+    (job,) = lab_ui.job_runner().jobs()
+    assert job.wait(60) and job.status == "finished", job.message
+    assert job.name == "evil_ete" and Path(job.snapshot()["checkpoint"]).parent == lab.resolve()
+    assert not (lab.parent.parent / "evil").exists()
+
+
+def test_train_every_architecture_queues_each_with_its_fast_recipe(lab):
+    at = train_page()
+    runner = lab_ui.job_runner()
+    runner.stop_all()
+    button(at, "Train every architecture").click().run()
+    assert not at.exception
+    made = sorted(runner.jobs(), key=lambda j: j.created)
+    assert [j.config.arch for j in made] == list(ARCHS)
+    assert all(j.config == training.recommended_config(j.config.arch) for j in made)
+    runner.stop_all()
+    poll(at, lambda at: not runner.active(), what="every run to stop")
+    assert {j.status for j in made} == {"stopped"}
+
+
+def test_missing_dataset_gives_the_fix_and_a_clear_failure(runs_dir, tmp_path, monkeypatch):
+    """No data and no internet (every mirror refuses): a message, never a traceback."""
+    from torchvision import datasets
+
+    empty = tmp_path / "no-data"
+    monkeypatch.setenv("MNIST_DATA_DIR", str(empty))
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    at = train_page()
+    assert not at.exception
+    (warning,) = at.warning
+    raw = str((empty / "MNIST" / "raw").resolve())
+    assert raw in warning.value and "MNIST_DATA_DIR" in warning.value
+    assert all(f in warning.value for f in data.RAW_FILES)
+    at.selectbox(key="arch").set_value("softmax").run()
+    button(at, "Start training").click().run()
+    poll(at, lambda at: at.error, what="the failure")
+    text = at.error[0].value
+    assert text.startswith("Failed: MNIST is not available") and raw in text and "MNIST_DATA_DIR" in text
+    assert lab_ui.job_runner().jobs()[0].status == "failed"
+    assert "Traceback" not in " ".join(e.value for e in [*at.error, *at.markdown])
