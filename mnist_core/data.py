@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torchvision import datasets
+from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
 
 # Mean and std of the MNIST training pixels in [0, 1]; every model sees (x - MEAN) / STD.
 MEAN = 0.1307
@@ -79,6 +80,15 @@ def _help(dataset: str, root: Path, why: str) -> str:
     )
 
 
+def _readable_idx(path: Path) -> bool:
+    """Whether torchvision can parse this one IDX file (used to name the bad one of a pair)."""
+    try:
+        read_sn3_pascalvincent_tensor(str(path))
+    except Exception:
+        return False
+    return True
+
+
 @lru_cache(maxsize=8)
 def _load_cached(dataset: str, train: bool, root: str, download: bool) -> Split:
     cls = DATASETS[dataset][0]
@@ -95,10 +105,11 @@ def _load_cached(dataset: str, train: bool, root: str, download: bool) -> Split:
             ds = cls(root, train=train, download=False)
         except Exception as exc:  # a truncated or corrupt IDX file
             prefix = "train" if train else "t10k"
-            files = [str(raw_dir(dataset, root_path) / f) for f in RAW_FILES if f.startswith(prefix)]
+            files = [raw_dir(dataset, root_path) / f for f in RAW_FILES if f.startswith(prefix)]
+            bad = [str(f) for f in files if not _readable_idx(f)] or [str(f) for f in files]
             raise DataUnavailable(
-                f"Could not read {' / '.join(files)}: {exc}. The file is corrupt or truncated; "
-                f"delete it and place a fresh copy (or let it download)."
+                f"Could not read {' / '.join(bad)}: {str(exc) or type(exc).__name__}. The file is corrupt or "
+                f"truncated; delete it and place a fresh copy (or let it download)."
             ) from exc
     images, labels = ds.data, ds.targets.long()
     if images.dtype != torch.uint8 or images.shape[1:] != (28, 28) or len(images) != len(labels):
