@@ -102,7 +102,7 @@ def _drawn_module():
 
 
 @lru_cache(maxsize=4)
-def _drawn_inputs(test_key: str, data_root: str | None) -> tuple[np.ndarray, np.ndarray, int]:
+def _drawn_inputs(test_key: str, data_root: str | None, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The fixed drawn-digit sample, preprocessed once per process for every model:
     (N, 28, 28) float32 inputs, (N,) labels, and how many drawings came out blank.
 
@@ -111,7 +111,7 @@ def _drawn_inputs(test_key: str, data_root: str | None) -> tuple[np.ndarray, np.
     """
     mod = _drawn_module()
     xs, labels, blank = [], [], 0
-    for image, label in mod.drawn_samples(DRAWN_N, DRAWN_SEED, data_root):
+    for image, label in mod.drawn_samples(n, seed, data_root):
         x = preprocess(image)
         if x is None:
             blank += 1
@@ -130,7 +130,8 @@ def _drawn_accuracy(predictor: inference.Predictor, dataset: str, data_root) -> 
     if not data.is_available("mnist", data_root):
         return None, "needs the MNIST test set, which is not available"
     try:
-        xs, labels, blank = _drawn_inputs(_test_files_key("mnist", data_root), data_root and str(data_root))
+        xs, labels, blank = _drawn_inputs(_test_files_key("mnist", data_root), data_root and str(data_root),
+                                           DRAWN_N, DRAWN_SEED)
     except (data.DataUnavailable, OSError) as exc:
         return None, str(exc).splitlines()[0]
     if not len(xs):
@@ -345,8 +346,9 @@ def accept_upload(filename: str, content: bytes, runs=None) -> Path:
             raise checkpoints.CheckpointError(str(exc).replace(tmp.name, shown)) from None
         stem = Path(shown).stem if Path(shown).suffix == checkpoints.SUFFIX else (meta.get("name") or "uploaded")
         dest, n = checkpoints.path_in(rdir, stem), 2
-        while dest.exists():
-            dest, n = checkpoints.path_in(rdir, f"{stem}-{n}"), n + 1
+        base = dest.stem
+        while dest.exists():  # never overwrite a run: my_run.pt, my_run-2.pt, ...
+            dest, n = checkpoints.path_in(rdir, f"{base}-{n}"), n + 1
         os.replace(tmp, dest)
         return dest
     finally:

@@ -1,0 +1,307 @@
+"""Unit tests for mnist_core.compare: summaries, evaluations, the disk cache, uploads."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from compare_helpers import ARCHS, code_running_checkpoint, make_model
+
+from mnist_core import checkpoints, compare, data, inference
+from mnist_core.models import ARCHS as REGISTRY
+from mnist_core.models import build, param_count
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, small_data_dir) -> dict[str, Path]:
+    """Two small checkpoints trained on the synthetic digits (made once per session)."""
+    d = tmp_path_factory.mktemp("compare_models")
+    return {a: make_model(d / f"{a}.pt", a, small_data_dir) for a in ARCHS}
+
+
+@pytest.fixture
+def models(trained, tmp_path, monkeypatch, small_data_dir) -> Path:
+    """A fresh copy of the models as the shipped dir, an empty runs dir, the small data set."""
+    d = tmp_path / "models"
+    d.mkdir()
+    for p in trained.values():
+        shutil.copy2(p, d / p.name)
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(d))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
+    monkeypatch.delenv("MNIST_CACHE_DIR", raising=False)
+    monkeypatch.setattr(compare, "DRAWN_N", 60)  # a smaller drawn sample keeps the tests quick
+    return d
+
+
+def entry(name: str) -> inference.ModelEntry:
+    return next(e for e in inference.model_entries() if e.name == name)
+
+
+def test_summaries_match_checkpoints(models):
+    rows, problems = compare.summaries()
+    assert problems == []
+    assert [r["name"] for r in rows] == [a for a in REGISTRY if a in ARCHS]
+    for r in rows:
+        meta = checkpoints.read(r["path"])
+        assert r["arch"] == meta["arch"]
+        assert r["test_accuracy"] == meta["metrics"]["test_accuracy"]
+        assert r["train_seconds"] == meta["metrics"]["train_seconds"]
+        assert r["epochs"] == meta["history"]["epochs"][-1]["epoch"]
+        assert r["device"] == "cpu"
+        assert r["params"] == param_count(build(r["arch"]))
+        assert r["reported_accuracy"] == REGISTRY[r["arch"]].reported_accuracy
+        assert r["latency_ms"] > 0
+        assert 0 <= r["drawn_accuracy"] <= 1
+        assert r["history"]["steps"] == meta["history"]["steps"]
+    top = compare.best(rows)
+    assert top["test_accuracy"] == max(r["test_accuracy"] for r in rows)
+
+
+def test_curve_points_follow_history(models):
+    rows, _ = compare.summaries()
+    eps, steps = compare.epoch_points(rows), compare.step_points(rows)
+    for r in rows:
+        hist = checkpoints.read(r["path"])["history"]
+        mine = [p for p in steps if p["model"] == r["name"]]
+        assert [[p["step"], p["epoch"], p["loss"], p["seconds"]] for p in mine] == hist["steps"]
+        assert [p["test_accuracy"] for p in eps if p["model"] == r["name"]] == [
+            e["test_accuracy"] for e in hist["epochs"]]
+        assert len(mine) > 1
+
+
+def test_drawn_accuracy_matches_generator(models, small_data_dir):
+    drawn = pytest.importorskip("mnist_core.drawn")
+    e = entry("softmax")
+    row = compare.summary(e)
+    p = inference.load_model(e.path)
+    expected = drawn.drawn_accuracy(p, n=compare.DRAWN_N, seed=compare.DRAWN_SEED, data_root=small_data_dir)
+    assert row["drawn_accuracy"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_evaluation_matches_direct_evaluation(models, small_data_dir):
+    e = entry("mlp_128_64")
+    ev = compare.evaluation(e)
+    split = data.load("mnist", train=False, root=small_data_dir)
+    ref = inference.evaluate(inference.load_model(e.path), split.images, split.labels)
+    np.testing.assert_array_equal(ev.confusion, ref["confusion"])
+    np.testing.assert_allclose(ev.per_class, ref["per_class"])
+    assert ev.accuracy == pytest.approx(ref["accuracy"])
+    assert ev.n == len(split) and ev.confusion.sum() == len(split)
+    assert ev.mistakes == int((ref["predictions"] != split.labels.numpy()).sum()) > 0
+    assert len(ev.mistake_index) == min(ev.mistakes, compare.MISTAKES_KEPT)
+    assert np.all(np.diff(ev.mistake_conf) <= 0), "most confident mistakes first"
+    assert np.all(ev.mistake_pred != ev.mistake_true)
+    np.testing.assert_array_equal(ev.mistake_true, split.labels.numpy()[ev.mistake_index])
+    np.testing.assert_array_equal(ev.mistake_images, split.images.numpy()[ev.mistake_index])
+    np.testing.assert_allclose(ev.mistake_conf, ref["probs"][ev.mistake_index, ev.mistake_pred], rtol=1e-6)
+
+
+def test_gallery_images_and_captions(models):
+    ev = compare.evaluation(entry("softmax"))
+    shown = compare.gallery(ev, k=5, scale=3)
+    assert len(shown) == min(5, ev.mistakes)
+    for (img, caption), i in zip(shown, range(len(shown)), strict=True):
+        assert img.shape == (84, 84) and img.dtype == np.uint8
+        np.testing.assert_array_equal(img[::3, ::3], ev.mistake_images[i])
+        assert caption.startswith(f"predicted {ev.mistake_pred[i]}, true {ev.mistake_true[i]}")
+
+
+def test_cache_hit_is_fast_and_loads_nothing(models, monkeypatch):
+    rows_before, _ = compare.summaries()
+    evs_before = {e.name: compare.evaluation(e) for e in inference.model_entries()}
+
+    def refuse(*a, **k):
+        raise AssertionError("a cache hit must not load any checkpoint")
+
+    monkeypatch.setattr(checkpoints, "load", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    t = time.perf_counter()
+    rows_after, problems = compare.summaries()
+    evs_after = {e.name: compare.evaluation(e) for e in inference.model_entries()}
+    elapsed = time.perf_counter() - t
+    assert problems == [] and rows_after == rows_before
+    for name, ev in evs_before.items():
+        np.testing.assert_array_equal(evs_after[name].confusion, ev.confusion)
+        np.testing.assert_array_equal(evs_after[name].mistake_images, ev.mistake_images)
+    assert elapsed < 0.5, f"cached summaries + evaluations took {elapsed:.3f} s"
+
+
+def test_cache_survives_a_restart(models):
+    """The cache is on disk: another process (a restarted server) finds it."""
+    import subprocess
+    import sys
+
+    compare.summaries()
+    compare.evaluation(entry("softmax"))
+    code = ("import time, torch; from mnist_core import compare, inference, checkpoints\n"
+            "def refuse(*a, **k): raise SystemExit('loaded a checkpoint')\n"
+            "checkpoints.load = torch.load = refuse\n"
+            "t = time.perf_counter(); compare.summaries()\n"
+            "[compare.evaluation(e) for e in inference.model_entries() if e.name == 'softmax']\n"
+            "print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(),
+                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.strip().splitlines()[-1]) < 0.5
+
+
+def test_cache_invalidated_when_checkpoint_changes(models, small_data_dir, monkeypatch):
+    e = entry("softmax")
+    first = compare.summary(e)
+    ev_first = compare.evaluation(e)
+    cdir = compare.cache_dir()
+    # Replace the checkpoint with a differently trained one (another seed and length).
+    make_model(e.path, "softmax", small_data_dir, epochs=1, seed=7)
+    new_meta = checkpoints.read(e.path)
+    second = compare.summary(e)
+    assert second["test_accuracy"] == new_meta["metrics"]["test_accuracy"]
+    assert second["history"]["steps"] == new_meta["history"]["steps"] != first["history"]["steps"]
+    ev_second = compare.evaluation(e)
+    assert ev_second.accuracy == pytest.approx(float(np.trace(ev_second.confusion)) / ev_second.n)
+    assert not np.array_equal(ev_second.confusion, ev_first.confusion)
+    # The old version's cache files were removed: one summary and one evaluation per checkpoint.
+    mine = [p.name for p in cdir.iterdir() if p.name.startswith(compare._digest(e.path.resolve()))]
+    assert sorted(n.split("-")[1] for n in mine) == ["eval", "summary"], mine
+    # A touch alone (same bytes, new mtime) is a new version too: it is measured again.
+    calls = []
+    real = checkpoints.load
+    monkeypatch.setattr(checkpoints, "load", lambda p: calls.append(p) or real(p))
+    st = e.path.stat()
+    os.utime(e.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    compare.summary(e)
+    assert len(calls) == 1
+
+
+def test_corrupt_cache_files_are_recomputed(models):
+    e = entry("softmax")
+    row = compare.summary(e)
+    ev = compare.evaluation(e)
+    for p in compare.cache_dir().iterdir():
+        p.write_bytes(b"\x00garbage")
+    assert compare.summary(e)["test_accuracy"] == row["test_accuracy"]
+    np.testing.assert_array_equal(compare.evaluation(e).confusion, ev.confusion)
+
+
+def test_unwritable_cache_dir_still_works(models, tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the cache folder would go")
+    row = compare.summary(entry("softmax"), cdir=blocker / "cache")
+    assert row["test_accuracy"] == checkpoints.read(row["path"])["metrics"]["test_accuracy"]
+    assert compare.evaluation(entry("softmax"), cdir=blocker / "cache").n > 0
+
+
+def test_missing_test_set(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no_data"))
+    rows, problems = compare.summaries()
+    assert problems == [] and len(rows) == len(ARCHS)
+    for r in rows:  # metadata still there; drawn accuracy says why it is missing
+        assert r["test_accuracy"] == checkpoints.read(r["path"])["metrics"]["test_accuracy"]
+        assert r["drawn_accuracy"] is None and "not available" in r["drawn_note"]
+    with pytest.raises(data.DataUnavailable, match="MNIST test set is not available"):
+        compare.evaluation(entry("softmax"))
+
+
+def test_bad_checkpoints_reported_others_listed(models, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "junk.pt").write_bytes(os.urandom(2000))
+    (runs / "half.pt").write_bytes((models / "softmax.pt").read_bytes()[:3000])
+    rows, problems = compare.summaries()
+    assert sorted(r["name"] for r in rows) == sorted(ARCHS)
+    assert len(problems) == 2
+    assert any(p.startswith("junk.pt:") for p in problems) and any(p.startswith("half.pt:") for p in problems)
+
+
+# --- uploads ------------------------------------------------------------------------------------
+
+
+def test_upload_valid_checkpoint(models, tmp_path):
+    runs = tmp_path / "runs"
+    content = (models / "softmax.pt").read_bytes()
+    saved = compare.accept_upload("../../My run 😀.pt", content)
+    assert saved.parent == runs.resolve() and saved.name == "My_run.pt"
+    assert saved.read_bytes() == content
+    again = compare.accept_upload("../../My run 😀.pt", content)
+    assert again.name == "My_run-2.pt"
+    assert {e.name for e in inference.model_entries()} >= {"My_run", "My_run-2", *ARCHS}
+    assert not [p for p in runs.iterdir() if p.name.startswith(".upload-")]
+
+
+def _edited(path: Path, tmp_path: Path, **changes) -> bytes:
+    """The checkpoint at `path` with some fields replaced, as bytes."""
+    payload = {**checkpoints.read(path), **changes}
+    out = tmp_path / "edited.pt"
+    torch.save(payload, out)
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["random", "truncated", "empty", "text", "wrong_shape", "unknown_arch",
+                                  "plain_torch_file"])
+def test_upload_refuses_bad_files(models, tmp_path, kind):
+    src = models / "mlp_128_64.pt"
+    content = {
+        "random": lambda: os.urandom(5000),
+        "truncated": lambda: src.read_bytes()[: src.stat().st_size // 2],
+        "empty": lambda: b"",
+        "text": lambda: b"hello, I am not a model\n" * 10,
+        "wrong_shape": lambda: _edited(src, tmp_path, state_dict={"0.weight": torch.zeros(3, 3)}),
+        "unknown_arch": lambda: _edited(src, tmp_path, arch="transformer9000"),
+        "plain_torch_file": lambda: _torch_bytes(tmp_path, {"weights": torch.ones(3)}),
+    }[kind]()
+    before = [e.name for e in inference.model_entries()]
+    with pytest.raises(checkpoints.CheckpointError) as info:
+        compare.accept_upload(f"upload_{kind}.pt", content)
+    assert str(info.value).startswith(f"upload_{kind}.pt:")
+    assert ".upload-" not in str(info.value)
+    assert [e.name for e in inference.model_entries()] == before
+    runs = tmp_path / "runs"
+    assert not list(runs.iterdir()), "nothing is left behind in the runs dir"
+
+
+def _torch_bytes(tmp_path: Path, obj) -> bytes:
+    p = tmp_path / "plain.pt"
+    torch.save(obj, p)
+    return p.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["torch", "pickle"])
+def test_upload_refuses_code_running_pickle(models, tmp_path, fmt):
+    # Control: the crafted file really runs code when unpickled without weights_only.
+    control_marker = tmp_path / "control_ran"
+    control = code_running_checkpoint(tmp_path / "control.pt", control_marker, fmt)
+    if fmt == "torch":
+        torch.load(control, weights_only=False)
+    else:
+        pickle.loads(control.read_bytes())
+    assert control_marker.is_dir()
+
+    marker = tmp_path / "upload_ran"
+    evil = code_running_checkpoint(tmp_path / "evil.pt", marker, fmt)
+    with pytest.raises(checkpoints.CheckpointError) as info:
+        compare.accept_upload("evil.pt", evil.read_bytes())
+    assert str(info.value).startswith("evil.pt:")
+    assert not marker.exists(), "the uploaded pickle ran code"
+    assert sorted(e.name for e in inference.model_entries()) == sorted(ARCHS)
+
+
+def test_upload_too_large_is_refused_before_writing(models, tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoints, "MAX_BYTES", 1000)
+    with pytest.raises(checkpoints.CheckpointError, match=r"^big\.pt: .*too large"):
+        compare.accept_upload("big.pt", b"x" * 2000)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_summary_json_is_plain(models):
+    compare.summaries()
+    files = list(compare.cache_dir().glob("*.json"))
+    assert len(files) == len(ARCHS)
+    for f in files:
+        assert isinstance(json.loads(f.read_text()), dict)
