@@ -97,6 +97,6 @@ def accuracy_figure(epochs: list[dict]) -> object:
     fig.add_scatter(x=x, y=[r["train_accuracy"] for r in epochs], mode="lines+markers", name="train")
     fig.add_scatter(x=x, y=[r["test_accuracy"] for r in epochs], mode="lines+markers", name="test")
     fig.update_layout(title="Accuracy per epoch", xaxis_title="epoch", yaxis_title="accuracy", height=300,
-                      yaxis={"tickformat": ".1%"}, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      yaxis={"tickformat": ".0%", "range": [0, 1.02]}, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.25})
     return fig

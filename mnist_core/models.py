@@ -95,19 +95,20 @@ def build_simple_convnet() -> nn.Module:
     )
 
 
-def build_cnn(width: int = 24) -> nn.Module:
-    """The project's default: three 3x3 conv blocks with batch norm, trained with one-cycle.
+def build_cnn(width: int = 16) -> nn.Module:
+    """The project's default: a stride-2 stem and two 3x3 conv + batch-norm blocks, one-cycle Adam.
 
-    Small enough for a laptop CPU (about 1.6 M multiply-adds per image), accurate enough for
-    99% after one epoch.
+    Chosen by measuring accuracy per second of 2-core CPU training: the stride-2 stem skips the
+    costly full-resolution stage, and keeping the 3x3x64 map (not a global pool) before the
+    classifier buys accuracy for free. 29 k parameters, about 1.8 M multiply-adds per image.
     """
     w = width
     return nn.Sequential(
-        *_conv_bn(1, w), nn.MaxPool2d(2),  # (N, w, 14, 14)
+        nn.Conv2d(1, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),  # (N, w, 14, 14)
         *_conv_bn(w, 2 * w), nn.MaxPool2d(2),  # (N, 2w, 7, 7)
-        *_conv_bn(2 * w, 4 * w), nn.AdaptiveMaxPool2d(1),  # (N, 4w, 1, 1)
+        *_conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),  # (N, 4w, 3, 3)
         nn.Flatten(),
-        nn.Linear(4 * w, 10),
+        nn.Linear(4 * w * 9, 10),
     )
 
 
@@ -199,12 +200,11 @@ ARCHS: dict[str, Arch] = {
             drawn_input=True,
         ),
         Arch(
-            "cnn", build_cnn, "MNIST Lab's fast CNN: three 3x3 conv + batch-norm blocks.",
+            "cnn", build_cnn, "MNIST Lab's fast CNN: stride-2 stem, two 3x3 conv + batch-norm blocks.",
             "This project: tuned for accuracy per second of CPU training.",
             "no tutorial: the project's own default", None,
-            dict(optimizer="adam", lr=3e-3, batch_size=128, epochs=2, schedule="onecycle"),
-            dict(optimizer="adam", lr=3e-3, batch_size=128, epochs=10, schedule="onecycle",
-                 augment=True),
+            dict(optimizer="adam", lr=0.01, batch_size=128, epochs=1, schedule="onecycle"),
+            dict(optimizer="adam", lr=0.01, batch_size=128, epochs=8, schedule="onecycle", augment=True),
             drawn_input=True,
         ),
     ]

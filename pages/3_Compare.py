@@ -98,7 +98,7 @@ def gallery_ui(evs: dict) -> None:
         return
     shown = compare.gallery(ev, k=24)
     st.caption(f"The {len(shown)} most confident of {ev.mistakes:,} mistakes (confidence of the wrong answer).")
-    st.image([img for img, _ in shown], caption=[c for _, c in shown])
+    st.image([img for img, _ in shown], caption=[c for _, c in shown], output_format="PNG")
 
 
 def files_ui(rows: list[dict]) -> None:
