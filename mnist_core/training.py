@@ -58,17 +58,18 @@ class TrainConfig:
         check(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}")
         check(self.init in INITS, f"init must be one of {', '.join(INITS)}")
         check(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}")
-        check(isinstance(self.lr, (int, float)) and 0 < self.lr <= 10 and math.isfinite(self.lr),
-              "learning rate must be in (0, 10]")
-        check(0 <= self.momentum < 1, "momentum must be in [0, 1)")
-        check(0 <= self.weight_decay <= 1, "weight decay must be in [0, 1]")
-        check(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192,
-              "batch size must be an integer in 1..8192")
-        check(isinstance(self.epochs, int) and 1 <= self.epochs <= 1000, "epochs must be in 1..1000")
-        check(isinstance(self.seed, int) and 0 <= self.seed < 2**63, "seed must be a non-negative integer")
-        check(isinstance(self.max_steps, int) and self.max_steps >= 0, "max_steps must be >= 0")
-        check(isinstance(self.train_limit, int) and self.train_limit >= 0, "train_limit must be >= 0")
-        check(isinstance(self.log_every, int) and self.log_every >= 1, "log_every must be >= 1")
+        # bool is an int subclass: True must not pass as a batch size or a learning rate of 1
+        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+        is_num = lambda v: is_int(v) or isinstance(v, float)
+        check(is_num(self.lr) and 0 < self.lr <= 10 and math.isfinite(self.lr), "learning rate must be in (0, 10]")
+        check(is_num(self.momentum) and 0 <= self.momentum < 1, "momentum must be in [0, 1)")
+        check(is_num(self.weight_decay) and 0 <= self.weight_decay <= 1, "weight decay must be in [0, 1]")
+        check(is_int(self.batch_size) and 1 <= self.batch_size <= 8192, "batch size must be an integer in 1..8192")
+        check(is_int(self.epochs) and 1 <= self.epochs <= 1000, "epochs must be in 1..1000")
+        check(is_int(self.seed) and 0 <= self.seed < 2**63, "seed must be a non-negative integer")
+        check(is_int(self.max_steps) and self.max_steps >= 0, "max_steps must be >= 0")
+        check(is_int(self.train_limit) and self.train_limit >= 0, "train_limit must be >= 0")
+        check(is_int(self.log_every) and self.log_every >= 1, "log_every must be >= 1")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -232,6 +233,7 @@ def train(
     sched = make_schedule(config, opt, total_steps)
 
     history: dict = {"steps": [], "epochs": []}
+    evaluated = None  # (step, weights) at the last evaluation
     status, message = "finished", ""
     step, t0 = 0, time.perf_counter()
     emit({"type": "start", "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
@@ -293,9 +295,14 @@ def train(
                    "test_accuracy": test_acc, "seconds": round(el, 3),
                    "images_per_sec": step * config.batch_size / max(el, 1e-9)}
             history["epochs"].append(rec)
+            evaluated = (step, {k: v.detach().clone() for k, v in model.state_dict().items()})  # what rec measured
             emit({"type": "epoch", **rec, "step": step, "total_steps": total_steps})
     except Stopped:
         status, message = "stopped", f"stopped by request at step {step}"
+        if evaluated is not None and step > evaluated[0]:
+            # steps after the last evaluation are dropped so the weights match the recorded accuracy
+            model.load_state_dict(evaluated[1])
+            message += f"; kept the model as evaluated at epoch {history['epochs'][-1]['epoch']:g}"
 
     test_acc = history["epochs"][-1]["test_accuracy"] if history["epochs"] else None
     if status == "stopped" and step > 0 and not history["epochs"]:
