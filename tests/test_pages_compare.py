@@ -1,0 +1,205 @@
+"""Page tests (streamlit.testing.v1.AppTest) for the Compare page, on small test-made models.
+
+The models are trained briefly on the test-made small data set; they are the "shipped" models
+here ($MNIST_MODELS_DIR), and the runs folder starts empty. The page runs in this process, so
+monkeypatching mnist_core.compare reaches it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from compare_helpers import ARCHS, make_model
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import checkpoints, compare, data, inference
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+TABS = ["Test accuracy per epoch", "Loss per step, by epoch", "Loss per step, by wall-clock seconds"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, small_data_dir) -> dict[str, Path]:
+    """Two small checkpoints of different architectures (made once for this module)."""
+    d = tmp_path_factory.mktemp("page_models")
+    return {a: make_model(d / f"{a}.pt", a, small_data_dir, epochs=2 + i) for i, a in enumerate(ARCHS)}
+
+
+@pytest.fixture
+def lab(trained, tmp_path, monkeypatch, small_data_dir) -> Path:
+    """The test-made models as the shipped ones, an empty runs folder, the small data set."""
+    models = tmp_path / "models"
+    models.mkdir()
+    for p in trained.values():
+        shutil.copy2(p, models / p.name)
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
+    monkeypatch.delenv("MNIST_CACHE_DIR", raising=False)
+    monkeypatch.setattr(compare, "DRAWN_N", 60)  # a smaller drawn sample keeps the page quick
+    return models
+
+
+def compare_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Compare.py"), default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(node.proto.spec) for node in at.get("plotly_chart")]
+
+
+def values(v) -> np.ndarray:
+    """A trace's x, y or z: a list, or Plotly's typed array {"dtype", "bdata", "shape"} (base64)."""
+    if isinstance(v, dict) and "bdata" in v:
+        out = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return out.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else out
+    return np.asarray(v)
+
+
+def table(at: AppTest):
+    (df,) = [d.value for d in at.dataframe]
+    return df
+
+
+def test_table_lists_every_model_with_its_checkpoint_figures(lab):
+    at = compare_page()
+    df = table(at)
+    assert list(df["Model"]) == list(ARCHS)
+    for row in df.to_dict("records"):
+        meta = checkpoints.read(lab / f"{row['Model']}.pt")
+        assert row["Architecture"] == meta["arch"]
+        assert row["Test accuracy"] == pytest.approx(meta["metrics"]["test_accuracy"])
+        assert row["Training time (s)"] == pytest.approx(meta["metrics"]["train_seconds"])
+        assert row["Epochs"] == meta["history"]["epochs"][-1]["epoch"]
+        assert 0 <= row["Drawn-digit accuracy"] <= 1 and row["Latency (ms/image)"] > 0
+    best = df.loc[df["Test accuracy"].idxmax(), "Model"]
+    assert any(c.value.startswith(f"Best test accuracy: **{best}**") for c in at.caption)
+    assert not at.warning and not at.error
+
+
+def test_curves_confusion_matrices_per_class_and_gallery(lab, small_data_dir):
+    at = compare_page()
+    assert at.multiselect(key="cmp_pick").value == sorted(ARCHS, key=lambda a: -checkpoints.read(
+        lab / f"{a}.pt")["metrics"]["test_accuracy"])
+    assert [t.label for t in at.tabs] == TABS
+    assert [s.value for s in at.subheader] == ["Training curves", "Confusion matrices", "Per-class accuracy",
+                                               "Misclassified test digits", "Download and upload"]
+    figs = figures(at)
+    curves, rest = figs[:3], figs[3:]
+    for fig in curves:
+        assert sorted(t["name"] for t in fig["data"]) == sorted(ARCHS)
+    accuracy_curve = {t["name"]: t["y"] for t in curves[0]["data"]}
+    n_test = len(data.load("mnist", train=False, root=small_data_dir))
+    for a in ARCHS:
+        hist = checkpoints.read(lab / f"{a}.pt")["history"]
+        assert values(accuracy_curve[a]).tolist() == pytest.approx([e["test_accuracy"] for e in hist["epochs"]])
+        loss = {t["name"]: t for t in curves[1]["data"]}[a]
+        assert values(loss["y"]).tolist() == pytest.approx([p[2] for p in hist["steps"]])
+    confusions = [f for f in rest if f["data"][0]["type"] == "heatmap"]
+    assert len(confusions) == len(ARCHS)
+    for fig in confusions:
+        z = values(fig["data"][0]["z"])
+        name = fig["layout"]["title"]["text"].split(":")[0]
+        assert z.shape == (10, 10) and z.sum() == n_test
+        ev = compare.evaluation(next(e for e in inference.model_entries() if e.name == name))
+        np.testing.assert_array_equal(z, ev.confusion)
+    (bars,) = [f for f in rest if f["data"][0]["type"] == "bar"]
+    assert sorted(t["name"] for t in bars["data"]) == sorted(ARCHS)
+    (gallery,) = at.image
+    shown = at.selectbox(key="cmp_gallery_model").value
+    ev = compare.evaluation(next(e for e in inference.model_entries() if e.name == shown))
+    assert len(gallery.value) == min(24, ev.mistakes) > 0
+    assert gallery.captions[0].startswith(f"predicted {ev.mistake_pred[0]}, true {ev.mistake_true[0]}")
+
+
+def test_picking_models_and_the_gallery_model(lab):
+    at = compare_page()
+    at.multiselect(key="cmp_pick").set_value(["softmax"]).run()
+    assert not at.exception
+    for fig in figures(at)[:3]:
+        assert [t["name"] for t in fig["data"]] == ["softmax"]
+    assert at.selectbox(key="cmp_gallery_model").options == ["softmax"]
+    at.multiselect(key="cmp_pick").set_value(list(ARCHS)).run()
+    at.selectbox(key="cmp_gallery_model").set_value("mlp_128_64").run()
+    assert not at.exception
+    ev = compare.evaluation(next(e for e in inference.model_entries() if e.name == "mlp_128_64"))
+    assert at.image[0].captions[0] == compare.gallery(ev, k=1)[0][1]
+    at.multiselect(key="cmp_pick").set_value([]).run()
+    assert not at.exception and not at.tabs and not at.image
+    assert len(table(at)) == len(ARCHS)
+
+
+def test_a_corrupt_upload_is_refused_with_a_message_and_the_page_keeps_working(lab, tmp_path):
+    at = compare_page()
+    before = table(at)
+    at.file_uploader(key="cmp_upload").set_value(("broken.pt", os.urandom(3000), "application/octet-stream")).run()
+    assert not at.exception
+    (error,) = at.error
+    assert error.value.startswith("Refused broken.pt:")
+    assert ".upload-" not in error.value and "Traceback" not in error.value
+    assert table(at).equals(before)
+    runs = tmp_path / "runs"
+    assert not [p for p in runs.glob("*") if not p.name.startswith(".cache")], "nothing saved for a refused file"
+    # still working: other widgets respond, and a good checkpoint is then accepted and listed
+    at.multiselect(key="cmp_pick").set_value(["mlp_128_64"]).run()
+    assert not at.exception and [t["name"] for t in figures(at)[0]["data"]] == ["mlp_128_64"]
+    good = (lab / "softmax.pt").read_bytes()
+    at.file_uploader(key="cmp_upload").set_value(("my upload.pt", good, "application/octet-stream")).run()
+    assert not at.exception
+    assert any("added as run **my_upload**" in s.value for s in at.success)
+    assert "my_upload" in list(table(at)["Model"])
+    assert (runs / "my_upload.pt").read_bytes() == good
+
+
+def test_a_corrupt_checkpoint_in_the_runs_folder_is_named_and_the_rest_listed(lab, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "junk.pt").write_bytes(b"not a checkpoint at all")
+    at = compare_page()
+    assert any(w.value.startswith("Not listed: junk.pt:") for w in at.warning)
+    assert list(table(at)["Model"]) == list(ARCHS)
+
+
+def test_reopening_the_page_measures_nothing_again(lab, monkeypatch):
+    """The evaluation behind the page is cached per checkpoint: a new session loads no model."""
+    first = compare_page()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the reopened page measured a model again")
+
+    monkeypatch.setattr(compare, "_measure", refuse)
+    monkeypatch.setattr(compare, "_evaluate", refuse)
+    monkeypatch.setattr(checkpoints, "load", refuse)
+    again = compare_page()
+    assert table(again).equals(table(first))
+    assert [f["data"] for f in figures(again)] == [f["data"] for f in figures(first)]
+    assert again.image[0].captions == first.image[0].captions
+
+
+def test_without_the_test_set_the_table_still_shows(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no-data"))
+    at = compare_page()
+    df = table(at)
+    assert list(df["Model"]) == list(ARCHS) and df["Drawn-digit accuracy"].isna().all()
+    assert len(at.tabs) == 3  # curves come from the checkpoints
+    notes = [i.value for i in at.info]
+    assert len(notes) == len(ARCHS) and all("no confusion matrix" in n and "not available" in n for n in notes)
+    assert not at.image
+
+
+def test_with_no_models_the_page_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    at = compare_page()
+    assert any(i.value.startswith("No models yet") for i in at.info)
+    assert not at.dataframe and at.file_uploader(key="cmp_upload")

@@ -1,0 +1,94 @@
+"""Every page of the app on a fresh machine: no dataset and no internet.
+
+The pages are found with pages/*.py, so a page added later is covered too. Each is opened the
+way a visitor does (the home page first, then a switch to the page), once with no models at all
+and once with small test-made models in the shipped folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from compare_helpers import make_model
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import data
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["app.py", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))]
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory, small_data_dir) -> Path:
+    d = tmp_path_factory.mktemp("offline_models")
+    return make_model(d / "softmax.pt", "softmax", small_data_dir, epochs=1)
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch, runs_dir):
+    """MNIST_DATA_DIR is an empty folder, and any connection off this machine is refused."""
+    from torchvision import datasets
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("MNIST_DATA_DIR", str(empty))
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else ""
+        if host not in ("127.0.0.1", "::1", "localhost") and sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise OSError(f"no internet in this test (tried {address})")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return empty
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    if page != "app.py":
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+@pytest.mark.parametrize("with_models", [False, True], ids=["no-models", "test-made-models"])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_works_without_dataset_or_internet(offline, tmp_path, small_model, page, with_models):
+    if with_models:
+        (tmp_path / "models").mkdir()
+        shutil.copy2(small_model, tmp_path / "models" / "softmax.pt")
+    at = open_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(str(e.value) for e in [*at.markdown, *at.error, *at.warning, *at.info, *at.caption])
+    assert "Traceback" not in shown
+    assert at.title, f"{page} drew nothing"
+    if page == "app.py":
+        assert {m.label: m.value for m in at.metric}["Dataset"] == "not found"
+        assert str(data.raw_dir("mnist").resolve()) in shown
+        assert {m.label: m.value for m in at.metric}["Models available"] == str(int(with_models))
+    if page.endswith("_Train.py"):  # what is missing, and how to provide it
+        (warning,) = at.warning
+        raw = str((offline / "MNIST" / "raw").resolve())
+        assert "MNIST is not on this machine" in warning.value and raw in warning.value
+        assert "MNIST_DATA_DIR" in warning.value and all(f in warning.value for f in data.RAW_FILES)
+        assert [b.label for b in at.button][:1] == ["Start training"]
+    if page.endswith("_Compare.py"):
+        if with_models:
+            (df,) = [d.value for d in at.dataframe]
+            assert list(df["Model"]) == ["softmax"]
+            assert any("no confusion matrix" in i.value for i in at.info)
+        else:
+            assert any(i.value.startswith("No models yet") for i in at.info)
+
+
+def test_every_page_is_found():
+    """The parametrization above really covers the pages (Train and Compare at least)."""
+    assert "app.py" in PAGES and "pages/1_Train.py" in PAGES and "pages/3_Compare.py" in PAGES
