@@ -92,6 +92,9 @@ def read(path: str | os.PathLike) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         detail = [line.strip() for line in str(exc).splitlines() if "Unsupported" in line or "GLOBAL" in line]
+        if not any("GLOBAL" in line for line in detail):  # a bad opcode in junk bytes, not a refused object
+            why = (detail or ["UnpicklingError"])[0][:200]
+            raise CheckpointError(f"{where}: not a readable checkpoint ({why})") from exc
         raise CheckpointError(
             f"{where}: refused; it holds objects that are not plain data (loading it could run "
             f"code), so it was not loaded ({(detail or [type(exc).__name__])[0][:160]})"
