@@ -1,0 +1,221 @@
+"""The command line, run as users run it: `python -m mnist_core ...` in a subprocess.
+
+Each subprocess gets a clean environment: no $MNIST_DATA_DIR (so the real data is never used by
+accident), its own runs and models folders, one torch thread, and proxies pointing at a closed
+local port so that a download attempt fails at once instead of waiting on the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_core import checkpoints
+from mnist_core.__main__ import PRETRAIN_SEED, main
+from mnist_core.models import ARCHS, get_arch
+
+ROOT = Path(__file__).resolve().parent.parent
+DESIGN_NAMES = ["softmax", "mlp", "mlp_128_64", "mlp_128_256", "convnet", "lenet", "lstm", "simple_convnet", "cnn"]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens here once the socket is closed
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    """The working directory of the subprocesses (./data and ./runs resolve inside it)."""
+    return tmp_path_factory.mktemp("cli")
+
+
+def cli(home: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MNIST_DATA_DIR", "no_proxy", "NO_PROXY") and not k.startswith("MNIST_")}
+    dead = f"http://127.0.0.1:{closed_port()}"
+    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MNIST_RUNS_DIR=str(home / "runs"),
+               MNIST_MODELS_DIR=str(home / "models"), http_proxy=dead, https_proxy=dead, HTTP_PROXY=dead,
+               HTTPS_PROXY=dead)
+    return subprocess.run([sys.executable, "-m", "mnist_core", *args], cwd=home, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit code 2, each needle in stderr, and no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, (needle, proc.stderr)
+    return proc.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(home, small_data_dir) -> tuple[Path, dict, subprocess.CompletedProcess]:
+    """`train --arch softmax --epochs 1 --json` on the small data: (checkpoint, summary, process)."""
+    out = home / "out" / "soft.pt"
+    proc = cli(home, "train", "--arch", "softmax", "--epochs", "1", "--data-dir", str(small_data_dir),
+               "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out, summary, proc
+
+
+def test_archs_lists_the_nine_architectures(home):
+    proc = cli(home, "archs")
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.strip().splitlines()
+    assert rows[0].split()[:2] == ["name", "params"]
+    assert [row.split()[0] for row in rows[1:]] == DESIGN_NAMES
+    for row in rows[1:]:
+        name, params = row.split()[:2]
+        assert int(params.replace(",", "")) == get_arch(name).params
+
+
+def test_train_json_reports_accuracy_and_writes_the_checkpoint(trained, small_data_dir):
+    out, summary, proc = trained
+    assert proc.stdout.strip().splitlines() == [proc.stdout.strip()], "--json prints one JSON line only"
+    assert isinstance(summary["test_accuracy"], float) and 0.0 <= summary["test_accuracy"] <= 1.0
+    assert isinstance(summary["train_seconds"], (int, float)) and summary["train_seconds"] >= 0
+    assert summary["status"] == "finished" and summary["arch"] == "softmax" and summary["epochs"] == 1
+    assert summary["path"] == str(out) and out.is_file()
+    model, meta = checkpoints.load(out)
+    assert meta["arch"] == "softmax" and meta["config"]["epochs"] == 1
+    assert meta["metrics"]["test_accuracy"] == summary["test_accuracy"]
+    assert "train --arch softmax --epochs 1" in meta["extra"]["command"]
+    runs = out.parent.parent / "runs"
+    assert not runs.exists() or not list(runs.iterdir()), "--out was given: nothing goes to the runs folder"
+
+
+def test_evaluate_reproduces_the_stored_accuracy(home, trained, small_data_dir):
+    out, summary, _ = trained
+    proc = cli(home, "evaluate", str(out), "--data-dir", str(small_data_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["arch"] == "softmax" and result["model"] == str(out)
+    assert result["test_accuracy"] == result["stored_test_accuracy"] == summary["test_accuracy"]
+
+
+def test_bad_architecture_is_a_clean_error(home, small_data_dir):
+    proc = cli(home, "train", "--arch", "resnet50", "--epochs", "1", "--data-dir", str(small_data_dir))
+    assert_clean_error(proc, "invalid choice", "resnet50")
+
+
+
+
+def test_missing_data_dir_is_a_clean_error(home):
+    nowhere = home / "no-such-data"
+    proc = cli(home, "train", "--arch", "softmax", "--epochs", "1", "--data-dir", str(nowhere))
+    err = assert_clean_error(proc, "MNIST is not available", str((nowhere / "MNIST" / "raw").resolve()))
+    assert "MNIST_DATA_DIR" in err  # it says how to fix it
+    assert not list(home.glob("runs/*.pt"))
+
+
+def truncated_copy(small_data_dir: Path, tmp_path: Path, bad_file: str) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(small_data_dir / "MNIST", root / "MNIST")
+    victim = root / "MNIST" / "raw" / bad_file
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 3])
+    return root
+
+
+def partner_of(idx_file: str) -> str:
+    """The other file of an images/labels pair."""
+    if "images" in idx_file:
+        return idx_file.replace("images-idx3", "labels-idx1")
+    return idx_file.replace("labels-idx1", "images-idx3")
+
+
+def test_truncated_idx_file_is_a_clean_error_naming_it(home, small_data_dir, tmp_path):
+    bad_file = "train-images-idx3-ubyte"
+    root = truncated_copy(small_data_dir, tmp_path, bad_file)
+    proc = cli(home, "train", "--arch", "softmax", "--epochs", "1", "--data-dir", str(root))
+    err = assert_clean_error(proc, str(root / "MNIST" / "raw" / bad_file))
+    assert partner_of(bad_file) not in err, "only the unreadable file is named"
+    assert re.search(r"corrupt|truncated", err)
+
+
+# The same error paths in-process: main() is what the subprocesses run, and these are quicker.
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(list(args))
+    finally:
+        torch.set_num_threads(before)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_truncated_test_labels_are_named(small_data_dir, tmp_path, capsys):
+    bad_file = "t10k-labels-idx1-ubyte"
+    root = truncated_copy(small_data_dir, tmp_path, bad_file)
+    code, _, err = run_main(capsys, "train", "--arch", "softmax", "--max-steps", "1", "--data-dir", str(root))
+    assert code == 2 and err.startswith("error: ") and bad_file in err and partner_of(bad_file) not in err
+
+
+def test_bad_hyperparameter_is_a_clean_error(small_data_dir, capsys):
+    code, out, err = run_main(capsys, "train", "--arch", "softmax", "--lr", "-1", "--data-dir", str(small_data_dir))
+    assert code == 2 and err == "error: learning rate must be in (0, 10]\n" and out == ""
+
+
+def test_corrupt_checkpoint_is_a_clean_error_naming_it(tmp_path, small_data_dir, capsys):
+    bad = tmp_path / "broken-model.pt"
+    bad.write_bytes(b"\x00" * 1000)
+    code, _, err = run_main(capsys, "evaluate", str(bad), "--data-dir", str(small_data_dir))
+    assert code == 2 and err.startswith("error: broken-model.pt: not a readable checkpoint")
+
+
+def test_unknown_model_name_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(tmp_path / "models"))
+    code, _, err = run_main(capsys, "evaluate", "no-such-model")
+    assert code == 2 and "no model named 'no-such-model'" in err
+
+
+def test_pretrain_writes_a_shipped_checkpoint_and_prints_a_table(home, small_data_dir, tmp_path):
+    out_dir = tmp_path / "shipped"
+    proc = cli(home, "pretrain", "--arch", "softmax", "--out-dir", str(out_dir), "--data-dir", str(small_data_dir))
+    assert proc.returncode == 0, proc.stderr
+    path = out_dir / "softmax.pt"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["softmax.pt"]
+    model, meta = checkpoints.load(path)
+    assert meta["name"] == "softmax" and meta["arch"] == "softmax"
+    assert meta["extra"]["command"] == "python -m mnist_core pretrain --arch softmax"
+    assert meta["extra"]["seed"] == PRETRAIN_SEED == meta["config"]["seed"]
+    assert meta["extra"]["shipped"] is True
+    assert meta["extra"]["versions"] == checkpoints.versions() == meta["versions"]
+    recipe = ARCHS["softmax"].fast_recipe
+    assert {k: meta["config"][k] for k in recipe} == recipe and meta["config"]["device"] == "cpu"
+
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "| architecture | epochs | seconds | test accuracy | tutorial reported |"
+    assert lines[1] == "|---|---|---|---|---|"
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert len(lines) == 3 and cells[0] == "softmax" and cells[1] == str(recipe["epochs"])
+    assert cells[3] == f"{100 * meta['metrics']['test_accuracy']:.2f}%"
+    assert cells[4] == ARCHS["softmax"].reported
+
+
+def test_a_diverging_run_exits_1_and_saves_nothing(small_data_dir, tmp_path, capsys, monkeypatch):
+    # in-process (the same main() the subprocesses run): a run that diverges is reported, not saved
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    out = tmp_path / "diverged.pt"
+    code, stdout, _ = run_main(capsys, "train", "--arch", "mlp", "--optimizer", "sgd_momentum", "--lr", "10",
+                               "--schedule", "constant", "--no-augment", "--batch-size", "64", "--epochs", "1",
+                               "--data-dir", str(small_data_dir), "--out", str(out), "--json")
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert code == 1 and summary["status"] == "diverged" and summary["path"] is None
+    assert re.search(r"at step \d+", summary["message"]) and summary["test_accuracy"] is None
+    assert not out.exists() and not (tmp_path / "runs").exists()
