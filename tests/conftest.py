@@ -146,3 +146,53 @@ def browser():
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS)
         yield b
         b.close()
+
+
+# --- hand-drawn digits: pen strokes as a person would draw them (Draw page tests, bench/draw_latency.py) ---
+def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 16) -> list:
+    t = np.radians(np.linspace(a0, a1, n + 1))
+    return list(zip((cx + rx * np.cos(t)).tolist(), (cy + ry * np.sin(t)).tolist(), strict=True))
+
+
+# digit -> strokes, each a polyline in a unit box (x right, y down). One stroke each except 4.
+DIGIT_STROKES = {
+    0: [_arc(0.5, 0.5, 0.28, 0.4, -90, 270, 24)],
+    1: [[(0.42, 0.22), (0.55, 0.1), (0.55, 0.9)]],
+    2: [_arc(0.5, 0.32, 0.25, 0.22, 200, 380, 12) + [(0.25, 0.88), (0.8, 0.88)]],
+    3: [_arc(0.48, 0.3, 0.24, 0.2, 210, 450, 14) + _arc(0.48, 0.69, 0.27, 0.21, 270, 500, 14)],
+    4: [[(0.6, 0.1), (0.22, 0.62), (0.82, 0.62)], [(0.63, 0.35), (0.63, 0.92)]],
+    5: [[(0.75, 0.12), (0.32, 0.12), (0.28, 0.45)] + _arc(0.5, 0.65, 0.27, 0.24, 220, 500, 16)],
+    6: [[(0.68, 0.1)] + _arc(0.5, 0.66, 0.25, 0.24, 200, 560, 22)],
+    7: [[(0.22, 0.12), (0.78, 0.12), (0.42, 0.9)]],
+    8: [_arc(0.5, 0.29, 0.21, 0.18, 90, 450, 18) + _arc(0.5, 0.7, 0.25, 0.21, -90, 270, 18)],
+    9: [_arc(0.5, 0.32, 0.23, 0.2, 0, 360, 18) + [(0.72, 0.35), (0.68, 0.9)]],
+}
+
+
+def stroke_points(digit: int, left: float, top: float, size: float) -> list[list[tuple[float, float]]]:
+    """DIGIT_STROKES[digit] placed in the square (left, top, size): pixel coordinates per stroke."""
+    return [[(left + x * size, top + y * size) for x, y in s] for s in DIGIT_STROKES[digit]]
+
+
+def draw_strokes(page, canvas, digit: int, margin: float = 0.15, steps: int = 4) -> None:
+    """Draw a digit on a canvas element with the mouse (Playwright): down, moves, up per stroke."""
+    box = canvas.bounding_box()
+    side = min(box["width"], box["height"]) * (1 - 2 * margin)
+    for stroke in stroke_points(digit, box["x"] + box["width"] * margin, box["y"] + box["height"] * margin, side):
+        page.mouse.move(*stroke[0])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(x, y, steps=steps)
+        page.mouse.up()
+
+
+def digit_image(digit: int, size: int = 280, width: int = 22, ink=(255, 255, 255, 255),
+                paper=(0, 0, 0, 255), mode: str = "RGBA") -> Image.Image:
+    """The digit's strokes rendered with a round pen, as the canvas draws them (PIL image)."""
+    img = Image.new(mode, (size, size), paper)
+    draw = ImageDraw.Draw(img)
+    for pts in stroke_points(digit, 0.15 * size, 0.15 * size, 0.7 * size):
+        draw.line(pts, fill=ink, width=width, joint="curve")
+        for x, y in (pts[0], pts[-1]):
+            draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=ink)
+    return img
