@@ -100,3 +100,79 @@ def accuracy_figure(epochs: list[dict]) -> object:
                       yaxis={"tickformat": ".0%", "range": [0, 1.02]}, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+# --- the Draw page: one image read once, every result kept for its reruns ------------------------
+def image_memo(key: str, keep: int = 4) -> dict:
+    """This session's store of results for one image, `key` naming its content (a hash of its bytes,
+    or an upload's file id): a rerun for the same image (another widget changed) reuses what the
+    last run computed instead of computing it again. Only the last `keep` images are kept."""
+    memos = st.session_state.setdefault("_image_memos", {})
+    if key not in memos:
+        while len(memos) >= keep:
+            memos.pop(next(iter(memos)))
+        memos[key] = {}
+    return memos[key]
+
+
+def once(memo: dict, key, compute):
+    """memo[key], computed by compute() the first time it is asked for."""
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def read_image(memo: dict, data: bytes, min_side: int = 0) -> dict:
+    """Decode an image and find its digit (once per image): {"error": message} for a file that is no
+    usable image, else {"pixels", "notes", "steps"} where steps is None when there is no digit, and
+    "blank" says why. min_side: see mnist_core.images.find_digit."""
+    from mnist_core import images
+
+    def compute() -> dict:
+        try:
+            decoded = images.decode(data)
+        except images.ImageError as exc:
+            return {"error": str(exc)}
+        steps, blank = images.find_digit(decoded.pixels, min_side)
+        return {"pixels": decoded.pixels, "notes": decoded.notes, "steps": steps, "blank": blank}
+
+    return once(memo, ("read", min_side), compute)
+
+
+def model_probs(memo: dict, name: str, x28, tag: str = "probs") -> object:
+    """(10,) probabilities of the model `name` for the (28, 28) input x28, computed once per image,
+    checkpoint and `tag` (which input of this image x28 is)."""
+    p = predictor(name)
+    return once(memo, (tag, name, str(p.path), p.path.stat().st_mtime), lambda: p.proba_batch(x28[None])[0])
+
+
+def proba_figure(probs, height: int = 260) -> object:
+    """Plotly: the ten class probabilities as bars, the top class highlighted."""
+    import plotly.graph_objects as go
+
+    top = int(probs.argmax())
+    colours = ["#4f46e5" if d == top else "#c7d2fe" for d in range(10)]
+    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=probs, marker_color=colours,
+                           text=[f"{p:.0%}" if p >= 0.005 else "" for p in probs], textposition="outside",
+                           hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False,
+                      xaxis={"title": "digit", "type": "category"},
+                      yaxis={"title": "probability", "range": [0, 1.12], "tickformat": ".0%"})
+    return fig
+
+
+def models_figure(scores: dict, height: int = 360) -> object:
+    """Plotly: every model's ten class probabilities as grouped bars; each legend entry names the
+    model, its prediction and its confidence. `scores`: model name -> (10,) probabilities."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, probs in scores.items():
+        top = int(probs.argmax())
+        fig.add_bar(x=[str(d) for d in range(10)], y=probs, name=f"{name}: {top} ({probs[top]:.0%})",
+                    hovertemplate=f"{name}<br>digit %{{x}}: %{{y:.2%}}<extra></extra>")
+    fig.update_layout(barmode="group", height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      xaxis={"title": "digit", "type": "category"},
+                      yaxis={"title": "probability", "range": [0, 1.02], "tickformat": ".0%"},
+                      legend={"title": {"text": "model: prediction (confidence)"}})
+    return fig

@@ -62,7 +62,7 @@ def _open(data: bytes) -> Image.Image:
         raise ImageError(f"The image's dimensions are far too large (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
                          f"megapixels); the limit is {MAX_PIXELS / 1e6:.0f} megapixels.") from exc
     except Exception as exc:  # Pillow raises UnidentifiedImageError, but also others on odd headers
-        raise ImageError(f"This is not an image that can be read (expected PNG, JPEG, GIF, BMP, WebP or "
+        raise ImageError("This is not an image that can be read (expected PNG, JPEG, GIF, BMP, WebP or "
                          "TIFF).") from exc
     w, h = img.size
     if w * h > MAX_PIXELS:
@@ -127,13 +127,26 @@ def decode(data: bytes) -> Decoded:
     return Decoded(np.ascontiguousarray(pixels), fmt, w, h, tuple(notes))
 
 
-def blank_reason(image: np.ndarray) -> str | None:
-    """Why `preprocess` finds no digit in this image (a sentence for the user), or None if it does."""
-    if preprocess_steps(image) is not None:
-        return None
-    if ink_map(image) is None:
-        return "The image is one flat colour: no ink on it (or nothing but ink)."
-    return "There is only a small dot or speck: no digit-sized stroke."
+FLAT = "The image is one flat colour: no ink on it (or nothing but ink)."
+DOT = "There is only a small dot or speck: no digit-sized stroke."
+
+
+def find_digit(image: np.ndarray, min_side: int = 0) -> tuple[dict | None, str | None]:
+    """`preprocess_steps(image)` and, when there is no digit in it, why: (steps, None) or (None, reason).
+
+    min_side: ink whose bounding box is smaller than this on its longer side (in the image's
+    pixels, for images up to 1024 pixels wide) is a dot, not a digit. The canvas passes about
+    1.5 brush widths, so that one click of a broad pen is not read as a digit.
+    """
+    steps = preprocess_steps(image)
+    if steps is not None and steps["crop"].shape[0] >= min_side:
+        return steps, None
+    return None, FLAT if ink_map(image) is None else DOT
+
+
+def blank_reason(image: np.ndarray, min_side: int = 0) -> str | None:
+    """Why there is no digit in this image (a sentence for the user), or None if there is one."""
+    return find_digit(image, min_side)[1]
 
 
 def enlarge(x: np.ndarray, side: int) -> np.ndarray:

@@ -182,6 +182,19 @@ def test_blank_reason_tells_a_full_canvas_a_dot_and_a_digit_apart():
     assert images.blank_reason(np.asarray(digit_image(5))) is None
 
 
+def test_find_digit_treats_one_click_of_a_broad_pen_as_a_dot_when_told_the_pen_size():
+    click = np.zeros((280, 280, 4), np.uint8)
+    click[..., 3] = 255
+    yy, xx = np.mgrid[:280, :280]
+    click[(yy - 140) ** 2 + (xx - 140) ** 2 <= 11**2, :3] = 255  # one click of a 22-pixel brush
+    steps, reason = images.find_digit(click, min_side=33)
+    assert steps is None and "dot" in reason
+    seven = np.asarray(digit_image(7, width=22))
+    steps, reason = images.find_digit(seven, min_side=33)
+    assert reason is None and steps["centred"].shape == (28, 28)
+    assert np.array_equal(steps["centred"], preprocess(seven))
+
+
 # --- pictures for the page ----------------------------------------------------------------------
 def test_enlarge_keeps_pixels_square_and_sharp():
     x = np.zeros((28, 28), np.float32)

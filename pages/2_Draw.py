@@ -1,0 +1,133 @@
+"""Draw: a digit on a canvas (or a photo of one) -> what the models read in it, and why.
+
+Each image is read once: its results are kept in this session under a hash of its bytes, so a
+rerun for the same drawing (a toggle, another model) only computes what it has not computed yet.
+The prediction comes first in the script, so it reaches the browser before the slower sections.
+"""
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+import lab_ui
+from mnist_core import checkpoints, images, inference
+from mnist_core.preprocess import squash
+
+CANVAS = 280  # pixels: 10 per MNIST pixel
+PROMPT = "Draw a digit (0-9) in the black square: its prediction appears as soon as you lift the pen."
+
+st.set_page_config(page_title="Draw · MNIST Lab", page_icon="✍️", layout="wide")
+st.title("Draw a digit")
+entries = lab_ui.model_choices()
+if not entries:
+    st.info("No models yet: train one on the Train page, or put the shipped checkpoints in `models/` "
+            "(`python -m mnist_core train --arch cnn --out models/cnn.pt`).")
+    st.stop()
+names = [e.name for e in entries]
+if st.session_state.get("draw_model") not in names:  # first visit, or its model was deleted
+    st.session_state["draw_model"] = inference.default_model_name() or names[0]
+
+
+def input_ui() -> tuple[str | None, bytes | None, int]:
+    """(key naming the image's content, its bytes, the smallest digit size in pixels), or (None, None, 0)
+    before there is an image."""
+    source = st.radio("Input", ["Draw", "Upload a photo or scan"], horizontal=True, key="draw_source",
+                      label_visibility="collapsed")
+    if source == "Draw":
+        brush = st.slider("Brush width", 8, 40, 22, key="draw_brush", help="MNIST strokes are about a tenth "
+                          "of the digit's height")
+        canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", width=CANVAS,
+                           height=CANVAS, return_image_data=True, key="draw_canvas")
+        png = canvas.image_bytes  # the canvas as PNG; None before the first stroke
+        st.caption("Clear it with the bin icon in the canvas's toolbar (hover over the canvas).")
+        # ink no bigger than 1.5 brush widths is one click of the pen: a dot, not a digit
+        return (hashlib.blake2b(png, digest_size=16).hexdigest(), png, int(1.5 * brush)) if png else (None, None, 0)
+    upload = st.file_uploader("A photo or scan of one handwritten digit", key="draw_upload",
+                              help=f"PNG, JPEG, GIF, BMP, WebP or TIFF, up to {images.MAX_BYTES // 2**20} MB")
+    return (f"upload:{upload.file_id}", upload.getvalue(), 0) if upload else (None, None, 0)
+
+
+def prediction_ui(memo: dict, model: str, x28) -> int:
+    probs = lab_ui.model_probs(memo, model, x28)
+    top = int(probs.argmax())
+    st.metric("Prediction", str(top), delta=f"{probs[top]:.1%} probability", delta_color="off", delta_arrow="off")
+    st.plotly_chart(lab_ui.once(memo, ("fig", model), lambda: lab_ui.proba_figure(probs)), key="draw_probs",
+                    config={"displayModeBar": False})
+    return top
+
+
+def sees_ui(memo: dict, model: str, read: dict) -> None:
+    steps = read["steps"]
+    cols = st.columns([1, 1, 1, 2])
+    for col, (step, caption) in zip(cols, [("ink", "ink found"), ("crop", "cropped to its box, made square"),
+                                           ("scaled", "scaled to 20 x 20")], strict=False):
+        col.image(lab_ui.once(memo, ("big", step), lambda s=step: images.enlarge(steps[s], 112)), caption=caption,
+                  width=112)
+    cols[3].image(lab_ui.once(memo, ("big", "centred"), lambda: images.enlarge(steps["centred"], 196)), width=196,
+                  caption="the model's 28 x 28 input: centre of mass on the centre, as in MNIST")
+    if st.toggle("Show what the naive squash (whole image resized to 28 x 28) would give", key="draw_squash"):
+        naive = lab_ui.once(memo, "squash", lambda: squash(read["pixels"]))
+        left, right = st.columns([1, 2])
+        left.image(images.enlarge(naive, 196), width=196, caption="squashed: small, off-centre, thin strokes")
+        probs = lab_ui.model_probs(memo, model, naive, tag="squash")
+        right.metric(f"{model} reads the squashed image as", str(int(probs.argmax())),
+                     delta=f"{probs.max():.1%} probability", delta_color="off", delta_arrow="off")
+
+
+def every_model_ui(memo: dict, x28) -> None:
+    scores, failed = {}, []
+    for name in names:
+        try:
+            scores[name] = lab_ui.model_probs(memo, name, x28)
+        except (checkpoints.CheckpointError, ValueError, OSError) as exc:
+            failed.append(f"{name} ({exc})")
+    if failed:
+        st.warning(f"Could not load: {'; '.join(failed)}")
+    if scores:
+        st.plotly_chart(lab_ui.once(memo, ("every", tuple(scores)), lambda: lab_ui.models_figure(scores)),
+                        key="draw_every", config={"displayModeBar": False})
+        st.dataframe(pd.DataFrame([{"Model": n, "Prediction": int(p.argmax()), "Confidence": float(p.max())}
+                                   for n, p in scores.items()]), hide_index=True, column_config={
+            "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+
+
+def saliency_ui(memo: dict, model: str, x28, top: int) -> None:
+    heat = lab_ui.once(memo, ("saliency", model), lambda: lab_ui.predictor(model).saliency(x28, top))
+    left, right = st.columns([1, 2])
+    left.image(lab_ui.once(memo, ("heat", model), lambda: images.heat_overlay(x28, heat)), width=224)
+    right.markdown(f"Which input pixels pushed **{model}** towards **{top}**: the size of the gradient of that "
+                   "class's score with respect to each pixel, scaled to the largest. Bright yellow: a small change "
+                   "there would move the score most. Grey: the digit itself.")
+
+
+col_input, col_result = st.columns([5, 6], gap="large")
+with col_input:
+    key, data, min_side = input_ui()
+with col_result:
+    model = st.selectbox("Model", names, key="draw_model", help="Default: the best model available")
+    read = top = None
+    if key is None:
+        st.info(PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else "Upload an image of a digit.")
+    else:
+        memo = lab_ui.image_memo(key)
+        read = lab_ui.read_image(memo, data, min_side)
+        if "error" in read:
+            st.error(read["error"])
+        elif read["steps"] is None:
+            st.info(f"{read['blank']} {PROMPT if key[:7] != 'upload:' else 'Upload an image of a digit.'}")
+        else:
+            for note in read["notes"]:
+                st.caption(note)
+            top = prediction_ui(memo, model, read["steps"]["centred"])
+
+if top is not None:
+    x28 = read["steps"]["centred"]
+    tab_sees, tab_every, tab_saliency = st.tabs(["What the model sees", "Every model", "Saliency"])
+    with tab_sees:
+        sees_ui(memo, model, read)
+    with tab_every:
+        every_model_ui(memo, x28)
+    with tab_saliency:
+        saliency_ui(memo, model, x28, top)

@@ -1,0 +1,244 @@
+"""Page tests (streamlit.testing.v1.AppTest) for the Draw page: blank input, no models, the model
+picker's default, uploads of every awkward kind (a prediction or a clear message, never a
+traceback), a photo read like a drawing, and no repeated work on a rerun for the same image.
+
+Flow tests use untrained checkpoints made here (any prediction will do); the test that checks
+*which* digit is read uses the shipped models (models/, or $MNIST_MODELS_DIR) and skips without.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import digit_image
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import lab_ui
+from mnist_core import checkpoints, images, inference
+from mnist_core.models import build
+
+ROOT = Path(__file__).resolve().parent.parent
+preprocess = importlib.import_module("mnist_core.preprocess")  # the module (the package exports a function so named)
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+UPLOAD = "Upload a photo or scan"
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch, runs_dir) -> Path:
+    """No dataset, no runs, and an empty models folder (returned) for this test only."""
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no-data"))
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    return models
+
+
+@pytest.fixture
+def untrained(isolated) -> Path:
+    """Two untrained checkpoints with made-up accuracies (mlp "better"): predictions, not right ones."""
+    for arch, acc in (("softmax", 0.90), ("mlp", 0.95)):
+        checkpoints.save(isolated / f"{arch}.pt", build(arch), arch, {"arch": arch}, {}, {"test_accuracy": acc})
+    return isolated
+
+
+@pytest.fixture
+def shipped(monkeypatch, runs_dir) -> Path:
+    d = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
+    if not (d / "cnn.pt").is_file():
+        pytest.skip(f"no trained model at {d / 'cnn.pt'}: reading a real digit needs the shipped models")
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(d))
+    return d
+
+
+def draw_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/2_Draw.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "application/octet-stream") -> AppTest:
+    if at.radio(key="draw_source").value != UPLOAD:
+        at.radio(key="draw_source").set_value(UPLOAD).run()
+    at.file_uploader(key="draw_upload").set_value((name, data, mime)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def texts(elements) -> str:
+    return " | ".join(e.value for e in elements)
+
+
+def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+# --- blank input, no models, the default model ---------------------------------------------------
+def test_a_blank_canvas_shows_a_prompt_and_no_prediction(untrained):
+    at = draw_page()
+    assert "Draw a digit" in texts(at.info)
+    assert "Prediction" not in metrics(at) and not at.error
+    assert at.slider(key="draw_brush").value == 22
+    assert at.selectbox(key="draw_model").options == ["softmax", "mlp"]
+    assert not at.tabs  # nothing to explain yet
+
+
+def test_without_any_model_the_page_says_how_to_get_one(isolated):
+    at = draw_page()
+    assert "No models yet" in texts(at.info) and "Train" in texts(at.info)
+    assert not at.selectbox and not at.metric
+
+
+def test_the_model_picker_defaults_to_the_best_model_available(untrained):
+    assert draw_page().selectbox(key="draw_model").value == "mlp"  # 95% beats 90%
+
+
+# --- uploads: a prediction or a clear message for each ----------------------------------------------
+def test_an_uploaded_file_that_is_not_an_image_gets_a_clear_message(untrained):
+    at = upload(draw_page(), "notes.txt", b"seven\n" * 100, "text/plain")
+    assert "not an image" in texts(at.error)
+    assert "Prediction" not in metrics(at) and not at.tabs
+
+
+def bomb() -> bytes:
+    from test_images import png_claiming
+
+    return png_claiming(100_000, 100_000)
+
+
+def gif() -> bytes:
+    frames = [digit_image(d, mode="L", ink=255, paper=0) for d in (2, 5, 8)]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+
+
+def png16() -> bytes:
+    a = np.asarray(digit_image(4, mode="L", ink=0, paper=255)).astype(np.uint16) * 257  # dark on white, 16-bit
+    return encode(Image.fromarray(a))
+
+
+def cmyk() -> bytes:
+    return encode(digit_image(9, mode="RGB", ink=(0, 0, 0), paper=(255, 255, 255)).convert("CMYK"), "JPEG")
+
+
+def full_canvas() -> bytes:
+    return encode(Image.new("RGBA", (280, 280), (255, 255, 255, 255)))
+
+
+def single_dot() -> bytes:
+    img = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    img.paste((255, 255, 255, 255), (138, 138, 143, 143))
+    return encode(img)
+
+
+def thirty_mb() -> bytes:
+    noise = np.random.default_rng(1).integers(0, 256, (3200, 3200, 3), dtype=np.uint8)
+    return encode(Image.fromarray(noise), compress_level=0)
+
+
+CASES = {  # name -> (file, what the page shows: element kind and words in it)
+    "not-an-image.png": (lambda: b"GIF89a but not really", ("error", "not an image")),
+    "bomb.png": (bomb, ("error", "megapixels")),
+    "thirty-mb.png": (thirty_mb, ("error", "the limit is 20.0 MB")),
+    "one-pixel.png": (lambda: encode(Image.new("L", (1, 1))), ("error", "too small")),
+    "animated.gif": (gif, ("metric", "first frame")),
+    "sixteen-bit.png": (png16, ("metric", None)),
+    "cmyk.jpg": (cmyk, ("metric", None)),
+    "fully-inked.png": (full_canvas, ("info", "flat colour")),
+    "single-dot.png": (single_dot, ("info", "dot")),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_awkward_upload_gets_a_prediction_or_a_clear_message(untrained, name):
+    make, (kind, words) = CASES[name]
+    at = upload(draw_page(), name, make())
+    if kind == "metric":
+        assert metrics(at)["Prediction"] in [str(d) for d in range(10)]
+        assert len(at.tabs) == 3 and not at.error
+        if words:
+            assert words in texts(at.caption)
+    else:
+        assert "Prediction" not in metrics(at)
+        shown = texts(at.error if kind == "error" else at.info)
+        assert words in shown, shown
+
+
+# --- a photo is read like a drawing (shipped models) -------------------------------------------------
+def phone_photo(digit: int) -> bytes:
+    """Dark ink on uneven off-white paper with noise, stored sideways with an EXIF orientation tag."""
+    rng = np.random.default_rng(digit)
+    ink = np.asarray(digit_image(digit, size=900, width=60, mode="L", ink=255, paper=0), np.float32) / 255
+    shade = np.linspace(215, 175, 900)[None, :] + rng.normal(0, 6, (900, 900))  # light falls off to the right
+    photo = np.clip(shade * (1 - 0.8 * ink), 0, 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[images.ORIENTATION] = 6
+    sideways = Image.fromarray(photo).convert("RGB").transpose(Image.Transpose.ROTATE_90)
+    return encode(sideways, "JPEG", quality=85, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("digit", [3, 7])
+def test_an_uploaded_phone_photo_is_read_and_explained(shipped, digit):
+    at = upload(draw_page(), f"photo-of-{digit}.jpg", phone_photo(digit), "image/jpeg")
+    assert at.selectbox(key="draw_model").value == inference.default_model_name()
+    assert metrics(at)["Prediction"] == str(digit)
+    assert "EXIF" in texts(at.caption)
+    assert [t.label for t in at.tabs] == ["What the model sees", "Every model", "Saliency"]
+    table = at.dataframe[0].value
+    assert list(table["Model"]) == inference.list_models()
+    assert table["Confidence"].between(0, 1).all()
+    at.toggle(key="draw_squash").set_value(True).run()
+    assert not at.exception
+    squashed = [m for m in at.metric if m.label.endswith("reads the squashed image as")]
+    assert len(squashed) == 1 and squashed[0].value in [str(d) for d in range(10)]
+
+
+# --- no repeated work for the same image -------------------------------------------------------------
+def test_a_rerun_for_the_same_image_recomputes_nothing(untrained, monkeypatch):
+    calls: dict[str, int] = {}
+
+    def counting(owner, name):
+        original = getattr(owner, name)
+
+        def wrapper(*a, **k):
+            calls[name] = calls.get(name, 0) + 1
+            return original(*a, **k)
+        monkeypatch.setattr(owner, name, wrapper)
+
+    for owner, name in [(images, "decode"), (images, "find_digit"), (preprocess, "squash"),
+                        (inference.Predictor, "proba_batch"), (inference.Predictor, "saliency"),
+                        (lab_ui, "proba_figure"), (lab_ui, "models_figure")]:
+        counting(owner, name)
+    at = upload(draw_page(), "four.png", encode(digit_image(4)))
+    first = dict(calls)
+    assert first["decode"] == first["find_digit"] == first["saliency"] == 1
+    assert first["proba_batch"] == 2 and first["proba_figure"] == first["models_figure"] == 1  # 2 models
+
+    at.run()  # a rerun with nothing changed
+    assert calls == first
+    at.selectbox(key="draw_model").set_value("softmax").run()  # its scores are known from "Every model"
+    assert calls["decode"] == calls["find_digit"] == 1 and calls["proba_batch"] == 2
+    assert calls["saliency"] == 2 and calls["proba_figure"] == 2
+    at.selectbox(key="draw_model").set_value("mlp").run()  # back: everything is known
+    at.toggle(key="draw_squash").set_value(True).run()
+    after_squash = dict(calls)
+    assert after_squash["squash"] == 1 and after_squash["proba_batch"] == 3
+    at.toggle(key="draw_squash").set_value(False).run()
+    at.toggle(key="draw_squash").set_value(True).run()
+    assert calls == after_squash
+    assert not at.exception
+
+    upload(at, "five.png", encode(digit_image(5)))  # a new image is read
+    assert calls["decode"] == 2 and calls["find_digit"] == 2
