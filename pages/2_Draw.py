@@ -70,7 +70,7 @@ def sees_ui(memo: dict, model: str, read: dict) -> None:
     if st.toggle("Show what the naive squash (whole image resized to 28 x 28) would give", key="draw_squash"):
         naive = lab_ui.once(memo, "squash", lambda: squash(read["pixels"]))
         left, right = st.columns([1, 2])
-        left.image(images.enlarge(naive, 196), width=196, caption="squashed: small, off-centre, thin strokes")
+        left.image(images.enlarge(naive, 196), width=196, caption="the whole image squashed to 28 x 28")
         probs = lab_ui.model_probs(memo, model, naive, tag="squash")
         right.metric(f"{model} reads the squashed image as", str(int(probs.argmax())),
                      delta=f"{probs.max():.1%} probability", delta_color="off", delta_arrow="off")

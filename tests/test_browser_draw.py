@@ -1,0 +1,115 @@
+"""Browser tests of the Draw page: the real server (streamlit run app.py) driven by Chromium.
+
+A digit is drawn with mouse strokes on the canvas and read back from the Prediction metric;
+the canvas toolbar's bin button clears it. The server has the shipped models only (models/, or
+$MNIST_MODELS_DIR), no dataset and no runs; without a trained models/cnn.pt the tests skip.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from conftest import digit_image, draw_strokes
+
+expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = ROOT / "docs" / "screenshots" / "draw.png"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+@pytest.fixture
+def server(app_server, tmp_path):
+    models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
+    if not (models / "cnn.pt").is_file():
+        pytest.skip(f"no trained model at {models / 'cnn.pt'}: reading a drawn digit needs the shipped models")
+    return app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
+                           "MNIST_DATA_DIR": str(tmp_path / "no-data")})
+
+
+@pytest.fixture
+def draw(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{server.url}/Draw")
+    page.locator("canvas.upper-canvas").first.wait_for(timeout=90_000)  # fabric's event layer, in a shadow root
+    page.wait_for_selector(IDLE, timeout=90_000)
+    yield page
+    context.close()
+
+
+def prediction(page):
+    """The Prediction metric's locator (the contract in DESIGN.md)."""
+    return page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(
+        "Prediction", exact=True))
+
+
+def reads(page, digit: int, timeout: float = 60) -> None:
+    """The Prediction metric settles on `digit` (a multi-stroke digit is sent once per stroke)."""
+    expect(prediction(page).get_by_test_id("stMetricValue")).to_have_text(str(digit), timeout=timeout * 1000)
+    page.wait_for_selector(IDLE, timeout=timeout * 1000)
+
+
+def clear(page) -> None:
+    page.get_by_role("button", name="Reset canvas & history").click()
+    prediction(page).wait_for(state="detached", timeout=30_000)
+    page.wait_for_selector(IDLE, timeout=30_000)
+
+
+def test_a_drawn_digit_is_read_then_the_cleared_canvas_shows_the_prompt(draw):
+    page = draw
+    canvas = page.locator("canvas.upper-canvas").first
+    assert page.get_by_text("Draw a digit (0-9) in the black square").is_visible()
+    assert prediction(page).count() == 0
+
+    draw_strokes(page, canvas, 7)
+    reads(page, 7)
+    assert "probability" in prediction(page).inner_text()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)  # the probability chart
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+    clear(page)
+    assert page.get_by_text("Draw a digit (0-9) in the black square").is_visible()
+
+    draw_strokes(page, canvas, 4)  # two strokes: the prediction follows the last one
+    reads(page, 4)
+    clear(page)
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a dot, not a digit
+    page.get_by_text("only a small dot").wait_for(timeout=30_000)
+    assert prediction(page).count() == 0
+
+
+def test_every_model_and_the_models_view_follow_the_drawing(draw):
+    page = draw
+    draw_strokes(page, page.locator("canvas.upper-canvas").first, 0)
+    reads(page, 0)
+    page.get_by_role("tab", name="Every model").click()
+    table = page.get_by_test_id("stDataFrame")
+    table.wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() == 2  # the selected model's bars, every model's bars
+    page.get_by_role("tab", name="Saliency").click()
+    page.get_by_text("Which input pixels pushed").wait_for(timeout=30_000)
+
+
+def test_an_uploaded_photo_is_classified_and_a_text_file_refused(draw, tmp_path):
+    page = draw
+    page.get_by_text("Upload a photo or scan").click()
+    chooser = page.locator("[data-testid='stFileUploaderDropzoneInput']")
+    chooser.wait_for(state="attached", timeout=30_000)
+    buf = io.BytesIO()
+    digit_image(3, size=600, width=48, mode="RGB", ink=(30, 30, 40), paper=(235, 230, 220)).save(buf, "JPEG")
+    photo = tmp_path / "three.jpg"
+    photo.write_bytes(buf.getvalue())
+    chooser.set_input_files(str(photo))
+    reads(page, 3)
+
+    text = tmp_path / "notes.png"  # an image's name, not an image's content
+    text.write_text("not a picture\n")
+    chooser.set_input_files(str(text))
+    page.get_by_text("not an image that can be read").wait_for(timeout=30_000)
+    assert prediction(page).count() == 0
