@@ -64,7 +64,8 @@ def cmd_train(args) -> int:
     result = train(cfg, data_root=args.data_dir, on_event=_progress(args.json))
     saved = None
     if result.usable:
-        saved = result.save(out, name=name, extra={"command": shlex.join(["python", "-m", "mnist_core", *sys.argv[1:]])})
+        command = shlex.join(["python", "-m", "mnist_core", *sys.argv[1:]])
+        saved = result.save(out, name=name, extra={"command": command})
     summary = {"arch": cfg.arch, "status": result.status, "message": result.message,
                "test_accuracy": result.test_accuracy, "train_seconds": round(result.train_seconds, 2),
                "epochs": cfg.epochs, "device": result.device, "path": str(saved) if saved else None}
@@ -103,8 +104,8 @@ def pretrain_one(arch: str, data_dir, out_dir: Path, on_event=None) -> tuple[Tra
 def cmd_pretrain(args) -> int:
     out_dir = Path(args.out_dir)
     archs = args.arch or list(ARCHS)
-    print(f"| architecture | epochs | seconds | test accuracy | tutorial reported |")
-    print(f"|---|---|---|---|---|")
+    print("| architecture | epochs | seconds | test accuracy | tutorial reported |")
+    print("|---|---|---|---|---|")
     ok = True
     for arch in archs:
         cfg, result, path = pretrain_one(arch, args.data_dir, out_dir, _progress(True))

@@ -51,7 +51,9 @@ def model_entries(models_dir=None, runs=None) -> list[ModelEntry]:
             entries.append(ModelEntry(arch, p, "shipped"))
             seen.add(arch)
     rdir = runs_dir(runs)
-    run_files = sorted(rdir.glob(f"*{checkpoints.SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True) if rdir.is_dir() else []
+    run_files = []
+    if rdir.is_dir():
+        run_files = sorted(rdir.glob(f"*{checkpoints.SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
     for p in run_files:
         name = p.stem if p.stem not in seen else f"run:{p.stem}"
         entries.append(ModelEntry(name, p, "run"))
@@ -158,7 +160,10 @@ def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int = 10) -
 def evaluate(predictor: Predictor, images_uint8: torch.Tensor, labels: torch.Tensor, batch: int = 2000) -> dict:
     """Batched evaluation of raw MNIST tensors: accuracy, confusion, per-class accuracy, mistakes."""
     probs = np.concatenate(
-        [predictor.proba_batch(images_uint8[i : i + batch].float().numpy() / 255.0) for i in range(0, len(labels), batch)]
+        [
+            predictor.proba_batch(images_uint8[i : i + batch].float().numpy() / 255.0)
+            for i in range(0, len(labels), batch)
+        ]
     ) if len(labels) else np.zeros((0, 10), np.float32)
     y = labels.numpy()
     pred = probs.argmax(1)

@@ -5,8 +5,8 @@ Every model takes a normalised batch (N, 1, 28, 28) and returns logits (N, 10).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
@@ -50,7 +50,7 @@ def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
 
 def _mlp(*sizes: int, dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Flatten()]
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b, bias=bias))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())

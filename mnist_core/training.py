@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +75,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -286,7 +286,8 @@ def train(
                 break
             train_loss = (loss_sum / max(seen, 1)).item()
             if not math.isfinite(train_loss):
-                status, message = "diverged", f"loss became {train_loss} in epoch {epoch + 1}; try a lower learning rate"
+                status = "diverged"
+                message = f"loss became {train_loss} in epoch {epoch + 1}; try a lower learning rate"
                 break
             test_loss, test_acc = evaluate(model, test_split, device, should_stop=stop)
             el = seconds()
