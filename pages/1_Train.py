@@ -7,6 +7,7 @@ fragment that polls the runner once a second while a run is queued or running, a
 
 import time
 
+import pandas as pd
 import streamlit as st
 
 import lab_ui
@@ -129,10 +130,12 @@ def live_panel(polling: bool) -> None:
     show_run(all_jobs[st.session_state["watch"]])
     st.subheader("Runs")
     rows = [j.summary() for j in all_jobs.values()]
-    st.dataframe([{"run": r["name"], "architecture": r["arch"], "dataset": r["dataset"], "status": r["status"],
-                   "test accuracy": f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "",
-                   "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or r["created"]))}
-                  for r in rows], hide_index=True, key="runs_table")
+    table = pd.DataFrame([{
+        "run": r["name"], "architecture": r["arch"], "dataset": r["dataset"], "status": r["status"],
+        "test accuracy": f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "",
+        "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or r["created"])),
+    } for r in rows])
+    st.dataframe(table, hide_index=True, key="runs_table")
 
 
 with live:

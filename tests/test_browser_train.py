@@ -1,0 +1,214 @@
+"""Browser tests: the real server (streamlit run app.py) driven by Chromium through Playwright.
+
+Each test starts its own server on the test-made small data set and an empty runs folder, and
+trains the small MLP (mlp_128_64): quick per step, so a run of a few hundred logged steps is long
+enough to watch and short enough for a busy machine.
+
+Screenshots for the README go to tmp_path always, and to docs/screenshots/ when
+MNIST_LAB_SCREENSHOTS=1 is set (so an ordinary test run leaves the repository unchanged).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from mnist_core import checkpoints
+from mnist_core.models import ARCHS
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+ARCH = "mlp_128_64"
+# One torch thread in the server: on a machine shared with other work, torch's spinning worker
+# threads make a small model's steps 30x slower; one thread keeps runs short and steady.
+SERVER_ENV = {"OMP_NUM_THREADS": "1"}
+LOSS_POINTS = """() => {
+  const plot = Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .find(d => d.layout && d.layout.title && String(d.layout.title.text).includes('Training loss'));
+  return plot && plot.data ? plot.data[0].x.length : -1;
+}"""
+EPOCH_POINTS = LOSS_POINTS.replace("Training loss", "Accuracy per epoch")
+# Times, in the browser's own clock, the click on Stop and the moment `text` is first on the page:
+# what a person sees, without the test's own (busy-machine) delays around Playwright's calls.
+CLOCK_STOP = """text => {
+  window.__clickAt = null; window.__shownAt = null;
+  document.addEventListener('click', e => {
+    const b = e.target.closest('button');
+    if (window.__clickAt === null && b && b.innerText.trim() === 'Stop') window.__clickAt = performance.now();
+  }, true);
+  const has = n => n && n.textContent && n.textContent.includes(text);  // only the changed nodes: cheap
+  new MutationObserver(records => {
+    if (window.__clickAt === null || window.__shownAt !== null) return;
+    if (records.some(r => has(r.target.nodeType === 3 ? r.target : null) || Array.from(r.addedNodes).some(has)))
+      window.__shownAt = performance.now();
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def screenshot(page, name: str, tmp_path: Path) -> None:
+    page.screenshot(path=str(tmp_path / name), full_page=True)
+    if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+        out = ROOT / "docs" / "screenshots"
+        out.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out / name), full_page=True)
+
+
+@pytest.fixture
+def lab(app_server, small_data_dir, tmp_path):
+    runs = tmp_path / "runs"
+    server = app_server(env={"MNIST_DATA_DIR": str(small_data_dir), "MNIST_RUNS_DIR": str(runs), **SERVER_ENV})
+    return server, runs
+
+
+def open_train(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{server.url}/Train")
+    page.get_by_role("button", name="Start training").wait_for(timeout=90_000)
+    return context, page
+
+
+def fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Tab")
+
+
+def choose(page, label: str, option_prefix: str) -> None:
+    """Pick an option of the selectbox with this label (options start with option_prefix)."""
+    page.locator("[data-testid='stSelectbox']").filter(has_text=label).locator("input").click()
+    page.get_by_role("option", name=option_prefix).first.click()
+
+
+def set_run(page, name: str, epochs: int, log_every: int = 1) -> None:
+    """The small MLP without augmentation, for `epochs` of the small data set."""
+    choose(page, "Architecture", f"{ARCH}:")
+    page.get_by_text(f"{ARCHS[ARCH].params:,} parameters").wait_for(timeout=60_000)  # the MLP's recipe shows
+    # until the rerun ends, the previous architecture's (stale) widgets are still on the page
+    page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"Epochs\"]').length === 1",
+                           timeout=60_000)
+    augment = page.get_by_role("switch", name="Augment: random affine")
+    if augment.is_checked():
+        page.get_by_text("Augment: random affine").click()
+    fill(page, "Epochs", str(epochs))
+    page.get_by_text("More settings").click()
+    fill(page, "Log the loss every N steps", str(log_every))
+    fill(page, "Run name", name)
+
+
+def points_become(page, script: str, expected: int, timeout: float = 60) -> None:
+    """Wait until the chart (script: LOSS_POINTS or EPOCH_POINTS) shows `expected` points; the
+    chart is drawn again after each rerun, so a single read may fall between two drawings."""
+    try:
+        page.wait_for_function(f"() => ({script})() === {expected}", timeout=timeout * 1000)
+    except Exception as exc:
+        raise AssertionError(f"the chart shows {page.evaluate(script)} points, not {expected}") from exc
+
+
+def wait_text(page, text: str, timeout: float = 240) -> float:
+    """Seconds until `text` is visible on the page."""
+    t = time.monotonic()
+    page.get_by_text(text).first.wait_for(timeout=timeout * 1000)
+    return time.monotonic() - t
+
+
+def test_a_short_run_draws_its_loss_curve_live_and_finishes(browser, lab, tmp_path):
+    server, runs = lab
+    context, page = open_train(browser, server)
+    try:
+        set_run(page, "live", epochs=100)
+        page.get_by_role("button", name="Start training").click()
+        page.locator("[data-testid='stProgress']").wait_for(timeout=90_000)
+        counts = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and page.locator("[data-testid='stProgress']").count():
+            counts.append(page.evaluate(LOSS_POINTS))
+            time.sleep(0.3)
+        grew = sorted({c for c in counts if c > 0})
+        assert len(grew) >= 2, f"the loss chart did not gain points while running: {counts}"
+        wait_text(page, "Finished: test accuracy")
+        page.get_by_role("button", name="Refresh").wait_for(timeout=60_000)  # polling has stopped
+        meta = checkpoints.read(runs / "live.pt")
+        assert meta["arch"] == ARCH and meta["config"]["augment"] is False and meta["config"]["log_every"] == 1
+        assert len(meta["history"]["steps"]) > max(grew[:-1])
+        points_become(page, LOSS_POINTS, len(meta["history"]["steps"]))
+        points_become(page, EPOCH_POINTS, 100)
+        assert f"{meta['metrics']['test_accuracy']:.2%}" in page.get_by_text("Finished: test accuracy").inner_text()
+        screenshot(page, "train.png", tmp_path)
+    finally:
+        context.close()
+
+
+def test_stop_button_stops_the_run_within_two_seconds(browser, lab):
+    server, runs = lab
+    context, page = open_train(browser, server)
+    try:
+        set_run(page, "stopped", epochs=200, log_every=5)
+        page.get_by_role("button", name="Start training").click()
+        stop = page.get_by_role("button", name="Stop", exact=True)
+        stop.wait_for(timeout=90_000)
+        page.locator("[data-testid='stProgress']").wait_for(timeout=90_000)
+        page.evaluate(CLOCK_STOP, "Stopped: stopped by request")
+        stop.click()
+        try:  # polled twice a second: the test itself adds little work to the browser it times
+            page.wait_for_function("() => window.__shownAt !== null", polling=500, timeout=30_000)
+        finally:
+            clocked = page.evaluate("() => [window.__clickAt, window.__shownAt]")
+        assert None not in clocked, f"the click or the message was not timed: {clocked}"
+        elapsed = page.evaluate("() => (window.__shownAt - window.__clickAt) / 1000")
+        assert 0 <= elapsed <= 2.0, f"the run showed as stopped {elapsed:.2f} s after the click"
+        status = (runs / "stopped.json").read_text()
+        assert '"status": "stopped"' in status
+        expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0, timeout=30_000)
+        expect(page.locator("[data-testid='stProgress']")).to_have_count(0, timeout=30_000)
+    finally:
+        context.close()
+
+
+def test_two_sessions_start_at_once_and_each_sees_its_own_run(browser, lab):
+    server, runs = lab
+    (c1, p1), (c2, p2) = open_train(browser, server), open_train(browser, server)
+    try:
+        set_run(p1, "alpha", epochs=2, log_every=2)
+        set_run(p2, "beta", epochs=3, log_every=3)
+        p1.get_by_role("button", name="Start training").click(no_wait_after=True)
+        p2.get_by_role("button", name="Start training").click(no_wait_after=True)
+        for page, name, epochs in ((p1, "alpha", 2), (p2, "beta", 3)):
+            wait_text(page, "Finished: test accuracy")
+            meta = checkpoints.read(runs / f"{name}.pt")
+            assert meta["config"]["epochs"] == epochs
+            text = page.get_by_text("Finished: test accuracy").inner_text()
+            assert f"{name}.pt" in text and f"{meta['metrics']['test_accuracy']:.2%}" in text
+            points_become(page, EPOCH_POINTS, epochs)
+            points_become(page, LOSS_POINTS, len(meta["history"]["steps"]))
+            run_box = page.locator("[data-testid='stSelectbox']").filter(has_text="Run")
+            assert run_box.locator("input").input_value() == name  # each session watches its own run
+        alpha, beta = checkpoints.read(runs / "alpha.pt"), checkpoints.read(runs / "beta.pt")
+        assert alpha["config"]["log_every"] == 2 and beta["config"]["log_every"] == 3
+        assert [p[0] for p in alpha["history"]["steps"]] == list(range(2, 21, 2))
+        assert [p[0] for p in beta["history"]["steps"]] == list(range(3, 31, 3))
+    finally:
+        c1.close()
+        c2.close()
+
+
+def test_home_page_shows_status_and_opens_train(browser, lab, tmp_path):
+    server, _ = lab
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(server.url)
+        page.get_by_role("heading", name="MNIST Lab").wait_for(timeout=90_000)
+        page.get_by_text("MNIST found").wait_for(timeout=30_000)
+        for label in ("Dataset", "Device", "Models available"):
+            assert page.locator("[data-testid='stMetric']").filter(has_text=label).count() == 1
+        screenshot(page, "home.png", tmp_path)
+        page.get_by_role("link", name="Train: pick an architecture").click()
+        page.get_by_role("button", name="Start training").wait_for(timeout=90_000)
+        assert page.url.rstrip("/").endswith("/Train")
+    finally:
+        context.close()
