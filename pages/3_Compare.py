@@ -24,7 +24,7 @@ COLUMNS = {  # summary key -> (table header, column config)
     "device": ("Device", None),
     "test_accuracy": ("Test accuracy", st.column_config.NumberColumn(format="percent")),
     "reported_accuracy": ("Tutorial reported", st.column_config.NumberColumn(
-        format="percent", help="The tutorial's own figure for this architecture (blank: none reported)")),
+        format="percent", help="The tutorial's own figure for this architecture (None: it reported no figure)")),
     "drawn_accuracy": ("Drawn-digit accuracy", st.column_config.NumberColumn(
         format="percent", help=f"{compare.DRAWN_N} MNIST test digits re-drawn as on the canvas (seed 0)")),
     "latency_ms": ("Latency (ms/image)", st.column_config.NumberColumn(format="%.3f")),

@@ -1,0 +1,64 @@
+"""Browser test of the Compare page: the real server (streamlit run app.py) with the shipped models,
+driven by Chromium. The table and the charts must be rendered by the browser, not only sent.
+
+The test set is the real MNIST when $MNIST_DATA_DIR holds it, else the test-made small one.
+With MNIST_LAB_SCREENSHOTS=1 the page is also saved to docs/screenshots/compare.png.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mnist_core.models import ARCHS
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+# Plotly figures the browser has drawn: their titles and how many traces each holds
+DRAWN_PLOTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .filter(d => d.data && d.querySelector('svg.main-svg'))
+  .map(d => [d.layout && d.layout.title ? String(d.layout.title.text || '') : '', d.data.length])"""
+
+
+@pytest.fixture
+def compare_page(browser, app_server, small_data_dir, tmp_path):
+    models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
+    if not (models / "cnn.pt").is_file():
+        pytest.skip(f"no shipped models in {models}")
+    real = os.environ.get("MNIST_DATA_DIR")
+    data_dir = real if real and (Path(real) / "MNIST" / "raw").is_dir() else str(small_data_dir)
+    server = app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
+                             "MNIST_DATA_DIR": data_dir, "MNIST_CACHE_DIR": str(tmp_path / "cache")})
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.goto(f"{server.url}/Compare")
+    yield page
+    context.close()
+
+
+def test_compare_shows_every_shipped_model_in_the_table_and_draws_the_charts(compare_page, tmp_path):
+    page = compare_page
+    page.get_by_role("heading", name="Compare models").wait_for(timeout=90_000)
+    page.get_by_text("Misclassified test digits").wait_for(timeout=300_000)  # first open measures each model
+    page.wait_for_selector(IDLE, timeout=300_000)
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.wait_for(timeout=30_000)
+    # the grid is drawn on a canvas; its accessible table lists the rows
+    page.wait_for_function(
+        f"() => document.querySelectorAll(\"[data-testid='stDataFrame'] [role='row']\").length > {len(ARCHS)}",
+        timeout=30_000)
+    table = grid.evaluate("g => Array.from(g.querySelectorAll('[role=row]')).map(r => r.textContent).join(' | ')")
+    for arch in ARCHS:
+        assert arch in table, f"{arch} is not in the table"
+    page.wait_for_function(f"() => ({DRAWN_PLOTS})().length >= 2", timeout=60_000)
+    plots = page.evaluate(DRAWN_PLOTS)
+    assert any(traces >= 3 for _, traces in plots), f"no chart overlays the three picked models: {plots}"
+    assert page.locator("[data-testid='stImage'] img, [data-testid='stImage']").count() > 0  # the gallery
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+    if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+        out = ROOT / "docs" / "screenshots"
+        out.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out / "compare.png"), full_page=False)
