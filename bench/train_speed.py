@@ -1,183 +1,154 @@
-"""Training speed: images per second of mnist_core.training.train, per architecture and device,
-and the engine's overhead against a bare reference loop run in the same process.
+"""Training speed against the classic recipe, from one process (issue 2).
 
-    python bench/train_speed.py [--arch NAME ...] [--steps 200] [--repeats 3] [--data-dir DIR]
-                                [--device auto|cpu|cuda] [--threads N]
+    python bench/train_speed.py [--data-dir DIR] [--device cpu|cuda|auto] [--seed 1] [--cnn-epochs 2]
 
-For each architecture it times, on the real MNIST and the architecture's fast recipe:
-  recipe   train() with the recipe as it is (augmentation where the recipe asks for it);
-  engine   train() with augmentation off;
-  bare     a plain `for` over index slices of the same in-memory tensors, with the same model,
-           initial weights, optimizer and batch size: no events, no schedule, no stop checks,
-           no running metrics, no augmentation.
-engine / bare is the throughput ratio (1.00 = no overhead; below 1 = the engine is slower).
-Each figure is the best of --repeats runs of --steps steps (capped at one epoch, so no evaluation
-falls inside the timing); a run's wall time is from its first step's preparation to the end of
-its last step, with the GPU synchronised. On the CPU the ratio is also given from CPU seconds
-(process time, model building included on both sides), which other processes on a shared
-machine cannot inflate; with more than one torch thread it also counts threads spinning, so
-use --threads 1 there. Seconds per epoch = training images / recipe images per second. With
---device auto the CPU is measured, and the GPU too when CUDA is available.
+(a) The pytorch/examples MNIST Net (conv 32 -> conv 64 -> maxpool -> dropout -> fc 128 -> dropout
+    -> fc 10; Adadelta lr 1.0, batch 64) trained one epoch and tested, two ways:
+      reference  as that example does it: torchvision's MNIST dataset with a per-sample
+                 ToTensor + Normalize pipeline, a shuffling DataLoader, its train() and test();
+      engine     mnist_core.training.train with the same network, optimizer, learning rate and
+                 batch size: the data held in memory as uint8, batches cut by index and
+                 normalised as whole tensors, evaluation in large batches in inference mode.
+    Both times (training + testing), both test accuracies, and reference / engine.
+(b) The seconds `cnn` (its tutorial recipe: Adam, one-cycle, batch 128, run for --cnn-epochs) needs
+    to reach 99.0% test accuracy (measured at the end of each epoch, evaluation included), and their
+    ratio to one epoch of the tutorial `convnet` recipe (SGD + momentum, batch 100) in this process.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mnist_core import data  # noqa: E402
-from mnist_core.models import ARCHS, build  # noqa: E402
-from mnist_core.training import (  # noqa: E402
-    TrainConfig,
-    init_weights,
-    make_optimizer,
-    recommended_config,
-    resolve_device,
-    train,
-)
+from mnist_core.training import TrainConfig, recommended_config, resolve_device, train  # noqa: E402
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+class ExampleNet(nn.Module):
+    """pytorch/examples mnist/main.py, as published."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.max_pool2d(x, 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = self.dropout2(x)
+        return F.log_softmax(self.fc2(x), dim=1)
 
 
-def time_engine(cfg: TrainConfig, data_root) -> tuple[float, float]:
-    """(wall seconds of train()'s cfg.max_steps steps, CPU seconds of the whole call).
+def reference_epoch(root: Path, device: torch.device, seed: int) -> tuple[float, float]:
+    """(seconds, test accuracy) of one epoch + test, the way pytorch/examples does it."""
+    from torchvision import datasets, transforms
 
-    Evaluation is skipped by asking train() to stop once the last step is done.
-    """
-    done = {"elapsed": None}
-    cpu0 = time.process_time()
+    torch.manual_seed(seed)
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    t0 = time.perf_counter()
+    train_set = datasets.MNIST(root, train=True, download=False, transform=tf)
+    test_set = datasets.MNIST(root, train=False, download=False, transform=tf)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True)
+    test_loader = torch.utils.data.DataLoader(test_set, batch_size=1000)
+    model = ExampleNet().to(device)
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    model.train()
+    for x, y in train_loader:
+        x, y = x.to(device), y.to(device)
+        optimizer.zero_grad()
+        loss = F.nll_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in test_loader:
+            x, y = x.to(device), y.to(device)
+            correct += (model(x).argmax(dim=1) == y).sum().item()
+    scheduler.step()
+    return time.perf_counter() - t0, correct / len(test_set)
+
+
+def engine_epoch(root: Path, device: torch.device, seed: int) -> tuple[float, float]:
+    """(seconds, test accuracy) of the same network, optimizer and batch size through train()."""
+    torch.manual_seed(seed)
+    model = ExampleNet()
+    cfg = TrainConfig(arch="convnet", optimizer="adadelta", lr=1.0, schedule="constant", batch_size=64, epochs=1,
+                      init="default", augment=False, seed=seed, device=device.type, log_every=100)
+    t0 = time.perf_counter()
+    result = train(cfg, data_root=root, model=model)
+    return time.perf_counter() - t0, result.test_accuracy
+
+
+def seconds_to(arch: str, target: float | None, root: Path, device: torch.device, **overrides) -> tuple[float, float]:
+    """(seconds, accuracy): the first epoch end at or above `target` (or the whole run without one)."""
+    cfg = recommended_config(arch, fast=False, device=device.type, **overrides)
+    reached: dict = {}
 
     def on_event(e: dict) -> None:
-        if e["type"] == "step" and e["step"] == e["total_steps"]:
-            done["elapsed"] = e["elapsed"]  # taken after loss.item(), which waits for the device
+        if e["type"] == "epoch" and target is not None and e["test_accuracy"] >= target and not reached:
+            reached.update(seconds=e["seconds"], accuracy=e["test_accuracy"])
 
-    result = train(cfg, data_root=data_root, on_event=on_event, should_stop=lambda: done["elapsed"] is not None)
-    cpu = time.process_time() - cpu0
-    if done["elapsed"] is None:
-        raise RuntimeError(f"{cfg.arch}: the run ended early ({result.status}: {result.message})")
-    return done["elapsed"], cpu
-
-
-def time_bare(
-    cfg: TrainConfig, images: torch.Tensor, labels: torch.Tensor, device: torch.device
-) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of the same steps in a plain loop: the engine's reference.
-
-    The CPU time, like the engine's, includes building the model.
-    """
-    cpu0 = time.process_time()
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = build(cfg.arch)
-    init_weights(model, cfg.init)
-    model.to(device).train()
-    opt = make_optimizer(cfg, model.parameters())
-    bs = cfg.batch_size
-    sync(device)
-    t0 = time.perf_counter()
-    perm = torch.randperm(len(labels), generator=gen).to(device)
-    for i in range(cfg.max_steps):
-        idx = perm[i * bs : (i + 1) * bs]
-        x = images[idx].unsqueeze(1).float().div_(255.0).sub_(data.MEAN).div_(data.STD)
-        loss = F.cross_entropy(model(x), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    loss.item()  # waits for the device, as the engine's last logged step does
-    return time.perf_counter() - t0, time.process_time() - cpu0
-
-
-def measure(arch: str, device: torch.device, steps: int, repeats: int, data_root) -> dict:
-    train_split = data.load("mnist", train=True, root=data_root)
-    n = len(train_split)
-    recipe = recommended_config(arch, device=device.type, seed=0)
-    steps = min(steps, math.ceil(n / recipe.batch_size))  # one epoch at most: no evaluation inside
-    recipe = replace(recipe, max_steps=steps, log_every=steps)
-    plain = replace(recipe, augment=False)
-    images, labels = train_split.images.to(device), train_split.labels.to(device)
-
-    # warm-up: caches, allocator, kernels (and grid_sample where the recipe augments)
-    time_engine(replace(recipe, max_steps=min(5, steps), log_every=1), data_root)
-    time_bare(replace(plain, max_steps=min(5, steps)), images, labels, device)
-
-    best = {k: [math.inf, math.inf] for k in ("recipe", "engine", "bare")}  # [wall, cpu] seconds
-
-    def keep(kind: str, times: tuple[float, float]) -> None:
-        best[kind] = [min(a, b) for a, b in zip(best[kind], times, strict=True)]
-
-    for _ in range(repeats):  # interleaved, so a burst of load elsewhere hits all three alike
-        if recipe.augment:
-            keep("recipe", time_engine(recipe, data_root))
-        keep("engine", time_engine(plain, data_root))
-        keep("bare", time_bare(plain, images, labels, device))
-    if not recipe.augment:
-        best["recipe"] = best["engine"]
-    images_done = steps * recipe.batch_size
-    ips = {k: images_done / v[0] for k, v in best.items()}
-    return {"arch": arch, "device": device.type, "batch": recipe.batch_size, "augment": recipe.augment,
-            "steps": steps, "recipe_ips": ips["recipe"], "epoch_s": n / ips["recipe"], "engine_ips": ips["engine"],
-            "bare_ips": ips["bare"], "ratio": ips["engine"] / ips["bare"],
-            # CPU time is what other processes on a shared machine cannot inflate (one thread only)
-            "cpu_ratio": best["bare"][1] / best["engine"][1] if device.type == "cpu" else None,
-            "train_images": n}
+    result = train(cfg, data_root=root, on_event=on_event, should_stop=lambda: bool(reached))
+    if target is None:
+        return result.train_seconds, result.test_accuracy
+    if not reached:
+        return float("nan"), result.test_accuracy
+    return reached["seconds"], reached["accuracy"]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", action="append", choices=list(ARCHS), help="only these (repeatable; default: all)")
-    ap.add_argument("--steps", type=int, default=200, help="training steps per timed run (capped at one epoch)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each kind; the best is shown")
     ap.add_argument("--data-dir", help="the real MNIST (default: $MNIST_DATA_DIR, else ./data)")
-    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                    help="auto: the CPU, and the GPU too when CUDA is available")
-    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    ap.add_argument("--seed", type=int, default=1, help="the example's own default seed")
+    ap.add_argument("--cnn-epochs", type=int, default=2, help="epochs of the cnn run that must reach 99.0%%")
     args = ap.parse_args()
-    if args.steps < 1 or args.repeats < 1:
-        ap.error("--steps and --repeats must be at least 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    root = data.data_dir(args.data_dir)
     try:
-        n_train = len(data.load("mnist", train=True, root=args.data_dir, download=False))
-        devices = [resolve_device("cpu")] if args.device != "cuda" else []
-        if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
-            devices.append(resolve_device("cuda"))
+        data.load("mnist", train=True, root=root, download=False)
+        device = resolve_device(args.device)
     except (data.DataUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" if hasattr(os, "getloadavg") else ""
+    print(f"training speed on {device} (torch {torch.__version__}, {torch.get_num_threads()} threads{load})")
 
-    cpu_name = f"{torch.get_num_threads()} torch threads"
-    gpu_name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" \
-        if hasattr(os, "getloadavg") else ""
-    print(f"training speed: MNIST train set, fast recipes, {args.steps} steps (at most one epoch), best of "
-          f"{args.repeats}; torch {torch.__version__}, CPU {cpu_name}{load}, GPU {gpu_name}")
-    print(f"img/s = training images per second; s/epoch = {n_train:,} images at the recipe's speed; "
-          "engine/bare = train() without augmentation vs a bare loop")
-    print("engine/bare CPU: the same ratio from CPU seconds (on the CPU; other processes cannot inflate it, "
-          "but torch's worker threads add their time, so read it with --threads 1)")
-    print("| device | arch | batch | aug | steps | recipe img/s | s/epoch | engine img/s | bare img/s | engine/bare "
-          "| engine/bare CPU |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for device in devices:
-        for arch in args.arch or list(ARCHS):
-            r = measure(arch, device, args.steps, args.repeats, args.data_dir)
-            print(f"| {r['device']} | {arch} | {r['batch']} | {'yes' if r['augment'] else 'no'} | {r['steps']} "
-                  f"| {r['recipe_ips']:,.0f} | {r['epoch_s']:.1f} | {r['engine_ips']:,.0f} | {r['bare_ips']:,.0f} "
-                  f"| {r['ratio']:.2f} | {'-' if r['cpu_ratio'] is None else format(r['cpu_ratio'], '.2f')} |",
-                  flush=True)
+    print("\n(a) pytorch/examples MNIST Net, one epoch + test, Adadelta lr 1.0, batch 64, seed", args.seed)
+    ref_s, ref_acc = reference_epoch(root, device, args.seed)
+    print(f"  reference (torchvision per-sample transforms + DataLoader): {ref_s:7.1f} s  test accuracy {ref_acc:.2%}",
+          flush=True)
+    eng_s, eng_acc = engine_epoch(root, device, args.seed)
+    print(f"  engine (mnist_core.training.train):                          {eng_s:7.1f} s  test accuracy {eng_acc:.2%}")
+    verdict = "met" if ref_s / eng_s >= 2 and eng_acc >= ref_acc else "NOT met"
+    print(f"  reference / engine: {ref_s / eng_s:.2f}x (target: at least 2x at equal or better accuracy: {verdict})",
+          flush=True)
+
+    print(f"\n(b) cnn to 99.0% test accuracy (tutorial recipe, {args.cnn_epochs} epochs) vs one tutorial convnet epoch")
+    cnn_s, cnn_acc = seconds_to("cnn", 0.99, root, device, epochs=args.cnn_epochs, log_every=100)
+    print(f"  cnn reached {cnn_acc:.2%} after {cnn_s:.1f} s", flush=True)
+    conv_s, conv_acc = seconds_to("convnet", None, root, device, epochs=1, log_every=100)
+    print(f"  convnet, one epoch (SGD momentum, batch 100): {conv_s:.1f} s, test accuracy {conv_acc:.2%}")
+    print(f"  ratio: {cnn_s / conv_s:.2f}x one tutorial epoch (target: at most 2.5x: "
+          f"{'met' if cnn_s / conv_s <= 2.5 else 'NOT met'})")
     return 0
 
 

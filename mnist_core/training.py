@@ -202,8 +202,12 @@ def train(
     data_root=None,
     on_event: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    model: nn.Module | None = None,
 ) -> TrainResult:
     """Train one model. Events: {"type": "start" | "step" | "epoch" | "end", ...}.
+
+    `model`, when given, is trained instead of a new `config.arch` (a benchmark's own network);
+    the config still sets the optimizer, schedule, batches and seed, and init "default" keeps its weights.
 
     Returns with status "finished", "stopped" (between steps, or during evaluation) or
     "diverged" (a non-finite loss: the message names the step; the model is not usable).
@@ -221,7 +225,8 @@ def train(
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    model = build(config.arch)
+    if model is None:
+        model = build(config.arch)
     init_weights(model, config.init)
     model.to(device)
     opt = make_optimizer(config, model.parameters())

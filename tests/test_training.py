@@ -445,3 +445,14 @@ def test_a_short_run_on_real_mnist_learns(real_data_dir):
     assert result.status == "finished"
     assert result.history["epochs"][-1]["epoch"] == pytest.approx(100 / math.ceil(60000 / 128), abs=1e-4)
     assert result.test_accuracy > 0.8, result.test_accuracy  # softmax regression reaches about 0.92
+
+
+def test_a_given_model_is_trained_in_place_of_a_new_one(small_data_dir):
+    """train(..., model=net): a benchmark's own network trained by the engine (bench/train_speed.py)."""
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    before = net[1].weight.detach().clone()
+    cfg = TrainConfig(arch="softmax", optimizer="adam", lr=0.01, batch_size=100, epochs=1, seed=0, device="cpu")
+    result = train(cfg, data_root=small_data_dir, model=net)
+    assert result.model is net and result.status == "finished"
+    assert not torch.equal(before, net[1].weight.detach())
+    assert result.test_accuracy > 0.5
