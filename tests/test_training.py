@@ -449,9 +449,10 @@ def test_a_short_run_on_real_mnist_learns(real_data_dir):
 
 def test_a_given_model_is_trained_in_place_of_a_new_one(small_data_dir):
     """train(..., model=net): a benchmark's own network trained by the engine (bench/train_speed.py)."""
+    torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     before = net[1].weight.detach().clone()
-    cfg = TrainConfig(arch="softmax", optimizer="adam", lr=0.01, batch_size=100, epochs=1, seed=0, device="cpu")
+    cfg = TrainConfig(arch="softmax", optimizer="adam", lr=0.01, batch_size=100, epochs=3, seed=0, device="cpu")
     result = train(cfg, data_root=small_data_dir, model=net)
     assert result.model is net and result.status == "finished"
     assert not torch.equal(before, net[1].weight.detach())
