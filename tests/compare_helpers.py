@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import torch
 
-from mnist_core import checkpoints
+from mnist_core import checkpoints, compare
 from mnist_core.training import TrainConfig, train
 
 # Two small, quick architectures with different accuracy on the synthetic digits.
@@ -21,6 +22,21 @@ def make_model(out: Path, arch: str, data_root: Path, epochs: int = 2, seed: int
     result = train(cfg, data_root=data_root)
     assert result.usable, result.message
     return result.save(out, name=name or out.stem)
+
+
+def use_models(trained: dict[str, Path], tmp_path: Path, monkeypatch, data_root: Path) -> Path:
+    """A fresh copy of `trained` as the shipped models, an empty runs folder, the small data set,
+    and a small drawn-digit sample so that measuring stays quick; returns the models folder."""
+    models = tmp_path / "models"
+    models.mkdir()
+    for p in trained.values():
+        shutil.copy2(p, models / p.name)
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data_root))
+    monkeypatch.delenv("MNIST_CACHE_DIR", raising=False)
+    monkeypatch.setattr(compare, "DRAWN_N", 60)
+    return models
 
 
 class RunsCode:

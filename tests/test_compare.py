@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from compare_helpers import ARCHS, code_running_checkpoint, make_model
+from compare_helpers import ARCHS, code_running_checkpoint, make_model, use_models
 
 from mnist_core import checkpoints, compare, data, inference
 from mnist_core.models import ARCHS as REGISTRY
@@ -29,16 +28,7 @@ def trained(tmp_path_factory, small_data_dir) -> dict[str, Path]:
 @pytest.fixture
 def models(trained, tmp_path, monkeypatch, small_data_dir) -> Path:
     """A fresh copy of the models as the shipped dir, an empty runs dir, the small data set."""
-    d = tmp_path / "models"
-    d.mkdir()
-    for p in trained.values():
-        shutil.copy2(p, d / p.name)
-    monkeypatch.setenv("MNIST_MODELS_DIR", str(d))
-    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
-    monkeypatch.delenv("MNIST_CACHE_DIR", raising=False)
-    monkeypatch.setattr(compare, "DRAWN_N", 60)  # a smaller drawn sample keeps the tests quick
-    return d
+    return use_models(trained, tmp_path, monkeypatch, small_data_dir)
 
 
 def entry(name: str) -> inference.ModelEntry:

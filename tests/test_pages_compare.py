@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from compare_helpers import ARCHS, make_model
+from compare_helpers import ARCHS, make_model, use_models
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import checkpoints, compare, data, inference
@@ -35,16 +34,7 @@ def trained(tmp_path_factory, small_data_dir) -> dict[str, Path]:
 @pytest.fixture
 def lab(trained, tmp_path, monkeypatch, small_data_dir) -> Path:
     """The test-made models as the shipped ones, an empty runs folder, the small data set."""
-    models = tmp_path / "models"
-    models.mkdir()
-    for p in trained.values():
-        shutil.copy2(p, models / p.name)
-    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
-    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
-    monkeypatch.delenv("MNIST_CACHE_DIR", raising=False)
-    monkeypatch.setattr(compare, "DRAWN_N", 60)  # a smaller drawn sample keeps the page quick
-    return models
+    return use_models(trained, tmp_path, monkeypatch, small_data_dir)
 
 
 def compare_page() -> AppTest:
