@@ -51,9 +51,9 @@ def cmd_archs(args) -> int:
 def _config_from_args(args) -> TrainConfig:
     overrides = {k: v for k, v in {
         "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "optimizer": args.optimizer,
-        "schedule": args.schedule, "init": args.init, "augment": args.augment, "seed": args.seed,
-        "device": args.device, "dataset": args.dataset, "max_steps": args.max_steps,
-        "train_limit": args.train_limit}.items() if v is not None}
+        "schedule": args.schedule, "label_smoothing": args.label_smoothing, "init": args.init,
+        "augment": args.augment, "seed": args.seed, "device": args.device,
+        "dataset": args.dataset, "max_steps": args.max_steps, "train_limit": args.train_limit}.items() if v is not None}
     return recommended_config(args.arch, fast=not args.tutorial, **overrides)
 
 
@@ -145,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--schedule", choices=SCHEDULES)
     t.add_argument("--init", choices=INITS)
+    t.add_argument("--label-smoothing", type=float)
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])

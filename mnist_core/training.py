@@ -36,6 +36,7 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate (one-cycle) or starting rate
     momentum: float = 0.9  # for sgd_momentum, nesterov and rmsprop
     weight_decay: float = 0.0
+    label_smoothing: float = 0.0  # training targets (1 - s) on the label, s spread over all ten classes
     schedule: str = "constant"  # constant; step (x0.1 at 50% and 75% of steps); onecycle
     batch_size: int = 128
     epochs: int = 1
@@ -64,6 +65,7 @@ class TrainConfig:
         check(is_num(self.lr) and 0 < self.lr <= 10 and math.isfinite(self.lr), "learning rate must be in (0, 10]")
         check(is_num(self.momentum) and 0 <= self.momentum < 1, "momentum must be in [0, 1)")
         check(is_num(self.weight_decay) and 0 <= self.weight_decay <= 1, "weight decay must be in [0, 1]")
+        check(is_num(self.label_smoothing) and 0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)")
         check(is_int(self.batch_size) and 1 <= self.batch_size <= 8192, "batch size must be an integer in 1..8192")
         check(is_int(self.epochs) and 1 <= self.epochs <= 1000, "epochs must be in 1..1000")
         check(is_int(self.seed) and 0 <= self.seed < 2**63, "seed must be a non-negative integer")
@@ -225,10 +227,13 @@ def train(
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
+    channels_last = model is None and device.type == "cpu" and get_arch(config.arch).channels_last
     if model is None:
         model = build(config.arch)
     init_weights(model, config.init)
     model.to(device)
+    if channels_last:  # oneDNN's convolutions: one epoch 13-38% faster for the four conv nets on 2 cores
+        model.to(memory_format=torch.channels_last)
     opt = make_optimizer(config, model.parameters())
     n = len(labels)
     steps_per_epoch = math.ceil(n / config.batch_size)
@@ -267,7 +272,7 @@ def train(
                 x = x.sub_(data.MEAN).div_(data.STD)
                 y = labels[idx]
                 logits = model(x)
-                loss = F.cross_entropy(logits, y)
+                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -315,7 +320,7 @@ def train(
         pass  # stopped before the first evaluation: nothing measured, not usable
     if status == "finished" and not message:
         message = f"finished {step} steps in {seconds():.1f} s"
-    model.eval().cpu()
+    model.eval().cpu().to(memory_format=torch.contiguous_format)  # checkpoints and inference get plain tensors
     result = TrainResult(config, model, status, message, history, test_acc, seconds(), str(device))
     emit({"type": "end", "status": status, "message": message, "test_accuracy": test_acc,
           "train_seconds": result.train_seconds})

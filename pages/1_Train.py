@@ -59,6 +59,9 @@ with settings:
             train_limit = m1.number_input("Training images (0 = all)", 0, 60000, 0, step=1000)
             max_steps = m2.number_input("Stop after steps (0 = no limit)", 0, 10**6, 0, step=100)
             log_every = m1.number_input("Log the loss every N steps", 1, 1000, rec.log_every)
+            label_smoothing = m2.number_input("Label smoothing", 0.0, 0.9, float(rec.label_smoothing), step=0.05,
+                                              key="ls" + k, help="train towards 1 - s on the label, s spread "
+                                              "over the ten classes")
         name = st.text_input("Run name", max_chars=200, placeholder=f"{arch}-<date>-<time>",
                              help="saved as a safe file name in the runs folder; never overwrites a model")
         start = st.form_submit_button("Start training", type="primary")
@@ -68,9 +71,9 @@ with settings:
             if start:
                 cfg = training.TrainConfig(
                     arch=arch, dataset=dataset, optimizer=optimizer, lr=lr, momentum=momentum,
-                    weight_decay=weight_decay, schedule=schedule, batch_size=batch_size, epochs=epochs, init=init,
-                    augment=augment, seed=seed, device=device, max_steps=max_steps, train_limit=train_limit,
-                    log_every=log_every)
+                    weight_decay=weight_decay, label_smoothing=label_smoothing, schedule=schedule,
+                    batch_size=batch_size, epochs=epochs, init=init, augment=augment, seed=seed, device=device,
+                    max_steps=max_steps, train_limit=train_limit, log_every=log_every)
                 st.session_state["watch"] = runner.submit(cfg, name.strip() or None).id
             else:
                 st.session_state["watch"] = runner.submit_all(dataset=dataset)[0].id

@@ -20,8 +20,9 @@ import pytest
 import torch
 
 from mnist_core import checkpoints
-from mnist_core.__main__ import PRETRAIN_SEED, main
+from mnist_core.__main__ import PRETRAIN_SEED, _config_from_args, main, parser
 from mnist_core.models import ARCHS, get_arch
+from mnist_core.training import recommended_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGN_NAMES = ["softmax", "mlp", "mlp_128_64", "mlp_128_256", "convnet", "lenet", "lstm", "simple_convnet", "cnn"]
@@ -165,9 +166,19 @@ def test_truncated_test_labels_are_named(small_data_dir, tmp_path, capsys):
     assert code == 2 and err.startswith("error: ") and bad_file in err and partner_of(bad_file) not in err
 
 
-def test_bad_hyperparameter_is_a_clean_error(small_data_dir, capsys):
-    code, out, err = run_main(capsys, "train", "--arch", "softmax", "--lr", "-1", "--data-dir", str(small_data_dir))
-    assert code == 2 and err == "error: learning rate must be in (0, 10]\n" and out == ""
+@pytest.mark.parametrize("flag, value, message", [
+    ("--lr", "-1", "learning rate must be in (0, 10]"),
+    ("--label-smoothing", "1", "label smoothing must be in [0, 1)"),
+])
+def test_bad_hyperparameter_is_a_clean_error(flag, value, message, small_data_dir, capsys):
+    code, out, err = run_main(capsys, "train", "--arch", "softmax", flag, value, "--data-dir", str(small_data_dir))
+    assert code == 2 and err == f"error: {message}\n" and out == ""
+
+
+def test_train_flags_override_the_chosen_recipe():
+    args = parser().parse_args(["train", "--arch", "cnn", "--tutorial", "--label-smoothing", "0.2", "--lr", "0.03"])
+    assert _config_from_args(args) == recommended_config("cnn", fast=False, label_smoothing=0.2, lr=0.03)
+    assert _config_from_args(parser().parse_args(["train"])) == recommended_config("cnn")
 
 
 def test_corrupt_checkpoint_is_a_clean_error_naming_it(tmp_path, small_data_dir, capsys):

@@ -76,7 +76,8 @@ def lab(runs_dir, small_data_dir, monkeypatch):
 def start_run(at: AppTest, arch: str, name: str, **values) -> None:
     at.selectbox(key="arch").set_value(arch).run()
     for key, value in values.items():
-        getattr(at, "number_input" if key in ("ep", "lr") else "select_slider")(key=f"{key}_{arch}").set_value(value)
+        kind = "number_input" if key in ("ep", "lr", "ls") else "select_slider"
+        getattr(at, kind)(key=f"{key}_{arch}").set_value(value)
     at.text_input[0].input(name)
     button(at, "Start training").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -113,7 +114,7 @@ def test_train_page_widgets_follow_the_architecture_recipe(lab):
     labels = {w.label for w in [*at.selectbox, *at.number_input, *at.slider, *at.select_slider, *at.toggle,
                                 *at.text_input, *at.radio]}
     for label in ("Architecture", "Dataset", "Optimizer", "Learning rate", "Schedule", "Momentum", "Batch size",
-                  "Epochs", "Weight decay", "Weight init", "Run name", "Seed", "Device"):
+                  "Epochs", "Weight decay", "Weight init", "Label smoothing", "Run name", "Seed", "Device"):
         assert label in labels, label
     assert [b.label for b in at.button][:2] == ["Start training", "Train every architecture"]
     for arch in ("lenet", "softmax", "convnet"):
@@ -125,6 +126,7 @@ def test_train_page_widgets_follow_the_architecture_recipe(lab):
         assert at.select_slider(key=f"bs_{arch}").value == rec.batch_size
         assert at.selectbox(key=f"opt_{arch}").value == rec.optimizer
         assert at.toggle(key=f"aug_{arch}").value == rec.augment
+        assert at.number_input(key=f"ls_{arch}").value == pytest.approx(rec.label_smoothing)
         caption = " ".join(c.value for c in at.caption)
         assert f"{a.params:,} parameters" in caption and a.reported in caption
     assert any("No runs yet" in i.value for i in at.info)
@@ -132,10 +134,11 @@ def test_train_page_widgets_follow_the_architecture_recipe(lab):
 
 def test_a_tiny_run_shows_progress_metrics_and_where_it_is_saved(lab):
     at = train_page()
-    start_run(at, "softmax", "page run", ep=3, bs=100)
+    start_run(at, "softmax", "page run", ep=3, bs=100, ls=0.1)
     runner = lab_ui.job_runner()
     (job,) = runner.jobs()
     assert job.name == "page_run" and job.config.epochs == 3 and job.config.batch_size == 100
+    assert job.config.label_smoothing == pytest.approx(0.1)
     poll(at, lambda at: at.success, what="the run to finish")
     s = job.snapshot()
     assert s["status"] == "finished"

@@ -81,6 +81,10 @@ def same_weights(a: dict, b: dict) -> bool:
     ("weight_decay", -1e-4, "weight decay"),
     ("weight_decay", 2.0, "weight decay"),
     ("weight_decay", None, "weight decay"),
+    ("label_smoothing", -0.1, "label smoothing"),
+    ("label_smoothing", 1.0, "label smoothing"),
+    ("label_smoothing", "0.1", "label smoothing"),
+    ("label_smoothing", True, "label smoothing"),
     ("batch_size", 0, "batch size"),
     ("batch_size", 10_000, "batch size"),
     ("batch_size", 64.0, "batch size"),
@@ -457,3 +461,45 @@ def test_a_given_model_is_trained_in_place_of_a_new_one(small_data_dir):
     assert result.model is net and result.status == "finished"
     assert not torch.equal(before, net[1].weight.detach())
     assert result.test_accuracy > 0.5
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.5])
+def test_label_smoothing_sets_the_training_loss(smoothing, small_data_dir):
+    """The first logged loss is the smoothed cross-entropy of the seeded net on the first batch."""
+    cfg = quick(arch="cnn", label_smoothing=smoothing, max_steps=1, seed=3)
+    result, events = run(cfg, small_data_dir)
+    (step,) = [e for e in events if e["type"] == "step"]
+    torch.manual_seed(cfg.seed)
+    net = build(cfg.arch).train()
+    split = data.load("mnist", train=True, root=small_data_dir)
+    idx = torch.randperm(cfg.train_limit, generator=torch.Generator().manual_seed(cfg.seed))[: cfg.batch_size]
+    logits = net(data.normalize(split.images[idx]))
+    expected = nn.functional.cross_entropy(logits, split.labels[idx], label_smoothing=smoothing).item()
+    plain = nn.functional.cross_entropy(logits, split.labels[idx]).item()
+    assert step["loss"] == pytest.approx(expected, rel=1e-4)
+    assert smoothing == 0 or abs(step["loss"] - plain) > 1e-3
+
+
+@pytest.mark.parametrize("arch", ["cnn", "convnet", "lstm", "mlp"])
+def test_a_trained_model_comes_back_with_plain_contiguous_weights(arch, small_data_dir, tmp_path):
+    """Training runs conv nets channels-last on the CPU; the result and its checkpoint do not."""
+    result, _ = run(quick(arch=arch, max_steps=2), small_data_dir)
+    assert all(t.is_contiguous() for t in result.model.state_dict().values())
+    loaded, _ = checkpoints.load(result.save(tmp_path / f"{arch}.pt"))
+    assert same_weights(weights(loaded), weights(result.model))
+
+
+@pytest.mark.parametrize("arch", ["cnn", "lenet", "convnet", "simple_convnet"])
+def test_conv_nets_train_channels_last_on_the_cpu(arch, small_data_dir, monkeypatch):
+    layouts = []
+
+    def build_watched(name: str) -> nn.Module:
+        net = build(name)
+        conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))  # its output has many channels
+        conv.register_forward_hook(lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last)
+                                                                    and not out.is_contiguous()))
+        return net
+
+    monkeypatch.setattr(training, "build", build_watched)
+    result, _ = run(quick(arch=arch, max_steps=2), small_data_dir)
+    assert result.status == "finished" and layouts and all(layouts)
