@@ -9,8 +9,8 @@ For each architecture it times, on the real MNIST and the architecture's fast re
   recipe   train() with the recipe as it is (augmentation where the recipe asks for it);
   engine   train() with augmentation off;
   bare     a plain `for` over index slices of the same in-memory tensors, with the same model,
-           initial weights, optimizer and batch size: no events, no schedule, no stop checks,
-           no running metrics, no augmentation.
+           initial weights, memory layout, optimizer and batch size: no events, no schedule, no
+           stop checks, no running metrics, no augmentation.
 engine / bare is the throughput ratio (1.00 = no overhead; below 1 = the engine is slower).
 Each figure is the best of --repeats runs of --steps steps (capped at one epoch, so no evaluation
 falls inside the timing); a run's wall time is from its first step's preparation to the end of
@@ -45,6 +45,7 @@ from mnist_core.training import (  # noqa: E402
     recommended_config,
     resolve_device,
     train,
+    uses_channels_last,
 )
 
 
@@ -85,6 +86,8 @@ def time_bare(
     model = build(cfg.arch)
     init_weights(model, cfg.init)
     model.to(device).train()
+    if uses_channels_last(cfg.arch, device):  # the engine's memory layout
+        model.to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model.parameters())
     bs = cfg.batch_size
     sync(device)

@@ -102,6 +102,11 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def uses_channels_last(arch: str, device: torch.device) -> bool:
+    """Whether train() runs this registry architecture in channels-last layout on this device."""
+    return device.type == "cpu" and get_arch(arch).channels_last
+
+
 @dataclass
 class TrainResult:
     """What a run leaves: the model (on the CPU, eval mode), its status and its history."""
@@ -227,7 +232,7 @@ def train(
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    channels_last = model is None and device.type == "cpu" and get_arch(config.arch).channels_last
+    channels_last = model is None and uses_channels_last(config.arch, device)
     if model is None:
         model = build(config.arch)
     init_weights(model, config.init)
