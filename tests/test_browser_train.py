@@ -10,6 +10,7 @@ MNIST_LAB_SCREENSHOTS=1 is set (so an ordinary test run leaves the repository un
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from playwright.sync_api import expect
 
 from mnist_core import checkpoints
 from mnist_core.models import ARCHS
+from mnist_core.training import recommended_config
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,7 @@ def fill(page, label: str, value: str) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(value)
     box.press("Tab")
+    expect(box).to_have_value(value)
 
 
 def choose(page, label: str, option_prefix: str) -> None:
@@ -88,9 +91,11 @@ def set_run(page, name: str, epochs: int, log_every: int = 1) -> None:
     """The small MLP without augmentation, for `epochs` of the small data set."""
     choose(page, "Architecture", f"{ARCH}:")
     page.get_by_text(f"{ARCHS[ARCH].params:,} parameters").wait_for(timeout=60_000)  # the MLP's recipe shows
-    # until the rerun ends, the previous architecture's (stale) widgets are still on the page
-    page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"Epochs\"]').length === 1",
-                           timeout=60_000)
+    # until the rerun ends, the previous architecture's (stale) widgets are still on the page, and
+    # what is typed into them is lost: wait for the form to hold this architecture's recipe
+    page.wait_for_function("n => { const e = document.querySelectorAll('input[aria-label=\"Epochs\"]');"
+                           " return e.length === 1 && e[0].value === n; }",
+                           arg=str(recommended_config(ARCH).epochs), timeout=60_000)
     augment = page.get_by_role("switch", name="Augment: random affine")
     if augment.is_checked():
         page.get_by_text("Augment: random affine").click()
@@ -171,10 +176,16 @@ def test_stop_button_stops_the_run_within_two_seconds(browser, lab):
     context, page = open_train(browser, server)
     try:
         set_run(page, "stopped", epochs=200, log_every=5)
+        # batches of 16 (the smallest): 15,000 steps, so the run cannot end on its own before the click
+        thumb = page.locator("[data-testid='stSlider']").filter(has_text="Batch size").get_by_role("slider")
+        thumb.focus()
+        thumb.press("Home")
+        expect(thumb).to_have_attribute("aria-valuetext", "16")
         times = [stop_and_time(page, runs, "stopped")]
         if times[0] > 2.0:
             times.append(stop_and_time(page, runs, "stopped-again"))
         assert min(times) <= 2.0, f"the run showed as stopped {times} s after the click"
+        assert json.loads((runs / "stopped.json").read_text())["config"]["batch_size"] == 16
     finally:
         context.close()
 
