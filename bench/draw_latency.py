@@ -22,12 +22,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import CHROMIUM_FLAGS, DIGIT_STROKES, digit_image, draw_strokes  # noqa: E402
+from conftest import APP_IDLE, CHROMIUM_FLAGS, DIGIT_STROKES, AppServer, digit_image, draw_strokes  # noqa: E402
 
 ONE_STROKE = [d for d, s in DIGIT_STROKES.items() if len(s) == 1]  # a second stroke would be sent on its own
 INSTRUMENT = """(() => {
@@ -65,34 +62,7 @@ ARM = """() => {
   });
   observer.observe(document.body, {childList: true, subtree: true, characterData: true});
 }"""
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 PROMPT_GONE_METRIC = "[data-testid='stMetric']"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(script: Path, env: dict, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{script.name} exited early:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError(f"{script.name} did not become healthy in 90 s")
 
 
 class Target:
@@ -106,14 +76,14 @@ class Target:
         self.page.goto(url)
         self.canvas = self.page.locator("canvas.upper-canvas").first
         self.canvas.wait_for(timeout=90_000)
-        self.page.wait_for_selector(IDLE, timeout=90_000)
+        self.page.wait_for_selector(APP_IDLE, timeout=90_000)
 
     def clear(self) -> None:
         """The canvas's reset button, then wait for the blank prompt and an idle script."""
         if self.page.locator(PROMPT_GONE_METRIC).count():
             self.page.get_by_role("button", name="Reset canvas & history").click()
             self.page.locator(PROMPT_GONE_METRIC).first.wait_for(state="detached", timeout=30_000)
-        self.page.wait_for_selector(IDLE, timeout=60_000)
+        self.page.wait_for_selector(APP_IDLE, timeout=60_000)
 
     def measure(self, digit: int, record: bool = True) -> None:
         self.page.bring_to_front()
@@ -123,7 +93,7 @@ class Target:
         draw_strokes(self.page, self.canvas, digit)
         self.page.wait_for_function("window.__lat.shown !== null", timeout=30_000)
         lat = self.page.evaluate("window.__lat")
-        self.page.wait_for_selector(IDLE, timeout=60_000)  # the rest of the page, before the next drawing
+        self.page.wait_for_selector(APP_IDLE, timeout=60_000)  # the rest of the page, before the next drawing
         if not record:
             return
         send = next((t for t in lat["sends"] if t >= lat["up"]), float("nan"))
@@ -204,14 +174,13 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="draw_latency_"))
     env = {"MNIST_RUNS_DIR": os.environ.get("MNIST_RUNS_DIR", str(tmp / "runs"))}
-    servers = [start(ROOT / "bench" / "bare_canvas_app.py", env, tmp / "bare.log"),
-               start(ROOT / "app.py", env, tmp / "app.log")]
+    servers = [AppServer(env, tmp / "bare.log", ROOT / "bench" / "bare_canvas_app.py"), AppServer(env, tmp / "app.log")]
     print(f"models: {', '.join(inference.list_models())}; default {inference.default_model_name()}; "
           f"{args.n} drawings per page of the digits {ONE_STROKE}, alternating pages; logs in {tmp}")
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
-            targets = [Target(browser, "bare", servers[0][1]), Target(browser, "Draw", f"{servers[1][1]}/Draw")]
+            targets = [Target(browser, "bare", servers[0].url), Target(browser, "Draw", f"{servers[1].url}/Draw")]
             for t in targets:  # warm-up: first drawing loads models, imports plotly, ...
                 t.measure(ONE_STROKE[0], record=False)
             for i in range(args.n):
@@ -222,9 +191,8 @@ def main() -> int:
             browser.close()
         report(targets)
     finally:
-        for proc, _ in servers:
-            proc.terminate()
-            proc.wait(10)
+        for server in servers:
+            server.stop()
     server_side(args.n)
     return 0
 

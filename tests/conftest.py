@@ -86,15 +86,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class AppServer:
-    """`streamlit run app.py` on a free loopback port, with its own environment."""
+# the app's root element once a script run has ended (browser tests, bench/draw_latency.py)
+APP_IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
-    def __init__(self, env: dict, log: Path):
+
+class AppServer:
+    """`streamlit run app.py` (or another script) on a free loopback port, with its own environment."""
+
+    def __init__(self, env: dict, log: Path, script: Path = ROOT / "app.py"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import APP_IDLE
 
 from mnist_core.models import ARCHS
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 # Plotly figures the browser has drawn: their titles and how many traces each holds
 DRAWN_PLOTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
   .filter(d => d.data && d.querySelector('svg.main-svg'))
@@ -43,7 +43,7 @@ def test_compare_shows_every_shipped_model_in_the_table_and_draws_the_charts(com
     page = compare_page
     page.get_by_role("heading", name="Compare models").wait_for(timeout=90_000)
     page.get_by_text("Misclassified test digits").wait_for(timeout=300_000)  # first open measures each model
-    page.wait_for_selector(IDLE, timeout=300_000)
+    page.wait_for_selector(APP_IDLE, timeout=300_000)
     grid = page.get_by_test_id("stDataFrame").first
     grid.wait_for(timeout=30_000)
     # the grid is drawn on a canvas; its accessible table lists the rows

@@ -12,13 +12,12 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import digit_image, draw_strokes
+from conftest import APP_IDLE, digit_image, draw_strokes
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "screenshots" / "draw.png"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
 @pytest.fixture
@@ -36,7 +35,7 @@ def draw(browser, server):
     page = context.new_page()
     page.goto(f"{server.url}/Draw")
     page.locator("canvas.upper-canvas").first.wait_for(timeout=90_000)  # fabric's event layer, in a shadow root
-    page.wait_for_selector(IDLE, timeout=90_000)
+    page.wait_for_selector(APP_IDLE, timeout=90_000)
     yield page
     context.close()
 
@@ -50,13 +49,13 @@ def prediction(page):
 def reads(page, digit: int, timeout: float = 60) -> None:
     """The Prediction metric settles on `digit` (a multi-stroke digit is sent once per stroke)."""
     expect(prediction(page).get_by_test_id("stMetricValue")).to_have_text(str(digit), timeout=timeout * 1000)
-    page.wait_for_selector(IDLE, timeout=timeout * 1000)
+    page.wait_for_selector(APP_IDLE, timeout=timeout * 1000)
 
 
 def clear(page) -> None:
     page.get_by_role("button", name="Reset canvas & history").click()
     prediction(page).wait_for(state="detached", timeout=30_000)
-    page.wait_for_selector(IDLE, timeout=30_000)
+    page.wait_for_selector(APP_IDLE, timeout=30_000)
 
 
 def test_a_drawn_digit_is_read_then_the_cleared_canvas_shows_the_prompt(draw):
