@@ -90,7 +90,9 @@ def test_every_model_and_the_models_view_follow_the_drawing(draw):
     page.get_by_role("tab", name="Every model").click()
     table = page.get_by_test_id("stDataFrame")
     table.wait_for(timeout=30_000)
-    assert page.locator(".js-plotly-plot").count() == 2  # the selected model's bars, every model's bars
+    # the selected model's bars and every model's bars (the chart code loads lazily: wait, then count)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() == 2
     page.get_by_role("tab", name="Saliency").click()
     page.get_by_text("Which input pixels pushed").wait_for(timeout=30_000)
 

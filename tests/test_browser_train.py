@@ -225,8 +225,10 @@ def test_home_page_shows_status_and_opens_train(browser, lab, tmp_path):
         page.goto(server.url)
         page.get_by_role("heading", name="MNIST Lab").wait_for(timeout=90_000)
         page.get_by_text("MNIST found").wait_for(timeout=30_000)
-        for label in ("Dataset", "Device", "Models available"):
-            assert page.locator("[data-testid='stMetric']").filter(has_text=label).count() == 1
+        for label in ("Dataset", "Device", "Models available"):  # metrics' code loads lazily: wait for each
+            metric = page.locator("[data-testid='stMetric']").filter(has_text=label)
+            metric.wait_for(timeout=30_000)
+            assert metric.count() == 1
         screenshot(page, "home.png", tmp_path)
         page.get_by_role("link", name="Train: pick an architecture").click()
         page.get_by_role("button", name="Start training").wait_for(timeout=90_000)
