@@ -130,7 +130,7 @@ def server_side(n: int) -> None:
     names = inference.list_models()
     preds = {name: inference.load_model(name) for name in names}
     default = inference.default_model_name()
-    import lab_ui  # noqa: F401  (figure builders; st.* is not called)
+    import lab_ui  # the Draw page's figure builders (no st.* call happens here)
 
     times: dict[str, list] = {}
 

@@ -37,15 +37,12 @@ def timed(cfg: TrainConfig, root, with_events: bool) -> tuple[float, float]:
     steps = {"n": 0}
     last = cfg.max_steps
 
-    def on_event(e: dict) -> None:
-        job._on_event(e)
-
     def should_stop() -> bool:  # called before each step: stop once the last one is done
         steps["n"] += 1
         return steps["n"] > last
 
     w0, c0 = time.perf_counter(), time.process_time()
-    train(cfg, data_root=root, on_event=on_event if with_events else None, should_stop=should_stop)
+    train(cfg, data_root=root, on_event=job._on_event if job else None, should_stop=should_stop)
     return time.perf_counter() - w0, time.process_time() - c0
 
 
