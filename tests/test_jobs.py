@@ -78,14 +78,16 @@ def test_job_runs_saves_checkpoint_and_status(runner, runs_dir, small_data_dir):
     assert str(path) in s["message"]
 
 
-def test_stop_takes_effect_within_a_second_and_keeps_the_evaluated_model(runner, small_data_dir):
+def test_stop_takes_effect_within_a_step_and_keeps_the_evaluated_model(runner, small_data_dir):
+    """Counted in steps, not seconds: the loop checks the flag between steps, so at most the step in
+    progress (and one that ended between our count and the flag) completes after Stop."""
     job = runner.submit(long_cnn(), name="stopme", data_root=small_data_dir)
     wait_for(lambda: job.snapshot()["epochs"], what="the first evaluated epoch")
-    t = time.monotonic()
+    steps_before = len(job.snapshot()["steps"])
     assert runner.stop(job.id)
-    assert job.wait(1.0), "the job did not stop within a second"
-    assert time.monotonic() - t < 1.0
+    assert job.wait(120), "the job did not stop"
     s = job.snapshot()
+    assert len(s["steps"]) - steps_before <= 2, f"{len(s['steps']) - steps_before} steps ran after Stop"
     assert s["status"] == "stopped" and "stopped by request" in s["message"]
     assert s["step"] < s["total_steps"]
     meta = checkpoints.read(s["checkpoint"])  # stopped after an evaluation: saved and usable
@@ -139,7 +141,7 @@ def test_queued_job_is_cancelled_at_once(runner, small_data_dir):
     assert second.status == "stopped" and "before it started" in second.message
     assert first.status == "running"
     runner.stop(first.id)
-    assert first.wait(5)
+    assert first.wait(120)
     assert second.snapshot()["steps"] == []
 
 
@@ -236,9 +238,18 @@ def test_ten_jobs_from_five_threads_each_keep_their_own_metrics(runner, small_da
         assert meta["history"]["steps"] == [list(p) for p in s["steps"]]
 
 
-def test_snapshots_read_in_a_tight_loop_never_raise(runner, small_data_dir):
-    job = runner.submit(tiny(arch="mlp_128_64", epochs=4, batch_size=32), name="stress", data_root=small_data_dir)
+def test_snapshots_read_in_a_tight_loop_never_raise(runner, small_data_dir, monkeypatch):
     errors, reads = [], [0]
+    real_on_event = jobs.Job._on_event
+
+    def paced(self, e):  # each step waits for a read, so readers and writer interleave at any speed
+        real_on_event(self, e)
+        target, deadline = reads[0] + 1, time.monotonic() + 30
+        while e["type"] == "step" and reads[0] < target and not errors and time.monotonic() < deadline:
+            time.sleep(0.0005)
+
+    monkeypatch.setattr(jobs.Job, "_on_event", paced)
+    job = runner.submit(tiny(arch="mlp_128_64", epochs=4, batch_size=32), name="stress", data_root=small_data_dir)
 
     def reader() -> None:
         last = 0
@@ -262,7 +273,7 @@ def test_snapshots_read_in_a_tight_loop_never_raise(runner, small_data_dir):
     for t in readers:
         t.join()
     assert not errors, errors
-    assert reads[0] > 50
+    assert reads[0] >= 4 * 38  # at least one read per step
     s = job.snapshot()
     assert s["status"] == "finished" and len(s["steps"]) == s["total_steps"] == 4 * 38
 

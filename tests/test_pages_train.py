@@ -162,11 +162,12 @@ def test_stop_button_stops_the_run(lab):
     start_run(at, "cnn", "stop me", ep=200, bs=32)
     job = lab_ui.job_runner().jobs()[0]
     poll(at, lambda at: any(b.label == "Stop" for b in at.button) and at.progress, what="the run to be running")
-    t = time.monotonic()
     button(at, "Stop").click().run()
-    elapsed = time.monotonic() - t
     assert not at.exception
-    assert job.status == "stopped" and elapsed < 2.0
+    assert job.stop_requested
+    # the page waits briefly for the loop to see the flag; on a slow machine the fragment's next poll shows it
+    poll(at, lambda at: job.status == "stopped" and not at.progress, what="the run to show as stopped")
+    assert job.snapshot()["step"] < job.snapshot()["total_steps"]
     assert any(i.value.startswith("Stopped:") for i in at.info)
     assert not any(b.label == "Stop" for b in at.button)
 
