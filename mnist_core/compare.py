@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, data, inference
+from . import checkpoints, data, inference, jobs
 from .models import ARCHS, param_count
 from .preprocess import preprocess
 
@@ -161,7 +161,9 @@ def _measure(path: Path, data_root) -> dict:
         "epochs": _epochs(meta),
         "train_seconds": metrics.get("train_seconds"),
         "device": metrics.get("device") or meta["config"].get("device"),
-        "test_accuracy": metrics.get("test_accuracy"),
+        "test_accuracy": metrics.get("test_accuracy"),  # None for an upload not measured yet
+        "claimed_accuracy": metrics.get("claimed_test_accuracy"),  # what an upload's file said (never used)
+        "accuracy_source": metrics.get("accuracy_source") or "training",  # training, measured or claimed
         "reported_accuracy": arch.reported_accuracy,
         "reported": arch.reported,
         "drawn_accuracy": drawn,
@@ -225,8 +227,8 @@ def summaries(entries: Iterable[inference.ModelEntry] | None = None, cdir=None, 
 
 
 def best(rows: list[dict], key: str = "test_accuracy") -> dict | None:
-    """The row with the highest `key` (rows without it are skipped)."""
-    scored = [r for r in rows if isinstance(r.get(key), (int, float))]
+    """The row with the highest `key` (rows without it, and claimed figures, are skipped)."""
+    scored = [r for r in rows if isinstance(r.get(key), (int, float)) and r.get("accuracy_source") != "claimed"]
     return max(scored, key=lambda r: r[key]) if scored else None
 
 
@@ -325,29 +327,49 @@ def _display_name(filename: str) -> str:
     return (name[:80] + "...") if len(name) > 80 else (name or "the uploaded file")
 
 
-def accept_upload(filename: str, content: bytes, runs=None) -> Path:
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
+
+
+def accept_upload(filename: str, content: bytes, runs=None, runner=None, owner: str | None = None) -> Path:
     """Validate an uploaded checkpoint and save it into the runs directory under a safe name.
 
-    The bytes are checked by checkpoints.load (torch.load with weights_only=True: nothing is
-    unpickled into code) before they get a `.pt` name, so a refused file is never listed. Raises
-    CheckpointError with a message naming the uploaded file.
+    The bytes are checked by checkpoints.load (zip sizes before anything is inflated, then
+    torch.load with weights_only=True, metadata and finite weights) before they get a `.pt` name,
+    so a refused file is never listed. The accuracy the file records is only claimed: it is kept as
+    `claimed_test_accuracy` and `test_accuracy` is cleared until it is measured. With a `runner`
+    (the app's) the name is reserved through it, so that it is never the name of a queued or running
+    job, the total size of uploads is bounded, and the accuracy is measured on the test set in a
+    background job. Raises CheckpointError with a message naming the uploaded file.
     """
     shown = _display_name(filename)
-    if len(content) > checkpoints.MAX_BYTES:
-        raise checkpoints.CheckpointError(f"{shown}: {len(content) / 2**20:.0f} MB is too large for a checkpoint")
-    rdir = inference.runs_dir(runs)
+    limit = min(jobs.UPLOAD_MAX_BYTES, checkpoints.MAX_BYTES)
+    if len(content) > limit:
+        raise checkpoints.CheckpointError(f"{shown}: {_mb(len(content))} is too large for a checkpoint (the limit "
+                                          f"is {_mb(limit)}; the largest model here is under 3 MB)")
+    if runner is not None and runner.upload_bytes() + len(content) > jobs.UPLOADS_MAX_TOTAL:
+        raise checkpoints.CheckpointError(
+            f"{shown}: not saved: the uploaded models kept here already take {runner.upload_bytes() / 2**20:.0f} MB "
+            f"of the {jobs.UPLOADS_MAX_TOTAL / 2**20:.0f} MB allowed; ask whoever runs the lab to remove some")
+    rdir = runner.runs_dir if runner is not None else inference.runs_dir(runs)
     rdir.mkdir(parents=True, exist_ok=True)
     tmp = rdir / f".upload-{uuid.uuid4().hex}.tmp"  # not *.pt: never listed while unchecked
     try:
         tmp.write_bytes(content)
         try:
             _, meta = checkpoints.load(tmp)
+            claimed = meta["metrics"].get("test_accuracy")
+            meta["metrics"] = checkpoints.update_metrics(tmp, test_accuracy=None, claimed_test_accuracy=claimed,
+                                                         accuracy_source="claimed")
         except checkpoints.CheckpointError as exc:
             raise checkpoints.CheckpointError(str(exc).replace(tmp.name, shown)) from None
         stem = Path(shown).stem if Path(shown).suffix == checkpoints.SUFFIX else (meta.get("name") or "uploaded")
+        if runner is not None:
+            return runner.add_upload(tmp, stem, meta, owner=owner).path
+        taken = {p.stem.lower() for p in rdir.iterdir() if p.suffix in (checkpoints.SUFFIX, jobs.STATUS_SUFFIX)}
         dest, n = checkpoints.path_in(rdir, stem), 2
         base = dest.stem
-        while dest.exists():  # never overwrite a run: my_run.pt, my_run-2.pt, ...
+        while dest.stem.lower() in taken:  # never overwrite a run, nor take a job's name: my_run-2.pt, ...
             dest, n = checkpoints.path_in(rdir, f"{base}-{n}"), n + 1
         os.replace(tmp, dest)
         return dest

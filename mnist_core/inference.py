@@ -7,7 +7,9 @@ A Predictor's model is in eval mode and is never trained: it may be shared by ma
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from .models import ARCHS, DEFAULT_ARCH
 from .preprocess import preprocess
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+log = logging.getLogger(__name__)
 
 
 def shipped_dir(models_dir: str | os.PathLike | None = None) -> Path:
@@ -36,10 +39,44 @@ class ModelEntry:
     name: str
     path: Path
     source: str  # "shipped" or "run"
+    problem: str | None = None  # why the file cannot be used (only in unreadable_entries)
+
+
+_checked: dict[str, str | None] = {}  # "path|mtime_ns|size" -> None (usable) or the reason it is not
+_checked_lock = threading.Lock()
+CHECKED_KEEP = 1024
+
+
+def checkpoint_problem(path: str | os.PathLike) -> str | None:
+    """None when the file is a usable checkpoint, else why not (its CheckpointError message, which
+    starts with the file's name). Checked once per process and version of the file (path, mtime, size)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        return f"{p.name}: cannot be read ({exc.strerror or exc})"
+    key = f"{p.resolve()}|{st.st_mtime_ns}|{st.st_size}"
+    with _checked_lock:
+        if key in _checked:
+            return _checked[key]
+    try:
+        checkpoints.load(p)
+        problem = None
+    except checkpoints.CheckpointError as exc:
+        problem = str(exc)
+    except Exception as exc:  # anything else a file can provoke: logged in full, named to the user
+        log.exception("checking %s", p)
+        problem = f"{p.name}: not a usable checkpoint ({type(exc).__name__})"
+    with _checked_lock:
+        while len(_checked) >= CHECKED_KEEP:
+            _checked.pop(next(iter(_checked)))
+        _checked[key] = problem
+    return problem
 
 
 def model_entries(models_dir=None, runs=None) -> list[ModelEntry]:
-    """Shipped checkpoints (registry order), then the user's runs (newest first).
+    """Every checkpoint file: shipped ones (registry order), then the user's runs (newest first).
+    Files are listed, not read: list_models and usable_entries keep only the usable ones.
 
     A run whose name equals a shipped one is listed as "run:NAME" so that both stay reachable.
     """
@@ -53,7 +90,14 @@ def model_entries(models_dir=None, runs=None) -> list[ModelEntry]:
     rdir = runs_dir(runs)
     run_files = []
     if rdir.is_dir():
-        run_files = sorted(rdir.glob(f"*{checkpoints.SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        def mtime(p: Path) -> float:
+            try:
+                return p.stat().st_mtime
+            except OSError:  # removed while listing
+                return 0.0
+
+        run_files = sorted((p for p in rdir.glob(f"*{checkpoints.SUFFIX}") if not p.name.startswith(".")),
+                           key=mtime, reverse=True)
     for p in run_files:
         name = p.stem if p.stem not in seen else f"run:{p.stem}"
         entries.append(ModelEntry(name, p, "run"))
@@ -61,13 +105,29 @@ def model_entries(models_dir=None, runs=None) -> list[ModelEntry]:
     return entries
 
 
+def usable_entries(models_dir=None, runs=None) -> list[ModelEntry]:
+    """model_entries that pass checkpoints.load's checks (checked once per file version)."""
+    return [e for e in model_entries(models_dir, runs) if checkpoint_problem(e.path) is None]
+
+
+def unreadable_entries(models_dir=None, runs=None) -> list[ModelEntry]:
+    """The checkpoint files that are not listed, each with its `problem` (a message naming the file)."""
+    out = []
+    for e in model_entries(models_dir, runs):
+        problem = checkpoint_problem(e.path)
+        if problem is not None:
+            out.append(ModelEntry(e.name, e.path, e.source, problem))
+    return out
+
+
 def list_models(models_dir=None) -> list[str]:
-    """Names accepted by load_model: shipped models by architecture, then the user's runs."""
-    return [e.name for e in model_entries(models_dir)]
+    """Names accepted by load_model: shipped models by architecture, then the user's runs (files that
+    fail the checks are left out: see unreadable_entries)."""
+    return [e.name for e in usable_entries(models_dir)]
 
 
 def resolve(name_or_path: str | os.PathLike, models_dir=None) -> Path:
-    for e in model_entries(models_dir):
+    for e in model_entries(models_dir):  # a bad file by name: load_model then says what is wrong with it
         if e.name == str(name_or_path):
             return e.path
     p = Path(name_or_path)
@@ -90,6 +150,8 @@ class Predictor:
 
     @property
     def test_accuracy(self) -> float | None:
+        """The accuracy recorded by training or measured here; None for an upload not yet measured
+        (what its file claims is in meta["metrics"]["claimed_test_accuracy"], and is never used)."""
         return self.meta.get("metrics", {}).get("test_accuracy")
 
     def proba_batch(self, x28: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -144,7 +206,7 @@ def default_model_name(models_dir=None) -> str | None:
     best, best_acc = None, -1.0
     for e in model_entries(models_dir):
         try:
-            acc = checkpoints.read(e.path)["metrics"].get("test_accuracy") or 0.0
+            acc = checkpoints.read(e.path)["metrics"].get("test_accuracy") or 0.0  # None: claimed, not measured
         except checkpoints.CheckpointError:
             continue
         if acc > best_acc:

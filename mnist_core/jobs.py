@@ -10,12 +10,22 @@ Every job writes a small JSON status file next to its checkpoint (`RUNS/NAME.jso
 change of status. After a restart a new runner reads those files: a job whose process is gone
 while it was queued or running is shown as "interrupted"; finished and stopped runs come back
 from their checkpoints (checkpoints made by the command line, with no status file, too).
+
+Who may stop a run: the session that started it (its `owner` token), or the code that holds the
+runner (the command line, tests, `close`). Nothing else sets a job's stop flag: closing a browser,
+opening a new session or rerunning a page never does, and another visitor's session is not shown a
+Stop button for a run it did not start.
+
+An uploaded checkpoint becomes a run through `add_upload`: it gets a name no job (queued, running
+or done) and no file uses, and its accuracy is measured on the test set by an "evaluate" job when
+the data is there; until then (or without the data) the file's own figure is only "claimed".
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -36,6 +46,12 @@ ACTIVE = (QUEUED, RUNNING)
 STATUS_FORMAT = "mnist-lab-job"
 STATUS_SUFFIX = ".json"
 NAME_LEN = 56  # room for a "-NN" suffix inside checkpoints.safe_name's 64 characters
+TRAIN, EVALUATE = "train", "evaluate"  # what a job does: train a model, or measure an uploaded one
+EVAL_QUEUE = "evaluate"  # measurements have their own worker: never stuck behind hours of training
+EVAL_BATCH = 500
+ANYONE = object()  # stop(owner=ANYONE): the runner's own holder (command line, tests, close)
+UPLOAD_MAX_BYTES = 16 * 2**20  # one uploaded checkpoint (the largest model here is under 3 MB)
+UPLOADS_MAX_TOTAL = int(float(os.environ.get("MNIST_UPLOADS_MAX_MB") or 256) * 2**20)  # all uploads kept
 # Names Windows refuses as file stems; refused everywhere so a runs folder can be copied over.
 RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
@@ -92,9 +108,13 @@ def _alive(pid: int, start: str | None) -> bool:
 class Job:
     """One training run. Read it through `snapshot()`, `status` and `message`; stop with `stop()`."""
 
-    def __init__(self, job_id: str, name: str, config: TrainConfig, path: Path, data_root: str | None = None):
+    def __init__(self, job_id: str, name: str, config: TrainConfig, path: Path, data_root: str | None = None,
+                 kind: str = TRAIN, owner: str | None = None):
         self.id = job_id
         self.name = name
+        self.kind = kind
+        self.owner = owner  # the session token that may stop it (None: whoever holds the runner)
+        self.uploaded = 0  # bytes, for an uploaded checkpoint (counted against UPLOADS_MAX_TOTAL)
         self.config = config
         self.path = path  # where the checkpoint goes (inside the runs directory)
         self.data_root = data_root
@@ -151,8 +171,14 @@ class Job:
         return self.status in ACTIVE
 
     def stop(self) -> None:
-        """Ask the run to stop: the loop checks the flag between steps and evaluation batches."""
+        """Ask the run to stop: the loop checks the flag between steps and evaluation batches.
+        Only JobRunner.stop calls this (after checking who asks)."""
+        log.info("stop requested for job %s (%s)", self.name, self.id)
         self._stop.set()
+
+    def stoppable_by(self, owner) -> bool:
+        """Whether a stop from `owner` (a session token, or ANYONE) may stop this job."""
+        return owner is ANYONE or self.owner is None or owner == self.owner
 
     @property
     def stop_requested(self) -> bool:
@@ -165,7 +191,8 @@ class Job:
     def summary(self) -> dict:
         """The job's row in a list: name, status, accuracy; no curves (cheap, never reads a file)."""
         with self._lock:
-            return {"id": self.id, "name": self.name, "arch": self.config.arch, "dataset": self.config.dataset,
+            return {"id": self.id, "name": self.name, "kind": self.kind, "uploaded": bool(self.uploaded),
+                    "arch": self.config.arch, "dataset": self.config.dataset,
                     "status": self._status, "message": self._message, "test_accuracy": self._test_accuracy,
                     "checkpoint": self._saved, "created": self.created, **self._times,
                     "step": self._progress.get("step"), "total_steps": self._progress.get("total_steps")}
@@ -176,7 +203,8 @@ class Job:
         with self._lock:
             p = dict(self._progress)
             snap = {
-                "id": self.id, "name": self.name, "status": self._status, "message": self._message,
+                "id": self.id, "name": self.name, "kind": self.kind, "uploaded": bool(self.uploaded),
+                "status": self._status, "message": self._message,
                 "config": self.config.to_dict(), "created": self.created, **self._times,
                 "steps": list(self._steps), "epochs": [dict(r) for r in self._epochs],
                 "checkpoint": self._saved, "test_accuracy": self._test_accuracy,
@@ -227,35 +255,92 @@ class JobRunner:
         self._jobs: dict[str, Job] = {}
         self._queues: dict[str, deque[Job]] = {}
         self._workers: dict[str, threading.Thread] = {}
+        self.unreadable: dict[str, str] = {}  # file name -> why it is not listed (refresh fills it)
         _LIVE.add(self.token)
         self.refresh()
 
     # -- queueing ------------------------------------------------------------------------------
-    def submit(self, config: TrainConfig, name: str | None = None, data_root: str | os.PathLike | None = None) -> Job:
-        """Queue a run. The name is made safe and unique; ValueError for a device not present."""
+    def submit(self, config: TrainConfig, name: str | None = None, data_root: str | os.PathLike | None = None,
+               owner: str | None = None) -> Job:
+        """Queue a run. The name is made safe and unique; ValueError for a device not present.
+        owner: the session token that may stop it (None: only whoever holds the runner)."""
         device = training.resolve_device(config.device).type
         root = str(data.data_dir(data_root).resolve())
         with self._lock:
             final = self._unique_name(name, config.arch)
-            job = Job(uuid.uuid4().hex[:12], final, config, checkpoints.path_in(self.runs_dir, final), root)
+            job = Job(uuid.uuid4().hex[:12], final, config, checkpoints.path_in(self.runs_dir, final), root,
+                      owner=owner)
             self._jobs[job.id] = job
             self._write_status(job)
-            self._queues.setdefault(device, deque()).append(job)
-            worker = self._workers.get(device)
-            if worker is None or not worker.is_alive():
-                worker = threading.Thread(target=self._work, args=(device,), name=f"mnist-lab-{device}", daemon=True)
-                self._workers[device] = worker
-                worker.start()
+            self._enqueue(device, job)
+        return job
+
+    def _enqueue(self, queue_name: str, job: Job) -> None:
+        """Append to a queue and make sure its worker runs (call with the lock held)."""
+        self._queues.setdefault(queue_name, deque()).append(job)
+        worker = self._workers.get(queue_name)
+        if worker is None or not worker.is_alive():
+            worker = threading.Thread(target=self._work, args=(queue_name,), name=f"mnist-lab-{queue_name}",
+                                      daemon=True)
+            self._workers[queue_name] = worker
+            worker.start()
+
+    # -- uploads -------------------------------------------------------------------------------
+    def upload_bytes(self) -> int:
+        """Bytes of uploaded checkpoints kept in the runs folder."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.uploaded]
+        total = 0
+        for j in jobs:
+            try:
+                total += j.path.stat().st_size
+            except OSError:
+                pass
+        return total
+
+    def add_upload(self, src: str | os.PathLike, requested: str, meta: dict, data_root=None,
+                   owner: str | None = None) -> Job:
+        """Move a checked checkpoint file (`src`, whose metadata is `meta`) into the runs folder under
+        a name that no job, queued, running or done, and no file uses; then measure its accuracy on
+        the test set in an "evaluate" job when the data is there. The returned job is the upload's
+        row: finished at once (accuracy "claimed") when the test set is not available."""
+        src = Path(src)
+        size = src.stat().st_size
+        arch = meta["arch"]
+        dataset = meta.get("dataset") or meta["config"].get("dataset") or "mnist"
+        try:
+            cfg = TrainConfig.from_dict(meta["config"])
+        except (TypeError, ValueError):
+            cfg = TrainConfig(arch=arch, dataset=dataset)
+        root = str(data.data_dir(data_root).resolve())
+        with self._lock:
+            name = self._unique_name(requested, arch)
+            dest = checkpoints.path_in(self.runs_dir, name)
+            os.replace(src, dest)
+            job = Job(uuid.uuid4().hex[:12], name, cfg, dest, root, kind=EVALUATE, owner=owner)
+            job.uploaded = size
+            job._saved, job._history_from = str(dest), dest
+            self._jobs[job.id] = job
+            claimed = meta["metrics"].get("claimed_test_accuracy")
+            said = f"the file claims {claimed:.2%}" if isinstance(claimed, (int, float)) else "the file claims none"
+            if data.is_available(dataset, root):
+                job._set(QUEUED, f"uploaded; measuring its accuracy on the test set ({said})")
+                self._write_status(job)
+                self._enqueue(EVAL_QUEUE, job)
+            else:
+                self._end(job, FINISHED, f"uploaded; its accuracy is only claimed ({said}): the "
+                          f"{data.DATASETS[dataset][1]} test set is not on this machine to measure it")
         return job
 
     def submit_all(self, fast: bool = True, data_root=None, **overrides) -> list[Job]:
         """Queue every architecture with its recipe (the fast one by default)."""
         return [self.submit(training.recommended_config(a, fast=fast, **overrides), None, data_root) for a in ARCHS]
 
-    def stop(self, job_id: str) -> bool:
-        """Stop a running job, or cancel a queued one. False when there is no such active job."""
+    def stop(self, job_id: str, owner=ANYONE) -> bool:
+        """Stop a running job, or cancel a queued one. False when there is no such active job, or
+        when `owner` (a session's token) is not the one that started it."""
         job = self.get(job_id)
-        if job is None or not job.active or job.foreign:
+        if job is None or not job.active or job.foreign or not job.stoppable_by(owner):
             return False
         job.stop()
         with self._lock:
@@ -311,6 +396,8 @@ class JobRunner:
                 self._end(job, FAILED, "internal error; see the server log")
 
     def _run(self, job: Job) -> None:
+        if job.kind == EVALUATE:
+            return self._measure(job)
         if job.stop_requested:
             return self._end(job, STOPPED, "stopped before it started; nothing was trained")
         job._set(RUNNING, "training", started=time.time())
@@ -336,6 +423,44 @@ class JobRunner:
         except (ValueError, OSError, RuntimeError) as exc:  # a bad setting, a full disk, out of memory
             log.exception("job %s failed", job.name)
             status, message = FAILED, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        self._end(job, status, message)
+
+    def _measure(self, job: Job) -> None:
+        """An uploaded checkpoint's accuracy on the test set, written into its metrics."""
+        if job.stop_requested:
+            return self._end(job, STOPPED, "stopped before its accuracy was measured; it stays claimed")
+        job._set(RUNNING, "measuring its accuracy on the test set", started=time.time())
+        self._write_status(job)
+        t0 = time.perf_counter()
+        try:
+            model, meta = checkpoints.load(job.path)
+            predictor = inference.Predictor(model, meta, job.name, job.path)
+            split = data.load(job.config.dataset, train=False, root=job.data_root, download=False)
+            n = len(split)
+            total = math.ceil(n / EVAL_BATCH)
+            with job._lock:
+                job._progress.update(total_steps=total, step=0, epoch=0.0, elapsed=0.0)
+            correct = 0
+            for i in range(total):
+                if job.stop_requested:
+                    return self._end(job, STOPPED, "stopped by request while measuring; its accuracy stays claimed")
+                sl = slice(i * EVAL_BATCH, (i + 1) * EVAL_BATCH)
+                probs = predictor.proba_batch(split.images[sl].float().numpy() / 255.0)
+                correct += int((probs.argmax(1) == split.labels[sl].numpy()).sum())
+                el = time.perf_counter() - t0
+                with job._lock:
+                    job._progress.update(step=i + 1, elapsed=el, images_per_sec=min((i + 1) * EVAL_BATCH, n) / el)
+            acc = correct / n if n else 0.0
+            claimed = meta["metrics"].get("claimed_test_accuracy")
+            checkpoints.update_metrics(job.path, test_accuracy=acc, accuracy_source="measured", measured_images=n)
+            with job._lock:
+                job._test_accuracy = acc
+            said = f"; the file claimed {claimed:.2%}" if isinstance(claimed, (int, float)) else ""
+            status, message = FINISHED, f"measured {acc:.2%} on the {n:,} test images{said}"
+        except (data.DataUnavailable, checkpoints.CheckpointError, ValueError, OSError, RuntimeError) as exc:
+            log.exception("measuring %s failed", job.name)
+            why = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            status, message = FAILED, f"could not measure it ({why}); its accuracy stays claimed"
         self._end(job, status, message)
 
     # -- names and files -----------------------------------------------------------------------
@@ -364,7 +489,7 @@ class JobRunner:
             "message": s["message"], "config": s["config"], "created": s["created"], "started": s["started"],
             "ended": s["ended"], "checkpoint": Path(s["checkpoint"]).name if s["checkpoint"] else None,
             "test_accuracy": s["test_accuracy"], "pid": os.getpid(), "proc_start": _proc_start(os.getpid()),
-            "runner": self.token,
+            "runner": self.token, "kind": job.kind, "uploaded": job.uploaded,
         }
         path = self._status_path(job.name)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -380,29 +505,44 @@ class JobRunner:
         """Pick up runs on disk this runner does not know: status files, then bare checkpoints."""
         with self._lock:
             for job in [j for j in self._jobs.values() if j.foreign]:  # another process's run: re-read it
-                fresh = self._restore_status(self._status_path(job.name))
+                try:
+                    fresh = self._restore_status(self._status_path(job.name))
+                except checkpoints.CheckpointError as exc:
+                    log.warning("%s", exc)
+                    continue
                 if fresh is not None:
                     fresh.created = job.created
                     self._jobs[job.id] = fresh
             known = {j.name for j in self._jobs.values()}
             files = [*sorted(self.runs_dir.glob(f"*{STATUS_SUFFIX}")),  # status files win over bare checkpoints
                      *sorted(self.runs_dir.glob(f"*{checkpoints.SUFFIX}"))]
+            problems = {}
             for path in files:
                 if path.stem in known or path.name.startswith("."):
                     continue
-                job = self._restore(path)
+                try:
+                    job = self._restore(path)
+                except checkpoints.CheckpointError as exc:
+                    problems[path.name] = str(exc)
+                    continue
+                except Exception as exc:  # one odd file never breaks the list of runs
+                    log.exception("could not restore %s", path)
+                    problems[path.name] = f"{path.name}: not readable ({type(exc).__name__})"
+                    continue
                 if job is not None:
                     self._jobs[job.id] = job
                     known.add(job.name)
+            self.unreadable = {k: v for k, v in problems.items()
+                               if Path(k).stem not in known}  # a status file's bad checkpoint: named once
 
     def _restore(self, path: Path) -> Job | None:
+        """A job for a file in the runs folder; CheckpointError naming the file when it is unusable."""
         if path.suffix == STATUS_SUFFIX:
             return self._restore_status(path)
-        try:
-            meta = checkpoints.read(path)
-        except checkpoints.CheckpointError as exc:
-            log.warning("%s", exc)
-            return None
+        problem = inference.checkpoint_problem(path)
+        if problem is not None:
+            raise checkpoints.CheckpointError(problem)
+        meta = checkpoints.read(path)
         try:
             cfg = TrainConfig.from_dict(meta["config"])
         except (TypeError, ValueError):
@@ -418,6 +558,8 @@ class JobRunner:
 
     def _restore_status(self, path: Path) -> Job | None:
         try:
+            if path.stat().st_size > 1 << 20:  # ours are about 1 KB
+                raise ValueError("too large for a status file")
             rec = json.loads(path.read_text())
             if not isinstance(rec, dict) or rec.get("format") != STATUS_FORMAT:
                 return None
@@ -425,11 +567,17 @@ class JobRunner:
             name = str(rec.get("name") or path.stem)
             if checkpoints.safe_name(name) != name:
                 name = path.stem
-        except (OSError, ValueError, TypeError) as exc:
+            created = float(rec.get("created") or path.stat().st_mtime)
+            if not math.isfinite(created):
+                raise ValueError(f"created is {created}")
+            kind = rec.get("kind") if rec.get("kind") in (TRAIN, EVALUATE) else TRAIN
+            uploaded = rec.get("uploaded") if isinstance(rec.get("uploaded"), int) else 0
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignoring %s: %s", path, exc)
-            return None
-        job = Job(str(rec.get("id") or uuid.uuid4().hex[:12]), name, cfg, checkpoints.path_in(self.runs_dir, name))
-        job.created = float(rec.get("created") or path.stat().st_mtime)
+            raise checkpoints.CheckpointError(f"{path.name}: not a readable status file ({str(exc)[:200]})") from None
+        job = Job(str(rec.get("id") or uuid.uuid4().hex[:12])[:64], name, cfg,
+                  checkpoints.path_in(self.runs_dir, name), kind=kind)
+        job.created, job.uploaded = created, uploaded
         status = rec.get("status") if rec.get("status") in STATUSES else FAILED
         message = str(rec.get("message") or "")
         times = {"started": rec.get("started"), "ended": rec.get("ended")}
@@ -440,13 +588,18 @@ class JobRunner:
                 status = INTERRUPTED
                 message = (f"the server stopped while this run was {rec.get('status')}; it did not finish "
                            "and nothing was saved (start it again)")
+                if kind == EVALUATE:
+                    message = "the server stopped while its accuracy was being measured; it stays claimed"
                 times["ended"] = times["ended"] or path.stat().st_mtime
         job._set(status, message, **times)
         if status not in ACTIVE:
             job._done.set()
         if rec.get("checkpoint") and job.path.is_file():
+            problem = inference.checkpoint_problem(job.path)
+            if problem is not None:
+                raise checkpoints.CheckpointError(problem)
             job._saved, job._history_from = str(job.path), job.path
-            acc = rec.get("test_accuracy")
+            acc = checkpoints.read(job.path)["metrics"].get("test_accuracy")  # the file's (checked), not the record's
             job._test_accuracy = float(acc) if isinstance(acc, (int, float)) else None
         if status == INTERRUPTED:
             self._write_status(job)

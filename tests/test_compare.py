@@ -214,7 +214,11 @@ def test_upload_valid_checkpoint(models, tmp_path):
     content = (models / "softmax.pt").read_bytes()
     saved = compare.accept_upload("../../My run 😀.pt", content)
     assert saved.parent == runs.resolve() and saved.name == "My_run.pt"
-    assert saved.read_bytes() == content
+    stored, original = checkpoints.read(saved), checkpoints.read(models / "softmax.pt")
+    assert stored["state_dict"].keys() == original["state_dict"].keys()  # the upload, its accuracy only claimed
+    assert all(torch.equal(stored["state_dict"][k], v) for k, v in original["state_dict"].items())
+    assert stored["metrics"]["claimed_test_accuracy"] == original["metrics"]["test_accuracy"]
+    assert stored["metrics"]["test_accuracy"] is None
     again = compare.accept_upload("../../My run 😀.pt", content)
     assert again.name == "My_run-2.pt"
     assert {e.name for e in inference.model_entries()} >= {"My_run", "My_run-2", *ARCHS}
