@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import shlex
 import sys
@@ -41,11 +42,34 @@ def _progress(json_mode: bool):
     return on_event
 
 
+def arch_name(text: str) -> str:
+    """--arch's type: a registry name, any case; an unknown one names the nearest (argparse says it)."""
+    name = text.strip().lower()
+    if name in ARCHS:
+        return name
+    near = difflib.get_close_matches(name, list(ARCHS), n=1, cutoff=0.7)
+    hint = f"; did you mean '{near[0]}'?" if near else ""
+    raise argparse.ArgumentTypeError(f"unknown architecture '{text}'{hint} (one of: {', '.join(ARCHS)})")
+
+
 def cmd_archs(args) -> int:
-    print(f"{'name':<15} {'params':>9}  {'tutorial reported':<48} description")
-    for a in ARCHS.values():
-        print(f"{a.name:<15} {param_count(a.build()):>9,}  {a.reported:<48} {a.description}")
+    rows = [(a.name, f"{param_count(a.build()):,}", a.reported, a.description) for a in ARCHS.values()]
+    head = ("name", "params", "tutorial reported", "description")
+    w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]  # columns as wide as their longest cell
+    for r in [head, *rows]:
+        print(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
     return 0
+
+
+def _check_data_dir(args) -> None:
+    """An explicit --data-dir that does not exist is a typo: fail before anything creates it."""
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        dataset = getattr(args, "dataset", None) or "mnist"
+        try:
+            data.load(dataset, train=True, root=args.data_dir, download=False)
+        except data.DataUnavailable as exc:
+            raise data.DataUnavailable(f"--data-dir {args.data_dir} does not exist (create it to download "
+                                       f"there). {exc}") from None
 
 
 def _config_from_args(args) -> TrainConfig:
@@ -59,6 +83,7 @@ def _config_from_args(args) -> TrainConfig:
 
 def cmd_train(args) -> int:
     cfg = _config_from_args(args)
+    _check_data_dir(args)
     name = args.name or f"{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = Path(args.out) if args.out else checkpoints.path_in(inference.runs_dir(), name)
     result = train(cfg, data_root=args.data_dir, on_event=_progress(args.json))
@@ -66,9 +91,12 @@ def cmd_train(args) -> int:
     if result.usable:
         command = shlex.join(["python", "-m", "mnist_core", *sys.argv[1:]])
         saved = result.save(out, name=name, extra={"command": command})
+    evaluated = result.history.get("epochs") or [{}]
     summary = {"arch": cfg.arch, "status": result.status, "message": result.message,
                "test_accuracy": result.test_accuracy, "train_seconds": round(result.train_seconds, 2),
-               "epochs": cfg.epochs, "device": result.device, "path": str(saved) if saved else None}
+               "epochs": evaluated[-1].get("epoch", 0.0),  # what ran (a fraction after --max-steps)
+               "epochs_planned": cfg.epochs, "steps": (result.history.get("steps") or [[0]])[-1][0],
+               "device": result.device, "path": str(saved) if saved else None}
     if args.json:
         print(json.dumps(summary))
     else:
@@ -79,6 +107,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    _check_data_dir(args)
     predictor = inference.load_model(args.model)
     split = data.load(predictor.meta.get("dataset", "mnist"), train=False, root=args.data_dir)
     res = inference.evaluate(predictor, split.images, split.labels)
@@ -102,6 +131,7 @@ def pretrain_one(arch: str, data_dir, out_dir: Path, on_event=None) -> tuple[Tra
 
 
 def cmd_pretrain(args) -> int:
+    _check_data_dir(args)
     out_dir = Path(args.out_dir)
     archs = args.arch or list(ARCHS)
     print("| architecture | epochs | seconds | test accuracy | tutorial reported |")
@@ -127,43 +157,67 @@ def cmd_bench(args) -> int:
     return 0
 
 
+DATA_DIR_HELP = "the folder holding MNIST/raw/ (default: $MNIST_DATA_DIR, else ./data)"
+
+
+def _recipes_epilog() -> str:
+    """Each architecture's fast recipe: the defaults of the hyperparameters left unset."""
+    keys = ("epochs", "optimizer", "lr", "batch_size", "schedule", "augment")
+    lines = ["Unset hyperparameters come from the architecture's fast recipe (--tutorial: the tutorial's):"]
+    for name in ARCHS:
+        cfg = recommended_config(name)
+        lines.append(f"  {name:<15}" + "  ".join(f"{k}={getattr(cfg, k)}" for k in keys))
+    return "\n".join(lines)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake prints the one line that says what is wrong, not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n(see: {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m mnist_core", description="MNIST Lab engine")
+    ap = Parser(prog="python -m mnist_core", description="MNIST Lab engine")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("archs", help="list the architectures").set_defaults(func=cmd_archs)
 
-    t = sub.add_parser("train", help="train one model")
-    t.add_argument("--arch", default="cnn", choices=list(ARCHS))
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--data-dir")
-    t.add_argument("--out", help="checkpoint path (default: the runs directory)")
-    t.add_argument("--name", help="run name")
+    t = sub.add_parser("train", help="train one model", epilog=_recipes_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    recipe = "default: the architecture's recipe (below)"
+    t.add_argument("--arch", default="cnn", type=arch_name, metavar="NAME",
+                   help=f"one of {', '.join(ARCHS)} (default: cnn)")
+    t.add_argument("--epochs", type=int, help=recipe)
+    t.add_argument("--data-dir", help=DATA_DIR_HELP)
+    t.add_argument("--out", help="checkpoint path (default: the runs directory, $MNIST_RUNS_DIR else ./runs)")
+    t.add_argument("--name", help="run name (default: ARCH-DATE-TIME)")
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     t.add_argument("--tutorial", action="store_true", help="start from the tutorial's recipe, not the fast one")
-    t.add_argument("--lr", type=float)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--optimizer", choices=OPTIMIZERS)
-    t.add_argument("--schedule", choices=SCHEDULES)
-    t.add_argument("--init", choices=INITS)
-    t.add_argument("--label-smoothing", type=float)
-    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
-    t.add_argument("--dataset", choices=list(data.DATASETS))
-    t.add_argument("--max-steps", type=int)
-    t.add_argument("--train-limit", type=int)
+    t.add_argument("--lr", type=float, help=recipe)
+    t.add_argument("--batch-size", type=int, help=recipe)
+    t.add_argument("--optimizer", choices=OPTIMIZERS, help=recipe)
+    t.add_argument("--schedule", choices=SCHEDULES, help=recipe)
+    t.add_argument("--init", choices=INITS, help=recipe)
+    t.add_argument("--label-smoothing", type=float, help=recipe)
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help=recipe)
+    t.add_argument("--seed", type=int, help="default: 0")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="default: auto (a GPU when there is one)")
+    t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")
+    t.add_argument("--max-steps", type=int, help="stop after this many steps (default: 0, no limit)")
+    t.add_argument("--train-limit", type=int, help="train on the first N images (default: 0, all)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
     e.add_argument("model", help="a checkpoint path or a model name")
-    e.add_argument("--data-dir")
+    e.add_argument("--data-dir", help=DATA_DIR_HELP)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("pretrain", help="rebuild the shipped models (deterministic, CPU)")
-    p.add_argument("--data-dir")
-    p.add_argument("--out-dir", default=str(inference.SHIPPED_DIR))
-    p.add_argument("--arch", action="append", choices=list(ARCHS), help="only these (repeatable)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--out-dir", default=str(inference.SHIPPED_DIR), help="default: %(default)s")
+    p.add_argument("--arch", action="append", type=arch_name, metavar="NAME",
+                   help="only these (repeatable; default: every architecture)")
     p.set_defaults(func=cmd_pretrain)
 
     sub.add_parser("bench", help="inference latency per model").set_defaults(func=cmd_bench)

@@ -108,7 +108,64 @@ def test_evaluate_reproduces_the_stored_accuracy(home, trained, small_data_dir):
 
 def test_bad_architecture_is_a_clean_error(home, small_data_dir):
     proc = cli(home, "train", "--arch", "resnet50", "--epochs", "1", "--data-dir", str(small_data_dir))
-    assert_clean_error(proc, "invalid choice", "resnet50")
+    err = assert_clean_error(proc, "unknown architecture 'resnet50'", ", ".join(ARCHS))
+    assert "did you mean" not in err and "usage:" not in err  # one line that says what is wrong
+
+
+def test_a_near_miss_architecture_gets_the_nearest_name(home):
+    proc = cli(home, "train", "--arch", "lenet5")
+    assert_clean_error(proc, "unknown architecture 'lenet5'; did you mean 'lenet'?")
+    assert "usage:" not in proc.stderr
+
+
+@pytest.mark.parametrize("typed", ["CNN", "Cnn", " lenet "])
+def test_architecture_names_are_case_insensitive(typed):
+    assert parser().parse_args(["train", "--arch", typed]).arch == typed.strip().lower()
+    assert parser().parse_args(["pretrain", "--arch", typed]).arch == [typed.strip().lower()]
+
+
+def test_train_help_shows_every_default(home):
+    proc = cli(home, "train", "--help")
+    assert proc.returncode == 0, proc.stderr
+    options = [a for a in parser()._subparsers._group_actions[0].choices["train"]._actions
+               if a.option_strings and a.dest not in ("help", "json", "tutorial")]
+    text = " ".join(proc.stdout.split())
+    for action in options:
+        assert action.help and "default" in action.help, action.dest
+    for name in ARCHS:  # the recipe each architecture's unset hyperparameters come from
+        cfg = recommended_config(name)
+        assert f"{name} epochs={cfg.epochs} optimizer={cfg.optimizer} lr={cfg.lr}" in text
+
+
+def test_max_steps_json_reports_what_ran(home, small_data_dir, tmp_path):
+    proc = cli(home, "train", "--arch", "softmax", "--max-steps", "4", "--data-dir", str(small_data_dir),
+               "--out", str(tmp_path / "four.pt"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    steps_per_epoch = -(-1200 // recommended_config("softmax").batch_size)
+    assert summary["steps"] == 4 and summary["epochs_planned"] == recommended_config("softmax").epochs
+    assert summary["epochs"] == pytest.approx(4 / steps_per_epoch, abs=1e-3)
+
+
+def test_a_mistyped_data_dir_creates_nothing(home, tmp_path):
+    typo = tmp_path / "shraed" / "data"
+    for args in (["train", "--arch", "softmax"], ["evaluate", "softmax"], ["pretrain", "--arch", "softmax"]):
+        proc = cli(home, *args, "--data-dir", str(typo))
+        assert_clean_error(proc, f"--data-dir {typo} does not exist", "MNIST_DATA_DIR")
+        assert not (tmp_path / "shraed").exists(), args
+
+
+def test_archs_table_is_aligned(home):
+    rows = cli(home, "archs").stdout.rstrip("\n").splitlines()
+    header = rows[0]
+    for column in ("params", "tutorial reported", "description"):
+        at = header.index(column)
+        for row in rows[1:]:  # every cell starts (or, for params, ends) where its header does
+            if column == "params":
+                end = at + len(column)
+                assert row[end - 1].isdigit() and row[end] == " ", row
+            else:
+                assert row[at - 2:at] == "  " and row[at] != " ", (column, row)
 
 
 
