@@ -58,6 +58,15 @@ def job_runner() -> jobs.JobRunner:
     return _job_runner(str(inference.runs_dir().resolve()))
 
 
+def stop_run(job_id: str) -> None:
+    """The Stop button's callback: stop that run if this session started it (the runner checks)."""
+    runner = job_runner()
+    if runner.stop(job_id, owner=session_token()):
+        job = runner.get(job_id)
+        if job is not None:
+            job.wait(1.5)  # the loop sees the flag within a step; show the final status at once
+
+
 def page_link(path: str, label: str, icon: str | None = None) -> None:
     """st.page_link to a page of this app, or a plain caption while that page does not exist."""
     if (Path(__file__).resolve().parent / path).is_file():

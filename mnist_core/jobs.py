@@ -332,9 +332,10 @@ class JobRunner:
                           f"{data.DATASETS[dataset][1]} test set is not on this machine to measure it")
         return job
 
-    def submit_all(self, fast: bool = True, data_root=None, **overrides) -> list[Job]:
+    def submit_all(self, fast: bool = True, data_root=None, owner: str | None = None, **overrides) -> list[Job]:
         """Queue every architecture with its recipe (the fast one by default)."""
-        return [self.submit(training.recommended_config(a, fast=fast, **overrides), None, data_root) for a in ARCHS]
+        return [self.submit(training.recommended_config(a, fast=fast, **overrides), None, data_root, owner)
+                for a in ARCHS]
 
     def stop(self, job_id: str, owner=ANYONE) -> bool:
         """Stop a running job, or cancel a queued one. False when there is no such active job, or

@@ -22,6 +22,8 @@ try:
 except OSError as exc:
     st.error(f"The runs folder cannot be used ({exc}). Set MNIST_RUNS_DIR to a writable folder and restart.")
     st.stop()
+for file, why in runner.unreadable.items():  # a bad file in the runs folder is named, never fatal
+    st.warning(f"Not listed: {file}: unreadable: {why.split(': ', 1)[-1]}")
 BATCHES = [16, 32, 64, 100, 128, 256, 512, 1024]
 settings, live = st.columns([2, 3], gap="large")
 
@@ -74,9 +76,9 @@ with settings:
                     weight_decay=weight_decay, label_smoothing=label_smoothing, schedule=schedule,
                     batch_size=batch_size, epochs=epochs, init=init, augment=augment, seed=seed, device=device,
                     max_steps=max_steps, train_limit=train_limit, log_every=log_every)
-                st.session_state["watch"] = runner.submit(cfg, name.strip() or None).id
+                st.session_state["watch"] = runner.submit(cfg, name.strip() or None, owner=lab_ui.session_token()).id
             else:
-                st.session_state["watch"] = runner.submit_all(dataset=dataset)[0].id
+                st.session_state["watch"] = runner.submit_all(dataset=dataset, owner=lab_ui.session_token())[0].id
         except ValueError as exc:
             st.error(f"Could not start: {exc}")
 
@@ -84,13 +86,18 @@ with settings:
 def show_run(job: jobs.Job) -> None:
     s = job.snapshot()
     status, acc = s["status"], s["test_accuracy"]
-    if status == "running":
+    if status == "running" and s["kind"] == jobs.EVALUATE:
+        st.progress(s["progress"], text=f"Measuring the uploaded model on the test set: batch {s['step']} / "
+                                        f"{s['total_steps'] or '?'}")
+    elif status == "running":
         eta = f"{lab_ui.duration(s['eta_seconds'])} left" if s["eta_seconds"] is not None else "starting"
         st.progress(s["progress"], text=f"epoch {s['epoch']:.2f} / {s['config']['epochs']} · step {s['step']} / "
                                         f"{s['total_steps'] or '?'} · {eta}")
     elif status == "queued":
         ahead = sum(1 for j in runner.active() if j.created < job.created)
         st.info(f"Queued: waiting for {ahead} run(s) ahead of it on this device.")
+    elif status == "finished" and (s["kind"] == jobs.EVALUATE or acc is None):
+        (st.success if acc is not None else st.info)(f"Uploaded model: {s['message']}.")
     elif status == "finished":
         st.success(f"Finished: test accuracy **{acc:.2%}**. Model saved to `{s['checkpoint']}`.")
     elif status == "stopped":
@@ -110,10 +117,12 @@ def show_run(job: jobs.Job) -> None:
     m2.metric("Loss (smoothed)", f"{jobs.smooth([p[2] for p in s['steps']])[-1]:.4f}" if s["steps"] else "-")
     m3.metric("Test accuracy", f"{acc:.2%}" if acc is not None else "-")
     m4.metric("Time", lab_ui.duration(s["elapsed"]))
-    if job.active and not job.foreign and st.button("Stop", key=f"stop_{job.id}", type="primary"):
-        runner.stop(job.id)
-        job.wait(1.5)  # the loop sees the flag within a step; show the final status at once
-        st.rerun()
+    if job.active and not job.foreign and job.stoppable_by(lab_ui.session_token()):  # only the session that
+        # started it: the callback stops the run whose id was fixed when this very button was drawn
+        if st.button("Stop", key=f"stop_{job.id}", type="primary", on_click=lab_ui.stop_run, args=(job.id,)):
+            st.rerun()
+    elif job.active:
+        st.caption("Started in another session: only that session can stop it.")
     c1, c2 = st.columns(2)
     c1.plotly_chart(lab_ui.loss_figure(s["steps"]), key="loss_chart")
     c2.plotly_chart(lab_ui.accuracy_figure(s["epochs"]), key="accuracy_chart")
@@ -135,7 +144,8 @@ def live_panel(polling: bool) -> None:
     rows = [j.summary() for j in all_jobs.values()]
     table = pd.DataFrame([{
         "run": r["name"], "architecture": r["arch"], "dataset": r["dataset"], "status": r["status"],
-        "test accuracy": f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "",
+        "test accuracy": f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else (
+            "claimed" if r["uploaded"] else ""),
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or r["created"])),
     } for r in rows])
     st.dataframe(table, hide_index=True, key="runs_table")
