@@ -57,3 +57,81 @@ def augment_batch(
     thicker = torch.where(k > 1, dil1 + (k - 1).clamp(max=1) * (dil2 - dil1), x + k.clamp(0, 1) * (dil1 - x))
     thinner = x + (-k).clamp(0, 1) * (ero - x)
     return torch.where(k >= 0, thicker, thinner).clamp_(0, 1)
+
+
+# --- writing styles MNIST's writers rarely use ---------------------------------------------------
+# Per label: which strokes get added (a pen stroke is a segment with a round brush). Many writers
+# outside the USA slash their zeros, cross their sevens, give their ones a long flag (and a foot),
+# and curl the tail of their nines; MNIST's writers almost never do.
+STYLE_LABELS = (0, 1, 7, 9)
+
+
+def _first(mask: torch.Tensor) -> torch.Tensor:
+    """Index of the first True along the last dim (0 when none): (N, L) bool -> (N,) long."""
+    return mask.float().argmax(-1)
+
+
+def _row_centre(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Ink-weighted column of each image's given row (and its neighbours): (N, H, W), (N,) -> (N,)."""
+    n, h, w = x.shape
+    band = torch.stack([(rows + k).clamp(0, h - 1) for k in (-1, 0, 1)], 1)  # (N, 3)
+    r = x.gather(1, band[:, :, None].expand(n, 3, w)).sum(1)  # (N, W)
+    cols = torch.arange(w, device=x.device, dtype=x.dtype)
+    return (r @ cols) / r.sum(1).clamp(min=1e-6)
+
+
+def _segments_ink(a: torch.Tensor, b: torch.Tensor, width: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Anti-aliased round-brush segments: a, b (N, S, 2) as (row, col), width (N, S) -> ink (N, H, W)."""
+    rr, cc = torch.meshgrid(torch.arange(h, dtype=a.dtype, device=a.device),
+                            torch.arange(w, dtype=a.dtype, device=a.device), indexing="ij")
+    p = torch.stack([rr, cc], -1).view(1, 1, h * w, 2)  # (1, 1, HW, 2)
+    ab = (b - a)[:, :, None, :]  # (N, S, 1, 2)
+    t = (((p - a[:, :, None, :]) * ab).sum(-1) / (ab * ab).sum(-1).clamp(min=1e-6)).clamp(0, 1)
+    d = (p - a[:, :, None, :] - t[..., None] * ab).norm(dim=-1)  # (N, S, HW)
+    ink = (width[:, :, None] / 2 + 0.5 - d).clamp(0, 1)
+    return ink.amax(1).view(-1, h, w)
+
+
+def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Add a writing style's extra strokes to a fraction `p` of the 0s, 1s, 7s and 9s of a batch:
+    a slash through the 0, a bar across the 7's stem, a flag (and, half the time, a foot) on the 1,
+    a curled tail on the 9. Placed from each digit's own ink box. x: (N, 1, H, W) in [0, 1]."""
+    n, _, h, w = x.shape
+    dev, img = x.device, x[:, 0]
+    u = torch.rand(n, 12, generator=gen).to(dev)
+    lab = labels.to(dev)
+    mask = img > 0.3
+    rows, cols = mask.any(2), mask.any(1)
+    top, left = _first(rows).float(), _first(cols).float()
+    bottom, right = (h - 1 - _first(rows.flip(1))).float(), (w - 1 - _first(cols.flip(1))).float()
+    hh, ww = (bottom - top + 1).clamp(min=1), (right - left + 1).clamp(min=1)
+    mix = lambda k, lo, hi: lo + (hi - lo) * u[:, k]  # noqa: E731
+    zero = torch.zeros(n, 2, device=dev)
+    a, b = [zero.clone(), zero.clone()], [zero.clone(), zero.clone()]
+    width = torch.stack([mix(0, 1.6, 3.0), mix(1, 1.6, 3.0)], 1)
+    on = torch.zeros(n, 2, device=dev)
+
+    def put(sel: torch.Tensor, s: int, pa, pb) -> None:
+        a[s] = torch.where(sel[:, None], torch.stack(pa, 1), a[s])
+        b[s] = torch.where(sel[:, None], torch.stack(pb, 1), b[s])
+        on[:, s] = torch.where(sel, 1.0, on[:, s])
+
+    chosen = (u[:, 2] < p) & rows.any(1)
+    # 0: a slash "/" from above the top right to below the bottom left
+    put(chosen & (lab == 0), 0, (top + hh * mix(3, -0.12, 0.15), right - ww * mix(4, -0.15, 0.2)),
+        (bottom - hh * mix(5, -0.12, 0.15), left + ww * mix(6, -0.15, 0.2)))
+    # 7: a bar across the stem, a little below the middle
+    bar = (top + hh * mix(3, 0.4, 0.62)).round()
+    cen, half, tilt = _row_centre(img, bar.long()), hh * mix(4, 0.14, 0.3), mix(5, -0.1, 0.1)
+    put(chosen & (lab == 7), 0, (bar - tilt * half, cen - half), (bar + tilt * half, cen + half))
+    # 1: a flag from the top down to the left, at 25-65 degrees below the horizontal; a foot half the time
+    ctop, length, ang = _row_centre(img, top.long() + 1), hh * mix(3, 0.2, 0.45), mix(4, 0.44, 1.13)
+    put(chosen & (lab == 1), 0, (top, ctop), (top + length * torch.sin(ang), ctop - length * torch.cos(ang)))
+    cbot, foot = _row_centre(img, bottom.long() - 1), hh * mix(5, 0.12, 0.28)
+    put(chosen & (lab == 1) & (u[:, 6] < 0.5), 1, (bottom, cbot - foot), (bottom, cbot + foot))
+    # 9: the tail's end curls to the left
+    put(chosen & (lab == 9), 0, (bottom, cbot), (bottom - hh * mix(3, 0.04, 0.2), cbot - hh * mix(4, 0.15, 0.35)))
+
+    width = torch.where(on > 0, width, -2.0)  # a negative width draws nothing
+    ink = _segments_ink(torch.stack(a, 1), torch.stack(b, 1), width, h, w)
+    return torch.maximum(x, ink[:, None])

@@ -16,14 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoints, data
-from .augment import augment_batch
+from . import checkpoints, data, pen
+from .augment import augment_batch, style_batch
 from .models import ARCHS, build, get_arch
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta")
 SCHEDULES = ("constant", "step", "onecycle")
 INITS = ("default", "normal", "he", "xavier")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PEN_RENDERS = 4  # cached renders of each pen-drawn digit (one per epoch, in turn)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class TrainConfig:
     epochs: int = 1
     init: str = "default"  # default (PyTorch's), normal (std 0.01), he, xavier
     augment: bool = False  # random affine, elastic warp and stroke thickness per image
+    pen_data: bool = False  # mix UNIPEN's training writers' pen-drawn digits into the MNIST batches
+    styles: bool = False  # add world writing styles: slashed 0, crossed 7, flagged 1, curled 9
     seed: int = 0
     device: str = "auto"  # auto = cuda, else mps, else cpu
     max_steps: int = 0  # 0 = no limit; a test-sized run stops after this many steps
@@ -72,6 +75,9 @@ class TrainConfig:
         check(is_int(self.max_steps) and self.max_steps >= 0, "max_steps must be >= 0")
         check(is_int(self.train_limit) and self.train_limit >= 0, "train_limit must be >= 0")
         check(is_int(self.log_every) and self.log_every >= 1, "log_every must be >= 1")
+        check(isinstance(self.pen_data, bool) and isinstance(self.styles, bool), "pen_data and styles are on or off")
+        check(not (self.pen_data or self.styles) or self.dataset == "mnist",
+              "pen-drawn digits and writing styles are digits: they need the mnist dataset")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +125,7 @@ class TrainResult:
     test_accuracy: float | None = None
     train_seconds: float = 0.0
     device: str = "cpu"
+    data_seen: dict = field(default_factory=dict)  # which training data, how many images of each
 
     def save(self, path, name: str | None = None, extra: dict | None = None):
         """Write the checkpoint (refused for a run with nothing usable to save)."""
@@ -127,6 +134,7 @@ class TrainResult:
         metrics = {"test_accuracy": self.test_accuracy, "train_seconds": round(self.train_seconds, 3),
                    "status": self.status, "device": self.device,
                    "epochs_done": self.history["epochs"][-1]["epoch"]}
+        extra = {"data_seen": self.data_seen, **(extra or {})}
         return checkpoints.save(path, self.model, self.config.arch, self.config.to_dict(), self.history,
                                 metrics, name=name, extra=extra)
 
@@ -229,6 +237,17 @@ def train(
     if config.train_limit:
         images, labels = images[: config.train_limit], labels[: config.train_limit]
     images, labels = images.to(device), labels.to(device)  # the whole set once: 47 MB
+    data_seen = {config.dataset: len(labels)}
+    pen_images = pen_labels = None
+    if config.pen_data:  # rendered once and cached: (renders, N, 28, 28) uint8; one render per epoch
+        pimg, plab = pen.training_set(data_root, renders=PEN_RENDERS, seed=0)
+        keep = len(plab) if not config.train_limit else min(len(plab), max(1, config.train_limit // 5))
+        pen_images = torch.from_numpy(pimg[:, :keep]).to(device)
+        pen_labels = torch.from_numpy(plab[:keep]).to(device)
+        data_seen["unipen_training_writers"] = keep
+        data_seen["unipen_benchmark_labs_left_out"] = list(pen.BENCHMARK_LABS)
+    if config.styles:
+        data_seen["styles"] = "slashed 0, crossed 7, flagged 1 (and foot), curled 9"
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -240,7 +259,7 @@ def train(
     if channels_last:  # oneDNN's convolutions: one epoch 15-38% faster for the four conv nets on 2 cores
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(config, model.parameters())
-    n = len(labels)
+    n = len(labels) + (len(pen_labels) if pen_labels is not None else 0)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
@@ -262,6 +281,11 @@ def train(
             if step >= total_steps:
                 break
             model.train()
+            if pen_images is not None:  # this epoch's batches: MNIST and one render of each pen digit
+                images_e = torch.cat([images, pen_images[epoch % len(pen_images)]])
+                labels_e = torch.cat([labels, pen_labels])
+            else:
+                images_e, labels_e = images, labels
             perm = torch.randperm(n, generator=gen).to(device)
             correct = torch.zeros((), dtype=torch.long, device=device)
             seen, loss_sum = 0, torch.zeros((), device=device)
@@ -271,11 +295,13 @@ def train(
                 if stop():
                     raise Stopped
                 idx = perm[i * config.batch_size : (i + 1) * config.batch_size]
-                x = images[idx].unsqueeze(1).float().div_(255.0)  # (B, 1, 28, 28) in [0, 1]
+                x = images_e[idx].unsqueeze(1).float().div_(255.0)  # (B, 1, 28, 28) in [0, 1]
+                y = labels_e[idx]
+                if config.styles:
+                    x = style_batch(x, y, gen)
                 if config.augment:
                     x = augment_batch(x, gen)
                 x = x.sub_(data.MEAN).div_(data.STD)
-                y = labels[idx]
                 logits = model(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
                 opt.zero_grad(set_to_none=True)
@@ -326,7 +352,7 @@ def train(
     if status == "finished" and not message:
         message = f"finished {step} steps in {seconds():.1f} s"
     model.eval().cpu().to(memory_format=torch.contiguous_format)  # checkpoints and inference get plain tensors
-    result = TrainResult(config, model, status, message, history, test_acc, seconds(), str(device))
+    result = TrainResult(config, model, status, message, history, test_acc, seconds(), str(device), data_seen)
     emit({"type": "end", "status": status, "message": message, "test_accuracy": test_acc,
           "train_seconds": result.train_seconds})
     return result

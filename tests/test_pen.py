@@ -1,0 +1,181 @@
+"""Pen-drawn digits (mnist_core.pen, issue 20): the UNIPEN reader on small files made here, the
+writer split, the canvas renders, the missing/corrupt file messages, and training with them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mnist_core import data, pen
+from mnist_core.augment import style_batch
+from mnist_core.preprocess import preprocess
+from mnist_core.training import TrainConfig, train
+
+
+def ring(n=20, cx=300.0, cy=500.0, r=120.0):
+    t = np.linspace(0, 2 * np.pi, n)
+    return np.stack([cx + 0.7 * r * np.sin(t), cy + r * np.cos(t)], 1).round().tolist()
+
+
+# Strokes in tablet units, y up (as UNIPEN stores them)
+SHAPES = {
+    0: [ring()],
+    1: [[[300, 620], [302, 500], [304, 380]]],
+    7: [[[200, 620], [400, 620], [280, 380]]],
+}
+
+
+def record(label, donor, writer, strokes):
+    return {"label": str(label), "donor": donor, "file": f"data/1a/{donor}/{writer}.dat", "writer": writer,
+            "country": "", "quality": "OK", "delineation": "1", "strokes": strokes}
+
+
+def write_pen(path, records):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+    return path
+
+
+@pytest.fixture
+def pen_root(tmp_path, monkeypatch):
+    """A data dir holding a tiny UNIPEN file: 3 training labs and 2 benchmark labs, 3 digits each;
+    no bundled copy and a private cache, so nothing outside the test is read or written."""
+    monkeypatch.setattr(pen, "BUNDLED", tmp_path / "no bundled copy" / pen.FILE)
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    recs = [record(label, donor, f"w{donor}", strokes)
+            for donor in ("apa01", "syn02", "ibm", "gmd1", "val")
+            for label, strokes in SHAPES.items()]
+    write_pen(tmp_path / "UNIPEN" / pen.FILE, recs)
+    return tmp_path
+
+
+def test_reader_parses_the_real_format(pen_root):
+    digits = pen.read(pen_root / "UNIPEN" / pen.FILE)
+    assert len(digits) == 15
+    d = digits[0]
+    assert (d.label, d.lab, d.writer, d.benchmark) == (0, "apa", "wapa01", False)
+    assert digits[1].strokes[0].dtype == np.float32 and digits[1].strokes[0].shape == (3, 2)
+    # y points up in the file, down in images: the first point of the 1 (top) has the smallest row
+    assert digits[1].strokes[0][:, 1].tolist() == [-620, -500, -380]
+    assert [d.lab for d in digits if d.benchmark] == ["gmd"] * 3 + ["val"] * 3
+
+
+def test_split_never_puts_a_benchmark_writer_into_training(pen_root):
+    train_digits, bench = pen.split(pen.load(pen_root))
+    assert {d.lab for d in bench} == {"gmd", "val"}
+    assert not {d.lab for d in train_digits} & set(pen.BENCHMARK_LABS)
+    assert not {(d.lab, d.writer) for d in train_digits} & {(d.lab, d.writer) for d in bench}
+    images, labels = pen.training_set(pen_root, renders=2, seed=0)
+    assert images.shape == (2, len(train_digits), 28, 28) and images.dtype == np.uint8
+    assert labels.tolist() == [d.label for d in train_digits]
+    assert (images.reshape(2 * len(train_digits), -1).max(1) > 200).all()  # every render has ink
+
+
+def test_split_of_the_real_file_keeps_benchmark_labs_out(monkeypatch):
+    if not pen.is_available():
+        pytest.skip("no UNIPEN file (set MNIST_DATA_DIR to a folder holding UNIPEN/)")
+    train_digits, bench = pen.split(pen.load())
+    assert len(bench) == 3469 and len({(d.lab, d.writer) for d in bench}) == 44
+    assert len(train_digits) == 12484
+    assert not {d.lab for d in train_digits} & set(pen.BENCHMARK_LABS)
+
+
+def test_render_is_a_canvas_drawing_and_reproducible(pen_root):
+    _, bench = pen.split(pen.load(pen_root))
+    a = [img for _, img in pen.benchmark_samples(pen_root, seed=3)]
+    b = [img for _, img in pen.benchmark_samples(pen_root, seed=3)]
+    assert len(a) == len(bench) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    for img in a:
+        assert img.shape == (280, 280, 4) and img.dtype == np.uint8
+        assert set(np.unique(img[..., :3][img[..., 3] == 255])) <= set(range(256))
+        assert preprocess(img) is not None
+    assert {int(img[0, 0, 3]) for img in a} <= {0, 255}  # transparent or black background
+
+
+def test_missing_file_names_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setattr(pen, "BUNDLED", tmp_path / "bundled" / pen.FILE)
+    with pytest.raises(data.DataUnavailable, match="unipen_1a_digits.jsonl.gz") as exc:
+        pen.load(tmp_path / "empty")
+    assert str((tmp_path / "empty" / "UNIPEN").resolve()) in str(exc.value)
+    assert "MNIST alone" in str(exc.value)
+
+
+@pytest.mark.parametrize("content", [b"not gzip at all", "truncated", "bad json", "no strokes"])
+def test_corrupt_file_names_the_file(tmp_path, monkeypatch, content):
+    monkeypatch.setattr(pen, "BUNDLED", tmp_path / "bundled" / pen.FILE)
+    path = tmp_path / "UNIPEN" / pen.FILE
+    write_pen(path, [record(1, "apa", "w", SHAPES[1])] * 50)
+    if content == "truncated":
+        path.write_bytes(path.read_bytes()[:60])
+    elif content == "bad json":
+        path.write_bytes(gzip.compress(b'{"label": "1", "strokes": [[1, 2\n'))
+    elif content == "no strokes":
+        write_pen(path, [record(1, "apa", "w", [])])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(data.DataUnavailable, match="corrupt") as exc:
+        pen.load(tmp_path)
+    assert str(path) in str(exc.value)
+
+
+def test_batched_benchmark_matches_predict_proba(pen_root):
+    import mnist_core
+
+    predictor = mnist_core.load_model("cnn")
+    res = pen.benchmark(predictor, pen_root, seed=1)
+    preds = [int(np.argmax(predictor.predict_proba(img))) for _, img in pen.benchmark_samples(pen_root, seed=1)]
+    _, bench = pen.split(pen.load(pen_root))
+    direct = pen.score([d.label for d in bench], preds, [d.lab for d in bench])
+    assert res["accuracy"] == direct["accuracy"] and res["per_digit"] == direct["per_digit"]
+    assert set(res["per_lab"]) == {"gmd", "val"} and res["digits"] == 6
+
+
+def test_score_reports_labs_digits_and_confusions():
+    s = pen.score([0, 0, 1, 1, 7], [0, 8, 7, 7, 7], ["gmd", "gmd", "val", "val", "val"])
+    assert s["accuracy"] == pytest.approx(0.4)
+    assert s["per_lab"] == {"val": pytest.approx(1 / 3), "gmd": 0.5}
+    assert s["per_digit"] == {"0": 0.5, "1": 0.0, "7": 1.0}
+    assert s["confusions"][0] == [1, 7, 2]
+
+
+def test_style_strokes_touch_only_their_digits():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, 0, 4:24, 12:16] = 1.0  # a bar of ink standing in for each digit
+    labels = torch.tensor([0, 1, 7, 9, 2, 3, 4, 8])
+    y = style_batch(x, labels, gen, p=1.0)
+    changed = (y != x).flatten(1).any(1)
+    assert changed.tolist() == [True, True, True, True, False, False, False, False]
+    assert (y >= x).all() and y.max() <= 1
+    assert torch.equal(style_batch(x, labels, torch.Generator().manual_seed(0), p=0.0), x)
+
+
+def test_training_mixes_pen_digits_and_records_what_it_saw(pen_root, small_data_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(pen_root))
+    (pen_root / "MNIST").symlink_to(small_data_dir / "MNIST")
+    cfg = TrainConfig(arch="softmax", epochs=2, batch_size=64, pen_data=True, styles=True, augment=True)
+    starts = []
+    result = train(cfg, on_event=lambda e: starts.append(e) if e["type"] == "start" else None)
+    assert result.status == "finished"
+    assert starts[0]["train_images"] == 1200 + 9
+    assert result.data_seen == {"mnist": 1200, "unipen_training_writers": 9,
+                                "unipen_benchmark_labs_left_out": list(pen.BENCHMARK_LABS),
+                                "styles": "slashed 0, crossed 7, flagged 1 (and foot), curled 9"}
+
+
+def test_pen_training_without_the_file_says_so_and_mnist_only_still_trains(small_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(pen, "BUNDLED", tmp_path / "bundled" / pen.FILE)
+    with pytest.raises(data.DataUnavailable, match="UNIPEN"):
+        train(TrainConfig(arch="softmax", max_steps=2, pen_data=True), data_root=small_data_dir)
+    assert train(TrainConfig(arch="softmax", max_steps=2), data_root=small_data_dir).status == "finished"
+
+
+def test_pen_data_needs_digits():
+    with pytest.raises(ValueError, match="mnist"):
+        TrainConfig(dataset="fashion", pen_data=True)
