@@ -9,7 +9,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from mnist_core import checkpoints, compare, data, inference
+import lab_ui
+from mnist_core import checkpoints, compare, data, inference, jobs
 
 st.set_page_config(page_title="Compare · MNIST Lab", page_icon="📊", layout="wide")
 st.title("Compare models")
@@ -23,6 +24,9 @@ COLUMNS = {  # summary key -> (table header, column config)
     "train_seconds": ("Training time (s)", st.column_config.NumberColumn(format="%.1f")),
     "device": ("Device", None),
     "test_accuracy": ("Test accuracy", st.column_config.NumberColumn(format="percent")),
+    "claimed_accuracy": ("Claimed, not measured", st.column_config.NumberColumn(
+        format="percent", help="What an uploaded file says of itself, until it is measured on the test set here "
+        "(never taken as its accuracy, never highlighted)")),
     "reported_accuracy": ("Tutorial reported", st.column_config.NumberColumn(
         format="percent", help="The tutorial's own figure for this architecture (None: it reported no figure)")),
     "drawn_accuracy": ("Drawn-digit accuracy", st.column_config.NumberColumn(
@@ -108,12 +112,18 @@ def files_ui(rows: list[dict]) -> None:
         path = Path(next(r["path"] for r in rows if r["name"] == name))
         left.download_button(f"Download {path.name}", data=path.read_bytes, file_name=path.name,
                              mime="application/octet-stream", on_click="ignore")
-    upload = right.file_uploader("Upload a checkpoint made by MNIST Lab (.pt)", key="cmp_upload")
+    upload = right.file_uploader("Upload a checkpoint made by MNIST Lab (.pt)", key="cmp_upload",
+                                 help=f"Up to {jobs.UPLOAD_MAX_BYTES // 2**20} MB. Its accuracy is measured here on "
+                                 "the test set, not taken from the file.")
     done = st.session_state.setdefault("cmp_uploads", {})  # file_id -> (ok, message): each file once
     if upload is not None and upload.file_id not in done:
         try:
-            saved = compare.accept_upload(upload.name, upload.getvalue())
-            done[upload.file_id] = (True, f"{upload.name}: added as run **{saved.stem}**.")
+            saved = compare.accept_upload(upload.name, upload.getvalue(), runner=lab_ui.job_runner(),
+                                          owner=lab_ui.session_token())
+            job = next((j for j in lab_ui.job_runner().jobs() if j.path == saved), None)
+            done[upload.file_id] = (True, f"{upload.name}: added as run **{saved.stem}**; "
+                                    + ("its accuracy is being measured on the test set." if job and job.active else
+                                       f"{job.message if job else 'its accuracy is only claimed'}."))
         except checkpoints.CheckpointError as exc:
             done[upload.file_id] = (False, f"Refused {exc}")
         except (OSError, ValueError) as exc:
@@ -131,7 +141,8 @@ rows, problems = compare.summaries(entries, on_progress=lambda i, n, name: progr
     i / n, f"Measuring {name} (once per checkpoint: latency, drawn digits)..."))
 progress.empty()
 for message in problems:
-    st.warning(f"Not listed: {message}")
+    file, _, why = message.partition(": ")
+    st.warning(f"Not listed: {file}: unreadable: {why}")
 if not rows:
     st.info("No models yet: train one on the Train page, or upload a checkpoint below.")
 else:
@@ -155,5 +166,22 @@ else:
             per_class_ui(evs, colors)
             st.subheader("Misclassified test digits")
             gallery_ui(evs)
+
+
+def measuring_ui() -> None:
+    """Progress of uploads being measured; one full rerun when the last ends (the table then shows it)."""
+    active = [j for j in lab_ui.job_runner().active() if j.kind == jobs.EVALUATE]
+    if not active and st.session_state.get("cmp_measuring"):
+        st.session_state["cmp_measuring"] = False
+        st.rerun()
+    st.session_state["cmp_measuring"] = bool(active)
+    for job in active:
+        s = job.snapshot()
+        st.progress(s["progress"], text=f"Measuring the upload **{s['name']}** on the test set "
+                                        f"(batch {s['step']} / {s['total_steps'] or '?'})")
+
+
+measuring = any(j.kind == jobs.EVALUATE for j in lab_ui.job_runner().active())
+st.fragment(measuring_ui, run_every=1.0 if measuring else None)()
 st.subheader("Download and upload")
 files_ui(rows)
