@@ -18,6 +18,34 @@ from mnist_core.preprocess import squash
 CANVAS = 280  # pixels: 10 per MNIST pixel
 PROMPT = "Draw a digit (0-9) in the black square: its prediction appears as soon as you lift the pen."
 
+# Phones: less space above the title, so the canvas and the prediction under it fit one screen; and
+# the canvas toolbar's "send to app" arrow goes (the page reads every stroke already). The toolbar
+# lives in the component's shadow root, where the page's CSS does not reach: a style is put in it.
+PAGE_STYLE = """<style>
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+  [data-testid="stMainBlockContainer"] h1 { font-size: 1.9rem; padding-bottom: 0.25rem; }
+}
+</style>
+<script>
+if (!window.mnistLabNoSend) {
+  window.mnistLabNoSend = true;
+  const css = 'button[aria-label="Update the app with this drawing"] { display: none !important; }';
+  const patch = () => {
+    for (const host of document.querySelectorAll("div")) {
+      const root = host.shadowRoot;
+      if (root && root.querySelector(".dc-toolbar") && !root.querySelector("style[data-mnist-lab]")) {
+        const style = document.createElement("style");
+        style.dataset.mnistLab = "1";
+        style.textContent = css;
+        root.appendChild(style);
+      }
+    }
+  };
+  setInterval(patch, 300);  // the toolbar is built inside the shadow root after its host: look again (cheap)
+}
+</script>"""
+
 st.set_page_config(page_title="Draw · MNIST Lab", page_icon="✍️", layout="wide")
 st.title("Draw a digit")
 entries = lab_ui.model_choices()
@@ -30,6 +58,15 @@ if st.session_state.get("draw_model") not in names:  # first visit, or its model
     st.session_state["draw_model"] = inference.default_model_name() or names[0]
 
 
+def edit_drawing(keep: int) -> None:
+    """Undo (keep=-1: all strokes but the last) or Clear (keep=0). The canvas redraws a changed
+    initial_drawing and sends it back like a stroke; the counter makes each edit a change."""
+    drawing = st.session_state.get("draw_json") or {}
+    objects = drawing.get("objects", [])[:keep] if keep else []
+    st.session_state["draw_edits"] = st.session_state.get("draw_edits", 0) + 1
+    st.session_state["draw_initial"] = {**drawing, "objects": objects, "mnistLabEdit": st.session_state["draw_edits"]}
+
+
 def input_ui() -> tuple[str | None, bytes | None, int]:
     """(key naming the image's content, its bytes, the smallest digit size in pixels), or (None, None, 0)
     before there is an image."""
@@ -39,9 +76,15 @@ def input_ui() -> tuple[str | None, bytes | None, int]:
         brush = st.slider("Brush width", 8, 40, 22, key="draw_brush", help="MNIST strokes are about a tenth "
                           "of the digit's height")
         canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", width=CANVAS,
-                           height=CANVAS, return_image_data=True, key="draw_canvas")
+                           height=CANVAS, return_image_data=True, key="draw_canvas",
+                           initial_drawing=st.session_state.get("draw_initial"))
+        st.session_state["draw_json"] = canvas.json_data
+        strokes = bool((canvas.json_data or {}).get("objects"))
+        buttons = st.container(horizontal=True)  # side by side on a phone too (columns would stack)
+        buttons.button("↶ Undo", on_click=edit_drawing, args=(-1,), disabled=not strokes, width="stretch",
+                    help="take back the last stroke")
+        buttons.button("✕ Clear", on_click=edit_drawing, args=(0,), disabled=not strokes, width="stretch")
         png = canvas.image_bytes  # the canvas as PNG; None before the first stroke
-        st.caption("Clear it with the bin icon in the canvas's toolbar (hover over the canvas).")
         # ink no bigger than 1.5 brush widths is one click of the pen: a dot, not a digit
         return (hashlib.blake2b(png, digest_size=16).hexdigest(), png, int(1.5 * brush)) if png else (None, None, 0)
     upload = st.file_uploader("A photo or scan of one handwritten digit", key="draw_upload",
@@ -49,12 +92,13 @@ def input_ui() -> tuple[str | None, bytes | None, int]:
     return (f"upload:{upload.file_id}", upload.getvalue(), 0) if upload else (None, None, 0)
 
 
-def prediction_ui(memo: dict, model: str, x28) -> int:
+def prediction_ui(memo: dict, model: str, x28, chart_area) -> int:
+    """The Prediction metric here (under the canvas: a phone sees both at once), the bars in chart_area."""
     probs = lab_ui.model_probs(memo, model, x28)
     top = int(probs.argmax())
     st.metric("Prediction", str(top), delta=f"{probs[top]:.1%} probability", delta_color="off", delta_arrow="off")
-    st.plotly_chart(lab_ui.once(memo, ("fig", model), lambda: lab_ui.proba_figure(probs)), key="draw_probs",
-                    config={"displayModeBar": False})
+    chart_area.plotly_chart(lab_ui.once(memo, ("fig", model), lambda: lab_ui.proba_figure(probs)),
+                            key="draw_probs", config={"displayModeBar": False})
     return top
 
 
@@ -102,11 +146,12 @@ def saliency_ui(memo: dict, model: str, x28, top: int) -> None:
                    "there would move the score most. Grey: the digit itself.")
 
 
+st.html(PAGE_STYLE, unsafe_allow_javascript=True)
 col_input, col_result = st.columns([5, 6], gap="large")
-with col_input:
-    key, data, min_side = input_ui()
 with col_result:
     model = st.selectbox("Model", names, key="draw_model", help="Default: the best model available")
+with col_input:
+    key, data, min_side = input_ui()
     read = top = None
     if key is None:
         st.info(PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else "Upload an image of a digit.")
@@ -120,7 +165,7 @@ with col_result:
         else:
             for note in read["notes"]:
                 st.caption(note)
-            top = prediction_ui(memo, model, read["steps"]["centred"])
+            top = prediction_ui(memo, model, read["steps"]["centred"], col_result)
 
 if top is not None:
     x28 = read["steps"]["centred"]

@@ -1,7 +1,7 @@
 """Browser tests of the Draw page: the real server (streamlit run app.py) driven by Chromium.
 
-A digit is drawn with mouse strokes on the canvas and read back from the Prediction metric;
-the canvas toolbar's bin button clears it. The server has the shipped models only (models/, or
+A digit is drawn with mouse strokes (or, on a phone, touches) on the canvas and read back from the
+Prediction metric; the page's Clear and Undo buttons edit it. The server has the shipped models only (models/, or
 $MNIST_MODELS_DIR), no dataset and no runs; without a trained models/cnn.pt the tests skip.
 """
 
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE, digit_image, draw_strokes
+from conftest import APP_IDLE, digit_image, draw_strokes, stroke_points
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 pytestmark = pytest.mark.browser
@@ -53,7 +53,7 @@ def reads(page, digit: int, timeout: float = 60) -> None:
 
 
 def clear(page) -> None:
-    page.get_by_role("button", name="Reset canvas & history").click()
+    page.get_by_role("button", name="✕ Clear").click()
     prediction(page).wait_for(state="detached", timeout=30_000)
     page.wait_for_selector(APP_IDLE, timeout=30_000)
 
@@ -114,3 +114,69 @@ def test_an_uploaded_photo_is_classified_and_a_text_file_refused(draw, tmp_path)
     chooser.set_input_files(str(text))
     page.get_by_text("not an image that can be read").wait_for(timeout=30_000)
     assert prediction(page).count() == 0
+
+
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-14's CSS viewport
+SEND_ARROW = """() => {
+  for (const host of document.querySelectorAll('div')) {
+    const b = host.shadowRoot && host.shadowRoot.querySelector('button[aria-label="Update the app with this drawing"]');
+    if (b) return getComputedStyle(b).display;
+  }
+  return null;
+}"""
+
+
+def touch_strokes(page, canvas, digit: int) -> None:
+    """Draw a digit with a finger: CDP touch events (Playwright's touchscreen only taps)."""
+    cdp = page.context.new_cdp_session(page)
+    box = canvas.bounding_box()
+    side = box["width"] * 0.7
+    for stroke in stroke_points(digit, box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.15, side):
+        # a finger reports many small moves: 6 between each pair of the stroke's points
+        points = [stroke[0]] + [(x0 + (x1 - x0) * k / 6, y0 + (y1 - y0) * k / 6)
+                                for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False) for k in range(1, 7)]
+        kinds = ["touchStart", *["touchMove"] * (len(points) - 1)]
+        for kind, (x, y) in zip(kinds, points, strict=True):
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def in_view(locator) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+
+
+def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(browser, server, tmp_path):
+    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/Draw")
+        canvas = page.locator("canvas.upper-canvas").first
+        canvas.wait_for(timeout=90_000)
+        page.wait_for_selector(APP_IDLE, timeout=90_000)
+        undo, clear_button = (page.get_by_role("button", name=n) for n in ("↶ Undo", "✕ Clear"))
+        expect(undo).to_be_disabled()  # nothing to take back yet
+        page.wait_for_function(f"() => ({SEND_ARROW})() === 'none'", timeout=30_000)  # the toolbar's arrow is gone
+
+        touch_strokes(page, canvas, 4)  # two strokes
+        reads(page, 4)
+        assert in_view(canvas) and in_view(prediction(page)), "a phone must see the canvas and the prediction"
+        assert in_view(undo) and in_view(clear_button)
+        page.screenshot(path=str(tmp_path / "draw-phone.png"))
+        if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+            page.screenshot(path=str(SCREENSHOT.with_name("draw-phone.png")))
+
+        undo.click()  # the cross stroke goes: one stroke left, no longer a 4
+        expect(prediction(page).get_by_test_id("stMetricValue")).not_to_have_text("4", timeout=30_000)
+        page.wait_for_selector(APP_IDLE, timeout=30_000)
+        touch_strokes(page, canvas, 1)
+        page.wait_for_selector(APP_IDLE, timeout=30_000)
+        clear_button.click()
+        prediction(page).wait_for(state="detached", timeout=30_000)
+        page.get_by_text("Draw a digit (0-9) in the black square").wait_for(timeout=30_000)
+        expect(undo).to_be_disabled()
+        touch_strokes(page, canvas, 7)  # after a Clear the canvas draws and reads as before
+        reads(page, 7)
+    finally:
+        context.close()
