@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -11,6 +13,26 @@ import numpy as np
 import streamlit as st
 
 from mnist_core import checkpoints, data, inference, jobs
+
+
+def _fix_the_mmap_threshold(threshold: int = 4 * 2**20) -> bool:
+    """Make glibc return large freed buffers to the system (Linux; a no-op elsewhere).
+
+    glibc raises its mmap threshold (up to 32 MB) each time a large mmapped buffer is freed, so after
+    the first large image, the next ones' buffers come from the heap of the session's script thread
+    and stay there when freed: about 30 MB kept per session that left, on the 5470 x 5470 PNG of
+    issue 14 (bench/session_memory.py). A fixed threshold turns that adjustment off: buffers over
+    4 MB (decoded images) are mmapped and given back on free; training's batches are far smaller.
+    An operator's own MALLOC_MMAP_THRESHOLD_ wins."""
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, threshold))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
+_fix_the_mmap_threshold()
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
