@@ -127,8 +127,8 @@ def loss_figure(steps: list) -> object:
     x = [p[0] for p in steps]
     y = [p[2] for p in steps]
     fig = go.Figure()
-    fig.add_scatter(x=x, y=y, mode="lines", name="loss", line={"color": "rgba(79,70,229,0.25)"})
-    fig.add_scatter(x=x, y=jobs.smooth(y), mode="lines", name="smoothed", line={"color": "#4f46e5", "width": 2})
+    fig.add_scatter(x=x, y=y, mode="lines", name="loss", line={"color": "rgba(99,102,241,0.35)"})
+    fig.add_scatter(x=x, y=jobs.smooth(y), mode="lines", name="smoothed", line={"color": "#6366f1", "width": 2})
     fig.update_layout(title="Training loss", xaxis_title="step", yaxis_title="cross-entropy", height=300,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25})
     return fig
@@ -257,7 +257,7 @@ def proba_figure(probs, height: int = 260) -> object:
     import plotly.graph_objects as go
 
     top = int(probs.argmax())
-    colours = ["#4f46e5" if d == top else "#c7d2fe" for d in range(10)]
+    colours = ["#6366f1" if d == top else "#a5b4fc" for d in range(10)]
     fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=probs, marker_color=colours,
                            text=[f"{p:.0%}" if p >= 0.005 else "" for p in probs], textposition="outside",
                            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))

@@ -38,8 +38,9 @@ COLUMNS = {  # summary key -> (table header, column config)
 def table_ui(rows: list[dict]) -> None:
     df = pd.DataFrame([{h: r.get(k) for k, (h, _) in COLUMNS.items()} for r in rows])
     top = compare.best(rows)
-    bold = "font-weight: bold; color: #166534"
-    shade = lambda row: ["background-color: #dcfce7" if top and row["Model"] == top["name"] else ""] * len(row)
+    bold = "font-weight: bold"  # no colour of its own: readable in both themes
+    best_row = "background-color: #dcfce7; color: #14532d"  # its own text colour: readable in the dark theme too
+    shade = lambda row: [best_row if top and row["Model"] == top["name"] else ""] * len(row)
     styler = (df.style.apply(shade, axis=1)
               .highlight_max(subset=["Test accuracy", "Drawn-digit accuracy"], props=bold)
               .highlight_min(subset=["Latency (ms/image)", "Training time (s)"], props=bold))

@@ -1,0 +1,73 @@
+"""Browser tests of the app as a whole: the light and dark themes (the app follows the browser's
+preference; text, charts and canvas readable in both)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import APP_IDLE, draw_strokes
+
+expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "docs" / "screenshots"
+# the luminance (0 black .. 1 white) of an element's computed colour or background colour
+LUMINANCE = """([selector, prop]) => {
+  const el = document.querySelector(selector);
+  const [r, g, b] = getComputedStyle(el)[prop].match(/[\\d.]+/g).map(Number).map(v => v / 255)
+    .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}"""
+TICK_LUMINANCE = """() => {
+  const t = document.querySelector('.js-plotly-plot .xtick text');
+  const [r, g, b] = getComputedStyle(t).fill.match(/[\\d.]+/g).map(Number).map(v => v / 255)
+    .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}"""
+
+
+def contrast(a: float, b: float) -> float:
+    """WCAG contrast ratio of two luminances (1 to 21; body text wants 4.5 or more)."""
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+@pytest.fixture
+def server(app_server, tmp_path):
+    models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
+    if not (models / "cnn.pt").is_file():
+        pytest.skip(f"no trained model at {models / 'cnn.pt'}: the Draw page needs the shipped models")
+    return app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
+                           "MNIST_DATA_DIR": str(tmp_path / "no-data")})
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_theme_follows_the_system_and_stays_readable(browser, server, scheme, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=scheme)
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/Draw")
+        canvas = page.locator("canvas.upper-canvas").first
+        canvas.wait_for(timeout=90_000)
+        page.wait_for_selector(APP_IDLE, timeout=90_000)
+        background = page.evaluate(LUMINANCE, ["[data-testid='stApp']", "backgroundColor"])
+        assert (background > 0.8) if scheme == "light" else (background < 0.05), (scheme, background)
+        title = page.evaluate(LUMINANCE, ["h1", "color"])
+        assert contrast(title, background) >= 7, (scheme, title, background)
+
+        draw_strokes(page, canvas, 7)
+        metric = page.get_by_test_id("stMetric").filter(has_text="Prediction")
+        expect(metric.get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
+        value = page.evaluate(LUMINANCE, ["[data-testid='stMetricValue']", "color"])
+        assert contrast(value, background) >= 4.5, (scheme, value, background)
+        page.locator(".js-plotly-plot .xtick text").first.wait_for(timeout=30_000)  # the probability bars
+        assert contrast(page.evaluate(TICK_LUMINANCE), background) >= 3, scheme  # the chart's labels read
+        page.wait_for_selector(APP_IDLE, timeout=30_000)
+        name = f"draw-{scheme}.png"
+        page.screenshot(path=str(tmp_path / name))
+        if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / name))
+    finally:
+        context.close()
