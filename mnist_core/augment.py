@@ -92,7 +92,7 @@ def _segments_ink(a: torch.Tensor, b: torch.Tensor, width: torch.Tensor, h: int,
     return ink.amax(1).view(-1, h, w)
 
 
-def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: float = 0.5) -> torch.Tensor:
+def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: float = 0.6) -> torch.Tensor:
     """Add a writing style's extra strokes to a fraction `p` of the 0s, 1s, 7s and 9s of a batch:
     a slash through the 0, a bar across the 7's stem, a flag (and, half the time, a foot) on the 1,
     a curled tail on the 9. Placed from each digit's own ink box. x: (N, 1, H, W) in [0, 1]."""
@@ -108,7 +108,10 @@ def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: 
     mix = lambda k, lo, hi: lo + (hi - lo) * u[:, k]  # noqa: E731
     zero = torch.zeros(n, 2, device=dev)
     a, b = [zero.clone(), zero.clone()], [zero.clone(), zero.clone()]
-    width = torch.stack([mix(0, 1.6, 3.0), mix(1, 1.6, 3.0)], 1)
+    # the digit's own stroke width: its ink mass over a stroke length of about k box sides per label
+    k = torch.tensor([2.6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.8, 1.0, 2.2], device=dev)[lab.clamp(0, 9)]
+    own = (img.sum((1, 2)) / (torch.maximum(hh, ww) * k)).clamp(1.5, 4.0)
+    width = torch.stack([own * mix(0, 0.8, 1.2), own * mix(1, 0.8, 1.2)], 1)
     on = torch.zeros(n, 2, device=dev)
 
     def put(sel: torch.Tensor, s: int, pa, pb) -> None:
@@ -118,19 +121,19 @@ def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: 
 
     chosen = (u[:, 2] < p) & rows.any(1)
     # 0: a slash "/" from above the top right to below the bottom left
-    put(chosen & (lab == 0), 0, (top + hh * mix(3, -0.12, 0.15), right - ww * mix(4, -0.15, 0.2)),
-        (bottom - hh * mix(5, -0.12, 0.15), left + ww * mix(6, -0.15, 0.2)))
+    put(chosen & (lab == 0), 0, (top + hh * mix(3, -0.35, 0.1), right - ww * mix(4, -0.25, 0.3)),
+        (bottom - hh * mix(5, -0.35, 0.1), left + ww * mix(6, -0.25, 0.3)))
     # 7: a bar across the stem, a little below the middle
     bar = (top + hh * mix(3, 0.4, 0.62)).round()
     cen, half, tilt = _row_centre(img, bar.long()), hh * mix(4, 0.14, 0.3), mix(5, -0.1, 0.1)
     put(chosen & (lab == 7), 0, (bar - tilt * half, cen - half), (bar + tilt * half, cen + half))
-    # 1: a flag from the top down to the left, at 25-65 degrees below the horizontal; a foot half the time
-    ctop, length, ang = _row_centre(img, top.long() + 1), hh * mix(3, 0.2, 0.45), mix(4, 0.44, 1.13)
+    # 1: a long flag from the top down to the left, 15-65 degrees below the horizontal; a foot half the time
+    ctop, length, ang = _row_centre(img, top.long() + 1), hh * mix(3, 0.25, 0.6), mix(4, 0.26, 1.13)
     put(chosen & (lab == 1), 0, (top, ctop), (top + length * torch.sin(ang), ctop - length * torch.cos(ang)))
     cbot, foot = _row_centre(img, bottom.long() - 1), hh * mix(5, 0.12, 0.28)
     put(chosen & (lab == 1) & (u[:, 6] < 0.5), 1, (bottom, cbot - foot), (bottom, cbot + foot))
     # 9: the tail's end curls to the left
-    put(chosen & (lab == 9), 0, (bottom, cbot), (bottom - hh * mix(3, 0.04, 0.2), cbot - hh * mix(4, 0.15, 0.35)))
+    put(chosen & (lab == 9), 0, (bottom, cbot), (bottom - hh * mix(3, -0.05, 0.25), cbot - hh * mix(4, 0.15, 0.45)))
 
     width = torch.where(on > 0, width, -2.0)  # a negative width draws nothing
     ink = _segments_ink(torch.stack(a, 1), torch.stack(b, 1), width, h, w)

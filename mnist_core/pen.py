@@ -36,7 +36,7 @@ BUNDLED = Path(__file__).resolve().parent.parent / "datasets" / FOLDER / FILE
 BENCHMARK_LABS = ("val", "gmd", "imp", "lou", "uqb")  # never trained on
 CANVAS = 280  # the Draw page's canvas, pixels
 BRUSH = (8, 40)  # the Draw page's brush-width slider
-CACHE_VERSION = 1  # bump when the training renders change
+CACHE_VERSION = 3  # bump when the training renders change
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,43 @@ def jitter(strokes, rng: np.random.Generator, amount: float = 1.0) -> list[np.nd
     return out
 
 
+STYLE_P = 0.7  # share of the training renders of 0, 1, 7 and 9 that get a writing style's strokes
+
+
+def add_style(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The strokes of one digit plus a writing style MNIST's writers rarely use, drawn as pen strokes
+    in the digit's own coordinates (y down): a slash through the 0, a bar across the 7's stem, a long
+    flag on the 1 (and, some of the time, a foot), a tail curling left at the bottom of the 9.
+    Other digits come back unchanged."""
+    pts = np.concatenate(strokes)
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    h, w = max(float(y1 - y0), 1e-6), max(float(x1 - x0), 1e-6)
+    u = rng.uniform
+    extra = []
+    if label == 0:
+        # often longer than the 0 is tall, sometimes nearly upright through a narrow 0
+        extra.append([(x1 + u(-0.3, 0.25) * w, y0 - u(-0.1, 0.4) * h),
+                      (x0 - u(-0.3, 0.25) * w, y1 + u(-0.1, 0.4) * h)])
+    elif label == 7:
+        yt = y0 + u(0.42, 0.62) * h
+        near = pts[np.abs(pts[:, 1] - yt) < 0.08 * h]
+        xs = float(np.median(near[:, 0])) if len(near) else float(pts[:, 0].mean())
+        half, tilt = u(0.15, 0.3) * h, u(-0.08, 0.08) * h
+        extra.append([(xs - half, yt + tilt), (xs + half, yt - tilt)])
+    elif label == 1:
+        ax, ay = pts[pts[:, 1].argmin()]
+        length, angle = u(0.25, 0.6) * h, np.radians(u(15, 65))
+        extra.append([(ax, ay), (ax - length * np.cos(angle), ay + length * np.sin(angle))])
+        if rng.random() < 0.35:
+            bx, by = pts[pts[:, 1].argmax()]
+            half = u(0.15, 0.3) * h
+            extra.append([(bx - half, by), (bx + half, by)])
+    elif label == 9:
+        bx, by = pts[pts[:, 1].argmax()]
+        extra.append([(bx, by), (bx - u(0.15, 0.45) * h, by - u(-0.05, 0.25) * h)])
+    return [*strokes, *(np.asarray(e, np.float32) for e in extra)]
+
+
 def draw(strokes, size: float, brush: float, canvas: int, top_left=(0.0, 0.0)) -> np.ndarray:
     """Strokes scaled so the longer side of their box is `size` px, drawn with a round brush of
     `brush` px at `top_left` on a (canvas, canvas) float32 ink image in [0, 1]."""
@@ -221,9 +258,14 @@ def _key(path: Path, *parts) -> str:
 
 
 def _to_mnist(digit: PenDigit, rng: np.random.Generator, jittered: bool) -> np.ndarray:
-    """One training render: a jittered trajectory drawn with a random relative brush width on a
-    small canvas (the same geometry as the 280 px one, cheaper), then MNIST-style preprocess."""
-    strokes = jitter(digit.strokes, rng) if jittered else digit.strokes
+    """One training render: a jittered trajectory (with a writing style, STYLE_P of the time)
+    drawn with a random relative brush width on a small canvas (the same geometry as the 280 px
+    one, cheaper), then MNIST-style preprocess."""
+    strokes = digit.strokes
+    if jittered:
+        if digit.label in (0, 1, 7, 9) and rng.random() < STYLE_P:
+            strokes = add_style(strokes, digit.label, rng)
+        strokes = jitter(strokes, rng)
     size = 80.0
     brush = size * rng.uniform(0.06, 0.2)  # 8-40 px brushes on 70-250 px digits, as on the canvas
     ink = draw(strokes, size, brush, int(size + brush) + 8, (4.0, 4.0))
@@ -261,7 +303,8 @@ def _stat(path: str) -> tuple[float, int]:
 
 def training_set(root=None, renders: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The training writers' digits as MNIST-style images: uint8 (renders, N, 28, 28) (render 0
-    as written, the others jittered, each with its own brush width) and int64 labels (N,).
+    as written, the others jittered and some given a writing style, `add_style`; each render with
+    its own brush width) and int64 labels (N,).
     Rendered once (about a minute per render on one core) and cached on disk ($MNIST_CACHE_DIR,
     else ~/.cache/mnist_lab) and in memory."""
     path = find(root)

@@ -24,7 +24,8 @@ OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "
 SCHEDULES = ("constant", "step", "onecycle")
 INITS = ("default", "normal", "he", "xavier")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PEN_RENDERS = 4  # cached renders of each pen-drawn digit (one per epoch, in turn)
+PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
+PEN_PER_EPOCH = 1  # renders of each pen-drawn digit in one epoch
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def train(
     if channels_last:  # oneDNN's convolutions: one epoch 15-38% faster for the four conv nets on 2 cores
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(config, model.parameters())
-    n = len(labels) + (len(pen_labels) if pen_labels is not None else 0)
+    n = len(labels) + (PEN_PER_EPOCH * len(pen_labels) if pen_labels is not None else 0)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
@@ -281,9 +282,10 @@ def train(
             if step >= total_steps:
                 break
             model.train()
-            if pen_images is not None:  # this epoch's batches: MNIST and one render of each pen digit
-                images_e = torch.cat([images, pen_images[epoch % len(pen_images)]])
-                labels_e = torch.cat([labels, pen_labels])
+            if pen_images is not None:  # this epoch's batches: MNIST and PEN_PER_EPOCH renders of each pen digit
+                picks = [(epoch * PEN_PER_EPOCH + j) % len(pen_images) for j in range(PEN_PER_EPOCH)]
+                images_e = torch.cat([images, *pen_images[picks]])
+                labels_e = torch.cat([labels, *[pen_labels] * PEN_PER_EPOCH])
             else:
                 images_e, labels_e = images, labels
             perm = torch.randperm(n, generator=gen).to(device)
