@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import checkpoints, data, inference
+from . import checkpoints, data, inference, pen
 from .models import ARCHS, param_count
 from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, recommended_config, train
 
@@ -76,7 +76,8 @@ def _config_from_args(args) -> TrainConfig:
     overrides = {k: v for k, v in {
         "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "optimizer": args.optimizer,
         "schedule": args.schedule, "label_smoothing": args.label_smoothing, "init": args.init,
-        "augment": args.augment, "seed": args.seed, "device": args.device,
+        "augment": args.augment, "pen_data": args.pen_data, "styles": args.styles,
+        "seed": args.seed, "device": args.device,
         "dataset": args.dataset, "max_steps": args.max_steps, "train_limit": args.train_limit}.items() if v is not None}
     return recommended_config(args.arch, fast=not args.tutorial, **overrides)
 
@@ -117,16 +118,26 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def pretrain_config(arch: str) -> TrainConfig:
+    """A shipped model's recipe: its fast one, seed 0, on the CPU; the drawn-input models also learn
+    from UNIPEN's training writers' pen-drawn digits and the world's writing styles (issue 20)."""
+    drawn = ARCHS[arch].drawn_input
+    return recommended_config(arch, seed=PRETRAIN_SEED, device="cpu", pen_data=drawn, styles=drawn)
+
+
 def pretrain_one(arch: str, data_dir, out_dir: Path, on_event=None) -> tuple[TrainConfig, object, Path | None]:
-    """Train one shipped model with its fast recipe, seed 0, on the CPU, and save it."""
-    cfg = recommended_config(arch, seed=PRETRAIN_SEED, device="cpu")
+    """Train one shipped model with its recipe (pretrain_config) and save it, with its score on the
+    real-handwriting benchmark (UNIPEN's benchmark writers) when the model is meant for drawn input."""
+    cfg = pretrain_config(arch)
     result = train(cfg, data_root=data_dir, on_event=on_event)
     path = None
     if result.usable:
         command = f"python -m mnist_core pretrain --arch {arch}"
-        path = result.save(out_dir / f"{arch}{checkpoints.SUFFIX}", name=arch,
-                           extra={"command": command, "seed": PRETRAIN_SEED, "shipped": True,
-                                  "versions": checkpoints.versions()})
+        extra = {"command": command, "seed": PRETRAIN_SEED, "shipped": True, "versions": checkpoints.versions()}
+        if ARCHS[arch].drawn_input and pen.is_available(data_dir):
+            predictor = inference.Predictor(result.model, {"arch": arch}, arch)
+            extra["real_handwriting"] = pen.benchmark(predictor, data_dir)
+        path = result.save(out_dir / f"{arch}{checkpoints.SUFFIX}", name=arch, extra=extra)
     return cfg, result, path
 
 
@@ -200,6 +211,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--init", choices=INITS, help=recipe)
     t.add_argument("--label-smoothing", type=float, help=recipe)
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help=recipe)
+    t.add_argument("--pen-data", action=argparse.BooleanOptionalAction, default=None,
+                   help="mix UNIPEN's training writers' pen-drawn digits into the batches (needs UNIPEN/)")
+    t.add_argument("--styles", action=argparse.BooleanOptionalAction, default=None,
+                   help="add world writing styles: slashed 0, crossed 7, flagged 1, curled 9")
     t.add_argument("--seed", type=int, help="default: 0")
     t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="default: auto (a GPU when there is one)")
     t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")

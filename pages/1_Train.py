@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 import lab_ui
-from mnist_core import data, jobs, training
+from mnist_core import data, jobs, pen, training
 from mnist_core.models import ARCHS
 
 st.set_page_config(page_title="Train · MNIST Lab", page_icon="🏋️", layout="wide")
@@ -54,6 +54,11 @@ with settings:
         init = c2.selectbox("Weight init", training.INITS, training.INITS.index(rec.init), key="init" + k)
         augment = st.toggle("Augment: random affine, elastic warp and stroke thickness", rec.augment,
                             key="aug" + k)
+        every_hand = st.toggle("Every hand: mix in real pen-drawn digits (UNIPEN) and world writing styles", False,
+                               key="pen" + k, disabled=dataset != "mnist", help="UNIPEN's training writers' digits "
+                               "drawn as canvas strokes, and slashed 0s, crossed 7s, flagged 1s, curled 9s: how the "
+                               "shipped drawn-input models learned to read every hand. Its benchmark writers are never "
+                               "trained on." + ("" if pen.is_available() else " Needs UNIPEN/ in the data folder."))
         with st.expander("More settings"):
             m1, m2 = st.columns(2)
             seed = m1.number_input("Seed", 0, 2**31 - 1, rec.seed)
@@ -75,6 +80,7 @@ with settings:
                     arch=arch, dataset=dataset, optimizer=optimizer, lr=lr, momentum=momentum,
                     weight_decay=weight_decay, label_smoothing=label_smoothing, schedule=schedule,
                     batch_size=batch_size, epochs=epochs, init=init, augment=augment, seed=seed, device=device,
+                    pen_data=every_hand and dataset == "mnist", styles=every_hand and dataset == "mnist",
                     max_steps=max_steps, train_limit=train_limit, log_every=log_every)
                 st.session_state["watch"] = runner.submit(cfg, name.strip() or None, owner=lab_ui.session_token()).id
             else:

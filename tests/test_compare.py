@@ -12,7 +12,7 @@ import pytest
 import torch
 from compare_helpers import ARCHS, code_running_checkpoint, make_model, use_models
 
-from mnist_core import checkpoints, compare, data, inference
+from mnist_core import checkpoints, compare, data, inference, pen
 from mnist_core.models import ARCHS as REGISTRY
 from mnist_core.models import build, param_count
 
@@ -72,7 +72,16 @@ def test_drawn_accuracy_matches_generator(models, small_data_dir):
     row = compare.summary(e)
     p = inference.load_model(e.path)
     expected = drawn.drawn_accuracy(p, n=compare.DRAWN_N, seed=compare.DRAWN_SEED, data_root=small_data_dir)
-    assert row["drawn_accuracy"] == pytest.approx(expected, abs=1e-9)
+    assert row["redrawn_accuracy"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_drawn_accuracy_is_the_real_handwriting_benchmark(models):
+    """The Drawn-digit column: UNIPEN's benchmark writers drawn on the canvas (pen.benchmark)."""
+    if not pen.is_available():
+        pytest.skip("no UNIPEN file")
+    e = entry("softmax")
+    row = compare.summary(e)
+    assert row["drawn_accuracy"] == pytest.approx(pen.benchmark(inference.load_model(e.path))["accuracy"], abs=1e-9)
 
 
 def test_evaluation_matches_direct_evaluation(models, small_data_dir):
@@ -188,9 +197,10 @@ def test_missing_test_set(models, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no_data"))
     rows, problems = compare.summaries()
     assert problems == [] and len(rows) == len(ARCHS)
-    for r in rows:  # metadata still there; drawn accuracy says why it is missing
+    for r in rows:  # metadata still there; the MNIST re-render says why it is missing
         assert r["test_accuracy"] == checkpoints.read(r["path"])["metrics"]["test_accuracy"]
-        assert r["drawn_accuracy"] is None and "not available" in r["drawn_note"]
+        assert r["redrawn_accuracy"] is None and "not available" in r["redrawn_note"]
+        assert pen.is_available() is (r["drawn_accuracy"] is not None)  # real handwriting needs no MNIST
     with pytest.raises(data.DataUnavailable, match="MNIST test set is not available"):
         compare.evaluation(entry("softmax"))
 
