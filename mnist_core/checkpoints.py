@@ -40,8 +40,8 @@ MAX_ENTRY = 16 * 2**20  # any one entry of the zip, inflated (the largest tensor
 MAX_INFLATED = 48 * 2**20  # all entries together, inflated
 MAX_PICKLE = 4 * 2**20  # the metadata's pickle, inflated (a long run's history is ~1 MB)
 MAX_ENTRIES = 512  # tensors and bookkeeping files in the zip (the largest model has 26)
-MAX_TEXT = 500  # characters in any string of the metadata
-MAX_ITEMS = 200  # keys of a config / metrics / extra dict, items of a list in them
+MAX_TEXT = 2000  # characters in any string of the metadata
+MAX_ITEMS = 1000  # keys of a config / metrics / extra dict, items of a list in them
 MAX_POINTS = 200_000  # logged steps in a history
 MAX_EPOCHS = 10_000  # evaluated epochs in a history
 RUN_STATUSES = ("finished", "stopped")  # what a saved run's metrics may say
@@ -249,8 +249,15 @@ def _check_history(history) -> None:
                 raise _Bad(f"history epoch {i} {_shown(k)} is {_shown(v)}, not a finite number")
             if k.endswith("accuracy") and v is not None and not 0 <= v <= 1:
                 raise _Bad(f"history epoch {i} {k} is {v}, not in [0, 1]")
-    for k, v in history.items():
-        if k not in ("steps", "epochs"):
+    for k, v in history.items():  # other curves (per-step accuracy, ...): as long as the steps, plain items
+        if k in ("steps", "epochs"):
+            continue
+        if isinstance(v, list):
+            if len(v) > MAX_POINTS:
+                raise _Bad(f"history {k} holds {len(v):,} items (the limit is {MAX_POINTS:,})")
+            for i, item in enumerate(v):
+                _plain(item, f"history[{k!r}][{i}]", 2)
+        else:
             _plain(v, f"history[{k!r}]")
 
 

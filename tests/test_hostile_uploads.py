@@ -39,7 +39,7 @@ ROWS = {
     "string_accuracy": (hf.string_accuracy, r"metrics test_accuracy is '100%', not a number in \[0, 1\]"),
     "bad_history": (hf.bad_history, r"history (step|epoch) 0 is"),
     "nan_weights": (hf.nan_weights, r"weight '.*' holds [\d,]+ non-finite values"),
-    "padding": (lambda p: hf.padded(p, 3), r"extra\['padding'\] is a string of [\d,]+ characters \(the limit is 500\)"),
+    "padding": (lambda p: hf.padded(p, 3), r"extra\['padding'\] is a string of [\d,]+ characters \(the limit is 2000\)"),
 }
 
 
@@ -149,7 +149,7 @@ def test_the_zip_bomb_costs_no_memory_to_refuse(bomb, trained, record_property):
     print(f"zip bomb: peak {extra:.1f} MB above a normal load when refused; {extra_control:.0f} MB when loaded "
           "unguarded")
     assert guarded["outcome"].startswith("bomb.pt: refused:")
-    assert control["outcome"] == "loaded" and extra_control > 900, control
+    assert control["outcome"] == "loaded" and extra_control > 512, control  # the bomb is real
     assert extra < 300, guarded
 
 
