@@ -134,15 +134,18 @@ def loss_figure(steps: list) -> object:
     return fig
 
 
-def accuracy_figure(epochs: list[dict]) -> object:
-    """Plotly: train and test accuracy per epoch."""
+def accuracy_figure(epochs: list[dict], step_accuracy: list | tuple = ()) -> object:
+    """Plotly: train and test accuracy per epoch, and (step_accuracy: (step, epoch, accuracy) points) the
+    running training accuracy of the batches so far in each epoch, so the chart moves from the first steps."""
     import plotly.graph_objects as go
 
     x = [r["epoch"] for r in epochs]
     fig = go.Figure()
     fig.add_scatter(x=x, y=[r["train_accuracy"] for r in epochs], mode="lines+markers", name="train")
     fig.add_scatter(x=x, y=[r["test_accuracy"] for r in epochs], mode="lines+markers", name="test")
-    fig.update_layout(title="Accuracy per epoch", xaxis_title="epoch", yaxis_title="accuracy", height=300,
+    fig.add_scatter(x=[p[1] for p in step_accuracy], y=[p[2] for p in step_accuracy], mode="lines",
+                    name="train, running (this epoch's batches so far)", line={"width": 1, "color": "#9ca3af"})
+    fig.update_layout(title="Accuracy", xaxis_title="epoch", yaxis_title="accuracy", height=300,
                       yaxis={"tickformat": ".0%", "range": [0, 1.02]}, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.25})
     return fig

@@ -124,6 +124,7 @@ class Job:
         self._done = threading.Event()
         self._status, self._message = QUEUED, ""
         self._steps: list[tuple] = []  # (step, epoch, loss, seconds): appended, never changed
+        self._step_acc: list[tuple] = []  # (step, epoch, the epoch's running training accuracy)
         self._epochs: list[dict] = []
         self._progress: dict = {}  # the latest start/step/epoch figures
         self._times = {"started": None, "ended": None}
@@ -139,6 +140,8 @@ class Job:
         with self._lock:
             if kind == "step":
                 self._steps.append((e["step"], e["epoch"], e["loss"], round(e["elapsed"], 3)))  # as in history
+                if "train_accuracy" in e:
+                    self._step_acc.append((e["step"], e["epoch"], e["train_accuracy"]))
                 self._progress.update(step=e["step"], total_steps=e["total_steps"], epoch=e["epoch"],
                                       elapsed=e["elapsed"], images_per_sec=e["images_per_sec"], lr=e["lr"])
             elif kind == "epoch":
@@ -207,6 +210,7 @@ class Job:
                 "status": self._status, "message": self._message,
                 "config": self.config.to_dict(), "created": self.created, **self._times,
                 "steps": list(self._steps), "epochs": [dict(r) for r in self._epochs],
+                "step_accuracy": list(self._step_acc),
                 "checkpoint": self._saved, "test_accuracy": self._test_accuracy,
                 "stop_requested": self._stop.is_set(), "foreign": self.foreign,
             }
@@ -232,9 +236,10 @@ class Job:
             return
         steps = [tuple(s) for s in hist.get("steps", []) if isinstance(s, (list, tuple)) and len(s) == 4]
         epochs = [dict(r) for r in hist.get("epochs", []) if isinstance(r, dict)]
+        step_acc = [tuple(s) for s in hist.get("step_accuracy", []) if isinstance(s, (list, tuple)) and len(s) == 3]
         with self._lock:
             if not self._steps and not self._epochs:
-                self._steps, self._epochs = steps, epochs
+                self._steps, self._epochs, self._step_acc = steps, epochs, step_acc
                 if epochs:
                     last = epochs[-1]
                     self._progress.update(epoch=last.get("epoch", 0.0), elapsed=last.get("seconds", 0.0),

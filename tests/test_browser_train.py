@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from mnist_core import checkpoints
 from mnist_core.models import ARCHS
-from mnist_core.training import recommended_config
+from mnist_core.training import quick_config
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,9 @@ LOSS_POINTS = """() => {
     .find(d => d.layout && d.layout.title && String(d.layout.title.text).includes('Training loss'));
   return plot && plot.data ? plot.data[0].x.length : -1;
 }"""
-EPOCH_POINTS = LOSS_POINTS.replace("Training loss", "Accuracy per epoch")
+EPOCH_POINTS = LOSS_POINTS.replace("Training loss", "Accuracy")
+# the accuracy chart's running training accuracy (its third line): one point per logged step, like the loss
+RUNNING_POINTS = EPOCH_POINTS.replace("plot.data[0].x.length", "plot.data[2].x.length")
 # Times, in the browser's own clock, the click on Stop and the moment `text` is first on the page:
 # what a person sees, without the test's own (busy-machine) delays around Playwright's calls.
 CLOCK_STOP = """text => {
@@ -97,7 +99,7 @@ def set_run(page, name: str, epochs: int, log_every: int = 1, arch: str = ARCH) 
     # what is typed into them is lost: wait for the form to hold this architecture's recipe
     page.wait_for_function("n => { const e = document.querySelectorAll('input[aria-label=\"Epochs\"]');"
                            " return e.length === 1 && e[0].value === n; }",
-                           arg=str(recommended_config(arch).epochs), timeout=60_000)
+                           arg=str(quick_config(arch).epochs), timeout=60_000)
     augment = page.get_by_role("switch", name="Augment: random affine")
     if augment.is_checked():
         page.get_by_text("Augment: random affine").click()
@@ -152,6 +154,9 @@ def test_the_loss_curve_grows_live_while_a_long_run_trains(browser, lab):
         page.locator("[data-testid='stProgress']").wait_for(timeout=90_000)
         first = chart_grows(page, LOSS_POINTS, 0)
         second = chart_grows(page, LOSS_POINTS, first)  # drawn again, with more points, while it runs
+        # the accuracy chart moves with it, before any epoch ends: the running training accuracy per step
+        running = chart_grows(page, RUNNING_POINTS, first)
+        assert running > 0
         assert page.locator("[data-testid='stProgress']").count() == 1, "the run ended on its own"
         chart_grows(page, EPOCH_POINTS, 0)  # an evaluated epoch: Stop now keeps a model
         page.get_by_role("button", name="Stop", exact=True).click()
@@ -178,7 +183,7 @@ def test_a_short_run_is_watched_to_its_end(browser, lab, tmp_path):
         page.get_by_role("button", name="Refresh").wait_for(timeout=60_000)  # polling has stopped
         meta = checkpoints.read(runs / "short.pt")
         assert meta["arch"] == ARCH and meta["config"]["augment"] is False and meta["config"]["log_every"] == 1
-        assert len(meta["history"]["steps"]) == 20 * -(-1200 // recommended_config(ARCH).batch_size)
+        assert len(meta["history"]["steps"]) == 20 * -(-1200 // quick_config(ARCH).batch_size)
         points_become(page, LOSS_POINTS, len(meta["history"]["steps"]))
         points_become(page, EPOCH_POINTS, 20)
         assert f"{meta['metrics']['test_accuracy']:.2%}" in page.get_by_text("Finished: test accuracy").inner_text()

@@ -113,13 +113,16 @@ def test_train_page_widgets_follow_the_architecture_recipe(lab):
     assert at.selectbox(key="arch").options == [f"{a}: {ARCHS[a].description}" for a in ARCHS]
     labels = {w.label for w in [*at.selectbox, *at.number_input, *at.slider, *at.select_slider, *at.toggle,
                                 *at.text_input, *at.radio]}
-    for label in ("Architecture", "Dataset", "Optimizer", "Learning rate", "Schedule", "Momentum", "Batch size",
+    for label in ("Architecture", "Dataset", "Recipe", "Optimizer", "Learning rate", "Schedule", "Batch size",
                   "Epochs", "Weight decay", "Weight init", "Label smoothing", "Run name", "Seed", "Device"):
         assert label in labels, label
     assert [b.label for b in at.button][:2] == ["Start training", "Train every architecture"]
+    # the page opens on cnn's quick first run: one epoch, no augmentation (99% in about 20 s on 2 cores)
+    assert at.selectbox(key="arch").value == "cnn" and at.radio(key="recipe_cnn").value is False
+    assert at.number_input(key="ep_cnn").value == 1 and at.toggle(key="aug_cnn").value is False
     for arch in ("lenet", "softmax", "convnet"):
         at.selectbox(key="arch").set_value(arch).run()
-        rec = training.recommended_config(arch)
+        rec = training.quick_config(arch)
         a = ARCHS[arch]
         assert at.number_input(key=f"lr_{arch}").value == pytest.approx(rec.lr)
         assert at.number_input(key=f"ep_{arch}").value == rec.epochs
@@ -129,7 +132,22 @@ def test_train_page_widgets_follow_the_architecture_recipe(lab):
         assert at.number_input(key=f"ls_{arch}").value == pytest.approx(rec.label_smoothing)
         caption = " ".join(c.value for c in at.caption)
         assert f"{a.params:,} parameters" in caption and a.reported in caption
+        at.radio(key=f"recipe_{arch}").set_value(True).run()  # the shipped model's recipe, in its own widgets
+        full = training.recommended_config(arch)
+        assert at.number_input(key=f"ep_{arch}_shipped").value == full.epochs
+        assert at.toggle(key=f"aug_{arch}_shipped").value == full.augment
     assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_momentum_shows_only_for_the_optimizers_that_use_it(lab):
+    at = train_page()
+    at.selectbox(key="arch").set_value("convnet").run()  # its recipe: SGD with momentum
+    assert [s.label for s in at.slider] == ["Momentum"]
+    for optimizer in training.OPTIMIZERS:
+        at.selectbox(key="opt_convnet").set_value(optimizer).run()
+        assert not at.exception
+        shown = [s.label for s in at.slider] == ["Momentum"]
+        assert shown == (optimizer in ("sgd_momentum", "nesterov", "rmsprop")), optimizer
 
 
 def test_a_tiny_run_shows_progress_metrics_and_where_it_is_saved(lab):
@@ -150,7 +168,9 @@ def test_a_tiny_run_shows_progress_metrics_and_where_it_is_saved(lab):
     assert loss[0]["x"] == [p[0] for p in s["steps"]] and len(loss[0]["x"]) == len(s["steps"]) >= 3
     assert loss[1]["name"] == "smoothed"
     accuracy = chart(at, "accuracy_chart")["data"]
-    assert [len(t["x"]) for t in accuracy] == [3, 3]
+    assert [len(t["x"]) for t in accuracy] == [3, 3, len(s["steps"])]  # train, test per epoch; running train
+    assert accuracy[2]["x"] == [p[1] for p in s["step_accuracy"]] == [p[1] for p in s["steps"]]
+    assert accuracy[2]["y"] == [p[2] for p in s["step_accuracy"]]
     assert accuracy[1]["y"][-1] == pytest.approx(acc)
     assert at.selectbox(key="watch").value == job.id
     assert [p.value for p in at.progress] == []  # no progress bar once finished

@@ -259,11 +259,19 @@ def test_events_carry_their_fields_in_order(small_data_dir):
     steps = [e for e in events if e["type"] == "step"]
     assert [e["step"] for e in steps] == [3, 6, 9, 12, 15, 18, 20]  # every log_every, and the last
     for e in steps:
-        assert set(e) == {"type", "step", "total_steps", "epoch", "loss", "lr", "elapsed", "images_per_sec"}
+        assert set(e) == {"type", "step", "total_steps", "epoch", "loss", "train_accuracy", "lr", "elapsed",
+                          "images_per_sec"}
         assert e["total_steps"] == 20 and e["epoch"] == pytest.approx(e["step"] / 10)
         assert math.isfinite(e["loss"]) and e["lr"] == cfg.lr and e["images_per_sec"] > 0
+        assert 0 <= e["train_accuracy"] <= 1
     assert all(a["elapsed"] <= b["elapsed"] for a, b in pairwise(steps))
     assert [[e["step"], e["epoch"], e["loss"]] for e in steps] == [p[:3] for p in result.history["steps"]]
+    # the running accuracy: the epoch's batches so far, so a step that ends an epoch shows that epoch's figure
+    assert result.history["step_accuracy"] == [[e["step"], e["epoch"], e["train_accuracy"]] for e in steps]
+    for e in steps:
+        if e["step"] % 10 == 0:
+            n = e["step"] // 10
+            assert e["train_accuracy"] == pytest.approx(result.history["epochs"][n - 1]["train_accuracy"], abs=1e-4)
 
     epochs = [e for e in events if e["type"] == "epoch"]
     test = data.load("mnist", train=False, root=small_data_dir)
@@ -321,9 +329,20 @@ def assert_not_usable(result, tmp_path):
 def test_stop_before_the_first_step(small_data_dir, tmp_path):
     result, events = run(quick(), small_data_dir, should_stop=lambda: True)
     assert result.status == "stopped" and "at step 0" in result.message
-    assert result.history == {"steps": [], "epochs": []}
+    assert result.history == {"steps": [], "epochs": [], "step_accuracy": []}
     assert [e["type"] for e in events] == ["start", "end"] and events[-1]["status"] == "stopped"
     assert_not_usable(result, tmp_path)
+
+
+def assert_kept_as_it_was(result, small_data_dir, tmp_path, epoch: float):
+    """Stopped before the first evaluation: the model was measured as it was, and that is what is saved."""
+    assert result.usable and "measured and kept the model as it was" in result.message, result.message
+    (rec,) = result.history["epochs"]
+    assert rec["epoch"] == pytest.approx(epoch)
+    model, meta = checkpoints.load(result.save(tmp_path / "kept.pt"))
+    loss, acc = training.evaluate(model, data.load("mnist", train=False, root=small_data_dir))
+    assert meta["metrics"]["test_accuracy"] == result.test_accuracy == rec["test_accuracy"] == acc
+    assert meta["metrics"]["status"] == "stopped"
 
 
 def test_stop_during_the_first_step_is_honoured_before_the_second(small_data_dir, tmp_path):
@@ -332,7 +351,8 @@ def test_stop_during_the_first_step_is_honoured_before_the_second(small_data_dir
     assert result.status == "stopped" and "at step 1" in result.message, result.message
     assert [e["step"] for e in events if e["type"] == "step"] == [1]
     assert stop.asked == 2
-    assert_not_usable(result, tmp_path)
+    assert [e["type"] for e in events].count("epoch") == 1  # the measurement is announced like an epoch's
+    assert_kept_as_it_was(result, small_data_dir, tmp_path, epoch=0.1)
 
 
 def test_stop_during_evaluation(small_data_dir, tmp_path):
@@ -344,8 +364,8 @@ def test_stop_during_evaluation(small_data_dir, tmp_path):
 
     result = train(quick(), data_root=small_data_dir, on_event=on_event, should_stop=lambda: flag["up"])
     assert result.status == "stopped" and "at step 10" in result.message
-    assert len(result.history["steps"]) == 10 and result.history["epochs"] == []
-    assert_not_usable(result, tmp_path)
+    assert len(result.history["steps"]) == 10
+    assert_kept_as_it_was(result, small_data_dir, tmp_path, epoch=1.0)  # the interrupted evaluation, made whole
 
     test = data.load("mnist", train=False, root=small_data_dir)
     with pytest.raises(training.Stopped):
