@@ -97,7 +97,7 @@ def test_round_trip_keeps_predictions_and_metadata(trained, tmp_path):
     assert created.tzinfo is not None and created <= datetime.now(timezone.utc)
     assert meta["versions"] == {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
                                 "python": platform.python_version()}
-    assert meta["extra"] == {"note": "hello"}
+    assert meta["extra"] == {"note": "hello", "data_seen": trained.data_seen}  # which training data it saw
     assert "state_dict" not in meta
     # the same file through the public loader
     predictor = inference.load_model(path)
