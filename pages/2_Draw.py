@@ -166,6 +166,8 @@ with col_input:
             for note in read["notes"]:
                 st.caption(note)
             top = prediction_ui(memo, model, read["steps"]["centred"], col_result)
+            lab_ui.keep_drawing_ui(key, read["steps"]["centred"], None if key.startswith("upload:") else data, model,
+                                   top)
 
 if top is not None:
     x28 = read["steps"]["centred"]

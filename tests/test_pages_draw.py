@@ -242,3 +242,46 @@ def test_a_rerun_for_the_same_image_recomputes_nothing(untrained, monkeypatch):
 
     upload(at, "five.png", encode(digit_image(5)))  # a new image is read
     assert calls["decode"] == 2 and calls["find_digit"] == 2
+
+
+# --- keeping labelled drawings (issue 17) ----------------------------------------------------------
+def kept(runs_dir) -> list:
+    from mnist_core.drawings import DrawingStore
+
+    return DrawingStore(runs_dir).drawings("mine")
+
+
+def test_right_keeps_the_drawing_as_predicted_and_wrong_keeps_the_correction(untrained, runs_dir):
+    at = upload(draw_page(), "three.png", encode(digit_image(3)))
+    top = int(metrics(at)["Prediction"])
+    (right,) = [b for b in at.button if b.label.startswith("✓ Right, keep it as a")]
+    assert right.label.endswith(str(top))
+    right.click().run()
+    assert not at.exception
+    (d,) = kept(runs_dir)
+    assert (d.digit, d.predicted, d.model) == (top, top, at.selectbox(key="draw_model").value)
+    assert any("Kept as a" in s.value for s in at.success)
+    assert not [b for b in at.button if b.label.startswith("✓ Right")]  # kept once per drawing
+    assert f"{top}: 1" in texts(at.caption)
+
+    at = upload(at, "seven.png", encode(digit_image(7)))
+    wrong = 7 if top != 7 else 1
+    at.pills(key="draw_wrong").set_value(wrong).run()
+    assert not at.exception
+    assert [d.digit for d in kept(runs_dir)] == [top, wrong]
+    assert kept(runs_dir)[1].predicted == int(metrics(at)["Prediction"])
+
+
+def test_a_blank_image_offers_nothing_to_keep(untrained, runs_dir):
+    at = upload(draw_page(), "blank.png", encode(Image.new("L", (200, 200), 0)))
+    assert not [b for b in at.button if "keep" in b.label.lower()] and not at.pills
+    assert not (runs_dir / "drawings.sqlite3").exists() or kept(runs_dir) == []
+
+
+def test_a_corrupt_drawings_file_is_named_and_the_page_still_predicts(untrained, runs_dir):
+    bad = runs_dir / "drawings.sqlite3"
+    bad.write_bytes(b"not a database" * 100)
+    at = upload(draw_page(), "three.png", encode(digit_image(3)))
+    assert "Prediction" in metrics(at)
+    assert str(bad.resolve()) in texts(at.caption) and "cannot be kept" in texts(at.caption)
+    assert bad.read_bytes() == b"not a database" * 100
