@@ -23,11 +23,15 @@ class ConvNet(nn.Module):
         self.fc1 = nn.Linear(320, 50)
         self.fc2 = nn.Linear(50, 10)
         self.drop = nn.Dropout()
+        # the tutorial's F.max_pool2d and F.relu as modules (no weights: the same checkpoints load), so
+        # layer tables (torchinfo) list them and the Inside page can show each one's output
+        self.pool1, self.relu1, self.pool2, self.relu2, self.relu3 = (
+            nn.MaxPool2d(2), nn.ReLU(), nn.MaxPool2d(2), nn.ReLU(), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(nn.functional.max_pool2d(self.conv1(x), 2))  # (N, 10, 12, 12)
-        x = torch.relu(nn.functional.max_pool2d(self.conv2_drop(self.conv2(x)), 2))  # (N, 20, 4, 4)
-        x = self.drop(torch.relu(self.fc1(x.flatten(1))))
+        x = self.relu1(self.pool1(self.conv1(x)))  # (N, 10, 12, 12)
+        x = self.relu2(self.pool2(self.conv2_drop(self.conv2(x))))  # (N, 20, 4, 4)
+        x = self.drop(self.relu3(self.fc1(x.flatten(1))))
         return self.fc2(x)
 
 
