@@ -167,17 +167,13 @@ class Predictor:
         return None if x is None else self.proba_batch(x[None])[0]
 
     def saliency(self, x28: np.ndarray, target: int | None = None) -> np.ndarray:
-        """|d logit_target / d input| over the 28x28 input, scaled to [0, 1].
+        """|d logit_target / d input| over the 28x28 input, scaled to [0, 1] (Captum's Saliency, through
+        mnist_core.inside, which has the other attributions). Gradients with respect to the input only, no
+        hooks: the shared model is untouched. A blank input gives zeros."""
+        from . import inside
 
-        Uses autograd.grad on the input only, so the shared model's parameters are untouched.
-        """
-        x = torch.tensor(np.asarray(x28, np.float32).reshape(1, 1, 28, 28), requires_grad=True)
-        with torch.enable_grad():
-            logits = self.model((x - data.MEAN) / data.STD)
-            k = int(logits.argmax()) if target is None else int(target)
-            (grad,) = torch.autograd.grad(logits[0, k], x)
-        g = grad.abs()[0, 0].numpy()
-        return g / g.max() if g.max() > 0 else g
+        heat = inside.attribution(self.model, x28, "saliency", target)
+        return np.zeros((28, 28), np.float32) if heat is None else heat
 
     def latency_ms(self, repeats: int = 50) -> float:
         """Median milliseconds for one 28x28 image through the model (after a warm-up)."""
