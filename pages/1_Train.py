@@ -33,6 +33,13 @@ with settings:
                         format_func=lambda a: f"{a}: {ARCHS[a].description}")
     a = ARCHS[arch]
     st.caption(f"**{a.params:,} parameters** · tutorial reported: {a.reported}  \nSource: {a.source}")
+    layers = st.expander("Layers: output shapes and parameters", key="train_layers", on_change="rerun")
+    if layers.open:  # built only when opened (torchinfo on a fresh model of the architecture)
+        from mnist_core import inside
+
+        layers.dataframe(pd.DataFrame(inside.structure_rows(arch)), hide_index=True)
+        layers.caption("For one 28 x 28 image (a batch of 1): what comes out of each layer, channels x height x "
+                       "width for conv layers, and its weights. The Inside page shows them for a drawing.")
     dataset = st.radio("Dataset", list(data.DATASETS), format_func=lab_ui.DATASET_LABELS.get, horizontal=True)
     if not data.is_available(dataset):
         st.warning(lab_ui.missing_data_help(dataset))

@@ -144,6 +144,9 @@ def saliency_ui(memo: dict, model: str, x28, top: int) -> None:
     right.markdown(f"Which input pixels pushed **{model}** towards **{top}**: the size of the gradient of that "
                    "class's score with respect to each pixel, scaled to the largest. Bright yellow: a small change "
                    "there would move the score most. Grey: the digit itself.")
+    with right:
+        lab_ui.page_link("pages/4_Inside.py", label="Inside: every layer's view of this drawing, and more ways to "
+                         "ask why (Integrated Gradients, Grad-CAM)", icon="🔬")
 
 
 st.html(PAGE_STYLE, unsafe_allow_javascript=True)
@@ -168,6 +171,7 @@ with col_input:
             top = prediction_ui(memo, model, read["steps"]["centred"], col_result)
             lab_ui.keep_drawing_ui(key, read["steps"]["centred"], None if key.startswith("upload:") else data, model,
                                    top)
+            st.session_state["inside_drawing"] = {"x28": read["steps"]["centred"], "model": model}  # Inside's input
 
 if top is not None:
     x28 = read["steps"]["centred"]
