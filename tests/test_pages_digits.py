@@ -1,0 +1,85 @@
+"""Page tests (AppTest) for the Digits page: a collection's drawings by digit, deleting an entry,
+renaming and deleting a collection (with a confirmation), export and import, and a bad import."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import digit_image
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import preprocess
+from mnist_core.drawings import DrawingStore
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "5_Digits.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def store(runs_dir) -> DrawingStore:
+    s = DrawingStore()
+    for d in (1, 1, 1, 4):
+        s.add("mine", d, preprocess(np.asarray(digit_image(d))), model="cnn", predicted=7)
+    return s
+
+
+def markdowns(at) -> str:
+    return " | ".join(m.value for m in at.markdown)
+
+
+def test_no_drawings_yet_says_how_to_keep_them(runs_dir):
+    at = page()
+    assert any("No drawings kept yet" in i.value for i in at.info)
+
+
+def test_the_collection_shows_by_digit_and_an_entry_can_be_deleted(store):
+    at = page()
+    assert at.selectbox(key="dig_collection").value == "mine"
+    text = markdowns(at)
+    assert "**1** · 3 drawing(s)" in text and "**4** · 1 drawing(s) · fewer than 3" in text
+    assert len([b for b in at.button if (b.key or "").startswith("dig_del_")]) == 4  # one per thumbnail
+    first = store.drawings("mine", 1)[0]
+    at.button(key=f"dig_del_{first.id}").click().run()
+    assert not at.exception
+    assert first.id not in [d.id for d in store.drawings("mine")] and len(store.drawings("mine")) == 3
+    assert "**1** · 2 drawing(s)" in markdowns(at)
+
+
+def test_rename_then_delete_with_a_confirmation(store):
+    at = page()
+    at.text_input(key="dig_rename_mine").set_value("class 4b")
+    at.button(key="dig_rename_go_mine").click().run()
+    assert not at.exception and store.collections() == {"class 4b": 4}
+    at.run()
+    assert at.button(key="dig_delete_class 4b").disabled  # not until it is confirmed
+    assert store.collections() == {"class 4b": 4}
+    at.checkbox(key="dig_confirm_class 4b").check().run()
+    at.button(key="dig_delete_class 4b").click().run()
+    assert not at.exception and store.collections() == {}
+    assert any("No drawings kept yet" in i.value for i in at.info)
+
+
+def test_a_bad_import_is_refused_with_its_reason_and_changes_nothing(store):
+    at = page()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("../../escape/3/x.png", b"x")
+    at.file_uploader(key="dig_import").set_value(("evil.zip", buf.getvalue(), "application/zip")).run()
+    at.button(key="dig_import_go").click().run()
+    assert not at.exception
+    assert any("Nothing was imported" in e.value and "DIGIT/NAME.png" in e.value for e in at.error)
+    assert store.collections() == {"mine": 4}
+    at.file_uploader(key="dig_import").set_value(("mine.zip", store.export_zip("mine"), "application/zip")).run()
+    at.button(key="dig_import_go").click().run()
+    assert any("Imported 4 drawings" in s.value for s in at.success)
+    assert store.collections() == {"mine": 8}
