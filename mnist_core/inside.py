@@ -140,8 +140,9 @@ def activations(model: nn.Module, x28) -> list[dict] | None:
         if isinstance(module, (nn.Conv2d, nn.Linear, nn.LSTM)):
             block = f"{name}: {type(module).__name__}"
         if isinstance(module, nn.LSTM):
-            stages.append(_stage(block, "sequence", out[0], "The LSTM's hidden state (one column per unit) after "
-                                 "reading each image row, top to bottom: the last row's state decides the digit."))
+            stages.append(_stage(block, "sequence", out[0], "The LSTM's hidden state after reading each image row: "
+                                 "one line per row of the image, top to bottom, one column per hidden unit (red "
+                                 "positive, blue negative). The state after the last row decides the digit."))
         elif isinstance(module, ACTIVATIONS) and out.dim() == 4:
             pooled = " (pooled first)" if any(s["name"].startswith(block) and "pool" in s["name"]
                                               for s in stages) else ""

@@ -74,25 +74,46 @@ def input_ui():
     return x[i].astype(np.float32) / 255.0, f"MNIST test digit #{i}, labelled {y[i]}"
 
 
-def section(title: str, key: str) -> bool:
-    """An expander computed only while open (Streamlit reruns when it is opened or closed)."""
-    return bool(st.expander(title, key=f"inside_open_{key}", on_change="rerun").open)
+def section(title: str, key: str, body, *args) -> None:
+    """An expander whose body(*args) runs only while it is open (opening or closing it reruns the page)."""
+    box = st.expander(title, key=f"inside_open_{key}", on_change="rerun")
+    if box.open:
+        with box:
+            body(*args)
 
 
-def activations_ui(stages) -> None:
+NO_INPUT = "No input yet: draw a digit on the Draw page, or pick an MNIST test digit."
+
+
+def structure_ui(arch: str) -> None:
+    if arch not in ARCHS:
+        st.info(f"No layer table for an unknown architecture ({arch}).")
+        return
+    st.dataframe(pd.DataFrame(inside.structure_rows(arch)), hide_index=True)
+    st.caption(f"**{inside.structure(arch)['total']:,} parameters** in all. One 28 x 28 image in (a batch of 1): "
+               "each row is a layer and the shape of what comes out of it, channels x height x width for conv "
+               "layers; the parameters are its weights and biases, learned in training.")
+
+
+def activations_ui() -> None:
+    stages = view("activations", name, path, mtime, xkey, x28)
+    if stages is None:
+        st.info(NO_INPUT)
+        return
     for s in stages[1:]:
         st.markdown(f"**{s['name']}** · output {' x '.join(map(str, s['shape']))}")
-        if s["kind"] == "maps":
-            st.image(inside.grid(s["values"], cell=max(28, 112 // max(1, s["shape"][0] // 16))), caption=s["caption"])
-        elif s["kind"] == "units":
-            st.image(inside.strip(s["values"]), caption=s["caption"])
-        elif s["kind"] == "sequence":
-            st.image(inside.heat(s["values"].T, cell=6), caption=s["caption"] + " Rows of the image run left to "
-                     "right; each line is one hidden unit.")
-        else:
+        if s["kind"] == "probs":
             st.plotly_chart(lab_ui.proba_figure(s["values"], height=220), key="inside_probs")
             st.caption(s["caption"])
-
+            continue
+        if s["kind"] == "maps":  # a grid about 300-450 pixels wide, whatever the number and size of the maps
+            cols = int(np.ceil(np.sqrt(s["shape"][0])))
+            picture = inside.grid(s["values"], cols=cols, cell=min(112, max(24, 420 // cols)))
+        elif s["kind"] == "units":
+            picture = inside.strip(s["values"])
+        else:  # the LSTM: one line per image row read, one column per hidden unit
+            picture = inside.heat(s["values"], cell=5)
+        st.image(picture, width=min(picture.shape[1], 720), caption=s["caption"])
 
 col_input, col_views = st.columns([1, 3], gap="large")
 with col_input:
@@ -110,50 +131,45 @@ with col_input:
         st.metric(f"{name} reads", str(top), delta=f"{probs[top]:.1%} probability", delta_color="off",
                   delta_arrow="off")
 
+def weights_ui() -> None:
+    learned = view("weights", name, path, mtime, "", None)
+    if learned is None:
+        st.info(f"{name} reads the image row by row (an LSTM): its first weights are not an image.")
+        return
+    shown = learned["images"][:64]
+    note = f" The first 64 of {len(learned['images'])} are shown." if len(learned["images"]) > 64 else ""
+    st.image(inside.grid(shown, cols=min(len(shown), 10 if len(shown) <= 10 else 8), cell=84, signed=True),
+             caption=learned["caption"] + note)
+
+
+WHY = {
+    "saliency": "Saliency: how much a small change of each pixel moves the score. It can be bright off the stroke, "
+    "where adding ink would change the reading.",
+    "integrated_gradients": "Integrated Gradients: each pixel's share of the score, from a blank image to this one. "
+    "Red pixels of ink speak for the digit, blue against it; only ink counts.",
+    "grad_cam": "Grad-CAM: where, coarsely, the last conv layer found the evidence (its maps weighted by their "
+    "gradients). Only conv nets have one.",
+}
+
+
+def why_ui() -> None:
+    if top is None:
+        st.info(NO_INPUT)
+        return
+    target = st.selectbox("Explain the score of", range(10), index=top, key="inside_target",
+                          help="the predicted digit by default; pick another to see what speaks against it")
+    for col, method in zip(st.columns(3), inside.METHODS, strict=True):
+        a = view(method, name, path, mtime, xkey, x28, int(target))
+        if a is None:
+            col.info(f"{inside.METHODS[method]}: {name} has no conv layer.")
+            continue
+        picture = images.heat_overlay(x28, a, 224) if method != "integrated_gradients" else (
+            inside.grid(a[None], cell=224, signed=True, pad=0))
+        col.image(picture, width=224, caption=WHY[method])
+
+
 with col_views:
-    arch = predictor.arch
-    if section("Structure: the layers, their output shapes and parameters", "structure"):
-        if arch in ARCHS:
-            table = inside.structure(arch)
-            st.dataframe(pd.DataFrame(inside.structure_rows(arch)), hide_index=True)
-            st.caption(f"**{table['total']:,} parameters** in all. One 28 x 28 image in (a batch of 1): each row "
-                       "is a layer and the shape of what comes out of it, channels x height x width for conv "
-                       "layers; the parameters are its weights and biases, learned in training.")
-        else:
-            st.info(f"No layer table for an unknown architecture ({arch}).")
-    if section("Activations: what each layer makes of this digit", "activations"):
-        stages = view("activations", name, path, mtime, xkey, x28)
-        if stages is None:
-            st.info("No input yet: draw a digit on the Draw page, or pick an MNIST test digit.")
-        else:
-            activations_ui(stages)
-    if section("What the model learned: its first layer's weights as images", "weights"):
-        learned = view("weights", name, path, mtime, "", None)
-        if learned is None:
-            st.info(f"{name} reads the image row by row (an LSTM): its first weights are not an image.")
-        else:
-            shown = learned["images"][:64]
-            note = f" The first 64 of {len(learned['images'])} are shown." if len(learned["images"]) > 64 else ""
-            st.image(inside.grid(shown, cols=min(len(shown), 10 if len(shown) <= 10 else 8), cell=84, signed=True),
-                     caption=learned["caption"] + note)
-    if section("Why this digit: which pixels counted (Saliency, Integrated Gradients, Grad-CAM)", "why"):
-        if top is None:
-            st.info("No input yet: draw a digit on the Draw page, or pick an MNIST test digit.")
-        else:
-            target = st.selectbox("Explain the score of", range(10), index=top, key="inside_target",
-                                  help="the predicted digit by default; pick another to see what speaks against it")
-            cols = st.columns(3)
-            for col, method, text in zip(cols, inside.METHODS, [
-                "Saliency: how much a small change of each pixel moves the score. It can be bright off the "
-                "stroke, where adding ink would change the reading.",
-                "Integrated Gradients: each pixel's share of the score, from a blank image to this one. Red "
-                "pixels of ink speak for the digit, blue against it; only ink counts.",
-                "Grad-CAM: where, coarsely, the last conv layer found the evidence (its maps weighted by "
-                "their gradients). Only conv nets have one."], strict=True):
-                a = view(method, name, path, mtime, xkey, x28, int(target))
-                if a is None:
-                    col.info(f"{inside.METHODS[method]}: {name} has no conv layer.")
-                    continue
-                picture = images.heat_overlay(x28, a, 224) if method != "integrated_gradients" else (
-                    inside.grid(a[None], cell=224, signed=True, pad=0))
-                col.image(picture, width=224, caption=text)
+    section("Structure: the layers, their output shapes and parameters", "structure", structure_ui, predictor.arch)
+    section("Activations: what each layer makes of this digit", "activations", activations_ui)
+    section("What the model learned: its first layer's weights as images", "weights", weights_ui)
+    section("Why this digit: which pixels counted (Saliency, Integrated Gradients, Grad-CAM)", "why", why_ui)

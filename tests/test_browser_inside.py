@@ -1,0 +1,71 @@
+"""Browser test of the Inside page: a digit drawn on /Draw is explored on the Inside page (the real
+server driven by Chromium), every section opened. Takes a screenshot (tmp_path; and, with
+MNIST_LAB_SCREENSHOTS=1, docs/screenshots/inside.png for the README). Needs the shipped models.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import APP_IDLE, draw_strokes
+
+expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = ROOT / "docs" / "screenshots" / "inside.png"
+SECTIONS = {  # expander title (its start) -> text that shows once it is computed
+    "Structure": "parameters in all",
+    "Activations": "turned into probabilities",
+    "What the model learned": "filters of the first conv layer",
+    "Why this digit": "Integrated Gradients: each pixel's share",
+}
+
+
+@pytest.fixture
+def server(app_server, tmp_path):
+    models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
+    if not (models / "cnn.pt").is_file():
+        pytest.skip(f"no trained model at {models / 'cnn.pt'}: the Inside page explores the shipped models")
+    return app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
+                           "MNIST_DATA_DIR": str(tmp_path / "no-data")})
+
+
+def test_a_drawn_digit_explored_on_the_inside_page(browser, server, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{server.url}/Draw")
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=90_000)
+    page.wait_for_selector(APP_IDLE, timeout=90_000)
+    draw_strokes(page, canvas, 7)
+    metric = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(
+        "Prediction", exact=True))
+    expect(metric.get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
+    page.wait_for_selector(APP_IDLE, timeout=60_000)
+
+    page.get_by_test_id("stSidebarNav").get_by_text("Inside", exact=True).click()  # same session: the drawing goes
+    page.get_by_role("heading", name="Inside the network").wait_for(timeout=60_000)
+    page.wait_for_selector(APP_IDLE, timeout=60_000)
+    page.get_by_text("your last drawing on the Draw page").wait_for(timeout=30_000)
+    reads = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text("cnn reads"))
+    expect(reads.get_by_test_id("stMetricValue")).to_have_text("7", timeout=30_000)
+
+    for title, shown in SECTIONS.items():
+        page.get_by_test_id("stExpander").filter(has_text=title).locator("summary").click()
+        page.get_by_text(shown).first.wait_for(timeout=120_000)
+        page.wait_for_selector(APP_IDLE, timeout=120_000)
+    assert page.get_by_test_id("stDataFrame").count() == 1
+    assert page.get_by_text("0: Conv2d → ReLU").count() == 1  # the first conv block's maps
+    assert page.get_by_text("Grad-CAM: where, coarsely").count() == 1
+    assert page.get_by_test_id("stException").count() == 0
+
+    page.set_viewport_size({"width": 1400, "height": 2600})  # the app scrolls inside its own element: a tall view
+    page.wait_for_selector(APP_IDLE, timeout=60_000)
+    page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
+    page.screenshot(path=str(tmp_path / "inside.png"))
+    if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
+    context.close()
