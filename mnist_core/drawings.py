@@ -317,3 +317,27 @@ def read_import(content: bytes) -> list[tuple[int, np.ndarray]]:
             pixels = to_uint8(x)
         items.append((int(m.group(1)), pixels))
     return items
+
+
+# --- fine-tuning on a collection (an ordinary training job: TrainConfig.init_from + collection) -----
+MIN_PER_DIGIT = 3  # a digit drawn fewer times than this is too few to learn a style from
+
+
+def finetune_problem(store: DrawingStore, collection: str) -> str | None:
+    """What is missing before `collection` can be fine-tuned on, in words; None when it is ready."""
+    counts = store.counts(collection)
+    if not any(counts.values()):
+        return f"the collection {collection!r} has no drawings yet: keep some on the Draw page"
+    few = {d: n for d, n in counts.items() if 0 < n < MIN_PER_DIGIT}
+    if few:
+        return "too few drawings to learn from: " + ", ".join(
+            f"draw {MIN_PER_DIGIT - n} more {d}{'s' if MIN_PER_DIGIT - n > 1 else ''}" for d, n in few.items()) + (
+            f" (each digit you keep needs at least {MIN_PER_DIGIT})")
+    return None
+
+
+def arrays(part: list[Drawing]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 28, 28) uint8 images and (N,) int64 labels of some drawings."""
+    if not part:
+        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
+    return np.stack([d.x28 for d in part]), np.array([d.digit for d in part], np.int64)

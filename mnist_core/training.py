@@ -27,6 +27,7 @@ INITS = ("default", "normal", "he", "xavier")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
 PEN_PER_EPOCH = 1  # renders of each pen-drawn digit in one epoch
+COLLECTION_SHARE = 0.2  # fine-tuning: the user's drawings, repeated, make about this share of the images
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class TrainConfig:
     max_steps: int = 0  # 0 = no limit; a test-sized run stops after this many steps
     train_limit: int = 0  # 0 = every training image; else only the first N (quick runs)
     log_every: int = 10  # a "step" event every this many steps
+    init_from: str = ""  # fine-tuning: start from this checkpoint (a model name or path) instead of new weights
+    collection: str = ""  # fine-tuning: mix the training part of this collection of the user's drawings in
 
     def __post_init__(self) -> None:
         def check(ok: bool, msg: str) -> None:
@@ -80,6 +83,9 @@ class TrainConfig:
         check(isinstance(self.pen_data, bool) and isinstance(self.styles, bool), "pen_data and styles are on or off")
         check(not (self.pen_data or self.styles) or self.dataset == "mnist",
               "pen-drawn digits and writing styles are digits: they need the mnist dataset")
+        check(isinstance(self.init_from, str) and len(self.init_from) <= 1000, "init_from is a model name or path")
+        check(isinstance(self.collection, str) and len(self.collection) <= 64, "collection is a collection's name")
+        check(not self.collection or self.dataset == "mnist", "a collection of drawn digits needs the mnist dataset")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,6 +100,15 @@ def recommended_config(arch: str, fast: bool = True, **overrides) -> TrainConfig
     """The architecture's recipe (its fast one by default, else the tutorial's), with overrides."""
     a = get_arch(arch)
     return replace(TrainConfig(arch=arch, **(a.fast_recipe if fast else a.tutorial_recipe)), **overrides)
+
+
+def finetune_config(init_from: str, arch: str, collection: str, **overrides) -> TrainConfig:
+    """Fine-tune the model `init_from` (its architecture `arch`) on a collection of the user's drawings
+    mixed with MNIST: a few hundred steps, gentle learning rate, augmented, so it learns the user's
+    styles without forgetting MNIST's (every fifth drawing of each digit is held out to measure it)."""
+    return TrainConfig(**{"arch": arch, "init_from": init_from, "collection": collection, "optimizer": "adam",
+                          "lr": 1e-3, "schedule": "onecycle", "batch_size": 64, "epochs": 1, "max_steps": 300,
+                          "augment": True, "label_smoothing": 0.1, "log_every": 5, **overrides})
 
 
 def quick_config(arch: str, **overrides) -> TrainConfig:
@@ -259,13 +274,37 @@ def train(
         data_seen["unipen_benchmark_labs_left_out"] = list(pen.BENCHMARK_LABS)
     if config.styles:
         data_seen["styles"] = "slashed 0, crossed 7, flagged 1 (and foot), curled 9"
+    held_out = None
+    if config.collection:  # fine-tuning: the user's drawings (training part), repeated to a share of the set
+        from . import drawings
+
+        store = drawings.DrawingStore()
+        if problem := drawings.finetune_problem(store, config.collection):
+            raise ValueError(f"cannot fine-tune on {config.collection!r}: {problem}")
+        part, held = store.split(config.collection)
+        mine_x, mine_y = (torch.from_numpy(a).to(device) for a in drawings.arrays(part))
+        reps = max(1, round(COLLECTION_SHARE * len(labels) / len(mine_y)))
+        images, labels = torch.cat([images, mine_x.repeat(reps, 1, 1)]), torch.cat([labels, mine_y.repeat(reps)])
+        held_out = data.Split(*(torch.from_numpy(a) for a in drawings.arrays(held))) if held else None
+        data_seen["collection"] = {"name": config.collection, "drawings": len(mine_y), "held_out": len(held),
+                                   "repeats": reps}
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     channels_last = model is None and uses_channels_last(config.arch, device)
+    if model is None and config.init_from:  # fine-tuning: its weights are the start ("default" init keeps them)
+        from . import inference
+
+        model, meta = checkpoints.load(inference.resolve(config.init_from))
+        if meta["arch"] != config.arch:
+            raise ValueError(f"{config.init_from} is a {meta['arch']}, not a {config.arch}")
     if model is None:
         model = build(config.arch)
     init_weights(model, config.init)
+    if config.collection:  # before: the starting model on the held-out drawings and on MNIST's test set
+        model.to(device)
+        data_seen["collection"]["mnist_before"] = evaluate(model, test_split, device)[1]
+        data_seen["collection"]["held_out_before"] = evaluate(model, held_out, device)[1] if held_out else None
     model.to(device)
     if channels_last:  # oneDNN's convolutions: one epoch 15-38% faster for the four conv nets on 2 cores
         model.to(memory_format=torch.channels_last)
@@ -378,6 +417,8 @@ def train(
         pass  # stopped before the first evaluation: nothing measured, not usable
     if status == "finished" and not message:
         message = f"finished {step} steps in {seconds():.1f} s"
+    if config.collection and test_acc is not None:  # after: the same measures of the model it returns
+        data_seen["collection"]["held_out_after"] = evaluate(model, held_out, device)[1] if held_out else None
     model.eval().cpu().to(memory_format=torch.contiguous_format)  # checkpoints and inference get plain tensors
     result = TrainResult(config, model, status, message, history, test_acc, seconds(), str(device), data_seen)
     emit({"type": "end", "status": status, "message": message, "test_accuracy": test_acc,

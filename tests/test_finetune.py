@@ -1,0 +1,77 @@
+"""Fine-tuning on a collection of the user's drawings: an ordinary job from a starting checkpoint,
+mixed with MNIST, measured before and after on the held-out drawings, saved as a new model that
+never overwrites the original; too few drawings are named instead of trained on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import digit_image
+
+from mnist_core import checkpoints, preprocess, training
+from mnist_core.drawings import DrawingStore
+from mnist_core.jobs import JobRunner
+
+
+def drawn(digit: int, k: int) -> np.ndarray:
+    return preprocess(np.asarray(digit_image(digit, width=14 + 3 * (k % 5))))
+
+
+@pytest.fixture
+def base(runs_dir, small_data_dir, tmp_path):
+    """A softmax trained for a few steps on the small data: the model to start from (outside runs/)."""
+    result = training.train(training.TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir)
+    return result.save(tmp_path / "base.pt", name="base")
+
+
+@pytest.fixture
+def collection(runs_dir) -> DrawingStore:
+    store = DrawingStore()
+    for k in range(5):
+        for d in range(10):
+            store.add("mine", d, drawn(d, k), model="softmax", predicted=0)
+    return store
+
+
+def test_a_finetune_starts_from_the_checkpoint_and_measures_before_and_after(base, collection, small_data_dir):
+    before = checkpoints.read(base)
+    cfg = training.finetune_config(str(base), "softmax", "mine", max_steps=40, log_every=10)
+    result = training.train(cfg, data_root=small_data_dir)
+    assert result.status == "finished", result.message
+    seen = result.data_seen["collection"]
+    assert seen["name"] == "mine" and seen["drawings"] == 40 and seen["held_out"] == 10  # every fifth of each digit
+    assert 0 <= seen["held_out_before"] <= 1 and 0 <= seen["held_out_after"] <= 1 and 0 <= seen["mnist_before"] <= 1
+    start, _ = checkpoints.load(base)  # it started from the base weights and moved from them
+    w0, w1 = start.state_dict()["1.weight"], result.model.state_dict()["1.weight"]
+    assert not torch.equal(w0, w1) and torch.norm(w1 - w0) < torch.norm(w1)
+    assert checkpoints.read(base)["metrics"] == before["metrics"]  # the original is untouched
+
+
+def test_too_few_drawings_are_named_instead_of_trained_on(base, runs_dir, small_data_dir):
+    store = DrawingStore()
+    for k in range(4):
+        store.add("few", 3, drawn(3, k))
+    store.add("few", 7, drawn(7, 0))
+    with pytest.raises(ValueError, match="draw 2 more 7s"):
+        training.train(training.finetune_config(str(base), "softmax", "few", max_steps=5), data_root=small_data_dir)
+    with pytest.raises(ValueError, match="no drawings yet"):
+        training.train(training.finetune_config(str(base), "softmax", "empty", max_steps=5), data_root=small_data_dir)
+
+
+def test_a_finetune_job_saves_a_new_model_next_to_the_original(base, collection, runs_dir, small_data_dir):
+    runner = JobRunner(runs_dir)
+    try:
+        cfg = training.finetune_config(str(base), "softmax", "mine", max_steps=20)
+        job = runner.submit(cfg, name="base + mine", data_root=small_data_dir)
+        assert job.wait(120) and job.status == "finished", job.message
+        assert job.name == "base_mine"
+        meta = checkpoints.read(job.snapshot()["checkpoint"])
+        assert meta["config"]["init_from"] == str(base) and meta["config"]["collection"] == "mine"
+        assert "held_out_after" in meta["extra"]["data_seen"]["collection"]
+        assert base.is_file() and checkpoints.read(base)["name"] == "base"
+        arch_mismatch = training.finetune_config(str(base), "mlp", "mine", max_steps=5)
+        bad = runner.submit(arch_mismatch, name="wrong arch", data_root=small_data_dir)
+        assert bad.wait(60) and bad.status == "failed" and "is a softmax, not a mlp" in bad.message
+    finally:
+        runner.close()
