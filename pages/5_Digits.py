@@ -6,7 +6,8 @@ Everything is in mnist_core.drawings (one SQLite file in the runs folder); this 
 
 import streamlit as st
 
-from mnist_core import drawings, images
+import lab_ui
+from mnist_core import checkpoints, drawings, images, inference, training
 
 st.set_page_config(page_title="Digits · MNIST Lab", page_icon="🗂️", layout="wide")
 st.title("Your digits")
@@ -80,6 +81,52 @@ def grid_ui(name: str) -> None:
 for key, show in (("dig_error", st.error), ("dig_done", st.success)):
     if message := st.session_state.pop(key, None):
         show(message)
+def finetune_ui(name: str) -> None:
+    st.subheader("Teach a model your handwriting")
+    if problem := drawings.finetune_problem(store, name):
+        st.info(f"Not yet: {problem}.")
+        return
+    entries = {e.name: e for e in lab_ui.model_choices()}
+    if not entries:
+        st.info("No model to start from: train one on the Train page first.")
+        return
+    default = inference.default_model_name()
+    start = st.selectbox("Start from", list(entries), index=list(entries).index(default) if default in entries else 0,
+                         key="dig_ft_from", help="a shipped model or one of your runs; it is never overwritten")
+    st.caption(f"About 300 steps on *{name}* mixed with MNIST (seconds to a minute on a laptop), saved as a new "
+               f"model \"{start} + {name}\"; the held-out drawings and MNIST's test set measure it before and after.")
+    if st.button(f"Fine-tune {start} on {name}", type="primary", key="dig_ft_go"):
+        try:
+            arch = lab_ui.predictor(start).arch
+            cfg = training.finetune_config(str(entries[start].path), arch, name)
+            job = lab_ui.job_runner().submit(cfg, f"{start} + {name}", owner=lab_ui.session_token())
+            st.session_state["watch"] = job.id  # the Train page shows its live charts
+        except (ValueError, checkpoints.CheckpointError) as exc:
+            st.error(f"Could not start: {exc}")
+    finetune_results_ui(name)
+
+
+def finetune_results_ui(name: str) -> None:
+    """The fine-tuning runs of this collection: status, and held-out / MNIST accuracy before and after."""
+    runs = [j for j in lab_ui.job_runner().jobs() if j.config.collection == name]
+    if not runs:
+        return
+    lab_ui.page_link("pages/1_Train.py", label="Watch a fine-tuning run's live charts on the Train page", icon="🏋️")
+    rows = []
+    for job in runs:
+        s, seen = job.snapshot(), {}
+        if s["checkpoint"]:
+            try:
+                seen = checkpoints.read(s["checkpoint"])["extra"].get("data_seen", {}).get("collection", {})
+            except checkpoints.CheckpointError:
+                seen = {}
+        rows.append({"model": job.name, "status": s["status"],
+                     "held out before": seen.get("held_out_before"), "held out after": seen.get("held_out_after"),
+                     "MNIST before": seen.get("mnist_before"), "MNIST after": s["test_accuracy"]})
+    pct = st.column_config.NumberColumn(format="percent")
+    st.dataframe(rows, hide_index=True, column_config={k: pct for k in list(rows[0])[2:]})
+
+
 collections = store.collections()
 if not collections:
     st.info("No drawings kept yet: draw on the Draw page and press **Right, keep it** or pick the digit you meant.")
@@ -92,4 +139,5 @@ if st.session_state.get("dig_collection") not in names:
 name = st.selectbox("Collection", names, key="dig_collection", format_func=lambda n: f"{n} ({collections[n]})")
 manage_ui(name)
 import_ui(name)
+finetune_ui(name)
 grid_ui(name)

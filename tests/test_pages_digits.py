@@ -20,7 +20,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "5_Digits.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/5_Digits.py")
+    at.run()
     assert not at.exception, at.exception
     return at
 
@@ -83,3 +85,36 @@ def test_a_bad_import_is_refused_with_its_reason_and_changes_nothing(store):
     at.button(key="dig_import_go").click().run()
     assert any("Imported 4 drawings" in s.value for s in at.success)
     assert store.collections() == {"mine": 8}
+
+
+def test_fine_tune_names_what_is_missing_then_trains_a_new_model(runs_dir, small_data_dir, tmp_path, monkeypatch):
+    import lab_ui
+    from mnist_core import checkpoints, training
+
+    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
+    models = tmp_path / "models"
+    training.train(training.TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir).save(
+        models / "softmax.pt", name="softmax")
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    store = DrawingStore()
+    store.add("mine", 2, preprocess(np.asarray(digit_image(2))))
+    at = page()
+    assert any("Not yet: too few drawings" in i.value and "draw 2 more 2s" in i.value for i in at.info)
+    for k in range(4):
+        for d in range(10):
+            store.add("mine", d, preprocess(np.asarray(digit_image(d, width=14 + 3 * k))))
+    at.run()
+    assert at.selectbox(key="dig_ft_from").value == "softmax"
+    at.button(key="dig_ft_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (job,) = [j for j in lab_ui.job_runner().jobs() if j.config.collection == "mine"]
+    assert job.name == "softmax_mine" and at.session_state["watch"] == job.id
+    assert job.wait(120) and job.status == "finished", job.message
+    at.run()
+    (table,) = at.dataframe
+    row = table.value.iloc[0]
+    assert row["model"] == "softmax_mine" and row["status"] == "finished"
+    for col in ("held out before", "held out after", "MNIST before", "MNIST after"):
+        assert 0 <= row[col] <= 1, col
+    assert checkpoints.read(models / "softmax.pt")["name"] == "softmax"  # the original is untouched
+    lab_ui.job_runner().close()
