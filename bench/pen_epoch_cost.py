@@ -1,0 +1,65 @@
+"""What mixing in pen-drawn digits costs per epoch: the default model's shipped recipe with and without
+UNIPEN's training writers and the writing styles, timed in one process, interleaved.
+
+    python bench/pen_epoch_cost.py [--data-dir DIR] [--steps 150] [--rounds 2] [--threads 2]
+
+Each round trains `--steps` steps of each recipe from scratch (the cached pen renders are loaded
+first, outside the timing) and prints seconds per step; an epoch's cost is that times its steps
+(the pen data makes an epoch longer: 60,000 MNIST digits plus PEN_PER_EPOCH renders of 12,484).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mnist_core import data, pen, training  # noqa: E402
+from mnist_core.__main__ import pretrain_config  # noqa: E402
+
+
+def seconds_per_step(cfg: training.TrainConfig, root, steps: int) -> float:
+    t = time.perf_counter()
+    training.train(cfg.__class__(**{**cfg.to_dict(), "max_steps": steps}), data_root=root)
+    return (time.perf_counter() - t) / steps
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir")
+    ap.add_argument("--arch", default="cnn")
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    new = pretrain_config(args.arch)
+    old = new.__class__(**{**new.to_dict(), "pen_data": False, "styles": False})
+    try:
+        data.load("mnist", True, args.data_dir)
+        n_pen = len(pen.training_set(args.data_dir, renders=training.PEN_RENDERS)[1])  # render/cache outside timing
+    except data.DataUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    times: dict[str, list[float]] = {"MNIST only": [], "MNIST + pen + styles": []}
+    for r in range(args.rounds):
+        for name, cfg in (("MNIST only", old), ("MNIST + pen + styles", new)):
+            times[name].append(seconds_per_step(cfg, args.data_dir, args.steps))
+            print(f"round {r + 1}: {name:<22} {1000 * times[name][-1]:.1f} ms/step", flush=True)
+    images = {"MNIST only": 60000, "MNIST + pen + styles": 60000 + training.PEN_PER_EPOCH * n_pen}
+    epoch = {k: statistics.median(v) * math.ceil(images[k] / new.batch_size) for k, v in times.items()}
+    for k, v in epoch.items():
+        print(f"{k:<22} {images[k]:>6} images/epoch  {v:6.1f} s/epoch (median of {args.rounds})")
+    print(f"ratio: {epoch['MNIST + pen + styles'] / epoch['MNIST only']:.2f}x per epoch")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
