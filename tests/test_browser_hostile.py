@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import APP_IDLE
 from playwright.sync_api import expect
 
 from mnist_core.models import ARCHS
-from mnist_core.training import recommended_config
 
 pytestmark = pytest.mark.browser
 ARCH = "mlp_128_64"
@@ -51,9 +51,10 @@ def start_long_run(page, name: str, epochs: int) -> None:
     page.locator("[data-testid='stSelectbox']").filter(has_text="Architecture").locator("input").click()
     page.get_by_role("option", name=f"{ARCH}:").first.click()
     page.get_by_text(f"{ARCHS[ARCH].params:,} parameters").wait_for(timeout=60_000)
-    page.wait_for_function("n => { const e = document.querySelectorAll('input[aria-label=\"Epochs\"]');"
-                           " return e.length === 1 && e[0].value === n; }",
-                           arg=str(recommended_config(ARCH).epochs), timeout=60_000)
+    # until the rerun for the new architecture ends, the previous one's (stale) form may still be there
+    page.locator(APP_IDLE).wait_for(timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"Epochs\"]').length === 1",
+                           timeout=60_000)
     augment = page.get_by_role("switch", name="Augment: random affine")
     if augment.is_checked():
         page.get_by_text("Augment: random affine").click()

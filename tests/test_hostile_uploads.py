@@ -39,7 +39,8 @@ ROWS = {
     "string_accuracy": (hf.string_accuracy, r"metrics test_accuracy is '100%', not a number in \[0, 1\]"),
     "bad_history": (hf.bad_history, r"history (step|epoch) 0 is"),
     "nan_weights": (hf.nan_weights, r"weight '.*' holds [\d,]+ non-finite values"),
-    "padding": (lambda p: hf.padded(p, 3), r"extra\['padding'\] is a string of [\d,]+ characters \(the limit is 2000\)"),
+    "padding": (lambda p: hf.padded(p, 3),
+                r"extra\['padding'\] is a string of [\d,]+ characters \(the limit is 2000\)"),
 }
 
 
@@ -209,7 +210,7 @@ def page(script: str) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("script", ["app.py", "pages/1_Train.py", "pages/2_Draw.py", "pages/3_Compare.py"])
+@pytest.mark.parametrize("script", ["app.py", *sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))])
 def test_every_page_opens_with_the_hostile_files_in_the_runs_folder(lab, bomb, script):
     files = hostile_runs_folder(lab, bomb)
     at = page(script)
