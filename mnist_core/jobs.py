@@ -342,9 +342,10 @@ class JobRunner:
         return [self.submit(training.recommended_config(a, fast=fast, **overrides), None, data_root, owner)
                 for a in ARCHS]
 
-    def stop(self, job_id: str, owner=ANYONE) -> bool:
+    def stop(self, job_id: str, owner=None) -> bool:
         """Stop a running job, or cancel a queued one. False when there is no such active job, or
-        when `owner` (a session's token) is not the one that started it."""
+        when `owner` (a session's token) is not the one that started it. Without an owner only a
+        job submitted without one can be stopped; ANYONE (the runner's holder) stops any."""
         job = self.get(job_id)
         if job is None or not job.active or job.foreign or not job.stoppable_by(owner):
             return False
@@ -358,7 +359,7 @@ class JobRunner:
 
     def stop_all(self) -> None:
         for job in self.active():
-            self.stop(job.id)
+            self.stop(job.id, ANYONE)
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, job_id: str | None) -> Job | None:
