@@ -5,6 +5,8 @@
   evaluate PATH_OR_NAME [--data-dir DIR] [--json]
   pretrain [--data-dir DIR] [--out-dir models] [--arch NAME ...]   rebuild the shipped models
   bench                      inference latency of every available model
+  collection list | export NAME [FILE] | import NAME FILE   your kept drawings
+  finetune --from MODEL --collection NAME [--json]           fine-tune on your drawings
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import checkpoints, data, inference, pen
+from . import checkpoints, data, drawings, inference, pen
 from .models import ARCHS, param_count
-from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, recommended_config, train
+from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, finetune_config, recommended_config, train
 
 PRETRAIN_SEED = 0
 
@@ -156,6 +158,63 @@ def cmd_pretrain(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_collection(args) -> int:
+    """collection list | export NAME [FILE] | import NAME FILE: the user's kept drawings."""
+    store = drawings.DrawingStore()
+    if args.action == "list":
+        found = store.collections()
+        for name, n in found.items():
+            counts = store.counts(name)
+            print(f"{name}: {n} drawings (" + ", ".join(f"{d}: {k}" for d, k in counts.items()) + ")")
+        if not found:
+            print(f"no collections yet in {store.path}")
+        return 0
+    if not args.name:
+        raise ValueError(f"collection {args.action} needs the collection's name")
+    if args.action == "export":
+        out = Path(args.file or f"{args.name}.zip")
+        if args.name not in store.collections():
+            raise ValueError(f"there is no collection {args.name!r} in {store.path}")
+        out.write_bytes(store.export_zip(args.name))
+        print(f"exported {args.name} to {out}")
+        return 0
+    if not args.file:
+        raise ValueError("collection import needs the ZIP file: collection import NAME FILE")
+    print(f"imported {store.import_zip(args.name, Path(args.file).read_bytes())} drawings into {args.name}")
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    """Fine-tune a model on a collection: a new checkpoint "MODEL + COLLECTION" in the runs folder."""
+    _check_data_dir(args)
+    start = inference.resolve(args.start)
+    arch = checkpoints.read(start)["arch"]
+    steps = {"max_steps": args.max_steps} if args.max_steps else {}
+    cfg = finetune_config(str(start), arch, args.collection, **steps)
+    result = train(cfg, data_root=args.data_dir, on_event=_progress(args.json))
+    name = base = checkpoints.safe_name(f"{Path(args.start).stem} + {args.collection}")
+    for k in range(2, 1000):  # a new model: never over an existing run or the model it started from
+        if not checkpoints.path_in(inference.runs_dir(), name).exists():
+            break
+        name = f"{base}-{k}"
+    saved = result.save(Path(args.out) if args.out else checkpoints.path_in(inference.runs_dir(), name), name=name,
+                        extra={"command": shlex.join(["python", "-m", "mnist_core", *sys.argv[1:]])}) \
+        if result.usable else None
+    seen = result.data_seen.get("collection", {})
+    summary = {"from": args.start, "collection": args.collection, "status": result.status, "message": result.message,
+               "test_accuracy": result.test_accuracy, "test_accuracy_before": seen.get("mnist_before"),
+               "held_out_accuracy": seen.get("held_out_after"), "held_out_accuracy_before": seen.get("held_out_before"),
+               "held_out": seen.get("held_out"), "train_seconds": round(result.train_seconds, 2),
+               "path": str(saved) if saved else None}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{result.status}: held-out {summary['held_out_accuracy_before']} -> {summary['held_out_accuracy']}, "
+              f"MNIST test {summary['test_accuracy_before']} -> {result.test_accuracy}"
+              + (f"; saved to {saved}" if saved else f" ({result.message})"))
+    return 0 if result.status == "finished" else 1
+
+
 def cmd_bench(args) -> int:
     print(f"{'model':<24} {'arch':<15} {'latency ms':>10}")
     for name in inference.list_models():
@@ -236,6 +295,21 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pretrain)
 
     sub.add_parser("bench", help="inference latency per model").set_defaults(func=cmd_bench)
+
+    c = sub.add_parser("collection", help="your kept drawings: list, export (ZIP), import")
+    c.add_argument("action", choices=["list", "export", "import"])
+    c.add_argument("name", nargs="?", help="the collection (export, import)")
+    c.add_argument("file", nargs="?", help="the ZIP to write (export; default NAME.zip) or to read (import)")
+    c.set_defaults(func=cmd_collection)
+
+    f = sub.add_parser("finetune", help="fine-tune a model on a collection of your drawings (mixed with MNIST)")
+    f.add_argument("--from", dest="start", default="cnn", help="the model to start from (default: cnn)")
+    f.add_argument("--collection", default="mine", help="the collection (default: mine)")
+    f.add_argument("--data-dir", help=DATA_DIR_HELP)
+    f.add_argument("--out", help="checkpoint path (default: the runs folder, as 'MODEL + COLLECTION')")
+    f.add_argument("--max-steps", type=int, help="default: the fine-tuning recipe's 300")
+    f.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    f.set_defaults(func=cmd_finetune)
     return ap
 
 
@@ -243,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (data.DataUnavailable, checkpoints.CheckpointError, ValueError, OSError) as exc:
+    except (data.DataUnavailable, checkpoints.CheckpointError, drawings.StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

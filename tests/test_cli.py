@@ -287,3 +287,58 @@ def test_a_diverging_run_exits_1_and_saves_nothing(small_data_dir, tmp_path, cap
     assert code == 1 and summary["status"] == "diverged" and summary["path"] is None
     assert re.search(r"at step \d+", summary["message"]) and summary["test_accuracy"] is None
     assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+# --- the user's drawings: collection list / export / import, finetune (issue 17) ------------------
+def test_collection_list_export_import_and_a_bad_import(home, tmp_path):
+    import numpy as np
+    from conftest import digit_image
+
+    from mnist_core import preprocess
+    from mnist_core.drawings import DrawingStore
+
+    assert "no collections yet" in cli(home, "collection", "list").stdout
+    store = DrawingStore(home / "runs")
+    for d in (1, 1, 7):
+        store.add("mine", d, preprocess(np.asarray(digit_image(d))))
+    listed = cli(home, "collection", "list")
+    assert listed.returncode == 0 and "mine: 3 drawings (0: 0, 1: 2" in listed.stdout and "7: 1" in listed.stdout
+    out = tmp_path / "mine.zip"
+    assert cli(home, "collection", "export", "mine", str(out)).returncode == 0 and out.is_file()
+    imported = cli(home, "collection", "import", "copy", str(out))
+    assert imported.returncode == 0 and "imported 3 drawings into copy" in imported.stdout
+    assert store.counts("copy") == store.counts("mine")
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip")
+    assert_clean_error(cli(home, "collection", "import", "copy", str(junk)), "not a ZIP")
+    assert_clean_error(cli(home, "collection", "export", "nope"), "no collection 'nope'")
+    assert store.collections() == {"copy": 3, "mine": 3}
+
+
+def test_finetune_json_reports_before_and_after_and_saves_a_new_model(home, small_data_dir, trained):
+    import numpy as np
+    from conftest import digit_image
+
+    from mnist_core import preprocess
+    from mnist_core.drawings import DrawingStore
+
+    base, _, _ = trained
+    few = cli(home, "finetune", "--from", str(base), "--collection", "empty", "--data-dir", str(small_data_dir))
+    assert_clean_error(few, "no drawings yet")
+    store = DrawingStore(home / "runs")
+    for k in range(5):
+        for d in range(10):
+            store.add("hand", d, preprocess(np.asarray(digit_image(d, width=14 + 3 * k))))
+    proc = cli(home, "finetune", "--from", str(base), "--collection", "hand", "--max-steps", "20",
+               "--data-dir", str(small_data_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert s["status"] == "finished" and s["held_out"] == 10 and s["collection"] == "hand"
+    for k in ("test_accuracy", "test_accuracy_before", "held_out_accuracy", "held_out_accuracy_before"):
+        assert 0 <= s[k] <= 1, k
+    saved = Path(s["path"])
+    assert saved.parent == (home / "runs").resolve() or saved.parent == home / "runs"
+    assert saved.name == "soft_hand.pt" and checkpoints.read(saved)["config"]["collection"] == "hand"
+    again = json.loads(cli(home, "finetune", "--from", str(base), "--collection", "hand", "--max-steps", "5",
+                           "--data-dir", str(small_data_dir), "--json").stdout.strip().splitlines()[-1])
+    assert Path(again["path"]).name == "soft_hand-2.pt"  # never over the first
