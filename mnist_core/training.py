@@ -8,6 +8,7 @@ asked for through `should_stop`, checked between steps (and between evaluation b
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -139,6 +140,20 @@ def uses_channels_last(arch: str, device: torch.device) -> bool:
     return device.type == "cpu" and get_arch(arch).channels_last
 
 
+def machine_load() -> dict:
+    """How busy this machine is now: the 1-minute load average (None where the platform has none)
+    and the CPUs this process may use. Saved with a run, so a time measured on a busy machine says so."""
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # Windows has no load average
+        load = None
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count()
+    return {"load_1min": load, "cpu_count": cpus}
+
+
 @dataclass
 class TrainResult:
     """What a run leaves: the model (on the CPU, eval mode), its status and its history."""
@@ -159,7 +174,7 @@ class TrainResult:
             raise ValueError(f"not saving a {self.status} run with no evaluated model: {self.message}")
         metrics = {"test_accuracy": self.test_accuracy, "train_seconds": round(self.train_seconds, 3),
                    "status": self.status, "device": self.device,
-                   "epochs_done": self.history["epochs"][-1]["epoch"]}
+                   "epochs_done": self.history["epochs"][-1]["epoch"], **machine_load()}
         extra = {"data_seen": self.data_seen, **(extra or {})}
         return checkpoints.save(path, self.model, self.config.arch, self.config.to_dict(), self.history,
                                 metrics, name=name, extra=extra)
