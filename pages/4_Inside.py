@@ -43,8 +43,8 @@ def view(kind: str, name: str, path: str, mtime: float, xkey: str, _x28, target=
     return inside.attribution(model, _x28, kind, target)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def test_digits() -> tuple[np.ndarray, np.ndarray] | None:
+    """MNIST's test images and labels (loaded once per process by data.load; no copy), or None."""
     try:
         split = data.load("mnist", train=False, download=False)
     except data.DataUnavailable:
