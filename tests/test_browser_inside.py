@@ -45,7 +45,8 @@ def test_a_drawn_digit_explored_on_the_inside_page(browser, server, tmp_path):
     expect(metric.get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
     page.wait_for_selector(APP_IDLE, timeout=60_000)
 
-    page.get_by_test_id("stSidebarNav").get_by_text("Inside", exact=True).click()  # same session: the drawing goes
+    # the sidebar's link (Streamlit's own list, or the app's page links): the same session, so the drawing goes
+    page.get_by_test_id("stSidebar").get_by_role("link").filter(has_text="Inside").first.click()
     page.get_by_role("heading", name="Inside the network").wait_for(timeout=60_000)
     page.wait_for_selector(APP_IDLE, timeout=60_000)
     page.get_by_text("your last drawing on the Draw page").wait_for(timeout=30_000)
