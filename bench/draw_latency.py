@@ -191,6 +191,7 @@ class Target:
         self.rows.append({"label": digit.label, "fresh": fresh, "want": want, "final": final_value,
                           "ms": (after[settled][0] if settled is not None else after[-1][0]) - up,
                           "flashes": [v for _, v in after[: settled or 0]],  # an earlier stroke's reading, shown after
+                          "seq": [v for _, v in after],
                           "stale": final_value != want or settled is None})
 
 
@@ -220,7 +221,7 @@ def report(bare: Target, draw: Target) -> bool:
             if r["stale"] or r["flashes"]:
                 print(f"  {t.name}: a {r['label']} (the final drawing reads {r['want']}): after the last stroke "
                       f"{' then '.join(map(str, r['flashes'])) or 'nothing else'} first, {r['final']} at the end"
-                      f"{' (STALE)' if r['stale'] else ''}")
+                      f"{' (STALE: shown ' + ', '.join(map(str, r['seq'])) + ')' if r['stale'] else ''}")
     print("stale: the page does not end on the final drawing's reading. flashes: an earlier stroke's reading, from "
           "a run still in flight, shown after the last stroke before the final one (timed from the final one)")
     return ok
@@ -230,6 +231,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=24, help="pen digits, each drawn on both pages")
     ap.add_argument("--seed", type=int, default=0, help="which digits, and the pace")
+    ap.add_argument("--only", help="comma-separated positions in the n digits: draw only those (to look again)")
     ap.add_argument("--models-dir", help="checkpoints to serve (default: $MNIST_MODELS_DIR, else models/)")
     ap.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
     args = ap.parse_args()
@@ -249,6 +251,8 @@ def main() -> int:
         return None if x is None else str(int(model.proba_batch(x[None])[0].argmax()))
 
     digits = pen_digits(args.n, args.seed)
+    if args.only:
+        digits = [digits[int(i)] for i in args.only.split(",")]
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="draw_latency_"))
