@@ -20,7 +20,10 @@ import hashlib
 import importlib
 import io
 import json
+import math
 import os
+import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, data, inference, jobs, pen
+from . import checkpoints, data, drawings, inference, jobs, pen
 from .models import ARCHS, param_count
 from .preprocess import preprocess
 
-CACHE_VERSION = 2  # bump when what is stored changes: old files are then ignored (2: real handwriting)
+CACHE_VERSION = 3  # bump when what is stored changes: old files are then ignored (2: real handwriting,
+# 3: the machine's load when training ended, and the run's settings)
 DRAWN_N = 300  # drawn digits per model: small and fixed (seed 0), the same sample for every model
 DRAWN_SEED = 0
 MISTAKES_KEPT = 120  # most confident mistakes stored per evaluation (the gallery shows fewer)
@@ -163,6 +167,28 @@ def _epochs(meta: dict) -> float | None:
     return done if done is not None else meta["config"].get("epochs")
 
 
+def _number(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _count(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 < v < 1 << 20 else None
+
+
+SETTINGS_KEYS = ("optimizer", "lr", "schedule", "batch_size", "epochs", "max_steps", "train_limit", "augment",
+                 "pen_data", "styles", "dataset", "init_from", "collection", "label_smoothing", "weight_decay")
+
+
+def _settings(config: dict) -> dict:
+    """The training settings a table shows, kept only where plain and short (a file may hold anything)."""
+    out = {}
+    for k in SETTINGS_KEYS:
+        v = config.get(k)
+        if isinstance(v, bool) or (isinstance(v, str) and len(v) <= 200) or _number(v) is not None:
+            out[k] = v
+    return out
+
+
 def _measure(path: Path, data_root) -> dict:
     """Load the checkpoint (CheckpointError if it is not a usable one) and measure it."""
     model, meta = checkpoints.load(path)
@@ -178,6 +204,9 @@ def _measure(path: Path, data_root) -> dict:
         "epochs": _epochs(meta),
         "train_seconds": metrics.get("train_seconds"),
         "device": metrics.get("device") or meta["config"].get("device"),
+        "load_1min": _number(metrics.get("load_1min")),  # None: not recorded (checkpoints made before it was)
+        "cpu_count": _count(metrics.get("cpu_count")),
+        "config": _settings(meta["config"]),
         "test_accuracy": metrics.get("test_accuracy"),  # None for an upload not measured yet
         "claimed_accuracy": metrics.get("claimed_test_accuracy"),  # what an upload's file said (never used)
         "accuracy_source": metrics.get("accuracy_source") or "training",  # training, measured or claimed
@@ -263,6 +292,204 @@ def step_points(rows: list[dict]) -> list[dict]:
     """Long format: one point per model and logged step ([step, epoch, loss, seconds])."""
     return [{"model": r["name"], "step": s[0], "epoch": s[1], "loss": s[2], "seconds": s[3]}
             for r in rows for s in r["history"]["steps"] if len(s) >= 4]
+
+
+# --- what the table says, in words ---------------------------------------------------------------
+
+
+def busy(load: float, cpus: int) -> bool:
+    """A load clearly above what the run itself puts on the cores (about one per core it trains on):
+    other work was competing, so the time measured is longer than this machine needs."""
+    return load > 1.25 * cpus + 0.5
+
+
+def timed_on(row: dict) -> str:
+    """Where a row's training time was measured: "2 CPU cores, idle (load 1.9)", "2 CPU cores, busy:
+    load 5.7", or "load not recorded" for a checkpoint made before the load was saved."""
+    device = str(row.get("device") or "").lower()
+    where = "GPU, " if device.startswith("cuda") else "Apple GPU, " if device == "mps" else ""
+    load, cpus = _number(row.get("load_1min")), _count(row.get("cpu_count"))
+    if load is None or cpus is None:
+        return f"{where or ('CPU, ' if device == 'cpu' else '')}load not recorded"
+    state = f"busy: load {load:.1f}" if busy(load, cpus) else f"idle (load {load:.1f})"
+    return f"{where}{cpus} CPU core{'s' if cpus != 1 else ''}, {state}"
+
+
+def settings_text(row: dict) -> str:
+    """A run's recipe in one line: "cnn · adam lr 0.02 onecycle · batch 64 · 1 epoch · augmented"."""
+    c = row.get("config") or {}
+    parts = [str(row.get("arch") or "?")]
+    if c.get("dataset") not in (None, "mnist"):
+        parts.append(data.DATASETS.get(c["dataset"], (None, str(c["dataset"])))[1])
+    opt = f"{c.get('optimizer') or '?'}" + (f" lr {c['lr']:g}" if _number(c.get("lr")) is not None else "")
+    if c.get("schedule") not in (None, "constant"):
+        opt += f" {c['schedule']}"
+    parts.append(opt)
+    if _number(c.get("batch_size")) is not None:
+        parts.append(f"batch {c['batch_size']:g}")
+    epochs = _number(c.get("epochs"))
+    if _number(c.get("max_steps")):
+        parts.append(f"{c['max_steps']:g} steps")
+    elif epochs is not None:
+        parts.append(f"{epochs:g} epoch{'s' if epochs != 1 else ''}")
+    if _number(c.get("train_limit")):
+        parts.append(f"first {c['train_limit']:,.0f} images")
+    for key, word in (("label_smoothing", "smoothing"), ("weight_decay", "decay")):
+        if _number(c.get(key)):
+            parts.append(f"{word} {c[key]:g}")
+    parts += [word for key, word in (("augment", "augmented"), ("pen_data", "pen data"), ("styles", "styles"))
+              if c.get(key) is True]
+    if c.get("init_from"):
+        parts.append(f"fine-tuned from {Path(str(c['init_from'])).stem}")
+    if c.get("collection"):
+        parts.append(f"on drawings '{c['collection']}'")
+    return " · ".join(parts)
+
+
+def tutorial(arch: str) -> tuple[float | None, str]:
+    """What the architecture's tutorial reported: (its MNIST test accuracy, or None where it reported
+    another dataset or measure, or nothing), and the figure in words with its dataset, metric and epochs."""
+    a = ARCHS.get(arch)
+    if a is None:
+        return None, "not an architecture of the registry"
+    mnist = a.reported_accuracy if a.reported_dataset == "mnist" else None
+    label = data.DATASETS.get(a.reported_dataset, (None, a.reported_dataset))[1]
+    said = a.reported
+    if not said.startswith("no ") and label.lower() not in said.lower():
+        said = f"{label}: {said}"
+    return mnist, said
+
+
+def table_rows(rows: list[dict], on_drawings: dict | None = None) -> list[dict]:
+    """The summaries with what the table adds in words: tutorial figures, where each was timed, settings,
+    and the accuracy on a collection of the user's drawings (name -> fraction or None) when given."""
+    out = []
+    for r in rows:
+        mnist, said = tutorial(r.get("arch"))
+        extra = {"tutorial_mnist": mnist, "tutorial_said": said, "timed_on": timed_on(r),
+                 "settings": settings_text(r)}
+        if on_drawings is not None:
+            extra["drawings_accuracy"] = on_drawings.get(r["name"])
+        out.append({**r, **extra})
+    return out
+
+
+def missing_notes(rows: list[dict], headers: dict[str, str], notes: dict[str, str] | None = None) -> list[str]:
+    """Why cells are empty, one line per column and reason: "Real handwriting, lenet_f: trained on another
+    dataset". `headers` maps a row key to its column's header; notes[name] is a row's drawings note."""
+    why = {"drawn_accuracy": "drawn_note", "redrawn_accuracy": "redrawn_note"}
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        for key, header in headers.items():
+            if r.get(key) is not None:
+                continue
+            if key == "test_accuracy":
+                reason = ("only claimed by the uploaded file until it is measured here" if
+                          r.get("accuracy_source") == "claimed" else "not recorded in its checkpoint")
+            elif key == "drawings_accuracy":
+                reason = (notes or {}).get(r["name"]) or "not measured"
+            elif key in why:
+                reason = r.get(why[key]) or "not measured"
+            else:
+                continue
+            grouped.setdefault((header, reason), []).append(r["name"])
+    return [f"{header} — {', '.join(names)}: {reason}" for (header, reason), names in grouped.items()]
+
+
+# --- accuracy on a collection of the user's drawings ------------------------------------------------
+
+_ON_DRAWINGS: dict[tuple, float] = {}  # (checkpoint key, held-out content) -> accuracy
+_ON_DRAWINGS_LOCK = threading.Lock()
+ON_DRAWINGS_KEEP = 512
+
+
+def drawing_collections(runs=None) -> tuple[dict[str, int], str | None]:
+    """The user's collections (name -> drawings) and a problem in words; never creates the database."""
+    if not (inference.runs_dir(runs) / drawings.DB_NAME).is_file():
+        return {}, None
+    try:
+        return drawings.DrawingStore(runs).collections(), None
+    except (drawings.StoreError, sqlite3.Error) as exc:
+        return {}, str(exc)
+
+
+def collection_accuracies(rows: list[dict], collection: str, runs=None) -> tuple[dict[str, float | None],
+                                                                                 dict[str, str], int]:
+    """Each row's accuracy on the held-out part of a collection (every fifth drawing of each digit, the part
+    fine-tuning never trains on), through its Predictor.proba_batch: (name -> fraction or None, name -> why
+    None, held-out drawings). Cached per checkpoint version (path, mtime, size) and held-out content."""
+    try:
+        _, held = drawings.DrawingStore(runs).split(collection)
+    except (drawings.StoreError, sqlite3.Error) as exc:
+        return dict.fromkeys(r["name"] for r in rows), {r["name"]: str(exc) for r in rows}, 0
+    xs, labels = drawings.arrays(held)
+    if not len(xs):
+        why = (f"no held-out drawings in '{collection}' yet: every {drawings.HOLDOUT_EVERY}th drawing of each "
+               f"digit is held out, so a digit needs {drawings.HOLDOUT_EVERY} drawings")
+        return dict.fromkeys(r["name"] for r in rows), {r["name"]: why for r in rows}, 0
+    content = _digest(hashlib.sha1(labels.tobytes() + xs.tobytes()).hexdigest())
+    scores, notes = {}, {}
+    for r in rows:
+        name, path = r["name"], Path(r["path"])
+        if (r.get("dataset") or "mnist") != "mnist":
+            scores[name], notes[name] = None, "drawn digits are digits; this model was trained on another dataset"
+            continue
+        try:
+            key = (checkpoint_key(path), content)
+            with _ON_DRAWINGS_LOCK:
+                acc = _ON_DRAWINGS.get(key)
+            if acc is None:
+                model, meta = checkpoints.load(path)
+                predictor = inference.Predictor(model, meta, name, path)
+                acc = float((predictor.proba_batch(xs.astype(np.float32) / 255.0).argmax(1) == labels).mean())
+                with _ON_DRAWINGS_LOCK:
+                    while len(_ON_DRAWINGS) >= ON_DRAWINGS_KEEP:
+                        _ON_DRAWINGS.pop(next(iter(_ON_DRAWINGS)))
+                    _ON_DRAWINGS[key] = acc
+            scores[name] = acc
+        except (checkpoints.CheckpointError, OSError) as exc:
+            scores[name], notes[name] = None, f"could not be measured ({str(exc).splitlines()[0][:200]})"
+    return scores, notes, len(xs)
+
+
+# --- renaming and deleting a run (the runner moves the files; its cache files follow) -----------------
+
+
+def forget(path: str | os.PathLike, cdir=None) -> None:
+    """Remove every cache file of a checkpoint path (a run deleted or renamed away)."""
+    prefix = f"{_digest(Path(path).resolve())}-"
+    try:
+        for f in cache_dir(cdir).glob(prefix + "*"):
+            f.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def rename_run(runner: jobs.JobRunner, name: str, new: str, cdir=None) -> str:
+    """Rename the user's run `name` (a file stem in the runs folder) through the runner, which refuses shipped
+    models and queued or running jobs (ValueError). Its cached summary moves with it (the file is only moved,
+    so nothing is measured again); the old path's cache files go. Returns the name it got."""
+    old = checkpoints.path_in(runner.runs_dir, name)
+    try:
+        cached = _cache_file(cache_dir(cdir), old, "summary", checkpoint_key(old), "json").read_bytes()
+    except OSError:
+        cached = None
+    new_path = runner.rename_run(name, new)
+    if cached is not None:
+        try:
+            _store(_cache_file(cache_dir(cdir), new_path, "summary", checkpoint_key(new_path), "json"), cached)
+        except OSError:
+            pass
+    forget(old, cdir)
+    return new_path.stem
+
+
+def delete_run(runner: jobs.JobRunner, name: str, cdir=None) -> list[Path]:
+    """Delete the user's run `name` through the runner (ValueError for a shipped model or an active job), and
+    its cache files. Returns the files removed."""
+    removed = runner.delete_run(name)
+    forget(checkpoints.path_in(runner.runs_dir, name), cdir)
+    return removed
 
 
 # --- evaluations ----------------------------------------------------------------------------

@@ -305,3 +305,136 @@ def test_summary_json_is_plain(models):
     assert len(files) == len(ARCHS)
     for f in files:
         assert isinstance(json.loads(f.read_text()), dict)
+
+
+# --- what the table says: where a time was measured, settings, tutorial figures ----------------------
+
+
+def test_a_saved_run_records_the_machine_load_and_the_summary_keeps_it(models):
+    rows, _ = compare.summaries()
+    for r in rows:
+        metrics = checkpoints.read(r["path"])["metrics"]
+        assert isinstance(metrics["cpu_count"], int) and metrics["cpu_count"] >= 1
+        assert metrics["load_1min"] is None or metrics["load_1min"] >= 0
+        assert (r["load_1min"], r["cpu_count"]) == (metrics["load_1min"], metrics["cpu_count"])
+        assert r["config"]["optimizer"] == checkpoints.read(r["path"])["config"]["optimizer"]
+
+
+def test_machine_load_without_a_load_average(monkeypatch):
+    from mnist_core import training
+
+    monkeypatch.delattr(os, "getloadavg")  # Windows
+    assert training.machine_load()["load_1min"] is None and training.machine_load()["cpu_count"] >= 1
+    assert compare.timed_on({"device": "cpu", **training.machine_load()}) == "CPU, load not recorded"
+
+
+@pytest.mark.parametrize("row, text", [
+    ({"device": "cpu"}, "CPU, load not recorded"),  # a checkpoint made before the load was recorded
+    ({"device": "cpu", "load_1min": 1.9, "cpu_count": 2}, "2 CPU cores, idle (load 1.9)"),
+    ({"device": "cpu", "load_1min": 5.7, "cpu_count": 2}, "2 CPU cores, busy: load 5.7"),
+    ({"device": "cuda", "load_1min": 1.0, "cpu_count": 16}, "GPU, 16 CPU cores, idle (load 1.0)"),
+    ({"device": "cpu", "load_1min": "high", "cpu_count": True}, "CPU, load not recorded"),  # odd values: unknown
+])
+def test_timed_on_says_where_a_time_was_measured(row, text):
+    assert compare.timed_on(row) == text
+
+
+def test_settings_tell_two_runs_apart():
+    base = {"optimizer": "adam", "lr": 0.001, "schedule": "constant", "batch_size": 128, "epochs": 1,
+            "augment": False, "pen_data": False, "dataset": "mnist", "init_from": "", "collection": ""}
+    a = compare.settings_text({"arch": "cnn", "config": base})
+    assert a == "cnn · adam lr 0.001 · batch 128 · 1 epoch"
+    b = compare.settings_text({"arch": "cnn", "config": {**base, "lr": 0.02, "augment": True, "pen_data": True}})
+    assert b == "cnn · adam lr 0.02 · batch 128 · 1 epoch · augmented · pen data"
+    tuned = compare.settings_text({"arch": "cnn", "config": {**base, "schedule": "onecycle", "max_steps": 300,
+                                                             "init_from": "/x/models/cnn.pt", "collection": "mine"}})
+    assert tuned == "cnn · adam lr 0.001 onecycle · batch 128 · 300 steps · fine-tuned from cnn · on drawings 'mine'"
+    assert compare.settings_text({"arch": "lenet", "config": {**base, "dataset": "fashion", "epochs": 5}}) == (
+        "lenet · FashionMNIST · adam lr 0.001 · batch 128 · 5 epochs")
+    assert compare.settings_text({"arch": "softmax", "config": {}}) == "softmax · ?"  # a file without settings
+
+
+def test_tutorial_figures_keep_mnist_accuracies_apart_from_other_measures():
+    for name, arch in REGISTRY.items():
+        number, said = compare.tutorial(name)
+        assert said and said != "None"
+        if arch.reported_dataset == "mnist":
+            assert number == arch.reported_accuracy
+        else:
+            assert number is None
+    assert compare.tutorial("lenet") == (None, "87.4% on FashionMNIST after 5 epochs")
+    number, said = compare.tutorial("mlp_128_256")
+    assert number is None and said.startswith("MNIST: validation loss 0.387 after 25 epochs")
+    assert compare.tutorial("softmax") == (0.9768, "MNIST: 97.68% test accuracy after 100 epochs")
+    assert compare.tutorial("mlp_128_64") == (None, "no figure reported")
+
+
+def test_missing_notes_say_why_a_cell_is_empty():
+    rows = [{"name": "a", "test_accuracy": 0.9, "drawn_accuracy": None, "drawn_note": "trained on another dataset"},
+            {"name": "b", "test_accuracy": None, "accuracy_source": "claimed", "drawn_accuracy": None,
+             "drawn_note": "trained on another dataset", "drawings_accuracy": 0.5}]
+    notes = compare.missing_notes(rows, {"test_accuracy": "Test accuracy", "drawn_accuracy": "Real handwriting",
+                                         "drawings_accuracy": "Your drawings"}, {"a": "no held-out drawings"})
+    assert notes == ["Real handwriting — a, b: trained on another dataset",
+                     "Your drawings — a: no held-out drawings",
+                     "Test accuracy — b: only claimed by the uploaded file until it is measured here"]
+
+
+# --- accuracy on a collection of the user's drawings -------------------------------------------------
+
+
+def _collection(runs: Path, name: str, per_digit: int, seed: int = 5):
+    from conftest import synthetic_digits
+
+    from mnist_core import drawings
+
+    store = drawings.DrawingStore(runs)
+    images, labels = synthetic_digits(400, seed)
+    for d in range(10):
+        for img in images[labels == d][:per_digit]:
+            store.add(name, d, img)
+    return store
+
+
+def test_collection_accuracy_is_measured_on_the_held_out_part_and_cached(models, tmp_path, monkeypatch):
+    from mnist_core import drawings
+
+    runs = tmp_path / "runs"
+    assert compare.drawing_collections() == ({}, None) and not (runs / drawings.DB_NAME).exists()  # never created
+    store = _collection(runs, "mine", per_digit=10)
+    assert compare.drawing_collections() == ({"mine": 100}, None)
+    rows, _ = compare.summaries()
+    scores, notes, held = compare.collection_accuracies(rows, "mine")
+    assert held == 20 and notes == {}  # every fifth of each digit: 2 of each
+    xs, labels = drawings.arrays(store.split("mine")[1])
+    for r in rows:
+        p = inference.load_model(r["path"])
+        assert scores[r["name"]] == pytest.approx(float((p.proba_batch(xs / 255.0).argmax(1) == labels).mean()))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoints, "load", refuse)
+        assert compare.collection_accuracies(rows, "mine")[0] == scores
+        with pytest.raises(AssertionError, match="measured again"):  # new drawings: a new held-out content
+            _collection(runs, "mine", per_digit=5, seed=6)
+            compare.collection_accuracies(rows, "mine")
+
+
+def test_a_collection_without_held_out_drawings_says_so(models, tmp_path):
+    _collection(tmp_path / "runs", "few", per_digit=3)
+    rows, _ = compare.summaries()
+    scores, notes, held = compare.collection_accuracies(rows, "few")
+    assert held == 0 and set(scores.values()) == {None}
+    assert all("needs 5 drawings" in n for n in notes.values()) and set(notes) == {r["name"] for r in rows}
+
+
+def test_a_foreign_drawings_database_is_named_not_used(models, tmp_path):
+    from mnist_core import drawings
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / drawings.DB_NAME).write_bytes(b"not a database at all" * 100)
+    found, problem = compare.drawing_collections()
+    assert found == {} and str(runs / drawings.DB_NAME) in problem
