@@ -470,6 +470,72 @@ class JobRunner:
             status, message = FAILED, f"could not measure it ({why}); its accuracy stays claimed"
         self._end(job, status, message)
 
+    # -- renaming and deleting a finished run -------------------------------------------------
+    def _finished_run(self, name: str) -> Job:
+        """The run called `name` in the runs folder, if it may be renamed or deleted; ValueError why not."""
+        self.refresh()
+        job = next((j for j in self._jobs.values() if j.name == name), None)
+        if job is None:
+            if str(name).lower() in {a.lower() for a in ARCHS}:
+                raise ValueError(f"{name!r} is a shipped model: shipped models are never renamed or deleted")
+            raise ValueError(f"there is no run named {name!r} in {self.runs_dir}")
+        if job.path.resolve().parent != self.runs_dir or job.path.resolve().parent == inference.shipped_dir().resolve():
+            raise ValueError(f"{name!r} is not one of your runs: shipped models are never renamed or deleted")
+        if job.active:
+            raise ValueError(f"{name!r} is {job.status}: stop it, or wait until it ends, before renaming or "
+                             "deleting it")
+        return job
+
+    def rename_run(self, name: str, new: str) -> Path:
+        """Give a finished run a new name: its checkpoint and its status file move together (the weights are
+        not rewritten). The new name is made safe and unique as for a new run (my run -> my_run, my_run-2 if
+        taken). Returns the checkpoint's new path; ValueError for a shipped model, a queued or running job,
+        an empty name or one that is its name already."""
+        if not str(new or "").replace("\x00", "").strip():
+            raise ValueError("a new name is needed")
+        with self._lock:
+            job = self._finished_run(name)
+            if checkpoints.safe_name(str(new).strip()).lower() == job.name.lower():
+                raise ValueError(f"{job.name!r} is its name already")
+            final = self._unique_name(new, job.config.arch)
+            old_ckpt, old_status = job.path, self._status_path(job.name)
+            new_ckpt = checkpoints.path_in(self.runs_dir, final)
+            if new_ckpt.exists() or self._status_path(final).exists():  # another process took it meanwhile
+                raise ValueError(f"the name {final!r} was just taken; try another")
+            if old_ckpt.is_file():
+                os.replace(old_ckpt, new_ckpt)
+            with job._lock:
+                job.name, job.path = final, new_ckpt
+                if job._saved:
+                    job._saved = str(new_ckpt)
+                if job._history_from is not None:
+                    job._history_from = new_ckpt
+            if job.id.startswith("ckpt-"):  # a bare checkpoint's id follows its name (refresh makes the same id)
+                self._jobs.pop(job.id, None)
+                job.id = f"ckpt-{final}"
+                self._jobs[job.id] = job
+            if old_status.is_file():
+                self._write_status(job)
+                old_status.unlink(missing_ok=True)
+            log.info("run %s renamed to %s", name, final)
+            return new_ckpt
+
+    def delete_run(self, name: str) -> list[Path]:
+        """Delete a finished run: its checkpoint and its status file. Returns the files removed; ValueError
+        for a shipped model or a queued or running job."""
+        with self._lock:
+            job = self._finished_run(name)
+            removed = []
+            for path in (job.path, self._status_path(job.name)):
+                try:
+                    path.unlink()
+                    removed.append(path)
+                except FileNotFoundError:
+                    pass
+            self._jobs.pop(job.id, None)
+            log.info("run %s deleted", name)
+            return removed
+
     # -- names and files -----------------------------------------------------------------------
     def _unique_name(self, requested: str | None, arch: str) -> str:
         """A safe file stem, unused by a shipped model, a job or a file in the runs directory."""
