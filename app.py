@@ -6,6 +6,7 @@ import lab_ui
 from mnist_core import data, inference, jobs
 
 st.set_page_config(page_title="MNIST Lab", page_icon="✏️", layout="centered")
+lab_ui.sidebar_nav()
 st.title("MNIST Lab")
 st.markdown(
     "Train the classic MNIST networks from the well-known tutorials (softmax regression, MLPs, LeNet-5, "

@@ -97,6 +97,27 @@ def page_link(path: str, label: str, icon: str | None = None) -> None:
         st.caption(f"{label} (page not available)")
 
 
+# The app's pages in the sidebar, by name and icon (the built-in list is off in .streamlit/config.toml:
+# it would name the home page after its file, "app"). Every page calls sidebar_nav() first.
+# Material icons ship with Streamlit's own font: they show wherever the app does (emoji need a font).
+NAV = [("app.py", "Home", ":material/home:"), ("pages/1_Train.py", "Train", ":material/model_training:"),
+       ("pages/2_Draw.py", "Draw", ":material/draw:"), ("pages/3_Compare.py", "Compare", ":material/compare:"),
+       ("pages/4_Inside.py", "Inside", ":material/layers:"), ("pages/5_Digits.py", "Digits", ":material/apps:")]
+
+
+def sidebar_nav() -> None:
+    """The navigation: each page's title and icon, the current one highlighted by Streamlit."""
+    from streamlit.errors import StreamlitAPIException
+
+    with st.sidebar:
+        for path, label, icon in NAV:
+            if (Path(__file__).resolve().parent / path).is_file():
+                try:
+                    st.page_link(path, label=label, icon=icon)
+                except StreamlitAPIException:  # a page run on its own (a page test): no app around it
+                    return
+
+
 def missing_data_help(dataset: str = "mnist") -> str:
     """What is missing and the ways to provide it, as Markdown."""
     folder = data.DATASETS[dataset][1]

@@ -15,6 +15,7 @@ from mnist_core import data, jobs, pen, training
 from mnist_core.models import ARCHS
 
 st.set_page_config(page_title="Train · MNIST Lab", page_icon="🏋️", layout="wide")
+lab_ui.sidebar_nav()
 st.title("Train")
 try:
     runner = lab_ui.job_runner()

@@ -47,6 +47,7 @@ if (!window.mnistLabNoSend) {
 </script>"""
 
 st.set_page_config(page_title="Draw · MNIST Lab", page_icon="✍️", layout="wide")
+lab_ui.sidebar_nav()
 st.title("Draw a digit")
 entries = lab_ui.model_choices()
 if not entries:

@@ -13,6 +13,7 @@ import lab_ui
 from mnist_core import checkpoints, compare, data, inference, jobs
 
 st.set_page_config(page_title="Compare · MNIST Lab", page_icon="📊", layout="wide")
+lab_ui.sidebar_nav()
 st.title("Compare models")
 st.caption("Which architecture is best, and why: accuracy, speed, and the digits each one gets wrong.")
 

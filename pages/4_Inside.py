@@ -18,6 +18,7 @@ from mnist_core import data, images, inference, inside
 from mnist_core.models import ARCHS
 
 st.set_page_config(page_title="Inside · MNIST Lab", page_icon="🔬", layout="wide")
+lab_ui.sidebar_nav()
 st.title("Inside the network")
 st.caption("Draw once on the Draw page, then explore here: the layers, what each makes of your digit, what the "
            "model learned, and which pixels made it decide.")

@@ -10,6 +10,7 @@ import lab_ui
 from mnist_core import checkpoints, drawings, images, inference, training
 
 st.set_page_config(page_title="Digits · MNIST Lab", page_icon="🗂️", layout="wide")
+lab_ui.sidebar_nav()
 st.title("Your digits")
 st.caption("The drawings you kept on the Draw page (Right, keep it / Wrong? It's a ...), by collection. "
            "Every fifth drawing of each digit is held out: fine-tuning never trains on it, so it can measure you.")

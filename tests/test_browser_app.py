@@ -1,5 +1,5 @@
-"""Browser tests of the app as a whole: the light and dark themes (the app follows the browser's
-preference; text, charts and canvas readable in both)."""
+"""Browser tests of the app as a whole: the pages' names in the navigation, and the light and dark themes
+(the app follows the browser's preference; text, charts and canvas readable in both)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,26 @@ def server(app_server, tmp_path):
         pytest.skip(f"no trained model at {models / 'cnn.pt'}: the Draw page needs the shipped models")
     return app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
                            "MNIST_DATA_DIR": str(tmp_path / "no-data")})
+
+
+@pytest.mark.parametrize("path, title", [("", "MNIST Lab"), ("/Draw", "Draw · MNIST Lab"),
+                                         ("/Digits", "Digits · MNIST Lab")])
+def test_the_navigation_names_every_page_wherever_a_visit_starts(browser, server, path, title):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(server.url + path)
+        page.wait_for_selector(APP_IDLE, timeout=90_000)
+        nav = page.get_by_test_id("stSidebar")
+        nav.get_by_role("link", name="Home").wait_for(timeout=30_000)
+        links = [t.split()[-1] for t in nav.get_by_role("link").all_inner_texts()]  # after the icon
+        assert links == ["Home", "Train", "Draw", "Compare", "Inside", "Digits"], links  # never "app"
+        assert page.title() == title
+        nav.get_by_role("link", name="Draw").click()
+        page.locator("canvas.upper-canvas").first.wait_for(timeout=90_000)
+        assert page.url.rstrip("/").endswith("/Draw") and page.title().startswith("Draw")
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
