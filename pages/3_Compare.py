@@ -17,43 +17,125 @@ lab_ui.sidebar_nav()
 st.title("Compare models")
 st.caption("Which architecture is best, and why: accuracy, speed, and the digits each one gets wrong.")
 
-COLUMNS = {  # summary key -> (table header, column config)
-    "name": ("Model", st.column_config.TextColumn(help="Shipped models by architecture, your runs by name")),
-    "arch": ("Architecture", None),
-    "params": ("Parameters", st.column_config.NumberColumn(format="localized")),
-    "epochs": ("Epochs", st.column_config.NumberColumn(format="%.2g")),
-    "train_seconds": ("Training time (s)", st.column_config.NumberColumn(format="%.1f")),
-    "device": ("Device", None),
-    "test_accuracy": ("Test accuracy", st.column_config.NumberColumn(format="percent")),
-    "claimed_accuracy": ("Claimed, not measured", st.column_config.NumberColumn(
-        format="percent", help="What an uploaded file says of itself, until it is measured on the test set here "
-        "(never taken as its accuracy, never highlighted)")),
-    "reported_accuracy": ("Tutorial reported", st.column_config.NumberColumn(
-        format="percent", help="The tutorial's own figure for this architecture (None: it reported no figure)")),
-    "drawn_accuracy": ("Drawn-digit accuracy", st.column_config.NumberColumn(
-        format="percent", help="Real handwriting: UNIPEN's benchmark writers (3,469 pen-drawn digits by 44 writers "
-        "from Spain, Germany, the UK, Belgium and Canada, never trained on), their strokes drawn on the canvas and "
-        "read as the Draw page reads them (bench/real_handwriting.py, seed 0)")),
-    "redrawn_accuracy": ("MNIST re-drawn", st.column_config.NumberColumn(
-        format="percent", help=f"{compare.DRAWN_N} MNIST test digits re-rendered as canvas drawings (seed 0): "
-        "MNIST's own writers and styles, so it cannot see other hands")),
-    "latency_ms": ("Latency (ms/image)", st.column_config.NumberColumn(format="%.3f")),
+N, P, T = st.column_config.NumberColumn, "percent", st.column_config.TextColumn
+DASH = "—: see the notes under the table for why a cell is empty."
+COLUMNS = {  # row key -> (table header, column config); widths keep each view within a 1400 px window
+    "name": ("Model", T(width=130, pinned=True, help="Shipped models by architecture, your runs by name. "
+                        "Double-click a cell to read a long name or setting whole.")),
+    "test_accuracy": ("Test accuracy", N(format=P, width=100, help="On the full test set, measured here or at the "
+                                         f"end of training. {DASH}")),
+    "drawings_accuracy": ("Your drawings", N(format=P, width=100)),  # its help names the collection
+    "drawn_accuracy": ("Real handwriting", N(format=P, width=115, help="UNIPEN's benchmark writers (3,469 "
+        "pen-drawn digits by 44 writers from Spain, Germany, the UK, Belgium and Canada, never trained on), their "
+        f"strokes drawn on the canvas and read as the Draw page reads them (bench/real_handwriting.py). {DASH}")),
+    "redrawn_accuracy": ("MNIST re-drawn", N(format=P, width=110, help=f"{compare.DRAWN_N} MNIST test digits "
+        f"re-rendered as canvas drawings (seed 0): MNIST's own writers, so it cannot see other hands. {DASH}")),
+    "claimed_accuracy": ("Claimed, not measured", N(format=P, width=125, help="What an uploaded file says of "
+        "itself, until it is measured on the test set here (never taken as its accuracy, never highlighted)")),
+    "params": ("Parameters", N(format="localized", width=90)),
+    "latency_ms": ("Latency (ms)", N(format="%.3f", width=90, help="Milliseconds per image, one image at a time "
+                                     "on this machine's CPU, measured here")),
+    "settings": ("Settings", T(width=250, help="How it was trained: architecture, optimizer and learning rate, "
+        "schedule, batch size, epochs (or steps), augmentation, pen data, and what it was fine-tuned from and on")),
+    "epochs": ("Epochs", N(format="%.2g", width=65)),
+    "train_seconds": ("Training time (s)", N(format="%.1f", width=115, help="Wall-clock seconds of the run on the "
+        "machine that trained it, with its own recipe (see Settings). A busy machine (see Timed on) takes many times "
+        "longer: compare times only between runs timed on idle cores of the same machine.")),
+    "timed_on": ("Timed on", T(width=180, help="The CPU cores and their 1-minute load average when training "
+        "ended. The run itself loads about one per core; 'busy' means other work competed with it, so its time "
+        "says more about the machine than the model. Checkpoints made before this was recorded say 'load not "
+        "recorded'.")),
+    "tutorial_mnist": ("Tutorial (MNIST)", N(format=P, width=115, help="The architecture's tutorial's own MNIST "
+        "test accuracy, only where it reported one. —: it reported another dataset or measure, or nothing "
+        "(see Tutorial reported)")),
+    "tutorial_said": ("Tutorial reported", T(width=330, help="What the architecture's tutorial reported: dataset, "
+                                              "metric and epochs")),
 }
+VIEWS = {"Accuracy": ["name", "test_accuracy", "drawings_accuracy", "drawn_accuracy", "redrawn_accuracy",
+                      "claimed_accuracy", "params", "latency_ms"],
+         "Training": ["name", "settings", "epochs", "train_seconds", "timed_on", "test_accuracy"],
+         "Tutorials": ["name", "test_accuracy", "tutorial_mnist", "tutorial_said"]}
+
+
+def drawings_ui(rows: list[dict]) -> tuple[dict | None, dict, str]:
+    """The collection picked above the table: (name -> accuracy, or None without collections), notes, help."""
+    found, problem = compare.drawing_collections()
+    if problem:
+        st.caption(f"Your drawings are not shown: {problem}")
+    if not found:
+        return None, {}, ""
+    name = st.selectbox("Accuracy on your drawings: collection", list(found), key="cmp_collection",
+                        format_func=lambda n: f"{n} ({found[n]} drawings)")
+    scores, notes, held = compare.collection_accuracies(rows, name)
+    return scores, notes, (f"The held-out part of '{name}': {held} drawings (every fifth of each digit, which "
+                           f"fine-tuning never trains on), read by each model. {DASH}")
 
 
 def table_ui(rows: list[dict]) -> None:
-    df = pd.DataFrame([{h: r.get(k) for k, (h, _) in COLUMNS.items()} for r in rows])
+    scores, notes, drawings_help = drawings_ui(rows)
+    rows = compare.table_rows(rows, scores)
+    keys = [k for k in COLUMNS if k != "drawings_accuracy" or scores is not None]
+    if not any(r.get("claimed_accuracy") is not None for r in rows):
+        keys.remove("claimed_accuracy")
+    head = {k: COLUMNS[k][0] for k in keys}
+    df = pd.DataFrame([{head[k]: r.get(k) for k in keys} for r in rows])
     top = compare.best(rows)
     bold = "font-weight: bold"  # no colour of its own: readable in both themes
     best_row = "background-color: #dcfce7; color: #14532d"  # its own text colour: readable in the dark theme too
     shade = lambda row: [best_row if top and row["Model"] == top["name"] else ""] * len(row)
-    styler = (df.style.apply(shade, axis=1)
-              .highlight_max(subset=["Test accuracy", "Drawn-digit accuracy"], props=bold)
-              .highlight_min(subset=["Latency (ms/image)", "Training time (s)"], props=bold))
-    st.dataframe(styler, hide_index=True, column_config={h: c for h, c in COLUMNS.values() if c})
+    best_of = [head[k] for k in ("test_accuracy", "drawings_accuracy", "drawn_accuracy") if k in head]
+    styler = (df.style.apply(shade, axis=1).format(na_rep="—").highlight_max(subset=best_of, props=bold)
+              .highlight_min(subset=["Latency (ms)"], props=bold))  # never the training time: recipes differ
+    config = {h: COLUMNS[k][1] for k, h in head.items()}
+    if "drawings_accuracy" in head:
+        config[head["drawings_accuracy"]] = N(format=P, width=100, help=drawings_help)
+    view = st.radio("Columns", list(VIEWS), horizontal=True, key="cmp_view", label_visibility="collapsed")
+    st.dataframe(styler, hide_index=True, column_config=config, placeholder="—",
+                 column_order=[head[k] for k in VIEWS[view] if k in head])
     if top:
         st.caption(f"Best test accuracy: **{top['name']}** ({100 * top['test_accuracy']:.2f}%), highlighted; "
-                   "bold marks the best of each column. Click a header to sort.")
+                   "bold marks the best of each accuracy and the lowest latency. Click a header to sort.")
+    for note in compare.missing_notes(rows, {k: head[k] for k in VIEWS[view] if k in head}, notes):
+        st.caption(note)
+
+
+def manage_ui(rows: list[dict]) -> None:
+    """Rename or delete one of the user's runs (never a shipped model, never a queued or running job)."""
+    busy = {j.name for j in lab_ui.job_runner().jobs() if j.active}
+    mine = {r["name"]: r for r in rows if r["source"] == "run" and Path(r["path"]).stem not in busy}
+    flash = st.session_state.pop("cmp_flash", None)
+    if mine or flash:
+        st.subheader("Your runs: rename or delete")
+    if flash:
+        (st.success if flash[0] else st.error)(flash[1])
+    if not mine:
+        return
+    name = st.selectbox("Run", list(mine), key="cmp_manage_run", help="Your finished runs (shipped models and runs "
+                        "still queued or running are not offered)")
+    st.caption(f"**{name}**: {compare.settings_text(mine[name])}")
+    stem = Path(mine[name]["path"]).stem
+    left, right = st.columns(2)
+    left.text_input("New name", key="cmp_new_name", max_chars=jobs.NAME_LEN)
+    left.button("Rename", key="cmp_rename", on_click=_manage, args=("rename", name, stem))
+    sure = right.checkbox(f"Delete **{name}** for good (its checkpoint and its record)", key=f"cmp_sure_{stem}")
+    right.button("Delete", key="cmp_delete", disabled=not sure, on_click=_manage, args=("delete", name, stem))
+
+
+def _manage(action: str, name: str, stem: str) -> None:
+    """The Rename and Delete buttons' callback (runs before the page, so the table below shows the result)."""
+    try:
+        if action == "rename":
+            new = compare.rename_run(lab_ui.job_runner(), stem, st.session_state.get("cmp_new_name", ""))
+            st.session_state["cmp_pick"] = [new if n == name else n for n in st.session_state.get("cmp_pick", [])]
+            st.session_state["cmp_new_name"], st.session_state["cmp_manage_run"] = "", new
+            st.session_state["cmp_flash"] = (True, f"Renamed **{name}** to **{new}**.")
+        else:
+            compare.delete_run(lab_ui.job_runner(), stem)
+            st.session_state.pop(f"cmp_sure_{stem}", None)
+            st.session_state.pop("cmp_manage_run", None)
+            st.session_state["cmp_flash"] = (True, f"Deleted **{name}**.")
+    except ValueError as exc:
+        st.session_state["cmp_flash"] = (False, f"Not done: {exc}")
 
 
 def curves_ui(picked: list[dict], colors: dict) -> None:
@@ -190,5 +272,6 @@ def measuring_ui() -> None:
 
 measuring = any(j.kind == jobs.EVALUATE for j in lab_ui.job_runner().active())
 st.fragment(measuring_ui, run_every=1.0 if measuring else None)()
+manage_ui(rows)
 st.subheader("Download and upload")
 files_ui(rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -67,11 +68,11 @@ def test_table_lists_every_model_with_its_checkpoint_figures(lab):
     assert list(df["Model"]) == list(ARCHS)
     for row in df.to_dict("records"):
         meta = checkpoints.read(lab / f"{row['Model']}.pt")
-        assert row["Architecture"] == meta["arch"]
+        assert row["Settings"].startswith(f"{meta['arch']} · ")
         assert row["Test accuracy"] == pytest.approx(meta["metrics"]["test_accuracy"])
         assert row["Training time (s)"] == pytest.approx(meta["metrics"]["train_seconds"])
         assert row["Epochs"] == meta["history"]["epochs"][-1]["epoch"]
-        assert 0 <= row["Drawn-digit accuracy"] <= 1 and row["Latency (ms/image)"] > 0
+        assert 0 <= row["Real handwriting"] <= 1 and row["Latency (ms)"] > 0
     best = df.loc[df["Test accuracy"].idxmax(), "Model"]
     assert any(c.value.startswith(f"Best test accuracy: **{best}**") for c in at.caption)
     assert not at.warning and not at.error
@@ -182,7 +183,7 @@ def test_without_the_test_set_the_table_still_shows(lab, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no-data"))
     at = compare_page()
     df = table(at)
-    assert list(df["Model"]) == list(ARCHS) and df["Drawn-digit accuracy"].isna().all()
+    assert list(df["Model"]) == list(ARCHS) and df["MNIST re-drawn"].isna().all()  # UNIPEN ships with the app
     assert len(at.tabs) == 3  # curves come from the checkpoints
     notes = [i.value for i in at.info]
     assert len(notes) == len(ARCHS) and all("no confusion matrix" in n and "not available" in n for n in notes)
@@ -195,3 +196,120 @@ def test_with_no_models_the_page_says_how_to_get_one(tmp_path, monkeypatch):
     at = compare_page()
     assert any(i.value.startswith("No models yet") for i in at.info)
     assert not at.dataframe and at.file_uploader(key="cmp_upload")
+
+
+# --- the table fits, says what its figures are, and manages the user's runs --------------------------
+
+CONTENT_PX = 1400 - 300 - 2 * 80  # a 1400 px window: less the sidebar (18.75rem) and the wide layout's padding
+
+
+def shown(at: AppTest) -> tuple[list[str], dict]:
+    (d,) = at.dataframe
+    return list(d.proto.column_order), json.loads(d.proto.columns)
+
+
+def add_collection(runs: Path, name: str = "mine", per_digit: int = 10) -> None:
+    from conftest import synthetic_digits
+
+    from mnist_core import drawings
+
+    store = drawings.DrawingStore(runs)
+    images, labels = synthetic_digits(400, 7)
+    for d in range(10):
+        for img in images[labels == d][:per_digit]:
+            store.add(name, d, img)
+
+
+def test_every_view_of_the_table_fits_a_1400_px_window_with_the_model_pinned(lab, tmp_path):
+    add_collection(tmp_path / "runs")  # the widest accuracy view: with the drawings column
+    at = compare_page()
+    assert at.radio(key="cmp_view").options == ["Accuracy", "Training", "Tutorials"]
+    seen = set()
+    for view in at.radio(key="cmp_view").options:
+        at.radio(key="cmp_view").set_value(view).run()
+        assert not at.exception
+        order, config = shown(at)
+        assert order[0] == "Model" and config["Model"]["pinned"] is True
+        assert all(isinstance(config[c]["width"], int) for c in order), config
+        assert sum(config[c]["width"] for c in order) <= CONTENT_PX - 40, (view, order)
+        assert at.dataframe[0].proto.placeholder == "—"  # a missing value reads as a dash, not "None"
+        seen |= set(order)
+    assert set(table(at).columns) == seen  # every column is in one view or another
+
+
+def test_the_figures_say_what_they_are(lab):
+    checkpoints.update_metrics(lab / "softmax.pt", load_1min=None, cpu_count=None)  # an older checkpoint
+    checkpoints.update_metrics(lab / "mlp_128_64.pt", load_1min=7.5, cpu_count=2)  # timed on a busy machine
+    at = compare_page()
+    df = table(at).set_index("Model")
+    assert df.loc["softmax", "Timed on"] == "CPU, load not recorded"
+    assert df.loc["mlp_128_64", "Timed on"] == "2 CPU cores, busy: load 7.5"
+    assert df.loc["mlp_128_64", "Settings"] == "mlp_128_64 · adam lr 0.001 · batch 64 · 3 epochs · first 600 images"
+    assert df.loc["softmax", "Tutorial (MNIST)"] == pytest.approx(0.9768)
+    assert np.isnan(df.loc["mlp_128_64", "Tutorial (MNIST)"])  # its tutorial reports no figure
+    assert df.loc["mlp_128_64", "Tutorial reported"] == "no figure reported"
+    assert "None" not in df.astype(str).to_string().replace("nan", "")
+    _, config = shown(at)
+    assert "busy" in config["Timed on"]["help"] and "Wall-clock" in config["Training time (s)"]["help"]
+
+
+def test_without_the_test_set_the_notes_say_why_cells_are_empty(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no-data"))
+    at = compare_page()
+    notes = [c.value for c in at.caption if " — " in c.value]
+    assert notes == ["MNIST re-drawn — softmax, mlp_128_64: needs the MNIST test set, which is not available"]
+
+
+def test_a_run_is_renamed_and_then_deleted_from_the_page(lab, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy2(lab / "softmax.pt", runs / "myrun.pt")
+    at = compare_page()
+    assert at.selectbox(key="cmp_manage_run").options == ["myrun"]  # the shipped models are never offered
+    at.text_input(key="cmp_new_name").set_value("better name").run()
+    at.button(key="cmp_rename").click().run()
+    assert not at.exception
+    assert any(s.value == "Renamed **myrun** to **better_name**." for s in at.success)
+    assert list(table(at)["Model"]) == [*ARCHS, "better_name"]
+    assert (runs / "better_name.pt").is_file() and not (runs / "myrun.pt").exists()
+    assert "better_name" in at.multiselect(key="cmp_pick").value and at.text_input(key="cmp_new_name").value == ""
+    assert at.button(key="cmp_delete").disabled  # until the confirmation is ticked
+    at.checkbox(key="cmp_sure_better_name").check().run()
+    at.button(key="cmp_delete").click().run()
+    assert not at.exception
+    assert any(s.value == "Deleted **better_name**." for s in at.success)
+    assert list(table(at)["Model"]) == list(ARCHS) and not list(runs.glob("*.pt"))
+    assert not [s for s in at.selectbox if s.key == "cmp_manage_run"]
+
+
+def test_a_refused_rename_says_why_and_changes_nothing(lab, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy2(lab / "softmax.pt", runs / "myrun.pt")
+    at = compare_page()
+    at.text_input(key="cmp_new_name").set_value("myrun").run()
+    at.button(key="cmp_rename").click().run()
+    assert [e.value for e in at.error] == ["Not done: 'myrun' is its name already"]
+    assert (runs / "myrun.pt").is_file()
+
+
+def test_accuracy_on_a_collection_of_drawings(lab, tmp_path):
+    at = compare_page()
+    assert not [s for s in at.selectbox if s.key == "cmp_collection"] and "Your drawings" not in table(at)
+    add_collection(tmp_path / "runs", "mine")
+    add_collection(tmp_path / "runs", "few", per_digit=2)
+    at = compare_page()
+    picker = at.selectbox(key="cmp_collection")
+    assert picker.options == ["few (20 drawings)", "mine (100 drawings)"]
+    picker.set_value("mine").run()
+    rows, _ = compare.summaries()
+    scores, _, held = compare.collection_accuracies(rows, "mine")
+    df = table(at).set_index("Model")
+    for name, acc in scores.items():
+        assert df.loc[name, "Your drawings"] == pytest.approx(acc)
+    _, config = shown(at)
+    assert f"'mine': {held} drawings" in config["Your drawings"]["help"]
+    at.selectbox(key="cmp_collection").set_value("few").run()
+    assert table(at)["Your drawings"].isna().all()
+    assert any(c.value.startswith("Your drawings — softmax, mlp_128_64: no held-out drawings in 'few'")
+               for c in at.caption)
