@@ -133,7 +133,8 @@ def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(mode
     assert first == {"activations": 1, "attribution": 3}
     at.run()  # a rerun for the same drawing and model computes nothing again
     assert counts == first
-    at.selectbox(key="inside_target").set_value(5).run()  # another class to explain: attributions only
+    other = (at.selectbox(key="inside_target").value + 1) % 10  # another class to explain: attributions only
+    at.selectbox(key="inside_target").set_value(other).run()
     assert counts == {"activations": 1, "attribution": 6}
 
 
