@@ -315,6 +315,22 @@ def timed_on(row: dict) -> str:
     return f"{where}{cpus} CPU core{'s' if cpus != 1 else ''}, {state}"
 
 
+def timing_caveat(rows: list[dict]) -> str | None:
+    """A warning in words when some training times may include other work on the machine; None when every
+    time was measured on idle cores."""
+    said = {r["name"]: timed_on(r) for r in rows if r.get("train_seconds") is not None}
+    busy_ = [n for n, t in said.items() if "busy" in t]
+    unknown = [n for n, t in said.items() if "not recorded" in t]
+    parts = ([f"{', '.join(busy_)} trained on a busy machine"] if busy_ else []) + (
+        [f"{', '.join(unknown)} {'carries' if len(unknown) == 1 else 'carry'} no load record (made before it "
+         "was saved)"] if unknown else [])
+    if not parts:
+        return None
+    return ("Training times are wall-clock seconds on the machine that trained each model, each with its own "
+            f"recipe: {'; '.join(parts)}, so their times may include other work and say little about the model's "
+            "speed. Compare times only between runs timed on idle cores.")
+
+
 def settings_text(row: dict) -> str:
     """A run's recipe in one line: "cnn · adam lr 0.02 onecycle · batch 64 · 1 epoch · augmented"."""
     c = row.get("config") or {}

@@ -20,7 +20,7 @@ st.caption("Which architecture is best, and why: accuracy, speed, and the digits
 N, P, T = st.column_config.NumberColumn, "percent", st.column_config.TextColumn
 DASH = "—: see the notes under the table for why a cell is empty."
 COLUMNS = {  # row key -> (table header, column config); widths keep each view within a 1400 px window
-    "name": ("Model", T(width=130, pinned=True, help="Shipped models by architecture, your runs by name. "
+    "name": ("Model", T(width=150, pinned=True, help="Shipped models by architecture, your runs by name. "
                         "Double-click a cell to read a long name or setting whole.")),
     "test_accuracy": ("Test accuracy", N(format=P, width=100, help="On the full test set, measured here or at the "
                                          f"end of training. {DASH}")),
@@ -97,6 +97,8 @@ def table_ui(rows: list[dict]) -> None:
                    "bold marks the best of each accuracy and the lowest latency. Click a header to sort.")
     for note in compare.missing_notes(rows, {k: head[k] for k in VIEWS[view] if k in head}, notes):
         st.caption(note)
+    if view == "Training" and (caveat := compare.timing_caveat(rows)):
+        st.caption(f"⚠️ {caveat}")
 
 
 def manage_ui(rows: list[dict]) -> None:

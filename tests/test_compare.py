@@ -339,6 +339,15 @@ def test_timed_on_says_where_a_time_was_measured(row, text):
     assert compare.timed_on(row) == text
 
 
+def test_timing_caveat_names_the_times_that_may_include_other_work():
+    idle = {"name": "a", "train_seconds": 80.0, "device": "cpu", "load_1min": 2.0, "cpu_count": 2}
+    assert compare.timing_caveat([idle]) is None
+    caveat = compare.timing_caveat([idle, {"name": "cnn", "train_seconds": 1789.5, "device": "cpu"},
+                                    {**idle, "name": "b", "load_1min": 6.0}])
+    assert "b trained on a busy machine; cnn carries no load record" in caveat and "a," not in caveat
+    assert compare.timing_caveat([{"name": "upload", "train_seconds": None}]) is None
+
+
 def test_settings_tell_two_runs_apart():
     base = {"optimizer": "adam", "lr": 0.001, "schedule": "constant", "batch_size": 128, "epochs": 1,
             "augment": False, "pen_data": False, "dataset": "mnist", "init_from": "", "collection": ""}

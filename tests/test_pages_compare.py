@@ -251,6 +251,10 @@ def test_the_figures_say_what_they_are(lab):
     assert "None" not in df.astype(str).to_string().replace("nan", "")
     _, config = shown(at)
     assert "busy" in config["Timed on"]["help"] and "Wall-clock" in config["Training time (s)"]["help"]
+    assert not [c for c in at.caption if c.value.startswith("⚠️")]  # said only beside the times
+    at.radio(key="cmp_view").set_value("Training").run()
+    (caveat,) = [c.value for c in at.caption if c.value.startswith("⚠️")]
+    assert "mlp_128_64 trained on a busy machine; softmax carries no load record" in caveat
 
 
 def test_without_the_test_set_the_notes_say_why_cells_are_empty(lab, tmp_path, monkeypatch):
