@@ -1,0 +1,75 @@
+"""Browser test of "teach it your handwriting": draw a digit, correct the model, fine-tune on the kept
+drawings, and read the next drawing with the new model (the real server, Chromium).
+
+The server starts from a small softmax trained here (fine-tuning it takes seconds) on the tests' small
+data set; the collection already holds four drawings of each digit, and the one drawn here is the fifth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import APP_IDLE, digit_image, draw_strokes
+
+from mnist_core import preprocess, training
+from mnist_core.drawings import DrawingStore
+
+expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def server(app_server, small_data_dir, tmp_path):
+    models, runs = tmp_path / "models", tmp_path / "runs"
+    training.train(training.TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir).save(
+        models / "softmax.pt", name="softmax")
+    store = DrawingStore(runs)
+    for k in range(4):
+        for d in range(10):
+            store.add("mine", d, preprocess(np.asarray(digit_image(d, width=14 + 3 * k))))
+    server = app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(runs),
+                             "MNIST_DATA_DIR": str(small_data_dir), "OMP_NUM_THREADS": "1"})
+    return server, store
+
+
+def test_draw_correct_fine_tune_and_read_with_the_new_model(browser, server):
+    server, store = server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/Draw")
+        canvas = page.locator("canvas.upper-canvas").first
+        canvas.wait_for(timeout=90_000)
+        page.wait_for_selector(APP_IDLE, timeout=90_000)
+        draw_strokes(page, canvas, 7)
+        page.get_by_test_id("stMetric").filter(has_text="Prediction").wait_for(timeout=60_000)
+        page.wait_for_selector(APP_IDLE, timeout=60_000)
+        page.locator("button[data-variant=pills]").filter(has_text="7").click()  # "Wrong? It's a 7"
+        page.get_by_text("Kept as a").wait_for(timeout=30_000)
+        assert store.counts("mine")[7] == 5 and store.drawings("mine", 7)[-1].model == "softmax"
+
+        page.goto(f"{server.url}/Digits")
+        go = page.get_by_role("button", name="Fine-tune softmax on mine")
+        go.wait_for(timeout=90_000)
+        go.click()
+        page.get_by_text("Watch a fine-tuning run's live charts").wait_for(timeout=60_000)
+        for _ in range(60):  # the page shows the run's state when drawn: look again until it has finished
+            page.wait_for_selector(APP_IDLE, timeout=60_000)
+            if page.get_by_test_id("stDataFrame").filter(has_text="finished").count():
+                break
+            page.wait_for_timeout(2000)
+            page.reload()
+        expect(page.get_by_test_id("stDataFrame").filter(has_text="softmax_mine")).to_have_count(1, timeout=30_000)
+
+        page.goto(f"{server.url}/Draw")
+        page.locator("canvas.upper-canvas").first.wait_for(timeout=90_000)
+        page.wait_for_selector(APP_IDLE, timeout=90_000)
+        page.locator("[data-testid='stSelectbox']").filter(has_text="Model").locator("input").click()
+        page.get_by_role("option", name="softmax_mine").click()
+        page.wait_for_selector(APP_IDLE, timeout=60_000)
+        draw_strokes(page, page.locator("canvas.upper-canvas").first, 7)
+        page.get_by_test_id("stMetric").filter(has_text="Prediction").wait_for(timeout=60_000)
+        page.get_by_role("button", name="✓ Right, keep it as a").or_(
+            page.get_by_text("Wrong? It's a")).first.wait_for(timeout=30_000)  # the new model reads and offers to keep
+    finally:
+        context.close()
