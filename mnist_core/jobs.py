@@ -478,7 +478,7 @@ class JobRunner:
         if job is None:
             if str(name).lower() in {a.lower() for a in ARCHS}:
                 raise ValueError(f"{name!r} is a shipped model: shipped models are never renamed or deleted")
-            raise ValueError(f"there is no run named {name!r} in {self.runs_dir}")
+            raise ValueError(f"there is no run named {name!r} (another session may have renamed or deleted it)")
         if job.path.resolve().parent != self.runs_dir or job.path.resolve().parent == inference.shipped_dir().resolve():
             raise ValueError(f"{name!r} is not one of your runs: shipped models are never renamed or deleted")
         if job.active:

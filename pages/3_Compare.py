@@ -89,7 +89,8 @@ def table_ui(rows: list[dict]) -> None:
     config = {h: COLUMNS[k][1] for k, h in head.items()}
     if "drawings_accuracy" in head:
         config[head["drawings_accuracy"]] = N(format=P, width=100, help=drawings_help)
-    view = st.radio("Columns", list(VIEWS), horizontal=True, key="cmp_view", label_visibility="collapsed")
+    view = st.radio("Columns", list(VIEWS), horizontal=True, key="cmp_view", label_visibility="collapsed",
+                    help="Which columns the table shows (so that it fits the page); Model stays on the left")
     st.dataframe(styler, hide_index=True, column_config=config, placeholder="—",
                  column_order=[head[k] for k in VIEWS[view] if k in head])
     if top:
