@@ -271,9 +271,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--label-smoothing", type=float, help=recipe)
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help=recipe)
     t.add_argument("--pen-data", action=argparse.BooleanOptionalAction, default=None,
-                   help="mix UNIPEN's training writers' pen-drawn digits into the batches (needs UNIPEN/)")
+                   help="mix UNIPEN's training writers' pen-drawn digits into the batches (needs UNIPEN/; "
+                   "default: off)")
     t.add_argument("--styles", action=argparse.BooleanOptionalAction, default=None,
-                   help="add world writing styles: slashed 0, crossed 7, flagged 1, curled 9")
+                   help="add world writing styles: slashed 0, crossed 7, flagged 1, curled 9 (default: off)")
     t.add_argument("--seed", type=int, help="default: 0")
     t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="default: auto (a GPU when there is one)")
     t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")

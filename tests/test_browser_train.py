@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import APP_IDLE
 from playwright.sync_api import expect
 
 from mnist_core import checkpoints
@@ -95,6 +96,7 @@ def set_run(page, name: str, epochs: int, log_every: int = 1, arch: str = ARCH) 
     """`arch` (the small MLP by default) without augmentation, for `epochs` of the small data set."""
     choose(page, "Architecture", f"{arch}:")
     page.get_by_text(f"{ARCHS[arch].params:,} parameters").wait_for(timeout=60_000)  # its recipe shows
+    page.locator(APP_IDLE).wait_for(timeout=60_000)  # and the rerun that draws its form has ended
     # until the rerun ends, the previous architecture's (stale) widgets are still on the page, and
     # what is typed into them is lost: wait for the form to hold this architecture's recipe
     page.wait_for_function("n => { const e = document.querySelectorAll('input[aria-label=\"Epochs\"]');"
