@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import data, pen
+from mnist_core import data, pen, training
 from mnist_core.augment import style_batch
 from mnist_core.preprocess import preprocess
 from mnist_core.training import TrainConfig, train
@@ -163,7 +163,7 @@ def test_training_mixes_pen_digits_and_records_what_it_saw(pen_root, small_data_
     starts = []
     result = train(cfg, on_event=lambda e: starts.append(e) if e["type"] == "start" else None)
     assert result.status == "finished"
-    assert starts[0]["train_images"] == 1200 + 9
+    assert starts[0]["train_images"] == 1200 + training.PEN_PER_EPOCH * 9  # each pen digit's renders per epoch
     assert result.data_seen == {"mnist": 1200, "unipen_training_writers": 9,
                                 "unipen_benchmark_labs_left_out": list(pen.BENCHMARK_LABS),
                                 "styles": "slashed 0, crossed 7, flagged 1 (and foot), curled 9"}
