@@ -66,6 +66,8 @@ def edit_drawing(keep: int) -> None:
     objects = drawing.get("objects", [])[:keep] if keep else []
     st.session_state["draw_edits"] = st.session_state.get("draw_edits", 0) + 1
     st.session_state["draw_initial"] = {**drawing, "objects": objects, "mnistLabEdit": st.session_state["draw_edits"]}
+    # the drawing as edited, at once: a second Undo before the canvas sends it back takes the next stroke
+    st.session_state["draw_json"] = {**drawing, "objects": objects}
 
 
 def input_ui() -> tuple[str | None, bytes | None, int]:
@@ -79,8 +81,9 @@ def input_ui() -> tuple[str | None, bytes | None, int]:
         canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", width=CANVAS,
                            height=CANVAS, return_image_data=True, key="draw_canvas",
                            initial_drawing=st.session_state.get("draw_initial"))
-        st.session_state["draw_json"] = canvas.json_data
-        strokes = bool((canvas.json_data or {}).get("objects"))
+        if canvas.json_data != st.session_state.get("draw_sent"):  # a new drawing from the canvas
+            st.session_state["draw_sent"] = st.session_state["draw_json"] = canvas.json_data
+        strokes = bool((st.session_state.get("draw_json") or {}).get("objects"))
         buttons = st.container(horizontal=True)  # side by side on a phone too (columns would stack)
         buttons.button("↶ Undo", on_click=edit_drawing, args=(-1,), disabled=not strokes, width="stretch",
                     help="take back the last stroke")
