@@ -63,3 +63,45 @@ def test_compare_shows_every_shipped_model_in_the_table_and_draws_the_charts(com
         out = ROOT / "docs" / "screenshots"
         out.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out / "compare.png"), full_page=False)
+
+
+@pytest.fixture
+def page_with_a_run(browser, app_server, small_data_dir, tmp_path):
+    """Compare with one shipped-like model and one run of the user's, on the tests' small data."""
+    from mnist_core import training
+
+    models, runs = tmp_path / "models", tmp_path / "runs"
+    for name in ("softmax", "my-first-run"):
+        training.train(training.TrainConfig(arch="softmax", max_steps=5), data_root=small_data_dir).save(
+            (models if name == "softmax" else runs) / f"{name}.pt", name=name)
+    server = app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(runs),
+                             "MNIST_DATA_DIR": str(small_data_dir), "MNIST_CACHE_DIR": str(tmp_path / "cache")})
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.goto(f"{server.url}/Compare")
+    yield page, models, runs
+    context.close()
+
+
+def test_a_run_is_renamed_then_deleted_after_a_confirmation_and_the_table_fits(page_with_a_run):
+    page, models, runs = page_with_a_run
+    table = page.get_by_test_id("stDataFrame").first
+    table.wait_for(timeout=120_000)
+    page.wait_for_selector(APP_IDLE, timeout=120_000)
+    box, main = table.bounding_box(), page.get_by_test_id("stMainBlockContainer").bounding_box()
+    assert box["x"] + box["width"] <= main["x"] + main["width"] + 1, (box, main)  # no column cut off at 1400 px
+    page.get_by_role("heading", name="Your runs: rename or delete").wait_for(timeout=60_000)
+    name_box = page.get_by_label("New name", exact=True)
+    name_box.fill("two-layers")
+    name_box.press("Tab")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    page.get_by_text("Renamed my-first-run to two-layers").wait_for(timeout=60_000)
+    assert (runs / "two-layers.pt").is_file() and not (runs / "my-first-run.pt").exists()
+    delete = page.get_by_role("button", name="Delete", exact=True)
+    assert delete.is_disabled()  # not before it is confirmed
+    page.get_by_text("for good").click()
+    page.wait_for_selector(APP_IDLE, timeout=60_000)
+    page.locator("button:not([disabled])").filter(has_text="Delete").first.click()
+    page.get_by_text("Deleted two-layers").wait_for(timeout=60_000)
+    assert not (runs / "two-layers.pt").exists() and (models / "softmax.pt").is_file()  # the shipped one stays
+    assert page.get_by_role("heading", name="Your runs: rename or delete").count() == 1  # its message shown
