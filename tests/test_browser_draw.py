@@ -170,7 +170,7 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
         undo.click()  # the upright stroke goes: one stroke is left, still something to read
         page.wait_for_selector(APP_IDLE, timeout=30_000)
         expect(undo).to_be_enabled(timeout=30_000)
-        assert prediction(page).count() == 1
+        expect(prediction(page)).to_have_count(1, timeout=30_000)  # the canvas answers with one stroke: read
         undo.click()  # and then the first: the canvas is empty again
         prediction(page).wait_for(state="detached", timeout=30_000)
         expect(undo).to_be_disabled(timeout=30_000)
