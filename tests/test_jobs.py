@@ -304,7 +304,8 @@ def test_restart_lists_finished_runs_and_marks_the_killed_one_interrupted(runs_d
     try:
         assert lines.get(timeout=120) == "finished"
         assert lines.get(timeout=120) == "RUNNING"
-        assert status_file(runs_dir, "long-run")["status"] == "running"
+        # the child prints once the job is running; its status file is written just after: wait for it
+        wait_for(lambda: status_file(runs_dir, "long-run")["status"] == "running", what="the status file")
         # while the other process lives, its run shows as running there, not interrupted
         watcher = JobRunner(runs_dir)
         live = {j.name: j for j in watcher.jobs()}
