@@ -87,12 +87,7 @@ def save(
         "extra": dict(extra or {}),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _write(payload, path)
     return path
 
 
@@ -314,12 +309,7 @@ def update_metrics(path: str | os.PathLike, **changes) -> dict:
     payload = read(path)
     metrics = {**payload["metrics"], **changes}
     payload["metrics"] = {k: v for k, v in metrics.items() if v is not None or k == "test_accuracy"}
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _write(payload, path)
     return payload["metrics"]
 
 
@@ -353,3 +343,13 @@ def path_in(directory: str | os.PathLike, name: str) -> Path:
     if path.parent != directory:
         raise ValueError(f"run name {name!r} does not map inside {directory}")
     return path
+
+
+def _write(payload: dict, path: Path) -> None:
+    """torch.save to a temporary file beside `path`, then one rename: readers see the old file or the new."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -139,6 +139,17 @@ def app_server(tmp_path):
         s.stop()
 
 
+@pytest.fixture
+def shipped_server(app_server, tmp_path):
+    """The real app with the shipped models only (models/, or $MNIST_MODELS_DIR), no dataset and no
+    runs; skipped without a trained models/cnn.pt (the Draw, Inside and theme tests read real digits)."""
+    models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
+    if not (models / "cnn.pt").is_file():
+        pytest.skip(f"no trained model at {models / 'cnn.pt'}: reading a drawn digit needs the shipped models")
+    return app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
+                           "MNIST_DATA_DIR": str(tmp_path / "no-data")})
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright; skipped with a reason where it is not installed."""

@@ -34,12 +34,8 @@ def contrast(a: float, b: float) -> float:
 
 
 @pytest.fixture
-def server(app_server, tmp_path):
-    models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
-    if not (models / "cnn.pt").is_file():
-        pytest.skip(f"no trained model at {models / 'cnn.pt'}: the Draw page needs the shipped models")
-    return app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
-                           "MNIST_DATA_DIR": str(tmp_path / "no-data")})
+def server(shipped_server):
+    return shipped_server
 
 
 @pytest.mark.parametrize("path, title", [("", "MNIST Lab"), ("/Draw", "Draw · MNIST Lab"),

@@ -21,12 +21,8 @@ SCREENSHOT = ROOT / "docs" / "screenshots" / "draw.png"
 
 
 @pytest.fixture
-def server(app_server, tmp_path):
-    models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
-    if not (models / "cnn.pt").is_file():
-        pytest.skip(f"no trained model at {models / 'cnn.pt'}: reading a drawn digit needs the shipped models")
-    return app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
-                           "MNIST_DATA_DIR": str(tmp_path / "no-data")})
+def server(shipped_server):
+    return shipped_server
 
 
 @pytest.fixture

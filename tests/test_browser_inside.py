@@ -24,12 +24,8 @@ SECTIONS = {  # expander title (its start) -> text that shows once it is compute
 
 
 @pytest.fixture
-def server(app_server, tmp_path):
-    models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
-    if not (models / "cnn.pt").is_file():
-        pytest.skip(f"no trained model at {models / 'cnn.pt'}: the Inside page explores the shipped models")
-    return app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
-                           "MNIST_DATA_DIR": str(tmp_path / "no-data")})
+def server(shipped_server):
+    return shipped_server
 
 
 def test_a_drawn_digit_explored_on_the_inside_page(browser, server, tmp_path):
