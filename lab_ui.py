@@ -331,11 +331,24 @@ def keep_drawing_ui(key: str, x28, png: bytes | None, model: str, predicted: int
     if error := st.session_state.pop("draw_keep_error", None):
         st.warning(error)
     try:
-        counts = drawings.DrawingStore().counts(collection)
+        counts = drawing_store().counts(collection)
     except drawings.StoreError as exc:
         st.caption(f"Drawings cannot be kept: {exc}")
         return
     st.caption(f"*{collection}*: " + " · ".join(f"{d}: {n}" for d, n in counts.items()))
+
+
+@st.cache_resource(show_spinner=False)
+def _drawing_store(path: str):
+    from mnist_core import drawings
+
+    return drawings.DrawingStore(path)
+
+
+def drawing_store():
+    """The runs folder's drawings store, checked once per process (not on every Draw rerun); a new
+    connection per call inside, so every session and thread may use it. StoreError for a bad file."""
+    return _drawing_store(str(inference.runs_dir().resolve()))
 
 
 def _keep_corrected() -> None:
@@ -353,7 +366,7 @@ def _keep_drawing(digit: int) -> None:
     if not p:
         return
     try:
-        drawings.DrawingStore().add(st.session_state["draw_collection"], digit, p["x28"], png=p["png"],
+        drawing_store().add(st.session_state["draw_collection"], digit, p["x28"], png=p["png"],
                                     model=p["model"], predicted=p["predicted"])
     except drawings.StoreError as exc:
         st.session_state["draw_keep_error"] = f"Not kept: {exc}"
