@@ -291,6 +291,29 @@ def proba_figure(probs, height: int = 260) -> object:
     return fig
 
 
+def proba_bars(probs, height: int = 200) -> str:
+    """The ten class probabilities as HTML bars, the top class highlighted (the Draw page's chart: plain
+    elements, so a drawing's reading costs the browser no chart library). Text takes the theme's colour."""
+    top = int(probs.argmax())
+    label = "Class probabilities: " + ", ".join(f"{d}: {p:.1%}" for d, p in enumerate(probs))
+    cols = []
+    for d, p in enumerate(probs):
+        colour = "#6366f1" if d == top else "#a5b4fc"
+        text = f"{p:.0%}" if p >= 0.005 else ""
+        cols.append(
+            f'<div class="mnist-prob" title="digit {d}: {p:.2%}" style="flex:1;display:flex;flex-direction:column;'
+            f'justify-content:flex-end;align-items:center;height:100%">'
+            f'<div style="font-size:0.75rem;line-height:1.2;min-height:1.2em;font-weight:{700 if d == top else 400}">'
+            f'{text}</div><div class="mnist-prob-bar" style="width:70%;height:{max(p, 0.004) * 100:.1f}%;'
+            f'background:{colour};border-radius:3px 3px 0 0"></div></div>')
+    digits = "".join(f'<div style="flex:1;text-align:center;font-weight:{700 if d == top else 400}">{d}</div>'
+                     for d in range(10))
+    return (f'<div class="mnist-probs" role="img" aria-label="{label}" style="padding:0.25rem 0">'
+            f'<div style="display:flex;gap:2px;height:{height}px;border-bottom:1px solid rgba(128,128,128,0.5)">'
+            f'{"".join(cols)}</div><div style="display:flex;gap:2px;padding-top:0.2rem">{digits}</div>'
+            '<div style="text-align:center;font-size:0.8rem;opacity:0.7">digit</div></div>')
+
+
 def models_figure(scores: dict, height: int = 360) -> object:
     """Plotly: every model's ten class probabilities as grouped bars; each legend entry names the
     model, its prediction and its confidence. `scores`: model name -> (10,) probabilities."""

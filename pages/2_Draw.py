@@ -2,7 +2,9 @@
 
 Each image is read once: its results are kept in this session under a hash of its bytes, so a
 rerun for the same drawing (a toggle, another model) only computes what it has not computed yet.
-The prediction comes first in the script, so it reaches the browser before the slower sections.
+What a stroke reruns is a fragment (canvas, prediction, keep, tabs: not the title and navigation),
+the prediction comes first in it, and only the open tab's view is computed and sent
+(bench/draw_latency.py measures the prediction's delay against a bare canvas page).
 """
 
 import hashlib
@@ -49,14 +51,11 @@ if (!window.mnistLabNoSend) {
 st.set_page_config(page_title="Draw · MNIST Lab", page_icon="✍️", layout="wide")
 lab_ui.sidebar_nav()
 st.title("Draw a digit")
-entries = lab_ui.model_choices()
-if not entries:
-    st.info("No models yet: train one on the Train page, or put the shipped checkpoints in `models/` "
-            "(`python -m mnist_core train --arch cnn --out models/cnn.pt`).")
+NO_MODELS = ("No models yet: train one on the Train page, or put the shipped checkpoints in `models/` "
+             "(`python -m mnist_core train --arch cnn --out models/cnn.pt`).")
+if not lab_ui.model_choices():
+    st.info(NO_MODELS)
     st.stop()
-names = [e.name for e in entries]
-if st.session_state.get("draw_model") not in names:  # first visit, or its model was deleted
-    st.session_state["draw_model"] = inference.default_model_name() or names[0]
 
 
 def edit_drawing(keep: int) -> None:
@@ -101,8 +100,7 @@ def prediction_ui(memo: dict, model: str, x28, chart_area) -> int:
     probs = lab_ui.model_probs(memo, model, x28)
     top = int(probs.argmax())
     st.metric("Prediction", str(top), delta=f"{probs[top]:.1%} probability", delta_color="off", delta_arrow="off")
-    chart_area.plotly_chart(lab_ui.once(memo, ("fig", model), lambda: lab_ui.proba_figure(probs)),
-                            key="draw_probs", config={"displayModeBar": False})
+    chart_area.html(lab_ui.once(memo, ("bars", model, probs.tobytes()), lambda: lab_ui.proba_bars(probs)))
     return top
 
 
@@ -124,13 +122,17 @@ def sees_ui(memo: dict, model: str, read: dict) -> None:
                      delta=f"{probs.max():.1%} probability", delta_color="off", delta_arrow="off")
 
 
-def every_model_ui(memo: dict, x28) -> None:
+def every_model_ui(memo: dict, x28, names: list[str]) -> None:
     scores, failed = {}, []
+    status = st.empty()
     for name in names:
+        # one line per model still to read: each is a point where the next stroke's rerun may stop this one
+        status.caption(f"Reading with {name}…")
         try:
             scores[name] = lab_ui.model_probs(memo, name, x28)
         except (checkpoints.CheckpointError, ValueError, OSError) as exc:
             failed.append(f"{name} ({exc})")
+    status.empty()
     if failed:
         st.warning(f"Could not load: {'; '.join(failed)}")
     if scores:
@@ -154,35 +156,48 @@ def saliency_ui(memo: dict, model: str, x28, top: int) -> None:
 
 
 st.html(PAGE_STYLE, unsafe_allow_javascript=True)
-col_input, col_result = st.columns([5, 6], gap="large")
-with col_result:
-    model = st.selectbox("Model", names, key="draw_model", help="Default: the best model available")
-with col_input:
-    key, data, min_side = input_ui()
-    read = top = None
-    if key is None:
-        st.info(PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else "Upload an image of a digit.")
-    else:
+
+
+# A fragment: a stroke (or any widget below) reruns this part only, so the page's title, navigation and
+# style are neither run nor sent again, and the browser has only this part to redraw.
+@st.fragment
+def drawing_ui() -> None:
+    names = [e.name for e in lab_ui.model_choices()]
+    if not names:  # deleted since the page loaded
+        st.info(NO_MODELS)
+        return
+    if st.session_state.get("draw_model") not in names:  # first visit, or its model was deleted
+        st.session_state["draw_model"] = inference.default_model_name() or names[0]
+    col_input, col_result = st.columns([5, 6], gap="large")
+    with col_result:
+        model = st.selectbox("Model", names, key="draw_model", help="Default: the best model available")
+    with col_input:
+        key, data, min_side = input_ui()
+        if key is None:
+            st.info(PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else "Upload an image of a digit.")
+            return
         memo = lab_ui.image_memo(key)
         read = lab_ui.read_image(memo, data, min_side)
         if "error" in read:
             st.error(read["error"])
-        elif read["steps"] is None:
+            return
+        if read["steps"] is None:
             st.info(f"{read['blank']} {PROMPT if key[:7] != 'upload:' else 'Upload an image of a digit.'}")
-        else:
-            for note in read["notes"]:
-                st.caption(note)
-            top = prediction_ui(memo, model, read["steps"]["centred"], col_result)
-            lab_ui.keep_drawing_ui(key, read["steps"]["centred"], None if key.startswith("upload:") else data, model,
-                                   top)
-            st.session_state["inside_drawing"] = {"x28": read["steps"]["centred"], "model": model}  # Inside's input
+            return
+        for note in read["notes"]:
+            st.caption(note)
+        x28 = read["steps"]["centred"]
+        top = prediction_ui(memo, model, x28, col_result)
+        lab_ui.keep_drawing_ui(key, x28, None if key.startswith("upload:") else data, model, top)
+        st.session_state["inside_drawing"] = {"x28": x28, "model": model}  # Inside's input
+    # Only the open tab runs (and is sent): the other views cost a drawing nothing until they are opened.
+    views = {"What the model sees": lambda: sees_ui(memo, model, read),
+             "Every model": lambda: every_model_ui(memo, x28, names),
+             "Saliency": lambda: saliency_ui(memo, model, x28, top)}
+    for tab, view in zip(st.tabs(list(views), key="draw_tab", on_change="rerun"), views.values(), strict=True):
+        if tab.open:
+            with tab:
+                view()
 
-if top is not None:
-    x28 = read["steps"]["centred"]
-    tab_sees, tab_every, tab_saliency = st.tabs(["What the model sees", "Every model", "Saliency"])
-    with tab_sees:
-        sees_ui(memo, model, read)
-    with tab_every:
-        every_model_ui(memo, x28)
-    with tab_saliency:
-        saliency_ui(memo, model, x28, top)
+
+drawing_ui()

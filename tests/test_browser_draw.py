@@ -63,7 +63,10 @@ def test_a_drawn_digit_is_read_then_the_cleared_canvas_shows_the_prompt(draw):
     draw_strokes(page, canvas, 7)
     reads(page, 7)
     assert "probability" in prediction(page).inner_text()
-    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)  # the probability chart
+    bars = page.locator(".mnist-probs .mnist-prob")  # the ten class probabilities, the top one named in full
+    expect(bars).to_have_count(10)
+    assert "digit 7:" in bars.nth(7).get_attribute("title")
+    assert "7: " in page.locator(".mnist-probs").get_attribute("aria-label")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 
@@ -86,9 +89,9 @@ def test_every_model_and_the_models_view_follow_the_drawing(draw):
     page.get_by_role("tab", name="Every model").click()
     table = page.get_by_test_id("stDataFrame")
     table.wait_for(timeout=30_000)
-    # the selected model's bars and every model's bars (the chart code loads lazily: wait, then count)
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000)
-    assert page.locator(".js-plotly-plot").count() == 2
+    # every model's bars (the chart code loads lazily: wait for it); the selected model's bars stay
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    expect(page.locator(".mnist-probs .mnist-prob")).to_have_count(10)
     page.get_by_role("tab", name="Saliency").click()
     page.get_by_text("Which input pixels pushed").wait_for(timeout=30_000)
 

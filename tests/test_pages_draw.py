@@ -72,6 +72,14 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "application/octet-s
     return at
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Open one of the Draw page's tabs (only the open one runs), as a click on it would."""
+    at.session_state["draw_tab"] = label
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def metrics(at: AppTest) -> dict:
     return {m.label: m.value for m in at.metric}
 
@@ -196,13 +204,15 @@ def test_an_uploaded_phone_photo_is_read_and_explained(shipped, digit):
     assert metrics(at)["Prediction"] == str(digit)
     assert "EXIF" in texts(at.caption)
     assert [t.label for t in at.tabs] == ["What the model sees", "Every model", "Saliency"]
-    table = at.dataframe[0].value
-    assert list(table["Model"]) == inference.list_models()
-    assert table["Confidence"].between(0, 1).all()
     at.toggle(key="draw_squash").set_value(True).run()
     assert not at.exception
     squashed = [m for m in at.metric if m.label.endswith("reads the squashed image as")]
     assert len(squashed) == 1 and squashed[0].value in [str(d) for d in range(10)]
+    table = open_tab(at, "Every model").dataframe[0].value
+    assert list(table["Model"]) == inference.list_models()
+    assert table["Confidence"].between(0, 1).all()
+    assert metrics(at)["Prediction"] == str(digit)
+    assert "Which input pixels pushed" in open_tab(at, "Saliency").markdown[0].value
 
 
 # --- no repeated work for the same image -------------------------------------------------------------
@@ -219,19 +229,27 @@ def test_a_rerun_for_the_same_image_recomputes_nothing(untrained, monkeypatch):
 
     for owner, name in [(images, "decode"), (images, "find_digit"), (preprocess, "squash"),
                         (inference.Predictor, "proba_batch"), (inference.Predictor, "saliency"),
-                        (lab_ui, "proba_figure"), (lab_ui, "models_figure")]:
+                        (lab_ui, "proba_bars"), (lab_ui, "models_figure")]:
         counting(owner, name)
     at = upload(draw_page(), "four.png", encode(digit_image(4)))
+    assert calls["decode"] == calls["find_digit"] == calls["proba_batch"] == calls["proba_bars"] == 1
+    assert "saliency" not in calls and "models_figure" not in calls  # closed tabs cost nothing
+    open_tab(at, "Saliency")
+    assert calls["saliency"] == 1 and calls["proba_batch"] == 1
+    open_tab(at, "Every model")
     first = dict(calls)
+    assert first["proba_batch"] == 2 and first["models_figure"] == 1  # 2 models
     assert first["decode"] == first["find_digit"] == first["saliency"] == 1
-    assert first["proba_batch"] == 2 and first["proba_figure"] == first["models_figure"] == 1  # 2 models
 
     at.run()  # a rerun with nothing changed
     assert calls == first
+    open_tab(at, "Saliency")  # the tab is only shown again
+    assert calls == first
     at.selectbox(key="draw_model").set_value("softmax").run()  # its scores are known from "Every model"
     assert calls["decode"] == calls["find_digit"] == 1 and calls["proba_batch"] == 2
-    assert calls["saliency"] == 2 and calls["proba_figure"] == 2
+    assert calls["saliency"] == 2 and calls["proba_bars"] == 2
     at.selectbox(key="draw_model").set_value("mlp").run()  # back: everything is known
+    open_tab(at, "What the model sees")
     at.toggle(key="draw_squash").set_value(True).run()
     after_squash = dict(calls)
     assert after_squash["squash"] == 1 and after_squash["proba_batch"] == 3
