@@ -58,6 +58,12 @@ if not lab_ui.model_choices():
     st.stop()
 
 
+def shape(drawing: dict | None) -> tuple:
+    """A drawing's strokes, to the pixel: the same for an edited drawing and the canvas's copy of it."""
+    return tuple((o.get("type"), *(round(float(o.get(k) or 0)) for k in ("left", "top", "width", "height")))
+                 for o in (drawing or {}).get("objects", []))
+
+
 def edit_drawing(keep: int) -> None:
     """Undo (keep=-1: all strokes but the last) or Clear (keep=0). The canvas redraws a changed
     initial_drawing and sends it back like a stroke; the counter makes each edit a change."""
@@ -67,6 +73,19 @@ def edit_drawing(keep: int) -> None:
     st.session_state["draw_initial"] = {**drawing, "objects": objects, "mnistLabEdit": st.session_state["draw_edits"]}
     # the drawing as edited, at once: a second Undo before the canvas sends it back takes the next stroke
     st.session_state["draw_json"] = {**drawing, "objects": objects}
+    # Until the canvas sends the edited drawing back, what it sends is older (the drawing before this edit
+    # or an earlier one, the echo of an earlier edit): kept from overwriting this edit. Its image is older
+    # too: nothing is read until the canvas has the edited drawing.
+    awaiting = st.session_state.get("draw_awaiting")
+    older = ({shape(drawing)} | ({awaiting} | st.session_state.get("draw_older", set()) if awaiting is not None
+                                 else set()))
+    st.session_state["draw_awaiting"] = shape(st.session_state["draw_json"])
+    st.session_state["draw_older"] = older - {st.session_state["draw_awaiting"]}
+
+
+def editing() -> bool:
+    """An Undo or Clear on its way to the canvas: the canvas's image is older than the drawing."""
+    return st.session_state.get("draw_source", "Draw") == "Draw" and st.session_state.get("draw_awaiting") is not None
 
 
 def input_ui() -> tuple[str | None, bytes | None, int]:
@@ -81,12 +100,18 @@ def input_ui() -> tuple[str | None, bytes | None, int]:
                            height=CANVAS, return_image_data=True, key="draw_canvas",
                            initial_drawing=st.session_state.get("draw_initial"))
         if canvas.json_data != st.session_state.get("draw_sent"):  # a new drawing from the canvas
-            st.session_state["draw_sent"] = st.session_state["draw_json"] = canvas.json_data
+            st.session_state["draw_sent"] = canvas.json_data
+            if shape(canvas.json_data) not in st.session_state.get("draw_older", set()):  # not older than an edit
+                st.session_state["draw_json"] = canvas.json_data
+                st.session_state["draw_awaiting"], st.session_state["draw_older"] = None, set()
         strokes = bool((st.session_state.get("draw_json") or {}).get("objects"))
         buttons = st.container(horizontal=True)  # side by side on a phone too (columns would stack)
         buttons.button("↶ Undo", on_click=edit_drawing, args=(-1,), disabled=not strokes, width="stretch",
                     help="take back the last stroke")
         buttons.button("✕ Clear", on_click=edit_drawing, args=(0,), disabled=not strokes, width="stretch")
+        if editing():
+            st.caption("Reading the edited drawing…")
+            return None, None, 0
         png = canvas.image_bytes  # the canvas as PNG; None before the first stroke
         # ink no bigger than 1.5 brush widths is one click of the pen: a dot, not a digit
         return (hashlib.blake2b(png, digest_size=16).hexdigest(), png, int(1.5 * brush)) if png else (None, None, 0)
@@ -174,7 +199,9 @@ def drawing_ui() -> None:
     with col_input:
         key, data, min_side = input_ui()
         if key is None:
-            st.info(PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else "Upload an image of a digit.")
+            if not editing():  # (while an edit is on its way to the canvas, input_ui says so)
+                st.info(PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else
+                        "Upload an image of a digit.")
             return
         memo = lab_ui.image_memo(key)
         read = lab_ui.read_image(memo, data, min_side)
