@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import digit_image
 
-from mnist_core import checkpoints, preprocess, training
+from mnist_core import checkpoints, data, preprocess, training
 from mnist_core.drawings import DrawingStore
 from mnist_core.jobs import JobRunner
 
@@ -46,6 +47,32 @@ def test_a_finetune_starts_from_the_checkpoint_and_measures_before_and_after(bas
     w0, w1 = start.state_dict()["1.weight"], result.model.state_dict()["1.weight"]
     assert not torch.equal(w0, w1) and torch.norm(w1 - w0) < torch.norm(w1)
     assert checkpoints.read(base)["metrics"] == before["metrics"]  # the original is untouched
+
+
+def test_the_collection_makes_its_share_of_the_images(base, collection, small_data_dir):
+    cfg = training.finetune_config(str(base), "softmax", "mine", max_steps=2)
+    result = training.train(cfg, data_root=small_data_dir)
+    seen = result.data_seen["collection"]
+    mine = seen["repeats"] * seen["drawings"]
+    assert mine / (mine + result.data_seen["mnist"]) == pytest.approx(training.COLLECTION_SHARE, abs=0.02)
+
+
+def test_distillation_keeps_the_starting_models_outputs_on_mnist(base, collection, small_data_dir):
+    start, _ = checkpoints.load(base)
+    x = data.normalize(data.load("mnist", train=False, root=small_data_dir).images)
+
+    def drift(distill: float) -> float:
+        """KL(starting model || fine-tuned model) on the MNIST test images."""
+        cfg = training.finetune_config(str(base), "softmax", "mine", max_steps=40, lr=5e-3, distill=distill)
+        model = training.train(cfg, data_root=small_data_dir).model
+        with torch.no_grad():
+            return F.kl_div(F.log_softmax(model(x), 1), F.log_softmax(start(x), 1), log_target=True,
+                            reduction="batchmean").item()
+
+    kept, free = drift(5.0), drift(0.0)
+    assert kept < 0.5 * free, (kept, free)
+    with pytest.raises(ValueError, match="needs init_from"):
+        training.TrainConfig(distill=1.0)
 
 
 def test_too_few_drawings_are_named_instead_of_trained_on(base, runs_dir, small_data_dir):
