@@ -14,6 +14,12 @@ and measured before and after on
   - MNIST's 10,000 test digits.
 Targets (issue 17): the writer's held-out errors at least halved, MNIST test accuracy down by at most
 0.2 points, fine-tuning under 30 s on 2 CPU cores, a save under 20 ms.
+
+Measured (kast, seeds 0, 1, 2 of `--seed`): the other digits' 12 errors -> 4, 2, 4; MNIST 99.13% -> 99.02,
+99.06, 99.08%; the held-out part 0 -> 0 errors. The recipe before distillation (a tenth of the images the
+writer's, label smoothing 0.1) left 8 errors and lost 0.26 points. Distillation costs a forward pass of the
+starting model on half of each batch: 1.13x the step's time on one thread (on a busy machine, where the
+bench's wall time means little, 1.4x on two); 21.7 s before it on a quiet machine.
 """
 
 from __future__ import annotations
