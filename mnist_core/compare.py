@@ -532,7 +532,7 @@ class Evaluation:
 
 def _evaluate(path: Path, dataset: str, data_root) -> Evaluation:
     model, meta = checkpoints.load(path)
-    predictor = inference.Predictor(model, meta, path.stem, path)
+    predictor = inference.Predictor(model, meta, path.stem, path, tta=False)  # as training measures it
     split = data.load(dataset, train=False, root=data_root, download=False)
     res = inference.evaluate(predictor, split.images, split.labels)
     top = res["mistakes"][:MISTAKES_KEPT]

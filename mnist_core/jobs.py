@@ -441,7 +441,7 @@ class JobRunner:
         t0 = time.perf_counter()
         try:
             model, meta = checkpoints.load(job.path)
-            predictor = inference.Predictor(model, meta, job.name, job.path)
+            predictor = inference.Predictor(model, meta, job.name, job.path, tta=False)  # as training measures it
             split = data.load(job.config.dataset, train=False, root=job.data_root, download=False)
             n = len(split)
             total = math.ceil(n / EVAL_BATCH)

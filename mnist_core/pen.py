@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import data
+from . import data, inference
 from .preprocess import preprocess
 
 FILE = "unipen_1a_digits.jsonl.gz"
@@ -378,4 +378,5 @@ def benchmark(predictor, root=None, seed: int = BENCH_SEED) -> dict:
     x = d["x"]
     probs = np.concatenate([predictor.proba_batch(x[i : i + 1000]) for i in range(0, len(x), 1000)])
     preds = np.where(d["blank"], -1, probs.argmax(1))
-    return {"seed": seed, **score(d["labels"], preds, d["labs"])}
+    views = len(inference.TTA_VIEWS) if getattr(predictor, "tta", False) else 1  # how the predictor reads
+    return {"seed": seed, "views": views, **score(d["labels"], preds, d["labs"])}

@@ -23,7 +23,9 @@ COLUMNS = {  # row key -> (table header, column config); widths keep each view w
     "name": ("Model", T(width=150, pinned=True, help="Shipped models by architecture, your runs by name. "
                         "Double-click a cell to read a long name or setting whole.")),
     "test_accuracy": ("Test accuracy", N(format=P, width=100, help="On the full test set, measured here or at the "
-                                         f"end of training. {DASH}")),
+                                         "end of training: the network's own reading of each image. The Draw page "
+                                         "reads a drawing in four views and averages them for the models made for "
+                                         f"drawn input (as the next two columns do). {DASH}")),
     "drawings_accuracy": ("Your drawings", N(format=P, width=100)),  # its help names the collection
     "drawn_accuracy": ("Real handwriting", N(format=P, width=115, help="UNIPEN's benchmark writers (3,469 "
         "pen-drawn digits by 44 writers from Spain, Germany, the UK, Belgium and Canada, never trained on), their "

@@ -131,6 +131,10 @@ with col_input:
         st.image(images.enlarge(x28, 168), width=168, caption=f"The input: {what}")
         st.metric(f"{name} reads", str(top), delta=f"{probs[top]:.1%} probability", delta_color="off",
                   delta_arrow="off")
+        if predictor.tta:
+            st.caption(f"As the Draw page reads it: the average of {len(inference.TTA_VIEWS)} views of the input "
+                       "(as drawn, tilted 10° each way, 10% smaller). The layers show the network on the input "
+                       "as drawn.")
 
 def weights_ui() -> None:
     learned = view("weights", name, path, mtime, "", None)

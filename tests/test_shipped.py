@@ -59,12 +59,17 @@ def test_shipped_models_are_listed_by_architecture_and_load_without_a_dataset(tm
 @pytest.mark.realdata
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_shipped_accuracy_matches_the_stored_figure(arch, real_data_dir):
-    predictor = inference.load_model(shipped_path(arch))
+    alone = inference.load_model(shipped_path(arch), tta=False)  # the network's own reading, as training measured
     test = data.load("mnist", train=False, root=real_data_dir)
-    measured = inference.evaluate(predictor, test.images, test.labels)["accuracy"]
-    assert measured == pytest.approx(predictor.test_accuracy, abs=0.001)
-    if arch == DEFAULT_ARCH:  # 99.46% before it learned other hands; issue 20 asks >= 99.3%, not met yet
-        assert measured >= 0.991
+    measured = inference.evaluate(alone, test.images, test.labels)["accuracy"]
+    assert measured == pytest.approx(alone.test_accuracy, abs=0.001)
+    app = inference.load_model(shipped_path(arch))  # as the app reads: four views for the drawn-input models
+    as_read = inference.evaluate(app, test.images, test.labels)["accuracy"]
+    assert app.tta == ARCHS[arch].drawn_input
+    if app.tta:  # the views were kept because they read MNIST better for every one of these models
+        assert as_read >= measured
+    if arch == DEFAULT_ARCH:  # 99.46% before it learned other hands; issue 20 asks >= 99.3%
+        assert as_read >= 0.993
 
 
 @pytest.mark.realdata
@@ -77,9 +82,9 @@ def test_pretrain_reproduces_a_shipped_model(real_data_dir, tmp_path):
 
 
 DRAWN_INPUT = [a for a, arch in ARCHS.items() if arch.drawn_input]
-# UNIPEN's benchmark writers (bench/real_handwriting.py); before issue 20: cnn 92.7%, mlp 85.8%,
-# convnet 88.0%, lenet 84.0%, simple_convnet 85.4%
-REAL_HANDWRITING_FLOOR = {"cnn": 0.975, "mlp": 0.95, "convnet": 0.95, "lenet": 0.935, "simple_convnet": 0.95}
+# UNIPEN's benchmark writers (bench/real_handwriting.py), read as the app reads them (four views averaged);
+# before issue 20: cnn 92.7%, mlp 85.8%, convnet 88.0%, lenet 84.0%, simple_convnet 85.4%
+REAL_HANDWRITING_FLOOR = {"cnn": 0.98, "mlp": 0.95, "convnet": 0.95, "lenet": 0.945, "simple_convnet": 0.95}
 
 
 @pytest.fixture(scope="module")
@@ -94,13 +99,13 @@ def test_shipped_real_handwriting_matches_the_stored_figure_and_its_target(arch,
     """The stored real-handwriting figure (what Compare shows) is what the model reads now, and does not
     fall below what the shipped models reached. Issue 20 asks for the default >= 98.5% overall, no lab
     below 97%, no digit below 96%, and every other drawn-input model >= 95%: mlp, convnet and
-    simple_convnet meet theirs; cnn (97.72%; its 1s 90.8%, 5s 94.6%, lab lou 6 of 7) and lenet (94.00%)
+    simple_convnet meet theirs; cnn (98.24%; its 1s 94.3%, 5s 95.8%, lab lou 6 of 7) and lenet (94.72%)
     do not yet, so their floors are what they reached."""
     predictor = inference.load_model(shipped_path(arch))
     stored = predictor.meta["extra"]["real_handwriting"]
     measured = pen.benchmark(predictor)
-    assert measured["digits"] == stored["digits"] == 3469
+    assert measured["digits"] == stored["digits"] == 3469 and measured["views"] == stored["views"] == 4
     assert measured["accuracy"] == pytest.approx(stored["accuracy"], abs=0.001)
     assert measured["accuracy"] >= REAL_HANDWRITING_FLOOR[arch]
     if arch == DEFAULT_ARCH:
-        assert min(measured["per_digit"].values()) >= 0.90, measured["per_digit"]
+        assert min(measured["per_digit"].values()) >= 0.94, measured["per_digit"]
