@@ -117,3 +117,15 @@ def test_a_visitor_sees_no_traceback_and_the_log_has_it(boom_server, browser):
         time.sleep(0.2)
     text = log.read_text()
     assert "Traceback" in text and SECRET in text  # the operator's log has it all
+
+
+def test_the_server_gives_torch_half_the_cores_or_what_the_operator_says(monkeypatch):
+    """One thread on a 2-core laptop: a core busy with anything else stalls every torch operation
+    of a full pool (lab_ui.torch_threads)."""
+    import lab_ui
+
+    monkeypatch.delenv("MNIST_LAB_THREADS", raising=False)
+    assert [lab_ui.torch_threads(n) for n in (1, 2, 3, 8)] == [1, 1, 1, 4]
+    for value, cores, expected in [("3", 2, 3), ("0", 8, 4), ("many", 8, 4), ("", 2, 1)]:
+        monkeypatch.setenv("MNIST_LAB_THREADS", value)
+        assert lab_ui.torch_threads(cores) == expected, value
