@@ -20,14 +20,6 @@ LUMINANCE = """([selector, prop]) => {
     .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
   return 0.2126 * r + 0.7152 * g + 0.0722 * b;
 }"""
-TICK_LUMINANCE = """() => {
-  const t = document.querySelector('.js-plotly-plot .xtick text');
-  const [r, g, b] = getComputedStyle(t).fill.match(/[\\d.]+/g).map(Number).map(v => v / 255)
-    .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
-  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-}"""
-
-
 def contrast(a: float, b: float) -> float:
     """WCAG contrast ratio of two luminances (1 to 21; body text wants 4.5 or more)."""
     return (max(a, b) + 0.05) / (min(a, b) + 0.05)
@@ -77,8 +69,9 @@ def test_the_theme_follows_the_system_and_stays_readable(browser, server, scheme
         expect(metric.get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
         value = page.evaluate(LUMINANCE, ["[data-testid='stMetricValue']", "color"])
         assert contrast(value, background) >= 4.5, (scheme, value, background)
-        page.locator(".js-plotly-plot .xtick text").first.wait_for(timeout=30_000)  # the probability bars
-        assert contrast(page.evaluate(TICK_LUMINANCE), background) >= 3, scheme  # the chart's labels read
+        page.locator(".mnist-probs").first.wait_for(timeout=30_000)  # the probability bars (lab_ui.proba_bars)
+        digits = page.evaluate(LUMINANCE, [".mnist-probs > div:nth-child(2) > div", "color"])
+        assert contrast(digits, background) >= 4.5, (scheme, digits, background)  # the bars' digit labels read
         page.wait_for_selector(APP_IDLE, timeout=30_000)
         name = f"draw-{scheme}.png"
         page.screenshot(path=str(tmp_path / name))
