@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from mnist_core import checkpoints, data, inference, jobs
+from mnist_core import checkpoints, data, inference, jobs, training
 
 
 def _fix_the_mmap_threshold(threshold: int = 4 * 2**20) -> bool:
@@ -36,20 +36,7 @@ def _fix_the_mmap_threshold(threshold: int = 4 * 2**20) -> bool:
 _fix_the_mmap_threshold()
 
 
-def torch_threads(cores: int | None = None) -> int:
-    """Torch's intra-op threads for this server: $MNIST_LAB_THREADS, else half the cores (one on a
-    2-core laptop). The server trains and reads every session's drawings in one process, beside the
-    browser and whatever else the machine runs; when all cores are in torch's pool, a core taken by
-    anything else stalls each operation at the pool's barrier. Measured on this 2-core machine with
-    other work on it (load 3-4): a cnn training step 500 ms on 2 threads against 20 ms on one; one
-    drawing's reading 136 ms against 0.9 ms."""
-    wanted = os.environ.get("MNIST_LAB_THREADS", "")
-    if wanted.isdigit() and int(wanted) > 0:
-        return int(wanted)
-    return max(1, (cores or os.cpu_count() or 1) // 2)
-
-
-torch.set_num_threads(torch_threads())
+torch.set_num_threads(training.torch_threads())  # one on a 2-core machine: see its docstring
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

@@ -58,7 +58,7 @@ def main() -> int:
     ap.add_argument("--label-smoothing", type=float, help="override the recipe's label smoothing")
     ap.add_argument("--seed", type=int, default=0, help="the fine-tuning run's seed (the drawings stay seed 0)")
     args = ap.parse_args()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(training.torch_threads())  # as the app's server runs it
     if not data.is_available("mnist", args.data_dir) or not pen.is_available(args.data_dir):
         print("error: needs MNIST and UNIPEN in the data folder (--data-dir, else $MNIST_DATA_DIR)", file=sys.stderr)
         return 2

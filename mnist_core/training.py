@@ -163,6 +163,20 @@ def machine_load() -> dict:
     return {"load_1min": load, "cpu_count": cpus}
 
 
+def torch_threads(cores: int | None = None) -> int:
+    """Torch's intra-op threads for the app's server (lab_ui sets them) and for the benches that time
+    what it does: $MNIST_LAB_THREADS, else half the cores (one on a 2-core laptop). The server trains
+    and reads every session's drawings in one process, beside the browser and whatever else the
+    machine runs; when all cores are in torch's pool, a core taken by anything else stalls each
+    operation at the pool's barrier. Measured on this 2-core machine with other work on it (load 3-4):
+    a cnn training step 500 ms on 2 threads against 20 ms on one; one drawing's reading 136 ms against
+    0.9 ms."""
+    wanted = os.environ.get("MNIST_LAB_THREADS", "")
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    return max(1, (cores or os.cpu_count() or 1) // 2)
+
+
 @dataclass
 class TrainResult:
     """What a run leaves: the model (on the CPU, eval mode), its status and its history."""
