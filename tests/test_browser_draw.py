@@ -66,8 +66,11 @@ def reads(page, digit: int, timeout: float = 60) -> None:
 
 
 def clear(page) -> None:
+    """Clear, done when the page shows the prompt again: until the canvas has drawn the cleared drawing
+    the page says it is reading the edit (an idle page without a Prediction may still be in between)."""
     page.get_by_role("button", name="✕ Clear").click()
     prediction(page).wait_for(state="detached", timeout=30_000)
+    expect(page.get_by_text("Draw a digit (0-9) in the black square")).to_be_visible(timeout=30_000)
     page.wait_for_selector(APP_IDLE, timeout=30_000)
 
 
@@ -87,8 +90,7 @@ def test_a_drawn_digit_is_read_then_the_cleared_canvas_shows_the_prompt(draw):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 
-    clear(page)
-    assert page.get_by_text("Draw a digit (0-9) in the black square").is_visible()
+    clear(page)  # and the prompt is back
 
     draw_strokes(page, canvas, 4)  # two strokes: the prediction follows the last one
     reads(page, 4)
