@@ -51,7 +51,7 @@ def run(name: str, root, seed: int, limit: int, one_view: bool = False) -> dict:
     res = pen.score(labels, preds, labs)
     res["ms_per_image"] = 1000 * seconds / max(len(labels), 1)
     res["ms_one_view"] = 1000 * seconds_alone / max(len(labels), 1) if alone is not None else res["ms_per_image"]
-    res["views"] = len(inference.TTA_VIEWS) if predictor.tta else 1
+    res["views"] = predictor.views
     return res
 
 

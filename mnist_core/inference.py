@@ -145,20 +145,23 @@ def resolve(name_or_path: str | os.PathLike, models_dir=None) -> Path:
 TTA_VIEWS = ((0.0, 1.0), (-10.0, 1.0), (10.0, 1.0), (0.0, 0.9))  # (degrees, scale)
 
 
-def _view_matrices(views=TTA_VIEWS) -> torch.Tensor:
+def _view_matrices() -> torch.Tensor:
     """(V, 2, 3) affine_grid matrices, one per view: rotate by degrees, shrink to scale, about the centre."""
     rows = []
-    for deg, scale in views:
+    for deg, scale in TTA_VIEWS:
         c, s = np.cos(np.radians(deg)) / scale, np.sin(np.radians(deg)) / scale
         rows.append([[c, -s, 0.0], [s, c, 0.0]])
     return torch.tensor(rows, dtype=torch.float32)
 
 
-def tta_views(x: torch.Tensor, views=TTA_VIEWS) -> torch.Tensor:
-    """(N, 1, 28, 28) -> (V * N, 1, 28, 28): every input in each view, view by view."""
-    theta = _view_matrices(views).repeat_interleave(len(x), 0)
+_VIEW_MATRICES = _view_matrices()  # built once, not per drawing
+
+
+def tta_views(x: torch.Tensor) -> torch.Tensor:
+    """(N, 1, 28, 28) -> (V * N, 1, 28, 28): every input in each of the TTA_VIEWS, view by view."""
+    theta = _VIEW_MATRICES.repeat_interleave(len(x), 0)
     grid = torch.nn.functional.affine_grid(theta, (len(theta), 1, 28, 28), align_corners=False)
-    return torch.nn.functional.grid_sample(x.repeat(len(views), 1, 1, 1), grid, align_corners=False)
+    return torch.nn.functional.grid_sample(x.repeat(len(TTA_VIEWS), 1, 1, 1), grid, align_corners=False)
 
 
 class Predictor:
@@ -177,6 +180,11 @@ class Predictor:
         self.name = name
         self.path = path
         self.arch = meta.get("arch", "?")
+
+    @property
+    def views(self) -> int:
+        """How many views of each input this predictor reads (1 without test-time augmentation)."""
+        return len(TTA_VIEWS) if self.tta else 1
 
     @property
     def test_accuracy(self) -> float | None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import data, inference
+from . import data
 from .preprocess import preprocess
 
 FILE = "unipen_1a_digits.jsonl.gz"
@@ -378,5 +378,4 @@ def benchmark(predictor, root=None, seed: int = BENCH_SEED) -> dict:
     x = d["x"]
     probs = np.concatenate([predictor.proba_batch(x[i : i + 1000]) for i in range(0, len(x), 1000)])
     preds = np.where(d["blank"], -1, probs.argmax(1))
-    views = len(inference.TTA_VIEWS) if getattr(predictor, "tta", False) else 1  # how the predictor reads
-    return {"seed": seed, "views": views, **score(d["labels"], preds, d["labs"])}
+    return {"seed": seed, "views": predictor.views, **score(d["labels"], preds, d["labs"])}
