@@ -37,6 +37,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mnist_core import data  # noqa: E402
+from mnist_core.events import Event, EventKind  # noqa: E402
 from mnist_core.models import ARCHS, build  # noqa: E402
 from mnist_core.training import (  # noqa: E402
     TrainConfig,
@@ -62,8 +63,8 @@ def time_engine(cfg: TrainConfig, data_root) -> tuple[float, float]:
     done = {"elapsed": None}
     cpu0 = time.process_time()
 
-    def on_event(e: dict) -> None:
-        if e["type"] == "step" and e["step"] == e["total_steps"]:
+    def on_event(e: Event) -> None:
+        if e["type"] == EventKind.STEP and e["step"] == e["total_steps"]:
             done["elapsed"] = e["elapsed"]  # taken after loss.item(), which waits for the device
 
     result = train(cfg, data_root=data_root, on_event=on_event, should_stop=lambda: done["elapsed"] is not None)

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mnist_core import data, inference, pen, preprocess, training  # noqa: E402
 from mnist_core.drawings import DrawingStore  # noqa: E402
+from mnist_core.events import RunStatus  # noqa: E402
 
 
 def accuracy(model: torch.nn.Module, x28: np.ndarray, labels: np.ndarray) -> float:
@@ -98,7 +99,7 @@ def main() -> int:
         t, cpu = time.perf_counter(), time.process_time()
         result = training.train(cfg, data_root=args.data_dir)
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
-        if result.status != "finished":
+        if result.status != RunStatus.FINISHED:
             print(f"error: fine-tuning {result.status}: {result.message}", file=sys.stderr)
             return 1
         seen = result.data_seen["collection"]

@@ -35,6 +35,7 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mnist_core import data  # noqa: E402
+from mnist_core.events import Event, EventKind  # noqa: E402
 from mnist_core.training import TrainConfig, evaluate, recommended_config, resolve_device, train  # noqa: E402
 
 
@@ -128,8 +129,8 @@ def seconds_to(arch: str, target: float | None, root: Path, device: torch.device
     cfg = recommended_config(arch, fast=False, device=device.type, **overrides)
     reached: dict = {}
 
-    def on_event(e: dict) -> None:
-        if e["type"] == "epoch" and target is not None and e["test_accuracy"] >= target and not reached:
+    def on_event(e: Event) -> None:
+        if e["type"] == EventKind.EPOCH and target is not None and e["test_accuracy"] >= target and not reached:
             reached.update(seconds=e["seconds"], accuracy=e["test_accuracy"])
 
     result = train(cfg, data_root=root, on_event=on_event, should_stop=lambda: bool(reached))

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from . import checkpoints, data, drawings, inference, pen
+from .events import Event, EventKind, RunStatus
 from .models import ARCHS, param_count
 from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, finetune_config, recommended_config, train
 
@@ -30,13 +31,13 @@ def _progress(json_mode: bool):
     """A one-line progress bar on a terminal; nothing when piped or in --json mode."""
     tty = sys.stderr.isatty() and not json_mode
 
-    def on_event(e: dict) -> None:
-        if e["type"] == "step" and tty:
+    def on_event(e: Event) -> None:
+        if e["type"] == EventKind.STEP and tty:
             done = e["step"] / e["total_steps"]
             bar = "#" * int(done * 30)
             sys.stderr.write(f"\r[{bar:<30}] {e['step']}/{e['total_steps']} loss {e['loss']:.4f} "
                              f"{e['images_per_sec']:.0f} img/s")
-        elif e["type"] == "epoch" and not json_mode:
+        elif e["type"] == EventKind.EPOCH and not json_mode:
             sys.stderr.write(("\n" if tty else "") + f"epoch {e['epoch']:g}: train acc {e['train_accuracy']:.4f}  "
                              f"test loss {e['test_loss']:.4f}  test acc {e['test_accuracy']:.4f}  "
                              f"{e['seconds']:.1f} s\n")
@@ -106,7 +107,7 @@ def cmd_train(args) -> int:
         acc = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "n/a"
         print(f"{result.status}: test accuracy {acc} in {result.train_seconds:.1f} s"
               + (f"; saved to {saved}" if saved else f" ({result.message})"))
-    return 0 if result.status == "finished" else 1
+    return 0 if result.status == RunStatus.FINISHED else 1
 
 
 def cmd_evaluate(args) -> int:
@@ -212,7 +213,7 @@ def cmd_finetune(args) -> int:
         print(f"{result.status}: held-out {summary['held_out_accuracy_before']} -> {summary['held_out_accuracy']}, "
               f"MNIST test {summary['test_accuracy_before']} -> {result.test_accuracy}"
               + (f"; saved to {saved}" if saved else f" ({result.message})"))
-    return 0 if result.status == "finished" else 1
+    return 0 if result.status == RunStatus.FINISHED else 1
 
 
 def cmd_bench(args) -> int:

@@ -34,15 +34,17 @@ from collections import deque
 from pathlib import Path
 
 from . import checkpoints, data, inference, training
+from .events import ACTIVE, SAVED, Event, EventKind, RunStatus
 from .models import ARCHS
 from .training import TrainConfig
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING = "queued", "running"
-FINISHED, STOPPED, DIVERGED, FAILED, INTERRUPTED = "finished", "stopped", "diverged", "failed", "interrupted"
-STATUSES = (QUEUED, RUNNING, FINISHED, STOPPED, DIVERGED, FAILED, INTERRUPTED)
-ACTIVE = (QUEUED, RUNNING)
+# events.RunStatus's members by the names code and tests import from here (ACTIVE: queued or running)
+QUEUED, RUNNING = RunStatus.QUEUED, RunStatus.RUNNING
+FINISHED, STOPPED, DIVERGED = RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED
+FAILED, INTERRUPTED = RunStatus.FAILED, RunStatus.INTERRUPTED
+STATUSES = tuple(RunStatus)
 STATUS_FORMAT = "mnist-lab-job"
 STATUS_SUFFIX = ".json"
 NAME_LEN = 56  # room for a "-NN" suffix inside checkpoints.safe_name's 64 characters
@@ -134,33 +136,33 @@ class Job:
         self.foreign = False  # restored from a status file of another live process
 
     # -- the worker side ---------------------------------------------------------------------
-    def _on_event(self, e: dict) -> None:
+    def _on_event(self, e: Event) -> None:
         """training.train's callback (worker thread): a few appends under the lock."""
         kind = e["type"]
         with self._lock:
-            if kind == "step":
+            if kind == EventKind.STEP:
                 self._steps.append((e["step"], e["epoch"], e["loss"], round(e["elapsed"], 3)))  # as in history
                 if "train_accuracy" in e:
                     self._step_acc.append((e["step"], e["epoch"], e["train_accuracy"]))
                 self._progress.update(step=e["step"], total_steps=e["total_steps"], epoch=e["epoch"],
                                       elapsed=e["elapsed"], images_per_sec=e["images_per_sec"], lr=e["lr"])
-            elif kind == "epoch":
+            elif kind == EventKind.EPOCH:
                 self._epochs.append({k: v for k, v in e.items() if k not in ("type", "step", "total_steps")})
                 self._progress.update(step=e["step"], total_steps=e["total_steps"], epoch=e["epoch"],
                                       elapsed=e["seconds"], images_per_sec=e["images_per_sec"])
                 self._test_accuracy = e["test_accuracy"]
-            elif kind == "start":
+            elif kind == EventKind.START:
                 self._progress.update({k: e[k] for k in ("total_steps", "steps_per_epoch", "epochs", "device",
                                                          "train_images")}, step=0, epoch=0.0, elapsed=0.0)
 
-    def _set(self, status: str, message: str = "", **times) -> None:
+    def _set(self, status: RunStatus, message: str = "", **times) -> None:
         with self._lock:
             self._status, self._message = status, message
             self._times.update(times)
 
     # -- the reader side ---------------------------------------------------------------------
     @property
-    def status(self) -> str:
+    def status(self) -> RunStatus:
         with self._lock:
             return self._status
 
@@ -381,7 +383,7 @@ class JobRunner:
                 return False
         return True
 
-    def _end(self, job: Job, status: str, message: str) -> None:
+    def _end(self, job: Job, status: RunStatus, message: str) -> None:
         """Final status: recorded, written to its status file, and only then announced to waiters."""
         job._set(status, message, ended=time.time())
         self._write_status(job)
@@ -622,7 +624,7 @@ class JobRunner:
             cfg = TrainConfig(arch=meta["arch"])
         job = Job(f"ckpt-{path.stem}", path.stem, cfg, path)
         metrics = meta["metrics"]
-        status = metrics.get("status") if metrics.get("status") in (FINISHED, STOPPED) else FINISHED
+        status = RunStatus(metrics["status"]) if metrics.get("status") in SAVED else FINISHED
         job._set(status, f"saved to {path}", ended=path.stat().st_mtime)
         job._done.set()
         job.created = path.stat().st_mtime
@@ -651,7 +653,7 @@ class JobRunner:
         job = Job(str(rec.get("id") or uuid.uuid4().hex[:12])[:64], name, cfg,
                   checkpoints.path_in(self.runs_dir, name), kind=kind)
         job.created, job.uploaded = created, uploaded
-        status = rec.get("status") if rec.get("status") in STATUSES else FAILED
+        status = RunStatus(rec["status"]) if rec.get("status") in STATUSES else FAILED
         message = str(rec.get("message") or "")
         times = {"started": rec.get("started"), "ended": rec.get("ended")}
         if status in ACTIVE:

@@ -1,8 +1,8 @@
 """The training loop: batches sliced from in-memory tensors, optimizers, schedules, events.
 
 `train(config, on_event=..., should_stop=...)` runs one training run and returns a TrainResult.
-It never touches a UI: progress goes out as plain dict events through `on_event`, and a stop is
-asked for through `should_stop`, checked between steps (and between evaluation batches).
+It never touches a UI: progress goes out as plain dict events (events.Event) through `on_event`, and a
+stop is asked for through `should_stop`, checked between steps (and between evaluation batches).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from torch import nn
 
 from . import checkpoints, data, pen
 from .augment import augment_batch, style_batch
+from .events import EndEvent, EpochEvent, Event, EventKind, RunStatus, StartEvent, StepEvent
 from .models import ARCHS, build, get_arch
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta")
@@ -183,7 +184,7 @@ class TrainResult:
 
     config: TrainConfig
     model: nn.Module
-    status: str  # finished, stopped or diverged
+    status: RunStatus  # finished, stopped or diverged
     message: str
     history: dict = field(default_factory=dict)  # steps: [[step, epoch, loss, seconds]], epochs: [...]
     test_accuracy: float | None = None
@@ -196,7 +197,7 @@ class TrainResult:
         if not self.usable:
             raise ValueError(f"not saving a {self.status} run with no evaluated model: {self.message}")
         metrics = {"test_accuracy": self.test_accuracy, "train_seconds": round(self.train_seconds, 3),
-                   "status": self.status, "device": self.device,
+                   "status": RunStatus(self.status).value, "device": self.device,  # plain str: loading refuses enums
                    "epochs_done": self.history["epochs"][-1]["epoch"], **machine_load()}
         extra = {"data_seen": self.data_seen, **(extra or {})}
         return checkpoints.save(path, self.model, self.config.arch, self.config.to_dict(), self.history,
@@ -205,7 +206,7 @@ class TrainResult:
     @property
     def usable(self) -> bool:
         """A model worth saving: it trained without diverging and was evaluated."""
-        return self.status in ("finished", "stopped") and self.test_accuracy is not None
+        return self.status in (RunStatus.FINISHED, RunStatus.STOPPED) and self.test_accuracy is not None
 
 
 class Stopped(Exception):
@@ -279,11 +280,11 @@ def evaluate(
 def train(
     config: TrainConfig,
     data_root=None,
-    on_event: Callable[[dict], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     model: nn.Module | None = None,
 ) -> TrainResult:
-    """Train one model. Events: {"type": "start" | "step" | "epoch" | "end", ...}.
+    """Train one model. Events (events.Event): {"type": "start" | "step" | "epoch" | "end", ...}.
 
     `model`, when given, is trained instead of a new `config.arch` (a benchmark's own network);
     the config still sets the optimizer, schedule, batches and seed, and init "default" keeps its weights.
@@ -360,10 +361,10 @@ def train(
     # step_accuracy: [[step, epoch, the epoch's running training accuracy so far]] (the live chart moves from step 1)
     history: dict = {"steps": [], "epochs": [], "step_accuracy": []}
     evaluated = None  # (step, weights) at the last evaluation
-    status, message = "finished", ""
+    status, message = RunStatus.FINISHED, ""
     step, t0 = 0, time.perf_counter()
-    emit({"type": "start", "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
-          "epochs": config.epochs, "device": str(device), "train_images": n})
+    emit(StartEvent(type=EventKind.START, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+                    epochs=config.epochs, device=str(device), train_images=n))
 
     def seconds() -> float:
         return time.perf_counter() - t0
@@ -419,21 +420,22 @@ def train(
                 if step % config.log_every == 0 or step == total_steps:
                     value = loss.item()
                     if not math.isfinite(value):
-                        status, message = "diverged", f"loss became {value} at step {step}; try a lower learning rate"
+                        status = RunStatus.DIVERGED
+                        message = f"loss became {value} at step {step}; try a lower learning rate"
                         break
                     el = seconds()
                     point = [step, round(step / steps_per_epoch, 4), value, round(el, 3)]
                     history["steps"].append(point)
                     running = round(correct.item() / max(seen, 1), 4)
                     history["step_accuracy"].append([step, point[1], running])
-                    emit({"type": "step", "step": step, "total_steps": total_steps, "epoch": point[1],
-                          "loss": value, "train_accuracy": running, "lr": opt.param_groups[0]["lr"], "elapsed": el,
-                          "images_per_sec": step * config.batch_size / max(el, 1e-9)})
-            if status == "diverged":
+                    emit(StepEvent(type=EventKind.STEP, step=step, total_steps=total_steps, epoch=point[1],
+                                   loss=value, train_accuracy=running, lr=opt.param_groups[0]["lr"], elapsed=el,
+                                   images_per_sec=step * config.batch_size / max(el, 1e-9)))
+            if status == RunStatus.DIVERGED:
                 break
             train_loss = (loss_sum / max(seen, 1)).item()
             if not math.isfinite(train_loss):
-                status = "diverged"
+                status = RunStatus.DIVERGED
                 message = f"loss became {train_loss} in epoch {epoch + 1}; try a lower learning rate"
                 break
             test_loss, test_acc = evaluate(model, test_split, device, should_stop=stop)
@@ -444,9 +446,9 @@ def train(
                    "images_per_sec": step * config.batch_size / max(el, 1e-9)}
             history["epochs"].append(rec)
             evaluated = (step, {k: v.detach().clone() for k, v in model.state_dict().items()})  # what rec measured
-            emit({"type": "epoch", **rec, "step": step, "total_steps": total_steps})
+            emit(EpochEvent(type=EventKind.EPOCH, **rec, step=step, total_steps=total_steps))
     except Stopped:
-        status, message = "stopped", f"stopped by request at step {step}"
+        status, message = RunStatus.STOPPED, f"stopped by request at step {step}"
         if evaluated is None and step > 0:
             # stopped before the first evaluation: measure the model as it is and keep it, so a Stop
             # never throws away what was trained (a second or two on the test set, not a lost run)
@@ -457,7 +459,7 @@ def train(
                    "test_accuracy": test_acc, "seconds": round(el, 3),
                    "images_per_sec": step * config.batch_size / max(el, 1e-9)}
             history["epochs"].append(rec)
-            emit({"type": "epoch", **rec, "step": step, "total_steps": total_steps})
+            emit(EpochEvent(type=EventKind.EPOCH, **rec, step=step, total_steps=total_steps))
             message += f"; measured and kept the model as it was (epoch {history['epochs'][-1]['epoch']:g})"
         elif evaluated is not None and step > evaluated[0]:
             # steps after the last evaluation are dropped so the weights match the recorded accuracy
@@ -465,14 +467,14 @@ def train(
             message += f"; kept the model as evaluated at epoch {history['epochs'][-1]['epoch']:g}"
 
     test_acc = history["epochs"][-1]["test_accuracy"] if history["epochs"] else None
-    if status == "stopped" and step > 0 and not history["epochs"]:
+    if status == RunStatus.STOPPED and step > 0 and not history["epochs"]:
         pass  # stopped before the first evaluation: nothing measured, not usable
-    if status == "finished" and not message:
+    if status == RunStatus.FINISHED and not message:
         message = f"finished {step} steps in {seconds():.1f} s"
     if config.collection and test_acc is not None:  # after: the same measures of the model it returns
         data_seen["collection"]["held_out_after"] = evaluate(model, held_out, device)[1] if held_out else None
     model.eval().cpu().to(memory_format=torch.contiguous_format)  # checkpoints and inference get plain tensors
     result = TrainResult(config, model, status, message, history, test_acc, seconds(), str(device), data_seen)
-    emit({"type": "end", "status": status, "message": message, "test_accuracy": test_acc,
-          "train_seconds": result.train_seconds})
+    emit(EndEvent(type=EventKind.END, status=status, message=message, test_accuracy=test_acc,
+                  train_seconds=result.train_seconds))
     return result

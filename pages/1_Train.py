@@ -12,6 +12,7 @@ import streamlit as st
 
 import lab_ui
 from mnist_core import data, jobs, pen, training
+from mnist_core.events import RunStatus
 from mnist_core.models import ARCHS
 
 st.set_page_config(page_title="Train · MNIST Lab", page_icon="🏋️", layout="wide")
@@ -106,25 +107,25 @@ with settings:
 def show_run(job: jobs.Job) -> None:
     s = job.snapshot()
     status, acc = s["status"], s["test_accuracy"]
-    if status == "running" and s["kind"] == jobs.EVALUATE:
+    if status == RunStatus.RUNNING and s["kind"] == jobs.EVALUATE:
         st.progress(s["progress"], text=f"Measuring the uploaded model on the test set: batch {s['step']} / "
                                         f"{s['total_steps'] or '?'}")
-    elif status == "running" and s["stop_requested"]:
+    elif status == RunStatus.RUNNING and s["stop_requested"]:
         st.info("Stopping: the model is being measured on the test set, then saved.")
-    elif status == "running":
+    elif status == RunStatus.RUNNING:
         eta = f"{lab_ui.duration(s['eta_seconds'])} left" if s["eta_seconds"] is not None else "starting"
         st.progress(s["progress"], text=f"epoch {s['epoch']:.2f} / {s['config']['epochs']} · step {s['step']} / "
                                         f"{s['total_steps'] or '?'} · {eta}")
-    elif status == "queued":
+    elif status == RunStatus.QUEUED:
         ahead = sum(1 for j in runner.active() if j.created < job.created)
         st.info(f"Queued: waiting for {ahead} run(s) ahead of it on this device.")
-    elif status == "finished" and (s["kind"] == jobs.EVALUATE or acc is None):
+    elif status == RunStatus.FINISHED and (s["kind"] == jobs.EVALUATE or acc is None):
         (st.success if acc is not None else st.info)(f"Uploaded model: {s['message']}.")
-    elif status == "finished":
+    elif status == RunStatus.FINISHED:
         st.success(f"Finished: test accuracy **{acc:.2%}**. Model saved to `{s['checkpoint']}`.")
-    elif status == "stopped":
+    elif status == RunStatus.STOPPED:
         st.info(f"Stopped: {s['message']}")
-    elif status in ("diverged", "failed"):
+    elif status in (RunStatus.DIVERGED, RunStatus.FAILED):
         st.error(f"{status.capitalize()}: {s['message']}")
     else:
         st.warning(f"Interrupted: {s['message']}")
