@@ -6,10 +6,9 @@ The training loop reports through `Job._on_event` (called from the worker thread
 guarded by the job's lock; a page reads `Job.snapshot()`, a copy taken under that lock, and never
 touches the live lists. Nothing here imports streamlit.
 
-Every job writes a small JSON status file next to its checkpoint (`RUNS/NAME.json`) at each
-change of status. After a restart a new runner reads those files: a job whose process is gone
-while it was queued or running is shown as "interrupted"; finished and stopped runs come back
-from their checkpoints (checkpoints made by the command line, with no status file, too).
+Every job writes a small JSON status file next to its checkpoint at each change of status, and a
+new runner restores the runs it finds there (mnist_core.runs: names, status files, listing, what a
+restart leaves: "interrupted" for a job whose process is gone while it was queued or running).
 
 Who may stop a run: the session that started it (its `owner` token), or the code that holds the
 runner (the command line, tests, `close`). Nothing else sets a job's stop flag: closing a browser,
@@ -23,7 +22,6 @@ the data is there; until then (or without the data) the file's own figure is onl
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -34,28 +32,24 @@ from collections import deque
 from pathlib import Path
 
 from . import checkpoints, data, inference, training
-from .events import ACTIVE, SAVED, Event, EventKind, RunStatus
+from .events import ACTIVE, Event, EventKind, RunStatus
 from .models import ARCHS
+from .runs import EVALUATE, NAME_LEN, RESERVED, STATUS_FORMAT, STATUS_SUFFIX, TRAIN, Run, RunsFolder  # noqa: F401
 from .training import TrainConfig
 
 log = logging.getLogger(__name__)
 
-# events.RunStatus's members by the names code and tests import from here (ACTIVE: queued or running)
+# events.RunStatus's members by the names code and tests import from here (ACTIVE: queued or running);
+# NAME_LEN, RESERVED, STATUS_FORMAT, STATUS_SUFFIX, TRAIN, EVALUATE: from mnist_core.runs, importable here too
 QUEUED, RUNNING = RunStatus.QUEUED, RunStatus.RUNNING
 FINISHED, STOPPED, DIVERGED = RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED
 FAILED, INTERRUPTED = RunStatus.FAILED, RunStatus.INTERRUPTED
 STATUSES = tuple(RunStatus)
-STATUS_FORMAT = "mnist-lab-job"
-STATUS_SUFFIX = ".json"
-NAME_LEN = 56  # room for a "-NN" suffix inside checkpoints.safe_name's 64 characters
-TRAIN, EVALUATE = "train", "evaluate"  # what a job does: train a model, or measure an uploaded one
 EVAL_QUEUE = "evaluate"  # measurements have their own worker: never stuck behind hours of training
 EVAL_BATCH = 500
 ANYONE = object()  # stop(owner=ANYONE): the runner's own holder (command line, tests, close)
 UPLOAD_MAX_BYTES = 16 * 2**20  # one uploaded checkpoint (the largest model here is under 3 MB)
 UPLOADS_MAX_TOTAL = int(float(os.environ.get("MNIST_UPLOADS_MAX_MB") or 256) * 2**20)  # all uploads kept
-# Names Windows refuses as file stems; refused everywhere so a runs folder can be copied over.
-RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
 
 def smooth(values: list[float], weight: float = 0.9) -> list[float]:
@@ -89,24 +83,6 @@ def devices() -> list[str]:
     return found
 
 
-def _proc_start(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        pass  # exists, owned by someone else
-    return start is None or _proc_start(pid) in (None, start)
-
-
 class Job:
     """One training run. Read it through `snapshot()`, `status` and `message`; stop with `stop()`."""
 
@@ -134,6 +110,19 @@ class Job:
         self._test_accuracy: float | None = None
         self._history_from: Path | None = None  # a restored run reads its curves lazily from here
         self.foreign = False  # restored from a status file of another live process
+
+    @classmethod
+    def restored(cls, run: Run) -> Job:
+        """The job for a run found in the runs folder (before a restart, or in another process)."""
+        job = cls(run.id, run.name, run.config, run.path, kind=run.kind)
+        job.created, job.uploaded, job.foreign = run.created, run.uploaded, run.foreign
+        job._set(run.status, run.message, started=run.started, ended=run.ended)
+        if run.status not in ACTIVE:
+            job._done.set()
+        if run.checkpoint is not None:
+            job._saved, job._history_from = str(run.checkpoint), run.checkpoint
+        job._test_accuracy = run.test_accuracy
+        return job
 
     # -- the worker side ---------------------------------------------------------------------
     def _on_event(self, e: Event) -> None:
@@ -254,16 +243,15 @@ class JobRunner:
     """Queues training jobs and runs them one at a time per device, each in a background thread."""
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, download: bool = True):
-        self.runs_dir = inference.runs_dir(runs_dir).resolve()
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.folder = RunsFolder(runs_dir)
+        self.runs_dir = self.folder.path
         self.download = download  # False: a missing dataset fails the job instead of downloading
-        self.token = uuid.uuid4().hex  # tells this runner's status files from another's
+        self.token = self.folder.token  # tells this runner's status files from another's
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._queues: dict[str, deque[Job]] = {}
         self._workers: dict[str, threading.Thread] = {}
         self.unreadable: dict[str, str] = {}  # file name -> why it is not listed (refresh fills it)
-        _LIVE.add(self.token)
         self.refresh()
 
     # -- queueing ------------------------------------------------------------------------------
@@ -275,8 +263,7 @@ class JobRunner:
         root = str(data.data_dir(data_root).resolve())
         with self._lock:
             final = self._unique_name(name, config.arch)
-            job = Job(uuid.uuid4().hex[:12], final, config, checkpoints.path_in(self.runs_dir, final), root,
-                      owner=owner)
+            job = Job(uuid.uuid4().hex[:12], final, config, self.folder.checkpoint_path(final), root, owner=owner)
             self._jobs[job.id] = job
             self._write_status(job)
             self._enqueue(device, job)
@@ -322,7 +309,7 @@ class JobRunner:
         root = str(data.data_dir(data_root).resolve())
         with self._lock:
             name = self._unique_name(requested, arch)
-            dest = checkpoints.path_in(self.runs_dir, name)
+            dest = self.folder.checkpoint_path(name)
             os.replace(src, dest)
             job = Job(uuid.uuid4().hex[:12], name, cfg, dest, root, kind=EVALUATE, owner=owner)
             job.uploaded = size
@@ -501,7 +488,7 @@ class JobRunner:
                 raise ValueError(f"{job.name!r} is its name already")
             final = self._unique_name(new, job.config.arch)
             old_ckpt, old_status = job.path, self._status_path(job.name)
-            new_ckpt = checkpoints.path_in(self.runs_dir, final)
+            new_ckpt = self.folder.checkpoint_path(final)
             if new_ckpt.exists() or self._status_path(final).exists():  # another process took it meanwhile
                 raise ValueError(f"the name {final!r} was just taken; try another")
             if old_ckpt.is_file():
@@ -538,162 +525,44 @@ class JobRunner:
             log.info("run %s deleted", name)
             return removed
 
-    # -- names and files -----------------------------------------------------------------------
+    # -- the runs folder (mnist_core.runs) ------------------------------------------------------
     def _unique_name(self, requested: str | None, arch: str) -> str:
         """A safe file stem, unused by a shipped model, a job or a file in the runs directory."""
-        text = str(requested or "").replace("\x00", "").strip()
-        base = checkpoints.safe_name(text) if text else f"{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
-        base = checkpoints.safe_name(base[:NAME_LEN])
-        taken = {a.lower() for a in ARCHS} | {j.name.lower() for j in self._jobs.values()}
-        taken |= {p.stem.lower() for p in self.runs_dir.iterdir() if p.suffix in (checkpoints.SUFFIX, STATUS_SUFFIX)}
-        name, k = base, 2
-        while name.lower() in taken or name.lower() in RESERVED:
-            name, k = f"{base}-{k}", k + 1
-        if checkpoints.safe_name(name) != name or checkpoints.path_in(self.runs_dir, name).stem != name:
-            raise ValueError(f"could not make a safe name from {requested!r}")
-        return name
+        return self.folder.unique_name(requested, arch, taken=[j.name for j in self._jobs.values()])
 
     def _status_path(self, name: str) -> Path:
-        return self.runs_dir / f"{name}{STATUS_SUFFIX}"
+        return self.folder.status_path(name)
 
     def _write_status(self, job: Job) -> None:
-        """The job's small JSON record, written atomically; a failure to write is only logged."""
-        s = job.snapshot()
-        record = {
-            "format": STATUS_FORMAT, "version": 1, "id": job.id, "name": job.name, "status": s["status"],
-            "message": s["message"], "config": s["config"], "created": s["created"], "started": s["started"],
-            "ended": s["ended"], "checkpoint": Path(s["checkpoint"]).name if s["checkpoint"] else None,
-            "test_accuracy": s["test_accuracy"], "pid": os.getpid(), "proc_start": _proc_start(os.getpid()),
-            "runner": self.token, "kind": job.kind, "uploaded": job.uploaded,
-        }
-        path = self._status_path(job.name)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_text(json.dumps(record, indent=1))
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.warning("could not write %s: %s", path, exc)
-        finally:
-            tmp.unlink(missing_ok=True)
+        self.folder.write_status(job)
+
+    def _restored(self, run: Run) -> Job:
+        """The job for a run found on disk; an interrupted one's status file is rewritten to say so."""
+        job = Job.restored(run)
+        if job.status == INTERRUPTED:
+            self._write_status(job)
+        return job
 
     def refresh(self) -> None:
         """Pick up runs on disk this runner does not know: status files, then bare checkpoints."""
         with self._lock:
             for job in [j for j in self._jobs.values() if j.foreign]:  # another process's run: re-read it
                 try:
-                    fresh = self._restore_status(self._status_path(job.name))
+                    run = self.folder.read_status(self._status_path(job.name))
                 except checkpoints.CheckpointError as exc:
                     log.warning("%s", exc)
                     continue
-                if fresh is not None:
+                if run is not None:
+                    fresh = self._restored(run)
                     fresh.created = job.created
                     self._jobs[job.id] = fresh
-            known = {j.name for j in self._jobs.values()}
-            files = [*sorted(self.runs_dir.glob(f"*{STATUS_SUFFIX}")),  # status files win over bare checkpoints
-                     *sorted(self.runs_dir.glob(f"*{checkpoints.SUFFIX}"))]
-            problems = {}
-            for path in files:
-                if path.stem in known or path.name.startswith("."):
-                    continue
-                try:
-                    job = self._restore(path)
-                except checkpoints.CheckpointError as exc:
-                    problems[path.name] = str(exc)
-                    continue
-                except Exception as exc:  # one odd file never breaks the list of runs
-                    log.exception("could not restore %s", path)
-                    problems[path.name] = f"{path.name}: not readable ({type(exc).__name__})"
-                    continue
-                if job is not None:
-                    self._jobs[job.id] = job
-                    known.add(job.name)
-            self.unreadable = {k: v for k, v in problems.items()
-                               if Path(k).stem not in known}  # a status file's bad checkpoint: named once
-
-    def _restore(self, path: Path) -> Job | None:
-        """A job for a file in the runs folder; CheckpointError naming the file when it is unusable."""
-        if path.suffix == STATUS_SUFFIX:
-            return self._restore_status(path)
-        problem = inference.checkpoint_problem(path)
-        if problem is not None:
-            raise checkpoints.CheckpointError(problem)
-        meta = checkpoints.read(path)
-        try:
-            cfg = TrainConfig.from_dict(meta["config"])
-        except (TypeError, ValueError):
-            cfg = TrainConfig(arch=meta["arch"])
-        job = Job(f"ckpt-{path.stem}", path.stem, cfg, path)
-        metrics = meta["metrics"]
-        status = RunStatus(metrics["status"]) if metrics.get("status") in SAVED else FINISHED
-        job._set(status, f"saved to {path}", ended=path.stat().st_mtime)
-        job._done.set()
-        job.created = path.stat().st_mtime
-        job._saved, job._test_accuracy, job._history_from = str(path), metrics.get("test_accuracy"), path
-        return job
-
-    def _restore_status(self, path: Path) -> Job | None:
-        try:
-            if path.stat().st_size > 1 << 20:  # ours are about 1 KB
-                raise ValueError("too large for a status file")
-            rec = json.loads(path.read_text())
-            if not isinstance(rec, dict) or rec.get("format") != STATUS_FORMAT:
-                return None
-            cfg = TrainConfig.from_dict(rec.get("config") or {})
-            name = str(rec.get("name") or path.stem)
-            if checkpoints.safe_name(name) != name:
-                name = path.stem
-            created = float(rec.get("created") or path.stat().st_mtime)
-            if not math.isfinite(created):
-                raise ValueError(f"created is {created}")
-            kind = rec.get("kind") if rec.get("kind") in (TRAIN, EVALUATE) else TRAIN
-            uploaded = rec.get("uploaded") if isinstance(rec.get("uploaded"), int) else 0
-        except (OSError, ValueError, TypeError, RecursionError) as exc:
-            log.warning("ignoring %s: %s", path, exc)
-            raise checkpoints.CheckpointError(f"{path.name}: not a readable status file ({str(exc)[:200]})") from None
-        job = Job(str(rec.get("id") or uuid.uuid4().hex[:12])[:64], name, cfg,
-                  checkpoints.path_in(self.runs_dir, name), kind=kind)
-        job.created, job.uploaded = created, uploaded
-        status = RunStatus(rec["status"]) if rec.get("status") in STATUSES else FAILED
-        message = str(rec.get("message") or "")
-        times = {"started": rec.get("started"), "ended": rec.get("ended")}
-        if status in ACTIVE:
-            if self._owner_alive(rec):
-                job.foreign = True  # another live process runs it; shown, not stoppable from here
-            else:
-                status = INTERRUPTED
-                message = (f"the server stopped while this run was {rec.get('status')}; it did not finish "
-                           "and nothing was saved (start it again)")
-                if kind == EVALUATE:
-                    message = "the server stopped while its accuracy was being measured; it stays claimed"
-                times["ended"] = times["ended"] or path.stat().st_mtime
-        job._set(status, message, **times)
-        if status not in ACTIVE:
-            job._done.set()
-        if rec.get("checkpoint") and job.path.is_file():
-            problem = inference.checkpoint_problem(job.path)
-            if problem is not None:
-                raise checkpoints.CheckpointError(problem)
-            job._saved, job._history_from = str(job.path), job.path
-            acc = checkpoints.read(job.path)["metrics"].get("test_accuracy")  # the file's (checked), not the record's
-            job._test_accuracy = float(acc) if isinstance(acc, (int, float)) else None
-        if status == INTERRUPTED:
-            self._write_status(job)
-        return job
-
-    @staticmethod
-    def _owner_alive(rec: dict) -> bool:
-        pid = rec.get("pid")
-        if not isinstance(pid, int):
-            return False
-        if pid == os.getpid():  # this process: alive only if the runner that wrote it still is
-            return rec.get("runner") in _LIVE
-        return _alive(pid, rec.get("proc_start"))
+            found, self.unreadable = self.folder.scan(j.name for j in self._jobs.values())
+            for run in found:
+                job = self._restored(run)
+                self._jobs[job.id] = job
 
     def close(self) -> None:
         """Stop every job and forget this runner (its status files then read as interrupted)."""
         self.stop_all()
         self.wait_all(timeout=10)
-        _LIVE.discard(self.token)
-
-
-_LIVE: set[str] = set()  # tokens of the runners alive in this process
+        self.folder.close()

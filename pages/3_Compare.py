@@ -10,7 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 import lab_ui
-from mnist_core import checkpoints, compare, data, inference, jobs
+from mnist_core import checkpoints, compare, data, inference, jobs, runs
 
 st.set_page_config(page_title="Compare · MNIST Lab", page_icon="📊", layout="wide")
 lab_ui.sidebar_nav()
@@ -120,7 +120,7 @@ def manage_ui(rows: list[dict]) -> None:
     st.caption(f"**{name}**: {compare.settings_text(mine[name])}")
     stem = Path(mine[name]["path"]).stem
     left, right = st.columns(2)
-    left.text_input("New name", key="cmp_new_name", max_chars=jobs.NAME_LEN)
+    left.text_input("New name", key="cmp_new_name", max_chars=runs.NAME_LEN)
     left.button("Rename", key="cmp_rename", on_click=_manage, args=("rename", name, stem))
     sure = right.checkbox(f"Delete **{name}** for good (its checkpoint and its record)", key=f"cmp_sure_{stem}")
     right.button("Delete", key="cmp_delete", disabled=not sure, on_click=_manage, args=("delete", name, stem))
