@@ -15,6 +15,8 @@ from conftest import APP_IDLE
 
 from mnist_core.models import ARCHS
 
+expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
+
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 # Plotly figures the browser has drawn: their titles and how many traces each holds
@@ -99,9 +101,12 @@ def test_a_run_is_renamed_then_deleted_after_a_confirmation_and_the_table_fits(p
     assert (runs / "two-layers.pt").is_file() and not (runs / "my-first-run.pt").exists()
     delete = page.get_by_role("button", name="Delete", exact=True)
     assert delete.is_disabled()  # not before it is confirmed
+    page.wait_for_selector(APP_IDLE, timeout=60_000)  # the rename's rerun has drawn the box for the new name
     page.get_by_text("for good").click()
-    page.wait_for_selector(APP_IDLE, timeout=60_000)
-    page.locator("button:not([disabled])").filter(has_text="Delete").first.click()
+    # the tick reruns the page, which enables Delete: wait for that state, however slow the machine
+    enabled = page.locator("button:not([disabled])").filter(has_text="Delete").first
+    expect(enabled).to_be_visible(timeout=120_000)
+    enabled.click()
     page.get_by_text("Deleted two-layers").wait_for(timeout=60_000)
     assert not (runs / "two-layers.pt").exists() and (models / "softmax.pt").is_file()  # the shipped one stays
     assert page.get_by_role("heading", name="Your runs: rename or delete").count() == 1  # its message shown
