@@ -1,10 +1,12 @@
-"""Background training jobs: a queue per device, one worker thread each, a stop flag, snapshots.
+"""Background training jobs: a Job (stop flag, snapshots) and the runner, over a backend that runs them.
 
 A `JobRunner` is meant to exist once per process (the app holds it in `st.cache_resource`), so
-every browser session sees, and can stop, the same jobs. Jobs on one device run one at a time.
-The training loop reports through `Job._on_event` (called from the worker thread) into lists
-guarded by the job's lock; a page reads `Job.snapshot()`, a copy taken under that lock, and never
-touches the live lists. Nothing here imports streamlit.
+every browser session sees, and can stop, the same jobs. Where a job runs is its backend's concern
+(`Backend`: start, stop, close); the default, `ThreadBackend`, keeps a queue per device with one
+worker thread each, so jobs on one device run one at a time. The training loop reports through
+`Job._on_event` (called from the worker thread) into lists guarded by the job's lock; a page reads
+`Job.snapshot()`, a copy taken under that lock, and never touches the live lists. Nothing here
+imports streamlit.
 
 Every job writes a small JSON status file next to its checkpoint at each change of status, and a
 new runner restores the runs it finds there (mnist_core.runs: names, status files, listing, what a
@@ -29,7 +31,9 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from . import checkpoints, data, inference, training
 from .events import ACTIVE, Event, EventKind, RunStatus
@@ -239,8 +243,65 @@ class Job:
                     self._progress.update(step=steps[-1][0], total_steps=steps[-1][0])
 
 
+class Backend(Protocol):
+    """Where jobs run. The runner hands each job over once with `start`, and reads it back through the job
+    (its events, status and end); `stop` and `close` are the runner's only other calls."""
+
+    def start(self, queue: str, job: Job) -> None:
+        """Queue the job behind the others of `queue` (a device, or EVAL_QUEUE) and run it in its turn."""
+
+    def stop(self, job: Job) -> bool:
+        """Deliver the stop the runner set on the job. True when the job had not started and never will
+        (the runner then ends it); False when it runs and will end itself, or has ended."""
+
+    def close(self) -> None:
+        """Release what the backend holds (the runner has stopped its jobs)."""
+
+
+class ThreadBackend:
+    """The default backend, in this process: one queue per name, each drained in order by one daemon
+    thread that calls `run(job)`. A thread exists only while its queue has jobs; a job sees a stop
+    through its own flag, checked between steps."""
+
+    def __init__(self, run: Callable[[Job], None]):
+        self._run = run
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[Job]] = {}
+        self._workers: dict[str, threading.Thread] = {}
+
+    def start(self, queue: str, job: Job) -> None:
+        with self._lock:
+            self._queues.setdefault(queue, deque()).append(job)
+            worker = self._workers.get(queue)
+            if worker is None or not worker.is_alive():
+                worker = threading.Thread(target=self._work, args=(queue,), name=f"mnist-lab-{queue}", daemon=True)
+                self._workers[queue] = worker
+                worker.start()
+
+    def stop(self, job: Job) -> bool:
+        with self._lock:
+            for q in self._queues.values():
+                if job in q:  # never started: taken out here, not run by a worker
+                    q.remove(job)
+                    return True
+        return False
+
+    def close(self) -> None:
+        pass  # nothing held: a worker ends when its queue is empty
+
+    def _work(self, queue: str) -> None:
+        while True:
+            with self._lock:
+                jobs = self._queues.get(queue)
+                if not jobs:
+                    self._workers.pop(queue, None)
+                    return
+                job = jobs.popleft()
+            self._run(job)
+
+
 class JobRunner:
-    """Queues training jobs and runs them one at a time per device, each in a background thread."""
+    """Queues training jobs on its backend (one at a time per device) and keeps every job of its runs folder."""
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, download: bool = True):
         self.folder = RunsFolder(runs_dir)
@@ -249,8 +310,7 @@ class JobRunner:
         self.token = self.folder.token  # tells this runner's status files from another's
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
-        self._queues: dict[str, deque[Job]] = {}
-        self._workers: dict[str, threading.Thread] = {}
+        self.backend: Backend = ThreadBackend(self._execute)  # the one backend for now
         self.unreadable: dict[str, str] = {}  # file name -> why it is not listed (refresh fills it)
         self.refresh()
 
@@ -266,18 +326,8 @@ class JobRunner:
             job = Job(uuid.uuid4().hex[:12], final, config, self.folder.checkpoint_path(final), root, owner=owner)
             self._jobs[job.id] = job
             self._write_status(job)
-            self._enqueue(device, job)
+            self.backend.start(device, job)
         return job
-
-    def _enqueue(self, queue_name: str, job: Job) -> None:
-        """Append to a queue and make sure its worker runs (call with the lock held)."""
-        self._queues.setdefault(queue_name, deque()).append(job)
-        worker = self._workers.get(queue_name)
-        if worker is None or not worker.is_alive():
-            worker = threading.Thread(target=self._work, args=(queue_name,), name=f"mnist-lab-{queue_name}",
-                                      daemon=True)
-            self._workers[queue_name] = worker
-            worker.start()
 
     # -- uploads -------------------------------------------------------------------------------
     def upload_bytes(self) -> int:
@@ -320,7 +370,7 @@ class JobRunner:
             if data.is_available(dataset, root):
                 job._set(QUEUED, f"uploaded; measuring its accuracy on the test set ({said})")
                 self._write_status(job)
-                self._enqueue(EVAL_QUEUE, job)
+                self.backend.start(EVAL_QUEUE, job)
             else:
                 self._end(job, FINISHED, f"uploaded; its accuracy is only claimed ({said}): the "
                           f"{data.DATASETS[dataset][1]} test set is not on this machine to measure it")
@@ -340,10 +390,8 @@ class JobRunner:
             return False
         job.stop()
         with self._lock:
-            for q in self._queues.values():
-                if job in q:  # never started: it ends here, not in a worker
-                    q.remove(job)
-                    self._end(job, STOPPED, "stopped before it started; nothing was trained")
+            if self.backend.stop(job):  # never started: it ends here, not in a worker
+                self._end(job, STOPPED, "stopped before it started; nothing was trained")
         return True
 
     def stop_all(self) -> None:
@@ -376,20 +424,13 @@ class JobRunner:
         self._write_status(job)
         job._done.set()
 
-    # -- the worker ----------------------------------------------------------------------------
-    def _work(self, device: str) -> None:
-        while True:
-            with self._lock:
-                queue = self._queues.get(device)
-                if not queue:
-                    self._workers.pop(device, None)
-                    return
-                job = queue.popleft()
-            try:
-                self._run(job)
-            except Exception:  # never let one job end the worker: the rest of the queue still runs
-                log.exception("job %s crashed", job.name)
-                self._end(job, FAILED, "internal error; see the server log")
+    # -- running a job (the backend calls _execute in its turn) ---------------------------------
+    def _execute(self, job: Job) -> None:
+        try:
+            self._run(job)
+        except Exception:  # never let one job end the worker: the rest of the queue still runs
+            log.exception("job %s crashed", job.name)
+            self._end(job, FAILED, "internal error; see the server log")
 
     def _run(self, job: Job) -> None:
         if job.kind == EVALUATE:
@@ -565,4 +606,5 @@ class JobRunner:
         """Stop every job and forget this runner (its status files then read as interrupted)."""
         self.stop_all()
         self.wait_all(timeout=10)
+        self.backend.close()
         self.folder.close()
