@@ -36,7 +36,7 @@ BUNDLED = Path(__file__).resolve().parent.parent / "datasets" / FOLDER / FILE
 BENCHMARK_LABS = ("val", "gmd", "imp", "lou", "uqb")  # never trained on
 CANVAS = 280  # the Draw page's canvas, pixels
 BRUSH = (8, 40)  # the Draw page's brush-width slider
-CACHE_VERSION = 4  # bump when the training renders change
+CACHE_VERSION = 7  # bump when the training renders change
 
 
 @dataclass(frozen=True)
@@ -159,14 +159,15 @@ def jitter(strokes, rng: np.random.Generator, amount: float = 1.0) -> list[np.nd
     return out
 
 
-STYLE_P = 0.7  # share of the training renders of 0, 1, 7 and 9 that get a writing style's strokes
+STYLE_P = 0.7  # share of the training renders of 0, 1, 5, 7 and 9 that get a writing style's strokes
 
 
 def add_style(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]:
     """The strokes of one digit plus a writing style MNIST's writers rarely use, drawn as pen strokes
-    in the digit's own coordinates (y down): a slash through the 0, a bar across the 7's stem, a long
-    flag on the 1 (and, some of the time, a foot), a tail curling left at the bottom of the 9.
-    Other digits come back unchanged."""
+    in the digit's own coordinates (y down): a slash through the 0, a bar across the 7's stem, a flag
+    on the 1 (from a short hook to a long one; some of the time a foot), a tail curling left at the
+    bottom of the 9; a 5 of two strokes loses its neck under a floating bar. Other digits come back
+    unchanged."""
     pts = np.concatenate(strokes)
     (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
     h, w = max(float(y1 - y0), 1e-6), max(float(x1 - x0), 1e-6)
@@ -184,17 +185,39 @@ def add_style(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]
         extra.append([(xs - half, yt + tilt), (xs + half, yt - tilt)])
     elif label == 1:
         ax, ay = pts[pts[:, 1].argmin()]
-        length, angle = u(0.25, 0.6) * h, np.radians(u(28, 65))  # steeper than a 7's top bar
+        # 15-65 degrees below the horizontal: a shallow one short (a hook, not a 7's bar), a steep one
+        # up to longer than the stem (many German writers' 1s look like a lambda)
+        angle = np.radians(u(15, 65))
+        length = (u(0.12, 0.35) if angle < np.radians(35) else u(0.25, 1.2)) * h
         extra.append([(ax, ay), (ax - length * np.cos(angle), ay + length * np.sin(angle))])
         if rng.random() < 0.2:
             bx, by = pts[pts[:, 1].argmax()]
             half = u(0.15, 0.3) * h
             extra.append([(bx - half, by), (bx + half, by)])
+    elif label == 5 and len(strokes) >= 2:
+        return _floating_bar_5(strokes, h, rng)
     elif label == 9:
         bx, by = pts[pts[:, 1].argmax()]
         run, rise = u(0.15, 0.4) * h, u(0.0, 0.25) * h  # a hook: left along the bottom, then up
         extra.append([(bx, by), (bx - 0.5 * run, by + 0.04 * h), (bx - run, by - rise)])
     return [*strokes, *(np.asarray(e, np.float32) for e in extra)]
+
+
+def _floating_bar_5(strokes, h: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """A 5 drawn as many Spanish writers do: the belly starting at once, with no neck, and the bar
+    floating above it. The bar is the stroke of least height; the body's neck is cut off up to its
+    leftmost point (in its first 40%), and the bar lifted 10-35% of the digit's height above it."""
+    k_bar = min(range(len(strokes)), key=lambda k: float(np.ptp(strokes[k][:, 1])))
+    k_body = max((k for k in range(len(strokes)) if k != k_bar), key=lambda k: len(strokes[k]))
+    body, bar = strokes[k_body], strokes[k_bar]
+    if len(body) < 5:
+        return list(strokes)
+    i = int(np.argmin(body[: max(2, int(0.4 * len(body))), 0]))
+    body = body[i:]
+    lift = float(body[0, 1] - bar[:, 1].mean()) - rng.uniform(0.1, 0.35) * h
+    out = list(strokes)
+    out[k_body], out[k_bar] = body, bar + np.float32([0, lift])
+    return out
 
 
 def draw(strokes, size: float, brush: float, canvas: int, top_left=(0.0, 0.0)) -> np.ndarray:
@@ -264,7 +287,7 @@ def _to_mnist(digit: PenDigit, rng: np.random.Generator, jittered: bool) -> np.n
     one, cheaper), then MNIST-style preprocess."""
     strokes = digit.strokes
     if jittered:
-        if digit.label in (0, 1, 7, 9) and rng.random() < STYLE_P:
+        if digit.label in (0, 1, 5, 7, 9) and rng.random() < STYLE_P:
             strokes = add_style(strokes, digit.label, rng)
         strokes = jitter(strokes, rng)
     size = 80.0

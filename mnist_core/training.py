@@ -29,6 +29,8 @@ SCHEDULES = ("constant", "step", "onecycle")
 INITS = ("default", "normal", "he", "xavier")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
+# what a run with `styles` saw, recorded in its checkpoint (augment.style_batch on MNIST, pen.add_style on pen renders)
+STYLES_SEEN = "slashed 0, crossed 7, flagged 1 (a hook to a long flag; and foot), curled 9; on pen renders also a floating-bar 5"
 PEN_PER_EPOCH = 2  # renders of each pen-drawn digit in one epoch (2: 97.2% against 96.5% with 1, cnn 3 epochs)
 # fine-tuning: the user's drawings, repeated (and augmented), make this share of the images; with distillation
 # keeping MNIST, half the batch can be the user's (bench/finetune_writer.py: 4-5 errors left of 12 at 0.5, 5-6 at 0.25)
@@ -52,7 +54,7 @@ class TrainConfig:
     init: str = "default"  # default (PyTorch's), normal (std 0.01), he, xavier
     augment: bool = False  # random affine, elastic warp and stroke thickness per image
     pen_data: bool = False  # mix UNIPEN's training writers' pen-drawn digits into the MNIST batches
-    styles: bool = False  # add world writing styles: slashed 0, crossed 7, flagged 1, curled 9
+    styles: bool = False  # add world writing styles (STYLES_SEEN): slashed 0, crossed 7, flagged 1, curled 9
     seed: int = 0
     device: str = "auto"  # auto = cuda, else mps, else cpu
     max_steps: int = 0  # 0 = no limit; a test-sized run stops after this many steps
@@ -312,7 +314,7 @@ def train(
         data_seen["unipen_training_writers"] = keep
         data_seen["unipen_benchmark_labs_left_out"] = list(pen.BENCHMARK_LABS)
     if config.styles:
-        data_seen["styles"] = "slashed 0, crossed 7, flagged 1 (and foot), curled 9"
+        data_seen["styles"] = STYLES_SEEN
     held_out, mine_rows = None, (0, 0)  # mine_rows: [start, end) of the collection's rows in `images`
     if config.collection:  # fine-tuning: the user's drawings (training part), repeated to a share of the set
         from . import drawings

@@ -156,6 +156,26 @@ def test_style_strokes_touch_only_their_digits():
     assert torch.equal(style_batch(x, labels, torch.Generator().manual_seed(0), p=0.0), x)
 
 
+def test_pen_styles_flag_the_1_and_float_the_5s_bar():
+    rng = np.random.default_rng(0)
+    one = [np.float32([[300, 380], [302, 500], [304, 620]])]  # a plain stroke, top to bottom (y down)
+    flags = [pen.add_style(one, 1, rng)[1] for _ in range(200)]
+    lengths = np.array([np.hypot(*(f[1] - f[0])) / 240 for f in flags])
+    degrees = np.array([np.degrees(np.arctan2(f[1][1] - f[0][1], f[0][0] - f[1][0])) for f in flags])
+    assert all(np.allclose(f[0], [300, 380]) for f in flags)  # from the top, down to the left
+    assert 15 <= degrees.min() and degrees.max() <= 65 and lengths.max() > 1.0  # up to longer than the stem
+    assert lengths[degrees < 35].max() <= 0.35  # a shallow flag is a short hook, never a 7's bar
+    # a 5: body (neck down, then the belly) and bar; the neck is cut at its lowest-left point, the bar floats
+    body = np.float32([[100, 100], [99, 130], [98, 160], [97, 190], [130, 185], [170, 200], [200, 250],
+                       [190, 300], [150, 330], [100, 335]])
+    bar = np.float32([[100, 100], [200, 95]])
+    out = pen.add_style([body, bar], 5, rng)
+    assert np.allclose(out[0], body[3:]) and np.allclose(out[1][:, 0], bar[:, 0])
+    gap = out[0][0, 1] - out[1][:, 1].mean()
+    assert 0.1 * 240 <= gap <= 0.35 * 240 + 1e-3
+    assert pen.add_style([body], 5, rng) == [body]  # one stroke: no bar to float
+
+
 def test_training_mixes_pen_digits_and_records_what_it_saw(pen_root, small_data_dir, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(pen_root))
     (pen_root / "MNIST").symlink_to(small_data_dir / "MNIST")
@@ -166,7 +186,7 @@ def test_training_mixes_pen_digits_and_records_what_it_saw(pen_root, small_data_
     assert starts[0]["train_images"] == 1200 + training.PEN_PER_EPOCH * 9  # each pen digit's renders per epoch
     assert result.data_seen == {"mnist": 1200, "unipen_training_writers": 9,
                                 "unipen_benchmark_labs_left_out": list(pen.BENCHMARK_LABS),
-                                "styles": "slashed 0, crossed 7, flagged 1 (and foot), curled 9"}
+                                "styles": training.STYLES_SEEN}
 
 
 def test_pen_training_without_the_file_says_so_and_mnist_only_still_trains(small_data_dir, tmp_path, monkeypatch):
