@@ -84,7 +84,7 @@ def test_pretrain_reproduces_a_shipped_model(real_data_dir, tmp_path):
 DRAWN_INPUT = [a for a, arch in ARCHS.items() if arch.drawn_input]
 # UNIPEN's benchmark writers (bench/real_handwriting.py), read as the app reads them (four views averaged);
 # before issue 20: cnn 92.7%, mlp 85.8%, convnet 88.0%, lenet 84.0%, simple_convnet 85.4%
-REAL_HANDWRITING_FLOOR = {"cnn": 0.98, "mlp": 0.95, "convnet": 0.95, "lenet": 0.945, "simple_convnet": 0.95}
+REAL_HANDWRITING_FLOOR = {"cnn": 0.985, "mlp": 0.95, "convnet": 0.95, "lenet": 0.95, "simple_convnet": 0.95}
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +98,8 @@ def unipen():
 def test_shipped_real_handwriting_matches_the_stored_figure_and_its_target(arch, unipen):
     """The stored real-handwriting figure (what Compare shows) is what the model reads now, and does not
     fall below what the shipped models reached. Issue 20 asks for the default >= 98.5% overall, no lab
-    below 97%, no digit below 96%, and every other drawn-input model >= 95%: mlp, convnet and
-    simple_convnet meet theirs; cnn (98.24%; its 1s 94.3%, 5s 95.8%, lab lou 6 of 7) and lenet (94.72%)
-    do not yet, so their floors are what they reached."""
+    below 97%, no digit below 96%, and every other drawn-input model >= 95%: the floors are those targets
+    (cnn's lab lou, 6 of its 7 digits, is not checked: it does not meet its target yet)."""
     predictor = inference.load_model(shipped_path(arch))
     stored = predictor.meta["extra"]["real_handwriting"]
     measured = pen.benchmark(predictor)
@@ -108,4 +107,5 @@ def test_shipped_real_handwriting_matches_the_stored_figure_and_its_target(arch,
     assert measured["accuracy"] == pytest.approx(stored["accuracy"], abs=0.001)
     assert measured["accuracy"] >= REAL_HANDWRITING_FLOOR[arch]
     if arch == DEFAULT_ARCH:
-        assert min(measured["per_digit"].values()) >= 0.94, measured["per_digit"]
+        assert min(measured["per_digit"].values()) >= 0.96, measured["per_digit"]
+        assert min(v for lab, v in measured["per_lab"].items() if lab != "lou") >= 0.97, measured["per_lab"]
