@@ -30,7 +30,8 @@ INITS = ("default", "normal", "he", "xavier")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
 # what a run with `styles` saw, recorded in its checkpoint (augment.style_batch on MNIST, pen.add_style on pen renders)
-STYLES_SEEN = "slashed 0, crossed 7, flagged 1 (a hook to a long flag; and foot), curled 9; on pen renders also a floating-bar 5"
+STYLES_SEEN = ("slashed 0, crossed 7, flagged 1 (a hook to a long flag; and foot), curled 9; "
+               "on pen renders also a floating-bar 5")
 PEN_PER_EPOCH = 2  # renders of each pen-drawn digit in one epoch (2: 97.2% against 96.5% with 1, cnn 3 epochs)
 # fine-tuning: the user's drawings, repeated (and augmented), make this share of the images; with distillation
 # keeping MNIST, half the batch can be the user's (bench/finetune_writer.py: 4-5 errors left of 12 at 0.5, 5-6 at 0.25)
