@@ -137,7 +137,7 @@ def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: 
     cbot, foot = _row_centre(img, bottom.long() - 1), hh * mix(5, 0.12, 0.28)
     put(chosen & (lab == 1) & (u[:, 6] < 0.25), 1, (bottom, cbot - foot), (bottom, cbot + foot))
     # 9: the tail's end curls to the left: along the bottom, then up (two strokes)
-    run, rise = hh * mix(3, 0.15, 0.4), hh * mix(4, 0.0, 0.25)
+    run, rise = hh * mix(3, 0.15, 0.55), hh * mix(4, 0.0, 0.4)
     mid = (bottom + 0.04 * hh, cbot - 0.5 * run)
     put(chosen & (lab == 9), 0, (bottom, cbot), mid)
     put(chosen & (lab == 9), 1, mid, (bottom - rise, cbot - run))

@@ -36,7 +36,7 @@ BUNDLED = Path(__file__).resolve().parent.parent / "datasets" / FOLDER / FILE
 BENCHMARK_LABS = ("val", "gmd", "imp", "lou", "uqb")  # never trained on
 CANVAS = 280  # the Draw page's canvas, pixels
 BRUSH = (8, 40)  # the Draw page's brush-width slider
-CACHE_VERSION = 7  # bump when the training renders change
+CACHE_VERSION = 8  # bump when the training renders change
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def add_style(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]
         return _floating_bar_5(strokes, h, rng)
     elif label == 9:
         bx, by = pts[pts[:, 1].argmax()]
-        run, rise = u(0.15, 0.4) * h, u(0.0, 0.25) * h  # a hook: left along the bottom, then up
+        run, rise = u(0.15, 0.55) * h, u(0.0, 0.4) * h  # a hook: left along the bottom, then up
         extra.append([(bx, by), (bx - 0.5 * run, by + 0.04 * h), (bx - run, by - rise)])
     return [*strokes, *(np.asarray(e, np.float32) for e in extra)]
 
