@@ -5,6 +5,7 @@ tab does not stop it, and every session sees (and can stop) the same runs. The l
 fragment that polls the runner once a second while a run is queued or running, and not otherwise.
 """
 
+import hashlib
 import time
 
 import pandas as pd
@@ -162,8 +163,13 @@ def live_panel(polling: bool) -> None:
         return
     if st.session_state.get("watch") not in all_jobs:
         st.session_state["watch"] = next((i for i, j in all_jobs.items() if j.active), next(iter(all_jobs)))
-    # labels must not change while shown (the browser sends back the label), so no status in them
-    st.selectbox("Run", list(all_jobs), key="watch", format_func=lambda i: all_jobs[i].name)
+    # labels must not change while shown (the browser sends back the label), so no status in them. The box
+    # is a new widget whenever the list of runs changes (another session adds one), opening on the run this
+    # session watches: a kept one could fall back in the browser to its first option, the newest run.
+    ids = list(all_jobs)
+    st.session_state["watch"] = st.selectbox(
+        "Run", ids, index=ids.index(st.session_state["watch"]), format_func=lambda i: all_jobs[i].name,
+        key="watch_box_" + hashlib.blake2b(" ".join(ids).encode(), digest_size=6).hexdigest())
     show_run(all_jobs[st.session_state["watch"]])
     st.subheader("Runs")
     rows = [j.summary() for j in all_jobs.values()]

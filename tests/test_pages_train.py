@@ -172,7 +172,8 @@ def test_a_tiny_run_shows_progress_metrics_and_where_it_is_saved(lab):
     assert accuracy[2]["x"] == [p[1] for p in s["step_accuracy"]] == [p[1] for p in s["steps"]]
     assert accuracy[2]["y"] == [p[2] for p in s["step_accuracy"]]
     assert accuracy[1]["y"][-1] == pytest.approx(acc)
-    assert at.selectbox(key="watch").value == job.id
+    assert at.session_state["watch"] == job.id
+    assert [b.value for b in at.selectbox if b.label == "Run"] == [job.id]
     assert [p.value for p in at.progress] == []  # no progress bar once finished
     assert any("Draw" in link.value for link in at.page_link) or any("Draw" in c.value for c in at.caption)
 
