@@ -51,6 +51,17 @@ FAILED, INTERRUPTED = RunStatus.FAILED, RunStatus.INTERRUPTED
 STATUSES = tuple(RunStatus)
 EVAL_QUEUE = "evaluate"  # measurements have their own worker: never stuck behind hours of training
 EVAL_BATCH = 500
+LIMIT_ENV = "MNIST_LAB_RUNS_PER_SESSION"
+DEFAULT_SESSION_RUNS = 12  # room for "Train every architecture" (9) and a few more
+
+
+def session_run_limit() -> int:
+    """How many runs one session may have queued or running at once: $MNIST_LAB_RUNS_PER_SESSION (a
+    teacher sets it for a class), else 12; a value that is not a positive whole number is ignored."""
+    raw = os.environ.get(LIMIT_ENV, "")
+    return int(raw) if raw.strip().isdigit() and int(raw) > 0 else DEFAULT_SESSION_RUNS
+
+
 ANYONE = object()  # stop(owner=ANYONE): the runner's own holder (command line, tests, close)
 UPLOAD_MAX_BYTES = 16 * 2**20  # one uploaded checkpoint (the largest model here is under 3 MB)
 UPLOADS_MAX_TOTAL = int(float(os.environ.get("MNIST_UPLOADS_MAX_MB") or 256) * 2**20)  # all uploads kept
@@ -315,13 +326,25 @@ class JobRunner:
         self.refresh()
 
     # -- queueing ------------------------------------------------------------------------------
+    def _check_session_limit(self, owner: str | None, more: int) -> None:
+        """ValueError when `owner` (a session) would have more than session_run_limit() runs queued or
+        running: on a shared server one student cannot fill the queue. The runner's holder (no owner)
+        is not limited."""
+        limit = session_run_limit()
+        mine = sum(1 for j in self._jobs.values() if owner is not None and j.owner == owner and j.active)
+        if owner is not None and mine + more > limit:
+            raise ValueError(f"this session already has {mine} run{'s' * (mine != 1)} queued or running, and "
+                             f"one session may have {limit} at once ({LIMIT_ENV}): stop one, or wait for one to end")
+
     def submit(self, config: TrainConfig, name: str | None = None, data_root: str | os.PathLike | None = None,
                owner: str | None = None) -> Job:
-        """Queue a run. The name is made safe and unique; ValueError for a device not present.
+        """Queue a run. The name is made safe and unique; ValueError for a device not present, or when
+        the owner already has session_run_limit() runs queued or running.
         owner: the session token that may stop it (None: only whoever holds the runner)."""
         device = training.resolve_device(config.device).type
         root = str(data.data_dir(data_root).resolve())
         with self._lock:
+            self._check_session_limit(owner, 1)
             final = self._unique_name(name, config.arch)
             job = Job(uuid.uuid4().hex[:12], final, config, self.folder.checkpoint_path(final), root, owner=owner)
             self._jobs[job.id] = job
@@ -377,9 +400,12 @@ class JobRunner:
         return job
 
     def submit_all(self, fast: bool = True, data_root=None, owner: str | None = None, **overrides) -> list[Job]:
-        """Queue every architecture with its recipe (the fast one by default)."""
-        return [self.submit(training.recommended_config(a, fast=fast, **overrides), None, data_root, owner)
-                for a in ARCHS]
+        """Queue every architecture with its recipe (the fast one by default): all of them, or none when
+        they would take the owner past session_run_limit()."""
+        with self._lock:
+            self._check_session_limit(owner, len(ARCHS))
+            return [self.submit(training.recommended_config(a, fast=fast, **overrides), None, data_root, owner)
+                    for a in ARCHS]
 
     def stop(self, job_id: str, owner=None) -> bool:
         """Stop a running job, or cancel a queued one. False when there is no such active job, or

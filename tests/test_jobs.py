@@ -378,3 +378,25 @@ def test_smooth_is_a_debiased_moving_average():
     assert jobs.smooth([3.0] * 20) == pytest.approx([3.0] * 20)
     out = jobs.smooth([0.0] * 10 + [1.0] * 10, weight=0.5)
     assert out[0] == 0.0 and out[10] == pytest.approx(0.5, abs=0.01) and 0.99 < out[-1] < 1.0
+
+
+def test_one_session_may_queue_only_its_share_of_runs(runner, small_data_dir, monkeypatch):
+    """On a shared server one session cannot fill the queue: past the limit a submit is refused with
+    what to do, other sessions and the runner's holder still queue, and a stopped run frees a place."""
+    monkeypatch.setenv(jobs.LIMIT_ENV, "2")
+    first = runner.submit(long_cnn(), name="mine-1", data_root=small_data_dir, owner="student-a")
+    second = runner.submit(tiny(), name="mine-2", data_root=small_data_dir, owner="student-a")
+    with pytest.raises(ValueError, match=r"already has 2 runs queued or running.*2 at once.*stop one"):
+        runner.submit(tiny(), name="mine-3", data_root=small_data_dir, owner="student-a")
+    with pytest.raises(ValueError, match="already has 2 runs"):
+        runner.submit_all(data_root=small_data_dir, owner="student-a")
+    other = runner.submit(tiny(), name="theirs", data_root=small_data_dir, owner="student-b")
+    assert [j.name for j in runner.jobs()].count("mine-3") == 0 and other.status in ("queued", "running")
+    assert runner.stop(second.id, owner="student-a")
+    third = runner.submit(tiny(), name="mine-3", data_root=small_data_dir, owner="student-a")
+    assert third.owner == "student-a"
+    for job in (first, third, other):
+        runner.stop(job.id, owner=jobs.ANYONE)
+        assert job.wait(120)
+    monkeypatch.setenv(jobs.LIMIT_ENV, "not a number")
+    assert jobs.session_run_limit() == jobs.DEFAULT_SESSION_RUNS
