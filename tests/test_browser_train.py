@@ -128,12 +128,14 @@ def wait_text(page, text: str, timeout: float = 240) -> float:
 
 
 def chart_grows(page, script: str, more_than: int, timeout: float = 120) -> int:
-    """Wait until the chart shows more than `more_than` points; the count it then shows."""
+    """Wait until the chart shows more than `more_than` points; the count it then showed, read in the same
+    evaluation (a second read could land while the chart is being redrawn, and find none)."""
     try:
-        page.wait_for_function(f"() => ({script})() > {more_than}", timeout=timeout * 1000)
+        seen = page.wait_for_function(f"() => {{ const n = ({script})(); return n > {more_than} ? n : false; }}",
+                                      timeout=timeout * 1000)
     except Exception as exc:
         raise AssertionError(f"the chart stayed at {page.evaluate(script)} points, not more than {more_than}") from exc
-    return page.evaluate(script)
+    return int(seen.json_value())
 
 
 def slowest_batches(page) -> None:
