@@ -213,7 +213,9 @@ def test_train_every_architecture_queues_each_with_its_fast_recipe(lab):
     assert all(j.config == training.recommended_config(j.config.arch) for j in made)
     runner.stop_all()
     poll(at, lambda at: not runner.active(), what="every run to stop")
-    assert {j.status for j in made} == {"stopped"}
+    # every run ended by the stop, except any that was done before the stop reached it (softmax's three
+    # small epochs take a fraction of a second on a quiet machine): none failed or hangs
+    assert {j.status for j in made} <= {"stopped", "finished"} and made[-1].status == "stopped"
 
 
 def test_missing_dataset_gives_the_fix_and_a_clear_failure(runs_dir, tmp_path, monkeypatch):
