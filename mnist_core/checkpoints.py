@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from . import data
+from .events import SAVED
 from .models import ARCHS, build
 
 FORMAT = "mnist-lab-checkpoint"
@@ -44,7 +45,7 @@ MAX_TEXT = 2000  # characters in any string of the metadata
 MAX_ITEMS = 1000  # keys of a config / metrics / extra dict, items of a list in them
 MAX_POINTS = 200_000  # logged steps in a history
 MAX_EPOCHS = 10_000  # evaluated epochs in a history
-RUN_STATUSES = ("finished", "stopped")  # what a saved run's metrics may say
+RUN_STATUSES = tuple(s.value for s in SAVED)  # what a saved run's metrics may say: finished, stopped
 
 
 class CheckpointError(ValueError):

@@ -330,9 +330,11 @@ class JobRunner:
         """ValueError when `owner` (a session) would have more than session_run_limit() runs queued or
         running: on a shared server one student cannot fill the queue. The runner's holder (no owner)
         is not limited."""
+        if owner is None:
+            return
         limit = session_run_limit()
-        mine = sum(1 for j in self._jobs.values() if owner is not None and j.owner == owner and j.active)
-        if owner is not None and mine + more > limit:
+        mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.active)
+        if mine + more > limit:
             raise ValueError(f"this session already has {mine} run{'s' * (mine != 1)} queued or running, and "
                              f"one session may have {limit} at once ({LIMIT_ENV}): stop one, or wait for one to end")
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from . import checkpoints, data, pen
 from .augment import augment_batch, style_batch
-from .events import EndEvent, EpochEvent, Event, EventKind, RunStatus, StartEvent, StepEvent
+from .events import SAVED, EndEvent, EpochEvent, Event, EventKind, RunStatus, StartEvent, StepEvent
 from .models import ARCHS, build, get_arch
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta")
@@ -55,7 +55,7 @@ class TrainConfig:
     init: str = "default"  # default (PyTorch's), normal (std 0.01), he, xavier
     augment: bool = False  # random affine, elastic warp and stroke thickness per image
     pen_data: bool = False  # mix UNIPEN's training writers' pen-drawn digits into the MNIST batches
-    styles: bool = False  # add world writing styles (STYLES_SEEN): slashed 0, crossed 7, flagged 1, curled 9
+    styles: bool = False  # add the world's writing styles (STYLES_SEEN)
     seed: int = 0
     device: str = "auto"  # auto = cuda, else mps, else cpu
     max_steps: int = 0  # 0 = no limit; a test-sized run stops after this many steps
@@ -209,7 +209,7 @@ class TrainResult:
     @property
     def usable(self) -> bool:
         """A model worth saving: it trained without diverging and was evaluated."""
-        return self.status in (RunStatus.FINISHED, RunStatus.STOPPED) and self.test_accuracy is not None
+        return self.status in SAVED and self.test_accuracy is not None
 
 
 class Stopped(Exception):
@@ -470,8 +470,6 @@ def train(
             message += f"; kept the model as evaluated at epoch {history['epochs'][-1]['epoch']:g}"
 
     test_acc = history["epochs"][-1]["test_accuracy"] if history["epochs"] else None
-    if status == RunStatus.STOPPED and step > 0 and not history["epochs"]:
-        pass  # stopped before the first evaluation: nothing measured, not usable
     if status == RunStatus.FINISHED and not message:
         message = f"finished {step} steps in {seconds():.1f} s"
     if config.collection and test_acc is not None:  # after: the same measures of the model it returns
