@@ -24,6 +24,7 @@ the data is there; until then (or without the data) the file's own figure is onl
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -52,6 +53,8 @@ STATUSES = tuple(RunStatus)
 EVAL_QUEUE = "evaluate"  # measurements have their own worker: never stuck behind hours of training
 EVAL_BATCH = 500
 LIMIT_ENV = "MNIST_LAB_RUNS_PER_SESSION"
+CAP_ENV = "MNIST_LAB_RUNS_PER_DEVICE"
+RAY_ENV = "MNIST_LAB_RAY_ADDRESS"  # where a Ray cluster is (mnist_core.ray_backend); unset: threads here
 DEFAULT_SESSION_RUNS = 12  # room for "Train every architecture" (9) and a few more
 
 
@@ -62,6 +65,7 @@ def session_run_limit() -> int:
     return int(raw) if raw.strip().isdigit() and int(raw) > 0 else DEFAULT_SESSION_RUNS
 
 
+RESTORED = "restored"  # the owner of a run followed from elsewhere: no session's token, so no session stops it
 ANYONE = object()  # stop(owner=ANYONE): the runner's own holder (command line, tests, close)
 UPLOAD_MAX_BYTES = 16 * 2**20  # one uploaded checkpoint (the largest model here is under 3 MB)
 UPLOADS_MAX_TOTAL = int(float(os.environ.get("MNIST_UPLOADS_MAX_MB") or 256) * 2**20)  # all uploads kept
@@ -74,6 +78,12 @@ def smooth(values: list[float], weight: float = 0.9) -> list[float]:
         avg = weight * avg + (1 - weight) * v
         out.append(avg / (1 - weight**i))
     return out
+
+
+def owner_tag(owner: str | None) -> str:
+    """A session's short public name for the runs it started ("" for the runner's holder): a hash of its
+    token, so that showing who started a run never shows what stops it."""
+    return hashlib.blake2b(owner.encode(), digest_size=3).hexdigest() if owner else ""
 
 
 def describe_device(name: str = "auto") -> str:
@@ -107,6 +117,8 @@ class Job:
         self.name = name
         self.kind = kind
         self.owner = owner  # the session token that may stop it (None: whoever holds the runner)
+        self.owner_tag = owner_tag(owner)  # who started it, as shown to everyone (never the token itself)
+        self.ray_actor: str | None = None  # the Ray actor that runs it (mnist_core.ray_backend), if any
         self.uploaded = 0  # bytes, for an uploaded checkpoint (counted against UPLOADS_MAX_TOTAL)
         self.config = config
         self.path = path  # where the checkpoint goes (inside the runs directory)
@@ -131,6 +143,7 @@ class Job:
         """The job for a run found in the runs folder (before a restart, or in another process)."""
         job = cls(run.id, run.name, run.config, run.path, kind=run.kind)
         job.created, job.uploaded, job.foreign = run.created, run.uploaded, run.foreign
+        job.owner_tag, job.ray_actor = run.owner_tag, run.ray_actor
         job._set(run.status, run.message, started=run.started, ended=run.ended)
         if run.status not in ACTIVE:
             job._done.set()
@@ -163,6 +176,30 @@ class Job:
         with self._lock:
             self._status, self._message = status, message
             self._times.update(times)
+
+    # -- across a process boundary (a Ray worker runs the job; the app keeps a copy) ----------------
+    def delta(self, cursor: tuple[int, int, int] = (0, 0, 0)) -> dict:
+        """What changed since `cursor` (how many steps, step accuracies and epochs the reader has), as plain
+        data: the new rows, and the latest progress, status and results."""
+        n_steps, n_acc, n_epochs = cursor
+        with self._lock:
+            return {"steps": self._steps[n_steps:], "step_accuracy": self._step_acc[n_acc:],
+                    "epochs": [dict(r) for r in self._epochs[n_epochs:]], "progress": dict(self._progress),
+                    "status": str(self._status), "message": self._message, "times": dict(self._times),
+                    "checkpoint": self._saved, "test_accuracy": self._test_accuracy, "pid": os.getpid()}
+
+    def apply(self, d: dict) -> tuple[int, int, int]:
+        """Take in another copy's `delta`; returns the cursor for the next one. The status is set last, so a
+        reader never sees a run ended without its results."""
+        with self._lock:
+            self._steps.extend(tuple(s) for s in d["steps"])
+            self._step_acc.extend(tuple(s) for s in d["step_accuracy"])
+            self._epochs.extend(d["epochs"])
+            self._progress.update(d["progress"])
+            self._saved, self._test_accuracy = d["checkpoint"], d["test_accuracy"]
+            self._times.update(d["times"])
+            self._status, self._message = RunStatus(d["status"]), d["message"]
+            return len(self._steps), len(self._step_acc), len(self._epochs)
 
     # -- the reader side ---------------------------------------------------------------------
     @property
@@ -201,7 +238,7 @@ class Job:
         """The job's row in a list: name, status, accuracy; no curves (cheap, never reads a file)."""
         with self._lock:
             return {"id": self.id, "name": self.name, "kind": self.kind, "uploaded": bool(self.uploaded),
-                    "arch": self.config.arch, "dataset": self.config.dataset,
+                    "owner": self.owner_tag, "arch": self.config.arch, "dataset": self.config.dataset,
                     "status": self._status, "message": self._message, "test_accuracy": self._test_accuracy,
                     "checkpoint": self._saved, "created": self.created, **self._times,
                     "step": self._progress.get("step"), "total_steps": self._progress.get("total_steps")}
@@ -256,7 +293,9 @@ class Job:
 
 class Backend(Protocol):
     """Where jobs run. The runner hands each job over once with `start`, and reads it back through the job
-    (its events, status and end); `stop` and `close` are the runner's only other calls."""
+    (its events, status and end); `stop`, `position`, `describe` and `close` are the runner's only other calls."""
+
+    keeps_running: bool  # True when its runs outlive this process (Ray): closing the runner leaves them running
 
     def start(self, queue: str, job: Job) -> None:
         """Queue the job behind the others of `queue` (a device, or EVAL_QUEUE) and run it in its turn."""
@@ -265,29 +304,43 @@ class Backend(Protocol):
         """Deliver the stop the runner set on the job. True when the job had not started and never will
         (the runner then ends it); False when it runs and will end itself, or has ended."""
 
+    def position(self, job: Job) -> int | None:
+        """1 for the next job to start in its queue, 2 for the one after...; None when it is not waiting."""
+
+    def describe(self) -> str:
+        """Where jobs run, in words, for the pages."""
+
     def close(self) -> None:
-        """Release what the backend holds (the runner has stopped its jobs)."""
+        """Release what the backend holds (the runner has stopped the jobs that end with it)."""
 
 
 class ThreadBackend:
-    """The default backend, in this process: one queue per name, each drained in order by one daemon
-    thread that calls `run(job)`. A thread exists only while its queue has jobs; a job sees a stop
-    through its own flag, checked between steps."""
+    """The default backend, in this process: one queue per name, drained in order by up to `per_queue`
+    daemon threads that call `run(job)` (devices_cap(): $MNIST_LAB_RUNS_PER_DEVICE, else 1; the queue of
+    measurements always 1). A thread exists only while its queue has jobs; a job sees a stop through its
+    own flag, checked between steps."""
 
-    def __init__(self, run: Callable[[Job], None]):
+    keeps_running = False  # its runs end with the process: closing the runner stops them
+
+    def __init__(self, run: Callable[[Job], None], per_queue: int | None = None):
         self._run = run
+        self.per_queue = per_queue or devices_cap()
         self._lock = threading.Lock()
         self._queues: dict[str, deque[Job]] = {}
-        self._workers: dict[str, threading.Thread] = {}
+        self._workers: dict[tuple[str, int], threading.Thread] = {}  # (queue, slot) -> its thread
 
     def start(self, queue: str, job: Job) -> None:
         with self._lock:
             self._queues.setdefault(queue, deque()).append(job)
-            worker = self._workers.get(queue)
-            if worker is None or not worker.is_alive():
-                worker = threading.Thread(target=self._work, args=(queue,), name=f"mnist-lab-{queue}", daemon=True)
-                self._workers[queue] = worker
-                worker.start()
+            slots = 1 if queue == EVAL_QUEUE else self.per_queue
+            for slot in range(slots):
+                worker = self._workers.get((queue, slot))
+                if worker is None or not worker.is_alive():
+                    worker = threading.Thread(target=self._work, args=(queue, slot), daemon=True,
+                                              name=f"mnist-lab-{queue}-{slot}")
+                    self._workers[(queue, slot)] = worker
+                    worker.start()
+                    break
 
     def stop(self, job: Job) -> bool:
         with self._lock:
@@ -297,31 +350,81 @@ class ThreadBackend:
                     return True
         return False
 
+    def position(self, job: Job) -> int | None:
+        """1 for the next job to start in its queue; None when it is not waiting."""
+        with self._lock:
+            for q in self._queues.values():
+                if job in q:
+                    return q.index(job) + 1
+        return None
+
+    def describe(self) -> str:
+        return f"this server, {self.per_queue} run{'s' * (self.per_queue != 1)} at a time per device"
+
     def close(self) -> None:
         pass  # nothing held: a worker ends when its queue is empty
 
-    def _work(self, queue: str) -> None:
+    def _work(self, queue: str, slot: int) -> None:
         while True:
             with self._lock:
                 jobs = self._queues.get(queue)
                 if not jobs:
-                    self._workers.pop(queue, None)
+                    self._workers.pop((queue, slot), None)
                     return
                 job = jobs.popleft()
             self._run(job)
 
 
-class JobRunner:
-    """Queues training jobs on its backend (one at a time per device) and keeps every job of its runs folder."""
+def devices_cap() -> int:
+    """How many runs one device trains at once on this server: $MNIST_LAB_RUNS_PER_DEVICE, else 1 (on a
+    laptop one run gets all of its speed; a many-core server can take several)."""
+    raw = os.environ.get(CAP_ENV, "")
+    return int(raw) if raw.strip().isdigit() and int(raw) > 0 else 1
 
-    def __init__(self, runs_dir: str | os.PathLike | None = None, download: bool = True):
+
+def device_queue(config: TrainConfig) -> str:
+    """The queue a run waits in: its device's type ("cpu", "cuda", "mps")."""
+    try:
+        return training.resolve_device(config.device).type
+    except ValueError:
+        return "cpu"
+
+
+def make_backend(run: Callable[[Job], None], folder: RunsFolder, download: bool,
+                 ray_address: str | None = None) -> tuple[Backend, str]:
+    """The backend for a runner: Ray when `ray_address` or $MNIST_LAB_RAY_ADDRESS names a cluster, else this
+    process's threads. Returns it and a warning ("" when none): a Ray that is named but not installed or
+    not reachable leaves training here, and says why."""
+    address = ray_address or os.environ.get(RAY_ENV, "").strip()
+    if not address:
+        return ThreadBackend(run), ""
+    from . import ray_backend
+
+    if not ray_backend.installed():
+        why = "Ray is not installed (pip install -r requirements-ray.txt)"
+    else:
+        try:
+            return ray_backend.RayBackend(run, folder, download, address), ""
+        except Exception as exc:  # a wrong address, a cluster that is down
+            log.exception("could not connect to Ray at %s", address)
+            said = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            why = f"could not connect to Ray at {address!r} ({said})"
+    return ThreadBackend(run), f"Training runs on this server, not on Ray: {why}."
+
+
+class JobRunner:
+    """Queues training jobs on its backend (threads here, or Ray) and keeps every job of its runs folder."""
+
+    def __init__(self, runs_dir: str | os.PathLike | None = None, download: bool = True,
+                 ray_address: str | None = None):
         self.folder = RunsFolder(runs_dir)
         self.runs_dir = self.folder.path
         self.download = download  # False: a missing dataset fails the job instead of downloading
         self.token = self.folder.token  # tells this runner's status files from another's
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
-        self.backend: Backend = ThreadBackend(self._execute)  # the one backend for now
+        # threads here, or Ray (ray_address, else $MNIST_LAB_RAY_ADDRESS); backend_warning: why not Ray when asked
+        self.backend, self.backend_warning = make_backend(self._execute, self.folder, download, ray_address)
         self.unreadable: dict[str, str] = {}  # file name -> why it is not listed (refresh fills it)
         self.refresh()
 
@@ -343,7 +446,7 @@ class JobRunner:
         """Queue a run. The name is made safe and unique; ValueError for a device not present, or when
         the owner already has session_run_limit() runs queued or running.
         owner: the session token that may stop it (None: only whoever holds the runner)."""
-        device = training.resolve_device(config.device).type
+        device = training.resolve_device(config.device).type  # ValueError for a device not here
         root = str(data.data_dir(data_root).resolve())
         with self._lock:
             self._check_session_limit(owner, 1)
@@ -439,6 +542,14 @@ class JobRunner:
     def active(self) -> list[Job]:
         return [j for j in self.jobs() if j.active and not j.foreign]
 
+    def queue_position(self, job: Job) -> int | None:
+        """1 for the next run to start on its device; None when it is not waiting (or not known here)."""
+        return self.backend.position(job) if job.status == QUEUED and not job.foreign else None
+
+    def describe_backend(self) -> str:
+        """Where runs train, in words: "this server, 1 run at a time per device", or "Ray (auto)"."""
+        return self.backend.describe()
+
     def wait_all(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         for job in self.active():
@@ -447,10 +558,7 @@ class JobRunner:
         return True
 
     def _end(self, job: Job, status: RunStatus, message: str) -> None:
-        """Final status: recorded, written to its status file, and only then announced to waiters."""
-        job._set(status, message, ended=time.time())
-        self._write_status(job)
-        job._done.set()
+        end(job, self.folder, status, message)
 
     # -- running a job (the backend calls _execute in its turn) ---------------------------------
     def _execute(self, job: Job) -> None:
@@ -463,32 +571,7 @@ class JobRunner:
     def _run(self, job: Job) -> None:
         if job.kind == EVALUATE:
             return self._measure(job)
-        if job.stop_requested:
-            return self._end(job, STOPPED, "stopped before it started; nothing was trained")
-        job._set(RUNNING, "training", started=time.time())
-        self._write_status(job)
-        try:
-            if not self.download and not data.is_available(job.config.dataset, job.data_root):
-                data.load(job.config.dataset, train=True, root=job.data_root, download=False)  # raises, with help
-            result = training.train(job.config, data_root=job.data_root, on_event=job._on_event,
-                                    should_stop=job._stop.is_set)
-            status, message = result.status, result.message
-            if result.usable:
-                saved = result.save(job.path, name=job.name, extra={"job": job.id})
-                with job._lock:
-                    job._saved = str(saved)
-                    job._test_accuracy = result.test_accuracy
-                message += f"; saved to {saved}"
-            elif status == STOPPED:
-                message += "; stopped before its first evaluation, so no model was saved"
-            elif status == DIVERGED:
-                message += "; the model was not saved"
-        except data.DataUnavailable as exc:
-            status, message = FAILED, str(exc)
-        except (ValueError, OSError, RuntimeError) as exc:  # a bad setting, a full disk, out of memory
-            log.exception("job %s failed", job.name)
-            status, message = FAILED, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-        self._end(job, status, message)
+        train_job(job, self.folder, self.download)
 
     def _measure(self, job: Job) -> None:
         """An uploaded checkpoint's accuracy on the test set, written into its metrics."""
@@ -606,10 +689,15 @@ class JobRunner:
         self.folder.write_status(job)
 
     def _restored(self, run: Run) -> Job:
-        """The job for a run found on disk; an interrupted one's status file is rewritten to say so."""
+        """The job for a run found on disk; an interrupted one's status file is rewritten to say so. A run
+        that Ray runs for another app process (or this app before a restart) is followed live when this
+        runner is on Ray too; only the runner's holder may stop it (its session's token is not known here)."""
         job = Job.restored(run)
         if job.status == INTERRUPTED:
             self._write_status(job)
+        attach = getattr(self.backend, "attach", None)
+        if job.foreign and job.ray_actor and attach is not None and attach(job):
+            job.foreign, job.owner = False, RESTORED
         return job
 
     def refresh(self) -> None:
@@ -631,8 +719,52 @@ class JobRunner:
                 self._jobs[job.id] = job
 
     def close(self) -> None:
-        """Stop every job and forget this runner (its status files then read as interrupted)."""
-        self.stop_all()
-        self.wait_all(timeout=10)
+        """Stop every job that ends with this process, and forget this runner (its status files then read
+        as interrupted). Runs on Ray go on: another runner on the same cluster and runs folder follows them."""
+        ending = [j for j in self.active() if not (self.backend.keeps_running and j.ray_actor)]
+        deadline = time.monotonic() + 10
+        for job in ending:
+            self.stop(job.id, ANYONE)
+        for job in ending:
+            job.wait(max(deadline - time.monotonic(), 0))
         self.backend.close()
         self.folder.close()
+
+
+def end(job: Job, folder: RunsFolder, status: RunStatus, message: str) -> None:
+    """Final status: recorded, written to its status file, and only then announced to waiters."""
+    job._set(status, message, ended=time.time())
+    folder.write_status(job)
+    job._done.set()
+
+
+def train_job(job: Job, folder: RunsFolder, download: bool = True) -> None:
+    """A training job's whole body, from plain inputs (the job, its runs folder): its status files, the
+    training, the checkpoint, its end. Runs wherever the backend runs it (a thread here, a Ray worker).
+    download: False makes a missing dataset fail the job instead of downloading it."""
+    if job.stop_requested:
+        return end(job, folder, STOPPED, "stopped before it started; nothing was trained")
+    job._set(RUNNING, "training", started=time.time())
+    folder.write_status(job)
+    try:
+        if not download and not data.is_available(job.config.dataset, job.data_root):
+            data.load(job.config.dataset, train=True, root=job.data_root, download=False)  # raises, with help
+        result = training.train(job.config, data_root=job.data_root, on_event=job._on_event,
+                                should_stop=job._stop.is_set)
+        status, message = result.status, result.message
+        if result.usable:
+            saved = result.save(job.path, name=job.name, extra={"job": job.id})
+            with job._lock:
+                job._saved = str(saved)
+                job._test_accuracy = result.test_accuracy
+            message += f"; saved to {saved}"
+        elif status == STOPPED:
+            message += "; stopped before its first evaluation, so no model was saved"
+        elif status == DIVERGED:
+            message += "; the model was not saved"
+    except data.DataUnavailable as exc:
+        status, message = FAILED, str(exc)
+    except (ValueError, OSError, RuntimeError) as exc:  # a bad setting, a full disk, out of memory
+        log.exception("job %s failed", job.name)
+        status, message = FAILED, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+    end(job, folder, status, message)

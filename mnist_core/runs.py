@@ -63,6 +63,8 @@ class Run:
     checkpoint: Path | None = None  # its checkpoint, checked, when it has one (curves are read from it later)
     test_accuracy: float | None = None  # the checkpoint's own figure
     foreign: bool = False  # another live process runs it: shown, not stoppable from here
+    owner_tag: str = ""  # who started it (jobs.owner_tag), as shown
+    ray_actor: str | None = None  # the Ray actor that runs it, when a Ray backend does
 
 
 def _proc_start(pid: int) -> str | None:
@@ -126,7 +128,8 @@ class RunsFolder:
             "message": s["message"], "config": s["config"], "created": s["created"], "started": s["started"],
             "ended": s["ended"], "checkpoint": Path(s["checkpoint"]).name if s["checkpoint"] else None,
             "test_accuracy": s["test_accuracy"], "pid": os.getpid(), "proc_start": _proc_start(os.getpid()),
-            "runner": self.token, "kind": job.kind, "uploaded": job.uploaded,
+            "runner": self.token, "kind": job.kind, "uploaded": job.uploaded, "owner": job.owner_tag,
+            "ray_actor": job.ray_actor,
         }
         path = self.status_path(job.name)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -199,13 +202,16 @@ class RunsFolder:
                 raise ValueError(f"created is {created}")
             kind = rec.get("kind") if rec.get("kind") in (TRAIN, EVALUATE) else TRAIN
             uploaded = rec.get("uploaded") if isinstance(rec.get("uploaded"), int) else 0
+            tag = rec.get("owner") if isinstance(rec.get("owner"), str) and rec["owner"].isalnum() else ""
+            actor = rec.get("ray_actor") if isinstance(rec.get("ray_actor"), str) else None
         except (OSError, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignoring %s: %s", path, exc)
             raise checkpoints.CheckpointError(f"{path.name}: not a readable status file ({str(exc)[:200]})") from None
         status = RunStatus(rec["status"]) if rec.get("status") in tuple(RunStatus) else RunStatus.FAILED
         run = Run(id=str(rec.get("id") or uuid.uuid4().hex[:12])[:64], name=name, config=cfg,
                   path=self.checkpoint_path(name), status=status, message=str(rec.get("message") or ""),
-                  created=created, started=rec.get("started"), ended=rec.get("ended"), kind=kind, uploaded=uploaded)
+                  created=created, started=rec.get("started"), ended=rec.get("ended"), kind=kind, uploaded=uploaded,
+                  owner_tag=tag[:16], ray_actor=actor and actor[:100])
         if run.status in ACTIVE:
             if self._owner_alive(rec):
                 run.foreign = True  # another live process runs it; shown, not stoppable from here
@@ -227,6 +233,12 @@ class RunsFolder:
 
     @staticmethod
     def _owner_alive(rec: dict) -> bool:
+        if isinstance(rec.get("ray_actor"), str):  # a Ray run: Ray knows whether it is queued or running
+            from . import ray_backend
+
+            alive = ray_backend.actor_alive(rec["ray_actor"])
+            if alive is not None:
+                return alive  # None: this process is not connected to Ray; its writer's pid is all there is
         pid = rec.get("pid")
         if not isinstance(pid, int):
             return False

@@ -31,3 +31,37 @@ def test_queues_run_in_order_side_by_side_and_a_queued_job_can_be_taken_back():
     assert sorted(ran) == ["a1", "a3", "b1"] and ran.index("a1") < ran.index("a3") and not started["a2"].is_set()
     assert backend._workers == {} and not any(w.is_alive() for w in workers)
     backend.close()
+
+
+def test_a_cap_of_two_runs_two_jobs_of_a_queue_at_once_and_counts_the_line(monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_RUNS_PER_DEVICE", "2")
+    gates = {name: threading.Event() for name in ("a1", "a2", "a3", "a4", "e1", "e2")}
+    started = {name: threading.Event() for name in gates}
+
+    def run(job: str) -> None:
+        started[job].set()
+        gates[job].wait(30)
+
+    backend = ThreadBackend(run)
+    assert backend.per_queue == 2 and "2 runs at a time" in backend.describe()
+    for queue, job in (("cpu", "a1"), ("cpu", "a2"), ("cpu", "a3"), ("cpu", "a4"), ("evaluate", "e1"),
+                       ("evaluate", "e2")):
+        backend.start(queue, job)
+    assert started["a1"].wait(30) and started["a2"].wait(30) and started["e1"].wait(30)
+    assert backend.position("a3") == 1 and backend.position("a4") == 2 and backend.position("a1") is None
+    assert not started["e2"].is_set()  # measurements stay one at a time
+    gates["a1"].set()
+    assert started["a3"].wait(30) and backend.position("a4") == 1 and not started["a4"].is_set()
+    for g in gates.values():
+        g.set()
+    for w in list(backend._workers.values()):
+        w.join(30)
+    assert all(e.is_set() for e in started.values()) and backend._workers == {}
+
+
+def test_the_cap_ignores_a_setting_that_is_not_a_positive_whole_number(monkeypatch):
+    from mnist_core.jobs import devices_cap
+
+    for raw in ("0", "-3", "two", "1.5", ""):
+        monkeypatch.setenv("MNIST_LAB_RUNS_PER_DEVICE", raw)
+        assert devices_cap() == 1
