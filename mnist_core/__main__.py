@@ -1,7 +1,7 @@
 """Command line: python -m mnist_core {archs, train, evaluate, pretrain, bench}.
 
   archs                      table of the architectures
-  train --arch NAME --epochs N [--data-dir DIR] [--out PATH] [--json] [hyperparameters]
+  train --arch NAME --epochs N [--data-dir DIR] [--out PATH] [--json] [--ray [ADDRESS]] [hyperparameters]
   evaluate PATH_OR_NAME [--data-dir DIR] [--json]
   pretrain [--data-dir DIR] [--out-dir models] [--arch NAME ...]   rebuild the shipped models
   bench                      inference latency of every available model
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import shlex
 import sys
 import time
@@ -38,11 +39,15 @@ def _progress(json_mode: bool):
             sys.stderr.write(f"\r[{bar:<30}] {e['step']}/{e['total_steps']} loss {e['loss']:.4f} "
                              f"{e['images_per_sec']:.0f} img/s")
         elif e["type"] == EventKind.EPOCH and not json_mode:
-            sys.stderr.write(("\n" if tty else "") + f"epoch {e['epoch']:g}: train acc {e['train_accuracy']:.4f}  "
-                             f"test loss {e['test_loss']:.4f}  test acc {e['test_accuracy']:.4f}  "
-                             f"{e['seconds']:.1f} s\n")
+            sys.stderr.write(("\n" if tty else "") + _epoch_line(e))
 
     return on_event
+
+
+def _epoch_line(e: dict) -> str:
+    """One evaluation (an epoch event, or a row of a run's epochs), as the command line prints it."""
+    return (f"epoch {e['epoch']:g}: train acc {e['train_accuracy']:.4f}  test loss {e['test_loss']:.4f}  "
+            f"test acc {e['test_accuracy']:.4f}  {e['seconds']:.1f} s\n")
 
 
 def arch_name(text: str) -> str:
@@ -89,6 +94,8 @@ def cmd_train(args) -> int:
     cfg = _config_from_args(args)
     _check_data_dir(args)
     name = args.name or f"{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.ray:
+        return _train_on_ray(cfg, args, name)
     out = Path(args.out) if args.out else checkpoints.path_in(inference.runs_dir(), name)
     result = train(cfg, data_root=args.data_dir, on_event=_progress(args.json))
     saved = None
@@ -96,18 +103,56 @@ def cmd_train(args) -> int:
         command = shlex.join(["python", "-m", "mnist_core", *sys.argv[1:]])
         saved = result.save(out, name=name, extra={"command": command})
     evaluated = result.history.get("epochs") or [{}]
-    summary = {"arch": cfg.arch, "status": result.status, "message": result.message,
-               "test_accuracy": result.test_accuracy, "train_seconds": round(result.train_seconds, 2),
-               "epochs": evaluated[-1].get("epoch", 0.0),  # what ran (a fraction after --max-steps)
-               "epochs_planned": cfg.epochs, "steps": (result.history.get("steps") or [[0]])[-1][0],
-               "device": result.device, "path": str(saved) if saved else None}
+    return _train_summary(args, cfg, result.status, result.message, result.test_accuracy, result.train_seconds,
+                          evaluated[-1].get("epoch", 0.0), (result.history.get("steps") or [[0]])[-1][0],
+                          result.device, saved)
+
+
+def _train_summary(args, cfg, status, message, accuracy, seconds, epochs, steps, device, saved) -> int:
+    summary = {"arch": cfg.arch, "status": status, "message": message, "test_accuracy": accuracy,
+               "train_seconds": round(seconds, 2), "epochs": epochs,  # what ran (a fraction after --max-steps)
+               "epochs_planned": cfg.epochs, "steps": steps, "device": device, "path": str(saved) if saved else None}
     if args.json:
         print(json.dumps(summary))
     else:
-        acc = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "n/a"
-        print(f"{result.status}: test accuracy {acc} in {result.train_seconds:.1f} s"
-              + (f"; saved to {saved}" if saved else f" ({result.message})"))
-    return 0 if result.status == RunStatus.FINISHED else 1
+        acc = f"{accuracy:.4f}" if accuracy is not None else "n/a"
+        said = f"; saved to {saved}" if saved else f" ({message})"
+        print(f"{status}: test accuracy {acc} in {seconds:.1f} s{said}")
+    return 0 if status == RunStatus.FINISHED else 1
+
+
+def _train_on_ray(cfg: TrainConfig, args, name: str) -> int:
+    """train --ray: the run goes to the Ray cluster as the app's runs do (into the runs folder, or --out's
+    folder under --out's name), and this command follows it to its end; Ctrl-C stops it."""
+    from . import jobs
+
+    out = Path(args.out) if args.out else None
+    runner = jobs.JobRunner(out.parent if out else None, ray_address=args.ray)
+    if runner.backend_warning:
+        runner.close()
+        raise SystemExit(f"error: {runner.backend_warning.split(': ', 1)[-1]}")
+    job = runner.submit(cfg, out.stem if out else name, data_root=args.data_dir)
+    print(f"queued on {runner.describe_backend()} as {job.name}", file=sys.stderr)
+    shown = 0
+    try:
+        while not job.wait(1.0):
+            shown = _print_epochs(job.snapshot()["epochs"], shown, args.json)
+    except KeyboardInterrupt:
+        runner.stop(job.id, jobs.ANYONE)
+        job.wait(120)
+    s = job.snapshot()
+    _print_epochs(s["epochs"], shown, args.json)
+    runner.close()
+    last = s["epochs"][-1] if s["epochs"] else {}
+    return _train_summary(args, cfg, s["status"], s["message"], s["test_accuracy"], last.get("seconds", s["elapsed"]),
+                          last.get("epoch", 0.0), s["step"], s["device"], s["checkpoint"])
+
+
+def _print_epochs(epochs: list[dict], shown: int, json_mode: bool) -> int:
+    for e in epochs[shown:]:
+        if not json_mode:
+            sys.stderr.write(_epoch_line(e))
+    return len(epochs)
 
 
 def cmd_evaluate(args) -> int:
@@ -282,6 +327,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")
     t.add_argument("--max-steps", type=int, help="stop after this many steps (default: 0, no limit)")
     t.add_argument("--train-limit", type=int, help="train on the first N images (default: 0, all)")
+    t.add_argument("--ray", nargs="?", const=os.environ.get("MNIST_LAB_RAY_ADDRESS") or "auto", metavar="ADDRESS",
+                   help="run it on a Ray cluster, as the app does with $MNIST_LAB_RAY_ADDRESS: 'auto' (default: a "
+                   "cluster started here with `ray start --head`), ray://HOST:PORT, or 'local'")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="test accuracy of a checkpoint")

@@ -1,0 +1,291 @@
+"""Training jobs on a Ray cluster: the backend behind mnist_core.jobs when $MNIST_LAB_RAY_ADDRESS is set.
+
+Each training run is one detached Ray actor (`RunActor`, named after the job), asking Ray for a CPU (or a
+GPU for a cuda run). Ray queues the actors that do not fit yet, so the queue lives in the cluster, not in
+the app: an app restart loses no run, and every app process connected to the cluster and sharing the
+runs folder sees the same runs. Inside the actor a thread runs `jobs.train_job`, the very body the
+local threads run: the run's status files and its checkpoint land in the runs folder exactly as a local
+run's do. The actor keeps the job's curves; the app follows each run with one poller thread that reads
+what is new (`Job.delta`) into its own copy of the job (`Job.apply`), so the pages read it as any job.
+Stop reaches the actor's job through a method call and is seen at the next step. An actor ends itself
+when its job has ended; one that dies before (its worker killed, its node lost) is found by the poller
+and its run marked failed, never left running.
+
+The runs folder and the data folder must be at the same paths on every node (one machine, or a shared
+filesystem). Ray is optional (requirements-ray.txt): nothing here imports it until a backend is made.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import checkpoints, jobs
+from .events import ACTIVE, RunStatus
+from .runs import RunsFolder
+from .training import TrainConfig
+
+log = logging.getLogger(__name__)
+
+# jobs.RAY_ENV: "auto" (a cluster started with `ray start --head`), "ray://host:port", or "local" (a Ray
+ADDRESS_ENV = jobs.RAY_ENV  # started inside this process, for trying it on a laptop)
+NAMESPACE = "mnist_lab"
+POLL_SECONDS = 0.25  # how often the app reads each run's news (the Train page redraws once a second)
+READ_GRACE = 5.0  # how long an ended actor waits for the app to read its end before it goes
+
+
+def installed() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def actor_alive(name: str) -> bool | None:
+    """Whether Ray still has the actor `name` (queued or running); None when this process is not connected
+    to Ray, or Ray cannot say."""
+    try:
+        import ray
+    except ImportError:
+        return None
+    if not ray.is_initialized():
+        return None
+    try:
+        ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        return False
+    except Exception:  # the cluster is unreachable: it cannot say
+        return None
+    return True
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at `address` ("auto", "ray://host:port", or "local" to start one here), unless
+    this process already is connected. Workers get this package (py_modules) and the MNIST_* settings."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = {k: v for k, v in os.environ.items() if k.startswith("MNIST_") and k != ADDRESS_ENV}
+    runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)], "env_vars": env}
+    if address == "local":
+        ray.init(namespace=NAMESPACE, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False)
+
+
+class RunActor:
+    """One run on a Ray worker (made a Ray actor class by `_actor_class`): trains in a thread from the moment
+    Ray places it, answers reads and a stop meanwhile, and removes itself when the run has ended."""
+
+    def __init__(self, spec: dict):
+        job = jobs.Job(spec["id"], spec["name"], TrainConfig.from_dict(spec["config"]), Path(spec["path"]),
+                       spec["data_root"])
+        job.created, job.owner_tag, job.ray_actor = spec["created"], spec["owner_tag"], spec["actor"]
+        self.job, self.folder = job, RunsFolder(spec["runs_dir"])
+        self._read_end = threading.Event()
+        threading.Thread(target=self._work, args=(spec["download"],), name="mnist-lab-run", daemon=True).start()
+
+    def _work(self, download: bool) -> None:
+        import ray
+
+        try:
+            jobs.train_job(self.job, self.folder, download)
+        except Exception:
+            log.exception("job %s crashed on its Ray worker", self.job.name)
+            jobs.end(self.job, self.folder, RunStatus.FAILED, "internal error on the Ray worker; see its log")
+        finally:
+            # room for every app following it to read its end (its status file and checkpoint have it anyway)
+            self._read_end.wait(READ_GRACE)
+            time.sleep(4 * POLL_SECONDS)
+            ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+    def read(self, cursor: tuple[int, int, int]) -> dict:
+        d = self.job.delta(tuple(cursor))
+        if RunStatus(d["status"]) not in ACTIVE:
+            self._read_end.set()
+        return d
+
+    def stop(self) -> None:
+        self.job.stop()
+
+
+_ACTOR_CLASS = None
+
+
+def _actor_class():
+    global _ACTOR_CLASS
+    if _ACTOR_CLASS is None:
+        import ray
+
+        _ACTOR_CLASS = ray.remote(max_restarts=0, max_concurrency=4)(RunActor)
+    return _ACTOR_CLASS
+
+
+@dataclass
+class _Followed:
+    job: jobs.Job
+    handle: object  # the actor's handle
+    queue: str
+    ref: object = None  # the read in flight
+    cursor: tuple[int, int, int] = (0, 0, 0)
+    started: bool = False  # the actor has answered: Ray placed it, and its thread trains (or has ended)
+
+
+class RayBackend:
+    """jobs.Backend over Ray: training jobs become RunActors; measuring an upload (EVAL_QUEUE) stays in this
+    process, in a ThreadBackend (it takes seconds and reads the app's own test set)."""
+
+    keeps_running = True  # its runs outlive the app: closing the runner leaves them to Ray
+
+    def __init__(self, run_local: Callable[[jobs.Job], None], folder: RunsFolder, download: bool, address: str):
+        connect(address)
+        self.address = address
+        self._folder, self._download = folder, download
+        self._local = jobs.ThreadBackend(run_local)
+        self._lock = threading.Lock()
+        self._followed: dict[str, _Followed] = {}
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="mnist-lab-ray-poller", daemon=True)
+        self._poller.start()
+
+    # -- jobs.Backend ----------------------------------------------------------------------------
+    def start(self, queue: str, job: jobs.Job) -> None:
+        if queue == jobs.EVAL_QUEUE:
+            return self._local.start(queue, job)
+        job.ray_actor = f"mnist-lab-{job.id}"
+        self._folder.write_status(job)  # queued, and where: before the actor can write that it runs
+        spec = {"id": job.id, "name": job.name, "config": job.config.to_dict(), "path": str(job.path),
+                "data_root": job.data_root, "created": job.created, "owner_tag": job.owner_tag,
+                "actor": job.ray_actor, "runs_dir": str(self._folder.path), "download": self._download}
+        gpus = {"num_gpus": 1} if queue == "cuda" else {}
+        handle = _actor_class().options(name=job.ray_actor, namespace=NAMESPACE, lifetime="detached",
+                                        num_cpus=1, **gpus).remote(spec)
+        self._follow(job, handle, queue, started=False)
+
+    def stop(self, job: jobs.Job) -> bool:
+        if job.ray_actor is None:
+            return self._local.stop(job)
+        with self._lock:
+            f = self._followed.get(job.id)
+        if f is None:
+            return False
+        if f.started:
+            f.handle.stop.remote()  # the job's own flag, in the actor: seen at its next step
+            return False
+        import ray
+
+        ray.kill(f.handle, no_restart=True)  # still waiting for a place in the cluster: it never runs
+        self._unfollow(job.id)
+        return True
+
+    def close(self) -> None:
+        self._closed.set()
+        self._poller.join(5)
+        self._local.close()
+
+    # -- more than a Backend ---------------------------------------------------------------------
+    def attach(self, job: jobs.Job) -> bool:
+        """Follow a run that Ray runs for another app process (or for this app before a restart)."""
+        import ray
+
+        try:
+            handle = ray.get_actor(job.ray_actor, namespace=NAMESPACE)
+        except ValueError:
+            return False
+        self._follow(job, handle, jobs.device_queue(job.config), started=job.status == RunStatus.RUNNING)
+        return True
+
+    def position(self, job: jobs.Job) -> int | None:
+        """1 for the next run to start on its device, as far as this app knows (Ray places runs in about the
+        order they came; others' runs count once an app has seen them); None when it is not waiting."""
+        if job.ray_actor is None:
+            return self._local.position(job)
+        with self._lock:
+            f = self._followed.get(job.id)
+            if f is None or f.started:
+                return None
+            return 1 + sum(1 for o in self._followed.values()
+                           if not o.started and o.queue == f.queue and o.job.created < job.created)
+
+    def describe(self) -> str:
+        return f"Ray ({self.address})"
+
+    # -- following the runs ----------------------------------------------------------------------
+    def _follow(self, job: jobs.Job, handle, queue: str, started: bool) -> None:
+        with self._lock:
+            self._followed[job.id] = _Followed(job, handle, queue, started=started)
+
+    def _unfollow(self, job_id: str) -> None:
+        with self._lock:
+            self._followed.pop(job_id, None)
+
+    def _poll(self) -> None:
+        import ray
+
+        while not self._closed.is_set():
+            with self._lock:
+                items = list(self._followed.values())
+            if not items:
+                self._closed.wait(POLL_SECONDS)
+                continue
+            for f in items:
+                if f.ref is None:
+                    f.ref = f.handle.read.remote(f.cursor)
+            try:
+                ready = set(ray.wait([f.ref for f in items], num_returns=len(items), timeout=POLL_SECONDS)[0])
+            except Exception:  # the cluster went away: try again, the runs are Ray's
+                log.exception("reading the Ray runs failed")
+                self._closed.wait(1.0)
+                continue
+            for f in items:
+                if f.ref in ready:
+                    self._take(f, ray)
+            self._closed.wait(POLL_SECONDS)
+
+    def _take(self, f: _Followed, ray) -> None:
+        ref, f.ref = f.ref, None
+        try:
+            d = ray.get(ref)
+        except ray.exceptions.ActorUnavailableError:
+            return  # for a moment: read again
+        except ray.exceptions.RayActorError:
+            return self._lost(f)
+        except Exception:
+            log.exception("reading run %s from Ray failed", f.job.name)
+            return
+        f.started = True
+        f.cursor = f.job.apply(d)
+        if f.job.status not in ACTIVE:
+            self._unfollow(f.job.id)
+            f.job._done.set()
+
+    def _lost(self, f: _Followed) -> None:
+        """The actor is gone without this app having read its end: its status file has the last word, if it
+        wrote one; else the run failed (its worker died), and its status file now says so."""
+        self._unfollow(f.job.id)
+        job = f.job
+        try:
+            run = self._folder.read_status(self._folder.status_path(job.name))
+        except checkpoints.CheckpointError:
+            run = None
+        if run is not None and run.status not in (*ACTIVE, RunStatus.INTERRUPTED):  # its own end, written
+            with job._lock:
+                job._saved = str(run.checkpoint) if run.checkpoint else None
+                job._test_accuracy = run.test_accuracy
+                if run.checkpoint:  # the curves as saved: this app may have missed the last rows
+                    job._steps, job._step_acc, job._epochs, job._history_from = [], [], [], run.checkpoint
+            job._set(run.status, run.message, ended=run.ended)
+            job._done.set()
+        elif job.stop_requested and not f.started:
+            jobs.end(job, self._folder, RunStatus.STOPPED, "stopped before it started; nothing was trained")
+        else:
+            jobs.end(job, self._folder, RunStatus.FAILED, "its Ray worker went away before the run ended (the "
+                     "process died or was killed, or its machine left the cluster); nothing was saved: start it again")
+

@@ -1,0 +1,200 @@
+"""Training on Ray (mnist_core.ray_backend), on a local Ray that these tests start (2 CPUs, no dashboard):
+a run ends with its curves and checkpoint as a local run's, Stop reaches it (queued or running), a worker
+killed mid-run gives a failed run and never a stuck one, and a second app process on the same cluster and
+runs folder sees, and follows, the same runs. Skipped where Ray is not installed; CI installs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mnist_core import checkpoints, jobs, ray_backend
+from mnist_core.events import RunStatus
+from mnist_core.training import TrainConfig
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
+ROOT = Path(__file__).resolve().parents[1]
+
+# a run that only ends when stopped: cnn on batches of 16, 200 epochs of the tests' 1,200 digits
+ENDLESS = dict(arch="cnn", epochs=200, batch_size=16, log_every=1, augment=False, lr=0.01)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray for this module, with 2 CPUs: two runs train at once, a third waits in Ray."""
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 namespace=ray_backend.NAMESPACE)  # its own, never a cluster already running here
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture
+def runner(cluster, runs_dir):
+    r = jobs.JobRunner(runs_dir, download=False, ray_address=cluster)
+    yield r
+    for job in r.active():  # a test's runs never outlive it: they would hold the cluster's CPUs
+        r.stop(job.id, jobs.ANYONE)
+    assert r.wait_all(120), "a Ray run did not end after its stop"
+    r.close()
+
+
+def wait_for(pred, timeout=120.0, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_a_run_on_ray_ends_with_its_curves_and_checkpoint(runner, small_data_dir, runs_dir):
+    assert isinstance(runner.backend, ray_backend.RayBackend) and runner.backend_warning == ""
+    cfg = TrainConfig(arch="mlp_128_64", epochs=2, batch_size=64, log_every=2)
+    job = runner.submit(cfg, "on-ray", data_root=small_data_dir, owner="student-1")
+    assert job.wait(180), job.snapshot()
+    s = job.snapshot()
+    assert s["status"] == RunStatus.FINISHED, s["message"]
+    # the curves came back from the worker: every logged step and both epochs, in order
+    assert len(s["epochs"]) == 2 and [r["epoch"] for r in s["epochs"]] == [1.0, 2.0]
+    steps = [row[0] for row in s["steps"]]
+    assert steps == sorted(steps) and len(steps) >= 2 * 1200 // 64 // 2
+    # the checkpoint and the status file landed in the runs folder, as a local run's do
+    meta = checkpoints.read(runs_dir / "on-ray.pt")
+    assert meta["metrics"]["test_accuracy"] == pytest.approx(s["test_accuracy"])
+    record = json.loads((runs_dir / "on-ray.json").read_text())
+    assert record["status"] == "finished" and record["ray_actor"] == job.ray_actor
+    assert record["pid"] != os.getpid()  # written by the Ray worker
+    assert record["owner"] == jobs.owner_tag("student-1") and "student-1" not in json.dumps(record)
+    wait_for(lambda: ray_backend.actor_alive(job.ray_actor) is False, 30, "the ended run's actor to go")
+
+
+def test_stop_reaches_a_running_run_and_a_queued_one_never_runs(runner, small_data_dir):
+    a = runner.submit(TrainConfig(**ENDLESS), "endless-a", data_root=small_data_dir, owner="s")
+    b = runner.submit(TrainConfig(**ENDLESS), "endless-b", data_root=small_data_dir, owner="s")
+    c = runner.submit(TrainConfig(**ENDLESS), "endless-c", data_root=small_data_dir, owner="s")
+    wait_for(lambda: len(a.snapshot()["steps"]) >= 3 and len(b.snapshot()["steps"]) >= 3, 180, "two runs to train")
+    assert c.status == RunStatus.QUEUED and runner.queue_position(c) == 1  # 2 CPUs: Ray holds the third
+    assert not runner.stop(a.id, owner="someone else")  # only its owner (or the runner's holder)
+    assert runner.stop(c.id, owner="s") and c.status == RunStatus.STOPPED
+    assert "before it started" in c.message
+    assert runner.stop(a.id, owner="s")
+    assert a.wait(60), "a running Ray run did not end within a minute of its stop"
+    s = a.snapshot()
+    assert s["status"] == RunStatus.STOPPED
+    assert runner.stop(b.id, jobs.ANYONE) and b.wait(60)
+    assert not c.snapshot()["steps"]  # the queued one never trained
+
+
+def test_a_worker_killed_mid_run_gives_a_failed_run_never_a_stuck_one(runner, small_data_dir, runs_dir):
+    job = runner.submit(TrainConfig(**ENDLESS), "killed", data_root=small_data_dir)
+    wait_for(lambda: len(job.snapshot()["steps"]) >= 3, 180, "the run to train")
+    record = json.loads((runs_dir / "killed.json").read_text())
+    assert record["status"] == "running"
+    os.kill(record["pid"], signal.SIGKILL)  # the worker process, as an out-of-memory kill would
+    assert job.wait(60), "a run whose worker died was left running"
+    assert job.status == RunStatus.FAILED and "went away" in job.message
+    assert json.loads((runs_dir / "killed.json").read_text())["status"] == "failed"
+
+
+SECOND_APP = """
+import json, sys, time
+from mnist_core import jobs
+runner = jobs.JobRunner(sys.argv[1], download=False, ray_address=sys.argv[2])
+job = next(j for j in runner.jobs() if j.name == "shared")
+seen = {"foreign": job.foreign, "status_first": str(job.status), "stop_by_a_session": runner.stop(job.id, "s1")}
+job.wait(240)
+s = job.snapshot()
+seen.update(status=str(s["status"]), epochs=len(s["epochs"]), steps=len(s["steps"]), accuracy=s["test_accuracy"])
+print(json.dumps(seen))
+runner.close()
+"""
+
+
+def test_a_second_app_process_sees_and_follows_the_same_runs(runner, small_data_dir, runs_dir, cluster):
+    cfg = TrainConfig(arch="mlp_128_64", epochs=3, batch_size=32, log_every=1)
+    job = runner.submit(cfg, "shared", data_root=small_data_dir, owner="s1")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", SECOND_APP, str(runs_dir), cluster], capture_output=True, text=True,
+                         timeout=300, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert job.wait(60) and job.status == RunStatus.FINISHED
+    assert seen["foreign"] is False  # followed live from Ray, not a frozen record
+    assert seen["stop_by_a_session"] is False  # no session of the other app can stop it
+    assert seen["status"] == "finished" and seen["epochs"] == 3
+    s = job.snapshot()
+    assert seen["steps"] == len(s["steps"]) and seen["accuracy"] == pytest.approx(s["test_accuracy"])
+
+
+def test_an_app_restart_loses_no_ray_run(cluster, small_data_dir, runs_dir):
+    first = jobs.JobRunner(runs_dir, download=False, ray_address=cluster)
+    job = first.submit(TrainConfig(**ENDLESS), "survivor", data_root=small_data_dir, owner="s")
+    wait_for(lambda: len(job.snapshot()["steps"]) >= 2, 180, "the run to train")
+    first.close()  # the app goes away; Ray keeps the run
+    second = jobs.JobRunner(runs_dir, download=False, ray_address=cluster)
+    again = next(j for j in second.jobs() if j.name == "survivor")
+    assert again.status == RunStatus.RUNNING and not again.foreign
+    wait_for(lambda: len(again.snapshot()["steps"]) > len(job.snapshot()["steps"]), 60, "its curves to go on")
+    assert not second.stop(again.id, owner="s")  # a session's token does not survive a restart
+    assert second.stop(again.id, jobs.ANYONE) and again.wait(60)
+    assert again.status == RunStatus.STOPPED
+    second.close()
+
+
+def test_a_ray_address_that_cannot_be_used_leaves_training_here_and_says_why(runs_dir, monkeypatch):
+    monkeypatch.setattr(ray_backend, "installed", lambda: False)
+    r = jobs.JobRunner(runs_dir, ray_address="auto")
+    assert isinstance(r.backend, jobs.ThreadBackend) and "Ray is not installed" in r.backend_warning
+    r.close()
+
+
+def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_data_dir, monkeypatch):
+    """The page does not know the backend: a run started there trains on Ray, its curve and result show."""
+    from streamlit.testing.v1 import AppTest
+
+    import lab_ui
+
+    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
+    monkeypatch.setenv(ray_backend.ADDRESS_ENV, cluster)
+    lab_ui._job_runner.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    at.switch_page("pages/1_Train.py")
+    at.run()
+    at.selectbox(key="arch").set_value("mlp_128_64").run()
+    at.text_input[0].input("from the page")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    runner = lab_ui.job_runner()
+    (job,) = runner.jobs()
+    assert isinstance(runner.backend, ray_backend.RayBackend) and job.ray_actor
+    try:
+        assert job.wait(180), job.snapshot()
+        at.run()
+        assert any(s.value.startswith("Finished: test accuracy") for s in at.success), [e.value for e in at.error]
+        (loss,) = [json.loads(n.proto.spec) for n in at.get("plotly_chart") if "loss_chart" in n.proto.id]
+        assert len(loss["data"][0]["x"]) == len(job.snapshot()["steps"]) > 0
+    finally:
+        runner.close()
+        lab_ui._job_runner.clear()
+
+
+def test_the_command_line_trains_on_ray_and_prints_the_same_summary(cluster, runs_dir, small_data_dir):
+    cmd = [sys.executable, "-m", "mnist_core", "train", "--arch", "mlp_128_64", "--epochs", "2", "--data-dir",
+           str(small_data_dir), "--out", str(runs_dir / "cli-run.pt"), "--ray", cluster, "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "finished" and summary["epochs"] == 2.0 and summary["device"] == "cpu"
+    assert summary["path"] == str(runs_dir / "cli-run.pt")
+    assert checkpoints.read(runs_dir / "cli-run.pt")["metrics"]["test_accuracy"] == pytest.approx(
+        summary["test_accuracy"])
+    assert json.loads((runs_dir / "cli-run.json").read_text())["ray_actor"]
