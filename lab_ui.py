@@ -70,6 +70,14 @@ def session_token() -> str:
     return st.session_state.setdefault("_lab_session", uuid.uuid4().hex)
 
 
+def owner_label(tag: str) -> str:
+    """Who started a run, for the runs table: "you", "session 3fa2c1" (another visitor), or "server"
+    (the command line, or a run from before a restart)."""
+    if not tag:
+        return "server"
+    return "you" if tag == jobs.owner_tag(session_token()) else f"session {tag}"
+
+
 # --- training (the Train and home pages) ---------------------------------------------------------
 DATASET_LABELS = {"mnist": "MNIST (digits)", "fashion": "FashionMNIST (clothing)"}
 

@@ -25,6 +25,8 @@ try:
 except OSError as exc:
     st.error(f"The runs folder cannot be used ({exc}). Set MNIST_RUNS_DIR to a writable folder and restart.")
     st.stop()
+if runner.backend_warning:  # Ray was asked for ($MNIST_LAB_RAY_ADDRESS) but cannot be used
+    st.warning(runner.backend_warning)
 for file, why in runner.unreadable.items():  # a bad file in the runs folder is named, never fatal
     st.warning(f"Not listed: {file}: unreadable: {why.split(': ', 1)[-1]}")
 BATCHES = [16, 32, 64, 100, 128, 256, 512, 1024]
@@ -118,8 +120,9 @@ def show_run(job: jobs.Job) -> None:
         st.progress(s["progress"], text=f"epoch {s['epoch']:.2f} / {s['config']['epochs']} · step {s['step']} / "
                                         f"{s['total_steps'] or '?'} · {eta}")
     elif status == RunStatus.QUEUED:
-        ahead = sum(1 for j in runner.active() if j.created < job.created)
-        st.info(f"Queued: waiting for {ahead} run(s) ahead of it on this device.")
+        pos = runner.queue_position(job)
+        where = f"number {pos} in line" if pos else "waiting for its turn"
+        st.info(f"Queued: {where} on {jobs.device_queue(job.config).upper()} ({runner.describe_backend()}).")
     elif status == RunStatus.FINISHED and (s["kind"] == jobs.EVALUATE or acc is None):
         (st.success if acc is not None else st.info)(f"Uploaded model: {s['message']}.")
     elif status == RunStatus.FINISHED:
@@ -178,6 +181,7 @@ def live_panel(polling: bool) -> None:
         "test accuracy": f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else (
             "claimed" if r["uploaded"] else ""),
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or r["created"])),
+        "started by": lab_ui.owner_label(r["owner"]),
     } for r in rows])
     st.dataframe(table, hide_index=True, key="runs_table")
 

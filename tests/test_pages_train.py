@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
-from mnist_core import checkpoints, data, inference, training
+from mnist_core import checkpoints, data, inference, jobs, ray_backend, training
 from mnist_core.models import ARCHS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -238,3 +238,32 @@ def test_missing_dataset_gives_the_fix_and_a_clear_failure(runs_dir, tmp_path, m
     assert text.startswith("Failed: MNIST is not available") and raw in text and "MNIST_DATA_DIR" in text
     assert lab_ui.job_runner().jobs()[0].status == "failed"
     assert "Traceback" not in " ".join(e.value for e in [*at.error, *at.markdown])
+
+
+def test_a_queued_run_shows_its_place_in_line_and_each_run_who_started_it(lab):
+    runner = lab_ui.job_runner()
+    theirs = runner.submit(training.TrainConfig(arch="cnn", epochs=200, batch_size=16), "theirs",
+                           owner="another-session")
+    at = train_page()
+    start_run(at, "softmax", "mine", ep=1)  # behind theirs on the same device, one run at a time
+    mine = next(j for j in runner.jobs() if j.name == "mine")
+    poll(at, lambda at: theirs.status == "running", what="the other session's run to start")
+    assert mine.status == "queued" and runner.queue_position(mine) == 1
+    assert any(i.value.startswith("Queued: number 1 in line on CPU (this server, 1 run at a time") for i in at.info)
+    (df,) = [d.value for d in at.dataframe]
+    who = dict(zip(df["run"], df["started by"], strict=True))
+    assert who == {"mine": "you", "theirs": f"session {jobs.owner_tag('another-session')}"}
+    assert "another-session" not in df.to_string()  # the token that stops it is never shown
+
+
+def test_a_ray_address_that_cannot_be_used_is_said_on_the_train_page(runs_dir, small_data_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
+    monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", "ray://nowhere.invalid:10001")
+    monkeypatch.setattr(ray_backend, "installed", lambda: False)
+    lab_ui._job_runner.clear()
+    try:
+        at = train_page()
+        assert not at.exception
+        assert any("not on Ray: Ray is not installed" in w.value for w in at.warning)
+    finally:
+        lab_ui._job_runner.clear()
