@@ -71,8 +71,8 @@ def session_token() -> str:
 
 
 def owner_label(tag: str) -> str:
-    """Who started a run, for the runs table: "you", "session 3fa2c1" (another visitor), or "server"
-    (the command line, or a run from before a restart)."""
+    """Who started a run, for the runs table: "you", "session 3fa2c1" (another visitor's session, or one of
+    before a restart), or "server" (the command line, a bare checkpoint)."""
     if not tag:
         return "server"
     return "you" if tag == jobs.owner_tag(session_token()) else f"session {tag}"

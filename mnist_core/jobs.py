@@ -52,6 +52,7 @@ FAILED, INTERRUPTED = RunStatus.FAILED, RunStatus.INTERRUPTED
 STATUSES = tuple(RunStatus)
 EVAL_QUEUE = "evaluate"  # measurements have their own worker: never stuck behind hours of training
 EVAL_BATCH = 500
+NOT_STARTED = "stopped before it started; nothing was trained"
 LIMIT_ENV = "MNIST_LAB_RUNS_PER_SESSION"
 CAP_ENV = "MNIST_LAB_RUNS_PER_DEVICE"
 RAY_ENV = "MNIST_LAB_RAY_ADDRESS"  # where a Ray cluster is (mnist_core.ray_backend); unset: threads here
@@ -61,8 +62,16 @@ DEFAULT_SESSION_RUNS = 12  # room for "Train every architecture" (9) and a few m
 def session_run_limit() -> int:
     """How many runs one session may have queued or running at once: $MNIST_LAB_RUNS_PER_SESSION (a
     teacher sets it for a class), else 12; a value that is not a positive whole number is ignored."""
-    raw = os.environ.get(LIMIT_ENV, "")
-    return int(raw) if raw.strip().isdigit() and int(raw) > 0 else DEFAULT_SESSION_RUNS
+    return env_count(LIMIT_ENV, DEFAULT_SESSION_RUNS)
+
+
+def env_count(name: str, default: int) -> int:
+    """A positive whole number from the environment variable `name`, else `default` (for anything else)."""
+    try:
+        value = int(os.environ.get(name, "").strip())
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 RESTORED = "restored"  # the owner of a run followed from elsewhere: no session's token, so no session stops it
@@ -178,6 +187,20 @@ class Job:
             self._times.update(times)
 
     # -- across a process boundary (a Ray worker runs the job; the app keeps a copy) ----------------
+    def spec(self, device: str, **extra) -> dict:
+        """The job as plain data for a worker elsewhere, which rebuilds it with `from_spec`; its config's
+        device is `device` (resolved here, so that the worker never picks another); `extra` joins it."""
+        return {"id": self.id, "name": self.name, "config": {**self.config.to_dict(), "device": device},
+                "path": str(self.path), "data_root": self.data_root, "created": self.created,
+                "owner_tag": self.owner_tag, "actor": self.ray_actor, **extra}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> Job:
+        job = cls(spec["id"], spec["name"], TrainConfig.from_dict(spec["config"]), Path(spec["path"]),
+                  spec["data_root"])
+        job.created, job.owner_tag, job.ray_actor = spec["created"], spec["owner_tag"], spec["actor"]
+        return job
+
     def delta(self, cursor: tuple[int, int, int] = (0, 0, 0)) -> dict:
         """What changed since `cursor` (how many steps, step accuracies and epochs the reader has), as plain
         data: the new rows, and the latest progress, status and results."""
@@ -186,12 +209,14 @@ class Job:
             return {"steps": self._steps[n_steps:], "step_accuracy": self._step_acc[n_acc:],
                     "epochs": [dict(r) for r in self._epochs[n_epochs:]], "progress": dict(self._progress),
                     "status": str(self._status), "message": self._message, "times": dict(self._times),
-                    "checkpoint": self._saved, "test_accuracy": self._test_accuracy, "pid": os.getpid()}
+                    "checkpoint": self._saved, "test_accuracy": self._test_accuracy}
 
     def apply(self, d: dict) -> tuple[int, int, int]:
-        """Take in another copy's `delta`; returns the cursor for the next one. The status is set last, so a
-        reader never sees a run ended without its results."""
+        """Take in another copy's `delta`; returns the cursor for the next one. A job that has ended here
+        takes nothing more (a stop, or its end, is never undone)."""
         with self._lock:
+            if self._done.is_set():
+                return len(self._steps), len(self._step_acc), len(self._epochs)
             self._steps.extend(tuple(s) for s in d["steps"])
             self._step_acc.extend(tuple(s) for s in d["step_accuracy"])
             self._epochs.extend(d["epochs"])
@@ -199,7 +224,20 @@ class Job:
             self._saved, self._test_accuracy = d["checkpoint"], d["test_accuracy"]
             self._times.update(d["times"])
             self._status, self._message = RunStatus(d["status"]), d["message"]
+            if self._status not in ACTIVE:  # it has ended there, with its results in this delta
+                self._done.set()
             return len(self._steps), len(self._step_acc), len(self._epochs)
+
+    def end_as_recorded(self, run: Run) -> None:
+        """End this copy as its status file says the run ended elsewhere: the status, the message and the
+        checkpoint, whose saved curves replace the ones this copy has (it may have missed the last rows)."""
+        with self._lock:
+            self._saved = str(run.checkpoint) if run.checkpoint else None
+            self._test_accuracy = run.test_accuracy
+            if run.checkpoint:
+                self._steps, self._step_acc, self._epochs, self._history_from = [], [], [], run.checkpoint
+        self._set(run.status, run.message, ended=run.ended)
+        self._done.set()
 
     # -- the reader side ---------------------------------------------------------------------
     @property
@@ -304,6 +342,9 @@ class Backend(Protocol):
         """Deliver the stop the runner set on the job. True when the job had not started and never will
         (the runner then ends it); False when it runs and will end itself, or has ended."""
 
+    def attach(self, job: Job) -> bool:
+        """Follow a run that this backend runs for another process (Ray); False when it cannot."""
+
     def position(self, job: Job) -> int | None:
         """1 for the next job to start in its queue, 2 for the one after...; None when it is not waiting."""
 
@@ -350,6 +391,9 @@ class ThreadBackend:
                     return True
         return False
 
+    def attach(self, job: Job) -> bool:
+        return False  # another process's threads are out of reach
+
     def position(self, job: Job) -> int | None:
         """1 for the next job to start in its queue; None when it is not waiting."""
         with self._lock:
@@ -378,8 +422,7 @@ class ThreadBackend:
 def devices_cap() -> int:
     """How many runs one device trains at once on this server: $MNIST_LAB_RUNS_PER_DEVICE, else 1 (on a
     laptop one run gets all of its speed; a many-core server can take several)."""
-    raw = os.environ.get(CAP_ENV, "")
-    return int(raw) if raw.strip().isdigit() and int(raw) > 0 else 1
+    return env_count(CAP_ENV, 1)
 
 
 def device_queue(config: TrainConfig) -> str:
@@ -522,7 +565,7 @@ class JobRunner:
         job.stop()
         with self._lock:
             if self.backend.stop(job):  # never started: it ends here, not in a worker
-                self._end(job, STOPPED, "stopped before it started; nothing was trained")
+                self._end(job, STOPPED, NOT_STARTED)
         return True
 
     def stop_all(self) -> None:
@@ -695,8 +738,7 @@ class JobRunner:
         job = Job.restored(run)
         if job.status == INTERRUPTED:
             self._write_status(job)
-        attach = getattr(self.backend, "attach", None)
-        if job.foreign and job.ray_actor and attach is not None and attach(job):
+        if job.foreign and job.ray_actor and self.backend.attach(job):
             job.foreign, job.owner = False, RESTORED
         return job
 
@@ -743,7 +785,7 @@ def train_job(job: Job, folder: RunsFolder, download: bool = True) -> None:
     training, the checkpoint, its end. Runs wherever the backend runs it (a thread here, a Ray worker).
     download: False makes a missing dataset fail the job instead of downloading it."""
     if job.stop_requested:
-        return end(job, folder, STOPPED, "stopped before it started; nothing was trained")
+        return end(job, folder, STOPPED, NOT_STARTED)
     job._set(RUNNING, "training", started=time.time())
     folder.write_status(job)
     try:

@@ -28,7 +28,6 @@ from pathlib import Path
 from . import checkpoints, jobs
 from .events import ACTIVE, RunStatus
 from .runs import RunsFolder
-from .training import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +73,14 @@ def connect(address: str) -> None:
         return
     env = {k: v for k, v in os.environ.items() if k.startswith("MNIST_") and k != ADDRESS_ENV}
     runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)], "env_vars": env}
-    if address == "local":
-        ray.init(namespace=NAMESPACE, runtime_env=runtime_env, include_dashboard=False, log_to_driver=False)
-    else:
-        ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False)
+    extra = {"include_dashboard": False} if address == "local" else {}
+    ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, **extra)
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception in one short line, for a run's message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
 
 
 class RunActor:
@@ -85,10 +88,7 @@ class RunActor:
     Ray places it, answers reads and a stop meanwhile, and removes itself when the run has ended."""
 
     def __init__(self, spec: dict):
-        job = jobs.Job(spec["id"], spec["name"], TrainConfig.from_dict(spec["config"]), Path(spec["path"]),
-                       spec["data_root"])
-        job.created, job.owner_tag, job.ray_actor = spec["created"], spec["owner_tag"], spec["actor"]
-        self.job, self.folder = job, RunsFolder(spec["runs_dir"])
+        self.job, self.folder = jobs.Job.from_spec(spec), RunsFolder(spec["runs_dir"])
         self._read_end = threading.Event()
         threading.Thread(target=self._work, args=(spec["download"],), name="mnist-lab-run", daemon=True).start()
 
@@ -97,14 +97,17 @@ class RunActor:
 
         try:
             jobs.train_job(self.job, self.folder, download)
-        except Exception:
+        except Exception as exc:
             log.exception("job %s crashed on its Ray worker", self.job.name)
-            jobs.end(self.job, self.folder, RunStatus.FAILED, "internal error on the Ray worker; see its log")
+            jobs.end(self.job, self.folder, RunStatus.FAILED, f"internal error on the Ray worker ({first_line(exc)})")
         finally:
             # room for every app following it to read its end (its status file and checkpoint have it anyway)
             self._read_end.wait(READ_GRACE)
             time.sleep(4 * POLL_SECONDS)
-            ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+            try:
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+            except Exception:  # the head is out of reach: end the process; Ray marks the actor dead
+                os._exit(0)
 
     def read(self, cursor: tuple[int, int, int]) -> dict:
         d = self.job.delta(tuple(cursor))
@@ -136,20 +139,22 @@ class _Followed:
     ref: object = None  # the read in flight
     cursor: tuple[int, int, int] = (0, 0, 0)
     started: bool = False  # the actor has answered: Ray placed it, and its thread trains (or has ended)
+    errors: int = 0  # reads in a row that failed for a reason other than the actor's end
 
 
 class RayBackend:
     """jobs.Backend over Ray: training jobs become RunActors; measuring an upload (EVAL_QUEUE) stays in this
     process, in a ThreadBackend (it takes seconds and reads the app's own test set)."""
 
-    keeps_running = True  # its runs outlive the app: closing the runner leaves them to Ray
+    keeps_running = True  # its runs outlive the app (not with "local": that Ray ends with the app)
+    MAX_ERRORS = 20  # failed reads in a row (5 s) before a run is given up as lost
 
     def __init__(self, run_local: Callable[[jobs.Job], None], folder: RunsFolder, download: bool, address: str):
         connect(address)
         self.address = address
         self._folder, self._download = folder, download
         self._local = jobs.ThreadBackend(run_local)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _followed, and each entry's started
         self._followed: dict[str, _Followed] = {}
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="mnist-lab-ray-poller", daemon=True)
@@ -159,30 +164,41 @@ class RayBackend:
     def start(self, queue: str, job: jobs.Job) -> None:
         if queue == jobs.EVAL_QUEUE:
             return self._local.start(queue, job)
+        import ray
+
         job.ray_actor = f"mnist-lab-{job.id}"
-        self._folder.write_status(job)  # queued, and where: before the actor can write that it runs
-        spec = {"id": job.id, "name": job.name, "config": job.config.to_dict(), "path": str(job.path),
-                "data_root": job.data_root, "created": job.created, "owner_tag": job.owner_tag,
-                "actor": job.ray_actor, "runs_dir": str(self._folder.path), "download": self._download}
-        gpus = {"num_gpus": 1} if queue == "cuda" else {}
-        handle = _actor_class().options(name=job.ray_actor, namespace=NAMESPACE, lifetime="detached",
-                                        num_cpus=1, **gpus).remote(spec)
+        # the device as resolved here: a worker never picks another one (Ray reserved this one for it)
+        spec = job.spec(device=queue, runs_dir=str(self._folder.path), download=self._download)
+        try:
+            if queue == "cuda" and not ray.cluster_resources().get("GPU"):
+                raise ValueError("the Ray cluster has no GPU: choose the cpu device")
+            gpus = {"num_gpus": 1} if queue == "cuda" else {}
+            handle = _actor_class().options(name=job.ray_actor, namespace=NAMESPACE, lifetime="detached",
+                                            num_cpus=1, **gpus).remote(spec)
+        except Exception as exc:  # the cluster went away, or cannot hold this run
+            log.exception("could not hand run %s to Ray", job.name)
+            return jobs.end(job, self._folder, RunStatus.FAILED, f"Ray could not take it ({first_line(exc)})")
         self._follow(job, handle, queue, started=False)
+        self._folder.write_status(job)  # queued on Ray, named: its actor writes that it runs, seconds from now
 
     def stop(self, job: jobs.Job) -> bool:
         if job.ray_actor is None:
             return self._local.stop(job)
-        with self._lock:
+        with self._lock:  # the poller marks a run started under this lock: a stop sees one or the other
             f = self._followed.get(job.id)
-        if f is None:
-            return False
-        if f.started:
-            f.handle.stop.remote()  # the job's own flag, in the actor: seen at its next step
-            return False
-        import ray
+            if f is None:
+                return job.active  # never handed over, or its end is not read yet: the runner ends it
+            if not f.started:
+                self._followed.pop(job.id)
+        try:
+            if f.started:
+                f.handle.stop.remote()  # the job's own flag, in the actor: seen at its next step
+                return False
+            import ray
 
-        ray.kill(f.handle, no_restart=True)  # still waiting for a place in the cluster: it never runs
-        self._unfollow(job.id)
+            ray.kill(f.handle, no_restart=True)  # still waiting for a place in the cluster: it never runs
+        except Exception:
+            log.exception("could not stop run %s on Ray", job.name)
         return True
 
     def close(self) -> None:
@@ -190,14 +206,13 @@ class RayBackend:
         self._poller.join(5)
         self._local.close()
 
-    # -- more than a Backend ---------------------------------------------------------------------
     def attach(self, job: jobs.Job) -> bool:
         """Follow a run that Ray runs for another app process (or for this app before a restart)."""
         import ray
 
         try:
             handle = ray.get_actor(job.ray_actor, namespace=NAMESPACE)
-        except ValueError:
+        except Exception:  # gone, or Ray out of reach: the run stays as its status file says
             return False
         self._follow(job, handle, jobs.device_queue(job.config), started=job.status == RunStatus.RUNNING)
         return True
@@ -222,70 +237,71 @@ class RayBackend:
         with self._lock:
             self._followed[job.id] = _Followed(job, handle, queue, started=started)
 
-    def _unfollow(self, job_id: str) -> None:
-        with self._lock:
-            self._followed.pop(job_id, None)
-
     def _poll(self) -> None:
         import ray
 
         while not self._closed.is_set():
             with self._lock:
                 items = list(self._followed.values())
-            if not items:
-                self._closed.wait(POLL_SECONDS)
-                continue
-            for f in items:
-                if f.ref is None:
-                    f.ref = f.handle.read.remote(f.cursor)
             try:
-                ready = set(ray.wait([f.ref for f in items], num_returns=len(items), timeout=POLL_SECONDS)[0])
-            except Exception:  # the cluster went away: try again, the runs are Ray's
+                for f in items:
+                    if f.ref is None:
+                        f.ref = f.handle.read.remote(f.cursor)
+                ready = set(ray.wait([f.ref for f in items], num_returns=len(items), timeout=POLL_SECONDS)[0]
+                            if items else [])
+            except Exception:  # the cluster is out of reach for now: the runs are Ray's, read them later
                 log.exception("reading the Ray runs failed")
+                for f in items:
+                    f.ref = None
                 self._closed.wait(1.0)
                 continue
             for f in items:
                 if f.ref in ready:
-                    self._take(f, ray)
+                    try:
+                        self._take(f, ray)
+                    except Exception:  # one odd answer never stops the others being followed
+                        log.exception("following run %s failed", f.job.name)
             self._closed.wait(POLL_SECONDS)
 
     def _take(self, f: _Followed, ray) -> None:
         ref, f.ref = f.ref, None
         try:
             d = ray.get(ref)
-        except ray.exceptions.ActorUnavailableError:
+        except (ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
             return  # for a moment: read again
-        except ray.exceptions.RayActorError:
-            return self._lost(f)
-        except Exception:
+        except ray.exceptions.RayActorError as exc:  # the actor is gone (ended, killed, or never began)
+            return self._lost(f, exc)
+        except Exception as exc:
             log.exception("reading run %s from Ray failed", f.job.name)
+            f.errors += 1
+            if f.errors >= self.MAX_ERRORS:
+                self._lost(f, exc)
             return
-        f.started = True
-        f.cursor = f.job.apply(d)
-        if f.job.status not in ACTIVE:
-            self._unfollow(f.job.id)
-            f.job._done.set()
+        with self._lock:
+            if self._followed.get(f.job.id) is not f:
+                return  # stopped, or given up, meanwhile
+            f.started, f.errors = True, 0
+            f.cursor = f.job.apply(d)  # an end it reads ends the job here too
+            if f.job.status not in ACTIVE:
+                self._followed.pop(f.job.id)
 
-    def _lost(self, f: _Followed) -> None:
+    def _lost(self, f: _Followed, exc: BaseException) -> None:
         """The actor is gone without this app having read its end: its status file has the last word, if it
-        wrote one; else the run failed (its worker died), and its status file now says so."""
-        self._unfollow(f.job.id)
+        wrote one; else the run failed, and its status file now says so."""
+        with self._lock:
+            if self._followed.get(f.job.id) is not f:
+                return
+            self._followed.pop(f.job.id)
         job = f.job
         try:
             run = self._folder.read_status(self._folder.status_path(job.name))
         except checkpoints.CheckpointError:
             run = None
         if run is not None and run.status not in (*ACTIVE, RunStatus.INTERRUPTED):  # its own end, written
-            with job._lock:
-                job._saved = str(run.checkpoint) if run.checkpoint else None
-                job._test_accuracy = run.test_accuracy
-                if run.checkpoint:  # the curves as saved: this app may have missed the last rows
-                    job._steps, job._step_acc, job._epochs, job._history_from = [], [], [], run.checkpoint
-            job._set(run.status, run.message, ended=run.ended)
-            job._done.set()
+            job.end_as_recorded(run)
         elif job.stop_requested and not f.started:
-            jobs.end(job, self._folder, RunStatus.STOPPED, "stopped before it started; nothing was trained")
+            jobs.end(job, self._folder, RunStatus.STOPPED, jobs.NOT_STARTED)
         else:
-            jobs.end(job, self._folder, RunStatus.FAILED, "its Ray worker went away before the run ended (the "
-                     "process died or was killed, or its machine left the cluster); nothing was saved: start it again")
-
+            why = "its process died or was killed, or its machine left the cluster" if f.started else first_line(exc)
+            jobs.end(job, self._folder, RunStatus.FAILED, f"its Ray worker went away before the run ended ({why}); "
+                     "nothing was saved: start it again")

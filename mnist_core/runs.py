@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -129,7 +130,7 @@ class RunsFolder:
             "ended": s["ended"], "checkpoint": Path(s["checkpoint"]).name if s["checkpoint"] else None,
             "test_accuracy": s["test_accuracy"], "pid": os.getpid(), "proc_start": _proc_start(os.getpid()),
             "runner": self.token, "kind": job.kind, "uploaded": job.uploaded, "owner": job.owner_tag,
-            "ray_actor": job.ray_actor,
+            "ray_actor": job.ray_actor, "host": socket.gethostname(),
         }
         path = self.status_path(job.name)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -238,7 +239,9 @@ class RunsFolder:
 
             alive = ray_backend.actor_alive(rec["ray_actor"])
             if alive is not None:
-                return alive  # None: this process is not connected to Ray; its writer's pid is all there is
+                return alive
+            if rec.get("host") != socket.gethostname():  # not connected to Ray, and its writer's pid is another
+                return True  # machine's: it cannot tell, so the run is shown as its record says (not stoppable)
         pid = rec.get("pid")
         if not isinstance(pid, int):
             return False

@@ -119,6 +119,8 @@ def show_run(job: jobs.Job) -> None:
         eta = f"{lab_ui.duration(s['eta_seconds'])} left" if s["eta_seconds"] is not None else "starting"
         st.progress(s["progress"], text=f"epoch {s['epoch']:.2f} / {s['config']['epochs']} · step {s['step']} / "
                                         f"{s['total_steps'] or '?'} · {eta}")
+    elif status == RunStatus.QUEUED and s["kind"] == jobs.EVALUATE:
+        st.info("Queued: the uploaded model waits for its turn to be measured on the test set.")
     elif status == RunStatus.QUEUED:
         pos = runner.queue_position(job)
         where = f"number {pos} in line" if pos else "waiting for its turn"

@@ -28,6 +28,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+@pytest.fixture(autouse=True)
+def _no_lab_settings_from_the_shell(monkeypatch):
+    """A developer's own MNIST_LAB_RAY_ADDRESS or MNIST_LAB_RUNS_PER_DEVICE (the README's) never changes
+    what a test runs on: the tests that want them set them."""
+    for name in ("MNIST_LAB_RAY_ADDRESS", "MNIST_LAB_RUNS_PER_DEVICE", "MNIST_LAB_RUNS_PER_SESSION"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write a uint8 array in the IDX format MNIST uses (magic 0x0000080N, big-endian dims)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)

@@ -17,7 +17,7 @@ def test_queues_run_in_order_side_by_side_and_a_queued_job_can_be_taken_back():
         gates[job].wait(30)
         ran.append(job)
 
-    backend = ThreadBackend(run)
+    backend = ThreadBackend(run, per_queue=1)
     for queue, job in (("cpu", "a1"), ("cpu", "a2"), ("cpu", "a3"), ("cuda", "b1")):
         backend.start(queue, job)
     assert started["a1"].wait(30) and started["b1"].wait(30)  # one job of each queue at once
@@ -49,9 +49,9 @@ def test_a_cap_of_two_runs_two_jobs_of_a_queue_at_once_and_counts_the_line(monke
         backend.start(queue, job)
     assert started["a1"].wait(30) and started["a2"].wait(30) and started["e1"].wait(30)
     assert backend.position("a3") == 1 and backend.position("a4") == 2 and backend.position("a1") is None
-    assert not started["e2"].is_set()  # measurements stay one at a time
+    assert not started["e2"].wait(0.5)  # measurements stay one at a time
     gates["a1"].set()
-    assert started["a3"].wait(30) and backend.position("a4") == 1 and not started["a4"].is_set()
+    assert started["a3"].wait(30) and backend.position("a4") == 1 and not started["a4"].wait(0.5)
     for g in gates.values():
         g.set()
     for w in list(backend._workers.values()):
@@ -62,6 +62,6 @@ def test_a_cap_of_two_runs_two_jobs_of_a_queue_at_once_and_counts_the_line(monke
 def test_the_cap_ignores_a_setting_that_is_not_a_positive_whole_number(monkeypatch):
     from mnist_core.jobs import devices_cap
 
-    for raw in ("0", "-3", "two", "1.5", ""):
+    for raw in ("0", "-3", "two", "1.5", "", "\u00b2"):
         monkeypatch.setenv("MNIST_LAB_RUNS_PER_DEVICE", raw)
         assert devices_cap() == 1

@@ -249,7 +249,8 @@ def test_a_queued_run_shows_its_place_in_line_and_each_run_who_started_it(lab):
     mine = next(j for j in runner.jobs() if j.name == "mine")
     poll(at, lambda at: theirs.status == "running", what="the other session's run to start")
     assert mine.status == "queued" and runner.queue_position(mine) == 1
-    assert any(i.value.startswith("Queued: number 1 in line on CPU (this server, 1 run at a time") for i in at.info)
+    where = f"Queued: number 1 in line on {jobs.device_queue(mine.config).upper()} (this server, 1 run at a time"
+    assert any(i.value.startswith(where) for i in at.info), [i.value for i in at.info]
     (df,) = [d.value for d in at.dataframe]
     who = dict(zip(df["run"], df["started by"], strict=True))
     assert who == {"mine": "you", "theirs": f"session {jobs.owner_tag('another-session')}"}
