@@ -2,11 +2,12 @@
 
 A `JobRunner` is meant to exist once per process (the app holds it in `st.cache_resource`), so
 every browser session sees, and can stop, the same jobs. Where a job runs is its backend's concern
-(`Backend`: start, stop, close); the default, `ThreadBackend`, keeps a queue per device with one
-worker thread each, so jobs on one device run one at a time. The training loop reports through
-`Job._on_event` (called from the worker thread) into lists guarded by the job's lock; a page reads
-`Job.snapshot()`, a copy taken under that lock, and never touches the live lists. Nothing here
-imports streamlit.
+(`Backend`: start, stop, close); the default, `ThreadBackend`, keeps a queue per device drained by
+$MNIST_LAB_RUNS_PER_DEVICE worker threads (one: jobs on one device run one at a time); with
+$MNIST_LAB_RAY_ADDRESS set, `ray_backend.RayBackend` runs each on a Ray cluster instead, the job's body
+(`train_job`) being the same. The training loop reports through `Job._on_event` (called from the
+worker) into lists guarded by the job's lock; a page reads `Job.snapshot()`, a copy taken under that
+lock, and never touches the live lists. Nothing here imports streamlit.
 
 Every job writes a small JSON status file next to its checkpoint at each change of status, and a
 new runner restores the runs it finds there (mnist_core.runs: names, status files, listing, what a
