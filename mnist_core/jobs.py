@@ -591,7 +591,7 @@ class JobRunner:
         return self.backend.position(job) if job.status == QUEUED and not job.foreign else None
 
     def describe_backend(self) -> str:
-        """Where runs train, in words: "this server, 1 run at a time per device", or "Ray (auto)"."""
+        """Where runs train, in words: "this server, 1 run at a time per device", or "the Ray cluster at auto"."""
         return self.backend.describe()
 
     def wait_all(self, timeout: float | None = None) -> bool:

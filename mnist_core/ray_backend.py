@@ -230,7 +230,7 @@ class RayBackend:
                            if not o.started and o.queue == f.queue and o.job.created < job.created)
 
     def describe(self) -> str:
-        return f"Ray ({self.address})"
+        return f"the Ray cluster at {self.address}"
 
     # -- following the runs ----------------------------------------------------------------------
     def _follow(self, job: jobs.Job, handle, queue: str, started: bool) -> None:

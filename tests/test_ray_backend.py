@@ -58,6 +58,7 @@ def wait_for(pred, timeout=120.0, what="the condition"):
 
 def test_a_run_on_ray_ends_with_its_curves_and_checkpoint(runner, small_data_dir, runs_dir):
     assert isinstance(runner.backend, ray_backend.RayBackend) and runner.backend_warning == ""
+    assert runner.describe_backend() == f"the Ray cluster at {runner.backend.address}"
     cfg = TrainConfig(arch="mlp_128_64", epochs=2, batch_size=64, log_every=2, device="cpu")
     job = runner.submit(cfg, "on-ray", data_root=small_data_dir, owner="student-1")
     assert job.wait(180), job.snapshot()
