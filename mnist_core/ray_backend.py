@@ -17,6 +17,7 @@ filesystem). Ray is optional (requirements-ray.txt): nothing here imports it unt
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -119,16 +120,12 @@ class RunActor:
         self.job.stop()
 
 
-_ACTOR_CLASS = None
-
-
+@functools.cache
 def _actor_class():
-    global _ACTOR_CLASS
-    if _ACTOR_CLASS is None:
-        import ray
+    """RunActor as a Ray actor class (made once, when the first run goes to Ray)."""
+    import ray
 
-        _ACTOR_CLASS = ray.remote(max_restarts=0, max_concurrency=4)(RunActor)
-    return _ACTOR_CLASS
+    return ray.remote(max_restarts=0, max_concurrency=4)(RunActor)
 
 
 @dataclass

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 STATUS_FORMAT = "mnist-lab-job"
 STATUS_SUFFIX = ".json"
+HOST = socket.gethostname()  # this machine, in each status file: a pid means something only on its own host
 NAME_LEN = 56  # room for a "-NN" suffix inside checkpoints.safe_name's 64 characters
 TRAIN, EVALUATE = "train", "evaluate"  # what a job does: train a model, or measure an uploaded one
 # Names Windows refuses as file stems; refused everywhere so a runs folder can be copied over.
@@ -130,7 +131,7 @@ class RunsFolder:
             "ended": s["ended"], "checkpoint": Path(s["checkpoint"]).name if s["checkpoint"] else None,
             "test_accuracy": s["test_accuracy"], "pid": os.getpid(), "proc_start": _proc_start(os.getpid()),
             "runner": self.token, "kind": job.kind, "uploaded": job.uploaded, "owner": job.owner_tag,
-            "ray_actor": job.ray_actor, "host": socket.gethostname(),
+            "ray_actor": job.ray_actor, "host": HOST,
         }
         path = self.status_path(job.name)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -240,7 +241,7 @@ class RunsFolder:
             alive = ray_backend.actor_alive(rec["ray_actor"])
             if alive is not None:
                 return alive
-            if rec.get("host") != socket.gethostname():  # not connected to Ray, and its writer's pid is another
+            if rec.get("host") != HOST:  # not connected to Ray, and its writer's pid is another
                 return True  # machine's: it cannot tell, so the run is shown as its record says (not stoppable)
         pid = rec.get("pid")
         if not isinstance(pid, int):
