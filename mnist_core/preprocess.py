@@ -72,7 +72,10 @@ def ink_map(image) -> np.ndarray | None:
 
     if alpha is not None and alpha.min() < 0.98:
         opaque = alpha > 0.5
-        if opaque.mean() < 0.5:  # strokes on a transparent canvas: what is drawn is the ink
+        # strokes on a transparent canvas (what is drawn is the ink): little drawn, or all drawn in
+        # one colour (a fat black digit can cover most of the canvas; composited over black it
+        # would vanish)
+        if opaque.mean() < 0.5 or np.ptp(np.percentile(gray[opaque], (1, 99))) < MIN_CONTRAST:
             gray = alpha
         else:  # an opaque picture with transparent margins: composite over black
             gray = gray * alpha

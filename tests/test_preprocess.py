@@ -86,6 +86,31 @@ def test_the_same_digit_drawn_differently_maps_back(name):
         assert error(out, img / 255.0) < 0.04, (name, error(out, img / 255.0))
 
 
+def test_a_fat_digit_in_one_colour_on_a_transparent_canvas_is_read_whatever_its_colour():
+    """Ink covering most of a transparent canvas is still the drawing, black ink as well as white
+    (it once composited over black and read as blank); a picture of two colours with transparent
+    margins is still composited over black."""
+    img = mnist_like(1)[0]
+    ink = np.kron(np.maximum(img, (img > 60) * 255).astype(np.uint8), np.ones((10, 10), np.uint8))
+    fat = np.zeros((280, 280), np.uint8)
+    fat[:] = ink
+    for _ in range(6):  # thicken until the strokes cover over half the canvas
+        fat = np.maximum.reduce([fat, np.roll(fat, 6, 0), np.roll(fat, -6, 0), np.roll(fat, 6, 1), np.roll(fat, -6, 1)])
+    assert (fat > 127).mean() > 0.5
+    for colour in (0, 255):
+        rgba = np.zeros((280, 280, 4), np.uint8)
+        rgba[..., :3], rgba[..., 3] = colour, fat
+        out = preprocess(rgba)
+        assert out is not None, colour
+        assert error(out, preprocess(fat)) < 0.01, colour
+    photo = np.zeros((280, 280, 4), np.uint8)  # white paper, black digit, transparent corners
+    photo[..., :3] = 255 - ink[..., None]
+    photo[..., 3] = 255
+    photo[:20, :20, 3] = photo[-20:, -20:, 3] = 0
+    over_black = (photo[..., :3] * (photo[..., 3:] / 255)).astype(np.uint8)
+    assert np.array_equal(preprocess(photo), preprocess(over_black))
+
+
 def test_different_digits_are_far_apart():
     """The yardstick for the tolerance above: unlike digits differ by much more than 0.04."""
     a, b = mnist_like(2)
