@@ -36,8 +36,9 @@ from . import checkpoints, data, drawings, inference, jobs, pen
 from .models import ARCHS, param_count
 from .preprocess import preprocess
 
-CACHE_VERSION = 3  # bump when what is stored changes: old files are then ignored (2: real handwriting,
-# 3: the machine's load when training ended, and the run's settings)
+CACHE_VERSION = 4  # bump when what is stored changes: old files are then ignored (2: real handwriting,
+# 3: the machine's load when training ended, and the run's settings; 4: preprocess reads a fat
+# one-colour drawing on a transparent canvas, which changed the re-drawn figure)
 DRAWN_N = 300  # drawn digits per model: small and fixed (seed 0), the same sample for every model
 DRAWN_SEED = 0
 MISTAKES_KEPT = 120  # most confident mistakes stored per evaluation (the gallery shows fewer)
