@@ -1,9 +1,10 @@
 """Drawn-digit benchmark: MNIST test digits re-rendered as canvas drawings (mnist_core.drawn),
 classified after the naive whole-canvas squash and after MNIST-style `preprocess`.
 
-    python bench/drawn_digits.py [--n 5000] [--seed 0] [--data-dir DIR] [--model cnn ...]
+    python bench/drawn_digits.py [--n 5000] [--seed 0] [--data-dir DIR] [--model cnn ...] [--one-view]
 
-Prints one row per model: accuracy with squash, accuracy with preprocess.
+Prints one row per model: accuracy with squash, accuracy with preprocess, each read as the app
+reads it (the drawn-input models in inference.TTA_VIEWS' views; --one-view: the network alone).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir")
     ap.add_argument("--model", action="append", help="model name or checkpoint (default: cnn)")
+    ap.add_argument("--one-view", action="store_true", help="read each drawing once, without the app's views")
     args = ap.parse_args()
     print(f"drawn digits: {args.n} MNIST test digits, seed {args.seed}, 280x280 canvas")
-    print(f"{'model':<16} {'squash':>8} {'preprocess':>11} {'seconds':>8}")
+    print(f"{'model':<16} {'squash':>8} {'preprocess':>11} {'seconds':>8}" + ("  (one view)" if args.one_view else ""))
     for name in args.model or ["cnn"]:
-        p = inference.load_model(name)
+        p = inference.load_model(name, tta=False if args.one_view else None)
         t = time.perf_counter()
         naive = drawn_accuracy(p, args.n, args.seed, args.data_dir, method="squash")
         good = drawn_accuracy(p, args.n, args.seed, args.data_dir, method="preprocess")
