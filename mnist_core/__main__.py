@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import checkpoints, data, drawings, inference, pen
 from .events import Event, EventKind, RunStatus
-from .models import ARCHS, param_count
+from .models import ARCHS
 from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, finetune_config, recommended_config, train
 
 PRETRAIN_SEED = 0
@@ -61,7 +61,7 @@ def arch_name(text: str) -> str:
 
 
 def cmd_archs(args) -> int:
-    rows = [(a.name, f"{param_count(a.build()):,}", a.reported, a.description) for a in ARCHS.values()]
+    rows = [(a.name, f"{a.params:,}", a.reported, a.description) for a in ARCHS.values()]
     head = ("name", "params", "tutorial reported", "description")
     w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]  # columns as wide as their longest cell
     for r in [head, *rows]:

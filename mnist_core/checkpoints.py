@@ -31,7 +31,7 @@ from torch import nn
 
 from . import data
 from .events import SAVED
-from .models import ARCHS, build
+from .models import ARCHS, build, checked_args
 
 FORMAT = "mnist-lab-checkpoint"
 VERSION = 1
@@ -77,7 +77,7 @@ def save(
         "version": VERSION,
         "name": name or path.stem,
         "arch": arch,
-        "arch_args": {},
+        "arch_args": dict(getattr(model, "arch_args", {})),  # models.build's: the width of a cnn
         "config": dict(config),
         "dataset": config.get("dataset", "mnist"),
         "normalization": {"mean": data.MEAN, "std": data.STD},
@@ -317,7 +317,10 @@ def update_metrics(path: str | os.PathLike, **changes) -> dict:
 def load(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Rebuild the model (eval mode, CPU) and return it with the checkpoint's metadata."""
     payload = read(path)
-    model = build(payload["arch"])
+    try:
+        model = build(payload["arch"], checked_args(payload["arch"], payload.get("arch_args") or {}))
+    except ValueError as exc:
+        raise CheckpointError(f"{Path(path).name}: {exc}") from exc
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except Exception as exc:

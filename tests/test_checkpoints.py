@@ -169,6 +169,29 @@ def test_weights_of_another_shape_are_refused(state, why, tmp_path):
     refused(bad, r"do not fit the 'softmax' architecture")
 
 
+def test_a_cnn_records_its_width_and_older_checkpoints_still_load_as_width_16(tmp_path):
+    wide = checkpoints.save(tmp_path / "wide.pt", build("cnn"), "cnn", {}, {}, {})
+    assert checkpoints.read(wide)["arch_args"] == ARCHS["cnn"].args == {"width": 24}
+    model, _ = checkpoints.load(wide)
+    assert model[0].out_channels == 24 and model.arch_args == {"width": 24}
+    # a cnn saved before the width was recorded (arch_args {}) was 16 wide: it loads, and keeps it when saved again
+    old = tmp_path / "old.pt"
+    torch.save(payload(arch="cnn", state_dict=build("cnn", {"width": 16}).state_dict()), old)
+    model, _ = checkpoints.load(old)
+    assert model[0].out_channels == 16
+    again = checkpoints.save(tmp_path / "again.pt", model, "cnn", {}, {}, {})
+    assert checkpoints.read(again)["arch_args"] == {"width": 16}
+    assert checkpoints.load(again)[0][0].out_channels == 16
+
+
+@pytest.mark.parametrize("args, why", [({"width": 10**6}, "from 4 to 64"), ({"width": 2.5}, "whole number"),
+                                       ({"width": True}, "whole number"), ({"depth": 3}, "no argument 'depth'")])
+def test_builder_arguments_out_of_range_are_refused_before_building(args, why, tmp_path):
+    bad = tmp_path / "huge.pt"  # a hostile file must not make the server allocate a giant network
+    torch.save(payload(arch="cnn", arch_args=args, state_dict=build("cnn").state_dict()), bad)
+    refused(bad, why)
+
+
 @pytest.mark.parametrize("arch", ["resnet152", None, 7, ...])
 def test_unknown_architecture_is_refused(arch, tmp_path):
     bad = tmp_path / "alien.pt"
