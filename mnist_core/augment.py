@@ -129,10 +129,10 @@ def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: 
     bar = (top + hh * mix(3, 0.4, 0.62)).round()
     cen, half, tilt = _row_centre(img, bar.long()), hh * mix(4, 0.14, 0.3), mix(5, -0.1, 0.1)
     put(chosen & (lab == 7), 0, (bar - tilt * half, cen - half), (bar + tilt * half, cen + half))
-    # 1: a flag from the top down to the left, 15-65 degrees below the horizontal (a
-    # shallow one short, a steep one up to 0.9 of the digit's height); a foot a quarter of the time
-    ctop, ang = _row_centre(img, top.long() + 1), mix(4, 0.26, 1.13)
-    length = hh * torch.where(ang < 0.61, mix(3, 0.12, 0.35), mix(3, 0.25, 0.9))  # shallow ones short: a hook
+    # 1: a flag from the top down to the left, 25-65 degrees below the horizontal (a
+    # shallow one short, never a 7's bar; a steep one up to 0.9 of the digit's height); a foot a quarter of the time
+    ctop, ang = _row_centre(img, top.long() + 1), mix(4, 0.44, 1.13)
+    length = hh * torch.where(ang < 0.61, mix(3, 0.1, 0.25), mix(3, 0.25, 0.9))  # shallow ones short: a hook
     put(chosen & (lab == 1), 0, (top, ctop), (top + length * torch.sin(ang), ctop - length * torch.cos(ang)))
     cbot, foot = _row_centre(img, bottom.long() - 1), hh * mix(5, 0.12, 0.28)
     put(chosen & (lab == 1) & (u[:, 6] < 0.25), 1, (bottom, cbot - foot), (bottom, cbot + foot))
