@@ -31,7 +31,7 @@ from torch import nn
 
 from . import data
 from .events import SAVED
-from .models import ARCHS, build, checked_args
+from .models import ARCHS, build
 
 FORMAT = "mnist-lab-checkpoint"
 VERSION = 1
@@ -318,7 +318,7 @@ def load(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Rebuild the model (eval mode, CPU) and return it with the checkpoint's metadata."""
     payload = read(path)
     try:
-        model = build(payload["arch"], checked_args(payload["arch"], payload.get("arch_args") or {}))
+        model = build(payload["arch"], payload.get("arch_args") or {})
     except ValueError as exc:
         raise CheckpointError(f"{Path(path).name}: {exc}") from exc
     try:

@@ -105,7 +105,7 @@ def build_cnn(width: int = 16) -> nn.Module:
     Chosen by measuring accuracy per second of 2-core CPU training: the stride-2 stem skips the
     costly full-resolution stage, and keeping the 3x3x64 map (not a global pool) before the
     classifier buys accuracy for free. At width 16: 29 k parameters, about 1.8 M multiply-adds per
-    image; at width 24 (the registry's, `Arch.args`): 61 k and 4.1 M.
+    image (its one-epoch recipe); at width 24 (the shipped recipe): 61 k and 4.1 M.
     """
     w = width
     return nn.Sequential(
@@ -132,15 +132,13 @@ class Arch:
     drawn_input: bool = False  # meant for drawn digits: the fast recipe augments
     channels_last: bool = False  # trains faster on the CPU in channels-last layout (measured per network)
     reported_dataset: str = "mnist"  # what the tutorial's figure was measured on (lenet's tutorial: fashion)
-    args: dict = field(default_factory=dict)  # what `build` is called with now; each checkpoint records them
-    # (arch_args); a checkpoint that recorded none was built with `unrecorded_args` (it was written before
-    # the architecture took any); each argument's allowed (low, high), so a file cannot ask for a huge net
-    unrecorded_args: dict = field(default_factory=dict)
+    # the builder's arguments a run may set (TrainConfig.width) and a checkpoint records (arch_args), each
+    # with its allowed (low, high), so a file cannot ask for a huge net; none given: the builder's defaults
     arg_ranges: dict = field(default_factory=dict)
 
     @property
     def params(self) -> int:
-        return param_count(self.build(**self.args))
+        return param_count(self.build())
 
 
 def param_count(model: nn.Module) -> int:
@@ -219,13 +217,12 @@ ARCHS: dict[str, Arch] = {
             dict(optimizer="adam", lr=0.02, batch_size=64, epochs=1, schedule="onecycle", label_smoothing=0.1),
             # 12 epochs, not 8, since it learns the world's hands too (issue 20): 98.50% of UNIPEN's benchmark
             # writers against 98.47% in 8 epochs, every digit >= 96% (1s 95.4% in 8), at the same cost per
-            # epoch (measured before the 9's wider curl, which then gave 98.67%)
-            dict(optimizer="adam", lr=0.01, batch_size=128, epochs=12, schedule="onecycle", augment=True),
-            drawn_input=True, channels_last=True,
-            # width 24, not 16, since it learns the world's hands as well as MNIST's (issue 20): 98.88% of
-            # UNIPEN's benchmark writers and 99.12% of the MNIST re-render, against 98.65% and 98.98% at
-            # width 16 with the same styles, for 1.44x the time per epoch; checkpoints from before read as 16
-            args={"width": 24}, unrecorded_args={"width": 16}, arg_ranges={"width": (4, 64)},
+            # epoch (measured before the 9's wider curl, which then gave 98.67%); and width 24, not 16, since
+            # it learns the world's hands as well as MNIST's: 98.88% of UNIPEN's benchmark writers and 99.12%
+            # of the MNIST re-render, against 98.65% and 98.98% at width 16 with the same styles, for 1.44x
+            # the time per epoch (the one-epoch recipe stays 16 wide)
+            dict(optimizer="adam", lr=0.01, batch_size=128, epochs=12, schedule="onecycle", augment=True, width=24),
+            drawn_input=True, channels_last=True, arg_ranges={"width": (4, 64)},
         ),
     ]
 }
@@ -240,26 +237,23 @@ def get_arch(name: str) -> Arch:
 
 
 def build(name: str, args: dict | None = None) -> nn.Module:
-    """A fresh model of the architecture, built with `args` (default: the registry's current ones).
-    The model carries them as `arch_args`, so a checkpoint saved from it records them."""
-    arch = get_arch(name)
-    args = dict(arch.args if args is None else args)
-    model = arch.build(**args)
+    """A fresh model of the architecture, built with `args` (none: the builder's defaults, as every
+    checkpoint written before any were recorded). The model carries them as `arch_args`, so a
+    checkpoint saved from it records them."""
+    args = checked_args(name, args or {})
+    model = get_arch(name).build(**args)
     model.arch_args = args
     return model
 
 
-def checked_args(name: str, recorded: dict) -> dict:
-    """The builder arguments a checkpoint recorded, checked against the architecture's ranges
-    (ValueError when one is unknown or out of range); {} -> the arguments checkpoints had before
-    the architecture took any."""
+def checked_args(name: str, args: dict) -> dict:
+    """Builder arguments (a run's, or what a checkpoint recorded) checked against the architecture's
+    ranges: ValueError when one is unknown or out of range."""
     arch = get_arch(name)
-    if not recorded:
-        return dict(arch.unrecorded_args)
-    for key, value in recorded.items():
+    for key, value in args.items():
         if key not in arch.arg_ranges:
             raise ValueError(f"{name} takes no argument {key!r}")
         lo, hi = arch.arg_ranges[key]
         if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
             raise ValueError(f"{name}'s {key} must be a whole number from {lo} to {hi}, not {value!r}")
-    return dict(recorded)
+    return dict(args)

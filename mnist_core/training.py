@@ -21,7 +21,7 @@ from torch import nn
 from . import checkpoints, data, pen
 from .augment import augment_batch, style_batch
 from .events import SAVED, EndEvent, EpochEvent, Event, EventKind, RunStatus, StartEvent, StepEvent
-from .models import ARCHS, build, get_arch
+from .models import ARCHS, build, checked_args, get_arch
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta")
 USES_MOMENTUM = ("sgd_momentum", "nesterov", "rmsprop")  # the optimizers that read TrainConfig.momentum
@@ -56,6 +56,7 @@ class TrainConfig:
     augment: bool = False  # random affine, elastic warp and stroke thickness per image
     pen_data: bool = False  # mix UNIPEN's training writers' pen-drawn digits into the MNIST batches
     styles: bool = False  # add the world's writing styles (STYLES_SEEN)
+    width: int = 0  # 0 = the architecture's own; else the channels of its first block (cnn's arg_ranges)
     seed: int = 0
     device: str = "auto"  # auto = cuda, else mps, else cpu
     max_steps: int = 0  # 0 = no limit; a test-sized run stops after this many steps
@@ -97,6 +98,8 @@ class TrainConfig:
         check(isinstance(self.collection, str) and len(self.collection) <= 64, "collection is a collection's name")
         check(not self.collection or self.dataset == "mnist", "a collection of drawn digits needs the mnist dataset")
         check(is_num(self.distill) and 0 <= self.distill <= 100, "distill must be in [0, 100]")
+        if self.width != 0:
+            checked_args(self.arch, {"width": self.width})  # ValueError naming the range, or the arch takes none
         check(not self.distill or self.init_from, "distill keeps a starting model's outputs: it needs init_from")
 
     def to_dict(self) -> dict:
@@ -342,7 +345,7 @@ def train(
         if meta["arch"] != config.arch:
             raise ValueError(f"{config.init_from} is a {meta['arch']}, not a {config.arch}")
     if model is None:
-        model = build(config.arch)
+        model = build(config.arch, {"width": config.width} if config.width else None)
     init_weights(model, config.init)
     if config.collection:  # before: the starting model on the held-out drawings and on MNIST's test set
         model.to(device)

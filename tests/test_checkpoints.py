@@ -25,7 +25,7 @@ from torch import nn
 from mnist_core import checkpoints, data, inference
 from mnist_core.checkpoints import CheckpointError
 from mnist_core.models import ARCHS, build
-from mnist_core.training import TrainConfig, train
+from mnist_core.training import TrainConfig, recommended_config, train
 
 
 @pytest.fixture(autouse=True)
@@ -170,17 +170,17 @@ def test_weights_of_another_shape_are_refused(state, why, tmp_path):
 
 
 def test_a_cnn_records_its_width_and_older_checkpoints_still_load_as_width_16(tmp_path):
-    wide = checkpoints.save(tmp_path / "wide.pt", build("cnn"), "cnn", {}, {}, {})
-    assert checkpoints.read(wide)["arch_args"] == ARCHS["cnn"].args == {"width": 24}
+    wide = checkpoints.save(tmp_path / "wide.pt", build("cnn", {"width": 24}), "cnn", {}, {}, {})
+    assert checkpoints.read(wide)["arch_args"] == {"width": 24}
     model, _ = checkpoints.load(wide)
     assert model[0].out_channels == 24 and model.arch_args == {"width": 24}
-    # a cnn saved before the width was recorded (arch_args {}) was 16 wide: it loads, and keeps it when saved again
+    # a cnn saved before the width was recorded (arch_args {}) was 16 wide, the builder's default: it loads so,
+    # and stays so when saved again
     old = tmp_path / "old.pt"
     torch.save(payload(arch="cnn", state_dict=build("cnn", {"width": 16}).state_dict()), old)
     model, _ = checkpoints.load(old)
     assert model[0].out_channels == 16
     again = checkpoints.save(tmp_path / "again.pt", model, "cnn", {}, {}, {})
-    assert checkpoints.read(again)["arch_args"] == {"width": 16}
     assert checkpoints.load(again)[0][0].out_channels == 16
 
 
@@ -190,6 +190,19 @@ def test_builder_arguments_out_of_range_are_refused_before_building(args, why, t
     bad = tmp_path / "huge.pt"  # a hostile file must not make the server allocate a giant network
     torch.save(payload(arch="cnn", arch_args=args, state_dict=build("cnn").state_dict()), bad)
     refused(bad, why)
+
+
+def test_a_run_sets_the_width_within_its_range_and_only_where_the_network_has_one(small_data_dir, tmp_path):
+    cfg = TrainConfig(arch="cnn", width=8, device="cpu", epochs=1, batch_size=64, train_limit=200, seed=1)
+    result = train(cfg, data_root=small_data_dir)
+    assert result.usable, result.message
+    model, meta = checkpoints.load(result.save(tmp_path / "narrow.pt"))
+    assert model[0].out_channels == 8 and meta["arch_args"] == {"width": 8} and meta["config"]["width"] == 8
+    assert recommended_config("cnn").width == 24 and recommended_config("cnn", fast=False).width == 0
+    for arch, width, why in [("cnn", 10**6, "from 4 to 64"), ("cnn", True, "whole number"),
+                             ("mlp", 24, "takes no argument 'width'")]:
+        with pytest.raises(ValueError, match=why):
+            TrainConfig(arch=arch, width=width)
 
 
 @pytest.mark.parametrize("arch", ["resnet152", None, 7, ...])

@@ -95,7 +95,7 @@ def test_a_conv_nets_first_maps_are_its_first_block_on_the_input(x3):
     first = next(s for s in inside.activations(p.model, x3) if s["kind"] == "maps")
     with torch.inference_mode():
         want = p.model[:3](torch.as_tensor((x3 - data.MEAN) / data.STD).reshape(1, 1, 28, 28))[0]  # conv, BN, ReLU
-    assert first["name"] == "0: Conv2d → ReLU" and first["shape"] == (ARCHS["cnn"].args["width"], 14, 14)
+    assert first["name"] == "0: Conv2d → ReLU" and first["shape"] == (16, 14, 14)
     np.testing.assert_allclose(first["values"], want.numpy(), atol=1e-5)
     convnet = [s for s in inside.activations(predictor("convnet").model, x3) if s["kind"] == "maps"]
     assert [s["shape"] for s in convnet] == [(10, 12, 12)] * 2 + [(20, 4, 4)] * 2  # pooled, then ReLU

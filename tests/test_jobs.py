@@ -98,9 +98,9 @@ def test_stop_takes_effect_within_a_step_and_keeps_the_evaluated_model(runner, s
 def test_stop_during_first_step_saves_nothing(runner, runs_dir, small_data_dir, monkeypatch):
     real_build = training.build
 
-    def build_then_stop(name):  # runs after the data is loaded, just before step 1
+    def build_then_stop(name, args=None):  # runs after the data is loaded, just before step 1
         runner.stop_all()
-        return real_build(name)
+        return real_build(name, args)
 
     monkeypatch.setattr(training, "build", build_then_stop)
     job = runner.submit(long_cnn(), name="early", data_root=small_data_dir)

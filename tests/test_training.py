@@ -513,8 +513,8 @@ def test_a_trained_model_comes_back_with_plain_contiguous_weights(arch, small_da
 def test_conv_nets_train_channels_last_on_the_cpu(arch, small_data_dir, monkeypatch):
     layouts = []
 
-    def build_watched(name: str) -> nn.Module:
-        net = build(name)
+    def build_watched(name: str, args: dict | None = None) -> nn.Module:
+        net = build(name, args)
         conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))  # its output has many channels
         conv.register_forward_hook(lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last)
                                                                     and not out.is_contiguous()))
