@@ -99,7 +99,8 @@ with settings:
                     weight_decay=weight_decay, label_smoothing=label_smoothing, schedule=schedule,
                     batch_size=batch_size, epochs=epochs, init=init, augment=augment, seed=seed, device=device,
                     pen_data=every_hand and dataset == "mnist", styles=every_hand and dataset == "mnist",
-                    max_steps=max_steps, train_limit=train_limit, log_every=log_every)
+                    max_steps=max_steps, train_limit=train_limit, log_every=log_every,
+                    width=rec.width)  # the recipe's network size (the shipped cnn is 24 wide), no widget
                 st.session_state["watch"] = runner.submit(cfg, name.strip() or None, owner=lab_ui.session_token()).id
             else:
                 st.session_state["watch"] = runner.submit_all(dataset=dataset, owner=lab_ui.session_token())[0].id

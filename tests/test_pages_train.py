@@ -139,6 +139,22 @@ def test_train_page_widgets_follow_the_architecture_recipe(lab):
     assert any("No runs yet" in i.value for i in at.info)
 
 
+def test_cnns_shipped_recipe_trains_the_shipped_width_and_its_quick_run_the_narrow_one(lab):
+    at = train_page()
+    for shipped, width in ((True, 24), (False, 0)):
+        at.radio(key="recipe_cnn").set_value(shipped).run()
+        at.number_input(key="ep_cnn_shipped" if shipped else "ep_cnn").set_value(1)
+        [n for n in at.number_input if n.label == "Stop after steps (0 = no limit)"][0].set_value(2)
+        at.text_input[0].input(f"w{width}")
+        button(at, "Start training").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        job = lab_ui.job_runner().get(at.session_state["watch"])
+        assert job.config.width == width == training.recommended_config("cnn", fast=shipped).width
+        poll(at, lambda at, job=job: job.snapshot()["status"] in {"finished", "stopped", "failed"}, what="its end")
+    assert checkpoints.read(lab / "w24.pt")["arch_args"] == {"width": 24}
+    assert checkpoints.read(lab / "w0.pt")["arch_args"] == {}
+
+
 def test_momentum_shows_only_for_the_optimizers_that_use_it(lab):
     at = train_page()
     at.selectbox(key="arch").set_value("convnet").run()  # its recipe: SGD with momentum
