@@ -219,8 +219,8 @@ ARCHS: dict[str, Arch] = {
             # writers against 98.47% in 8 epochs, every digit >= 96% (1s 95.4% in 8), at the same cost per
             # epoch (measured before the 9's wider curl, which then gave 98.67%); and width 24, not 16, since
             # it learns the world's hands as well as MNIST's: 98.88% of UNIPEN's benchmark writers and 99.12%
-            # of the MNIST re-render, against 98.65% and 98.98% at width 16 with the same styles, for 1.44x
-            # the time per epoch (the one-epoch recipe stays 16 wide)
+            # of the MNIST re-render, against 98.65% and 98.98% at width 16 with the same styles, for 1.7x
+            # the time per epoch (bench/pen_epoch_cost.py; the one-epoch recipe stays 16 wide)
             dict(optimizer="adam", lr=0.01, batch_size=128, epochs=12, schedule="onecycle", augment=True, width=24),
             drawn_input=True, channels_last=True, arg_ranges={"width": (4, 64)},
         ),
