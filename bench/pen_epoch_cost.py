@@ -52,10 +52,10 @@ def main() -> int:
     except data.DataUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    recipes = {"MNIST only, before": old, f"pen + styles, width {narrow.width or 'own'}": narrow,
-               f"shipped (pen + styles, width {new.width or 'own'})": new}
-    if new.width == 0:  # an architecture without a width: the last two are the same recipe
-        recipes.pop(f"pen + styles, width {narrow.width or 'own'}")
+    recipes = {"MNIST only, before": old}
+    if new.width:  # the shipped recipe sets a width: the pen data at the network's own width too
+        recipes["pen + styles, own width"] = narrow
+    recipes[f"shipped (pen + styles{f', width {new.width}' if new.width else ''})"] = new
     times: dict[str, list[float]] = {k: [] for k in recipes}
     for r in range(args.rounds):
         for name, cfg in recipes.items():

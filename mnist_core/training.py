@@ -98,9 +98,13 @@ class TrainConfig:
         check(isinstance(self.collection, str) and len(self.collection) <= 64, "collection is a collection's name")
         check(not self.collection or self.dataset == "mnist", "a collection of drawn digits needs the mnist dataset")
         check(is_num(self.distill) and 0 <= self.distill <= 100, "distill must be in [0, 100]")
-        if self.width != 0:
-            checked_args(self.arch, {"width": self.width})  # ValueError naming the range, or the arch takes none
+        checked_args(self.arch, self.arch_args)  # ValueError naming the range, or that the arch takes none
         check(not self.distill or self.init_from, "distill keeps a starting model's outputs: it needs init_from")
+
+    @property
+    def arch_args(self) -> dict:
+        """The builder arguments this run sets (models.build): {} for the architecture's own."""
+        return {"width": self.width} if self.width != 0 else {}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -345,7 +349,7 @@ def train(
         if meta["arch"] != config.arch:
             raise ValueError(f"{config.init_from} is a {meta['arch']}, not a {config.arch}")
     if model is None:
-        model = build(config.arch, {"width": config.width} if config.width else None)
+        model = build(config.arch, config.arch_args)
     init_weights(model, config.init)
     if config.collection:  # before: the starting model on the held-out drawings and on MNIST's test set
         model.to(device)
