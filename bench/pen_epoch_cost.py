@@ -16,6 +16,7 @@ import argparse
 import math
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -29,7 +30,7 @@ from mnist_core.__main__ import pretrain_config  # noqa: E402
 def seconds_per_step(cfg: training.TrainConfig, root, steps: int) -> float:
     """Seconds per training step from the run's own step clock (after its first 10 steps, so
     neither start-up nor the final evaluation counts)."""
-    result = training.train(cfg.__class__(**{**cfg.to_dict(), "max_steps": steps, "log_every": 10}), data_root=root)
+    result = training.train(replace(cfg, max_steps=steps, log_every=10), data_root=root)
     (s0, _, _, t0), (s1, _, _, t1) = result.history["steps"][0], result.history["steps"][-1]
     return (t1 - t0) / (s1 - s0)
 
@@ -44,8 +45,8 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     new = pretrain_config(args.arch)
-    narrow = new.__class__(**{**new.to_dict(), "width": 0})  # the architecture's own width (cnn: 16)
-    old = new.__class__(**{**narrow.to_dict(), "pen_data": False, "styles": False})
+    narrow = replace(new, width=0)  # the architecture's own width (cnn: 16)
+    old = replace(narrow, pen_data=False, styles=False)
     try:
         data.load("mnist", True, args.data_dir)
         n_pen = len(pen.training_set(args.data_dir, renders=training.PEN_RENDERS)[1])  # render/cache outside timing
