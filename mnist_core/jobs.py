@@ -231,12 +231,13 @@ class Job:
 
     def end_as_recorded(self, run: Run) -> None:
         """End this copy as its status file says the run ended elsewhere: the status, the message and the
-        checkpoint, whose saved curves replace the ones this copy has (it may have missed the last rows)."""
+        checkpoint, whose saved curves replace the ones this copy has when they hold at least as many rows
+        (it may have missed the last ones; an unreadable checkpoint never takes away the rows it has)."""
         with self._lock:
             self._saved = str(run.checkpoint) if run.checkpoint else None
             self._test_accuracy = run.test_accuracy
             if run.checkpoint:
-                self._steps, self._step_acc, self._epochs, self._history_from = [], [], [], run.checkpoint
+                self._history_from = run.checkpoint
         self._set(run.status, run.message, ended=run.ended)
         self._done.set()
 
@@ -306,7 +307,8 @@ class Job:
         return snap
 
     def _load_history(self) -> None:
-        """A restored run's curves, read once from its checkpoint when first asked for."""
+        """A restored (or ended elsewhere) run's curves, read once from its checkpoint when first asked for;
+        they replace the rows held only when they are the longer record."""
         with self._lock:
             path, self._history_from = self._history_from, None
         if path is None:
@@ -320,7 +322,7 @@ class Job:
         epochs = [dict(r) for r in hist.get("epochs", []) if isinstance(r, dict)]
         step_acc = [tuple(s) for s in hist.get("step_accuracy", []) if isinstance(s, (list, tuple)) and len(s) == 3]
         with self._lock:
-            if not self._steps and not self._epochs:
+            if len(steps) >= len(self._steps) and len(epochs) >= len(self._epochs):
                 self._steps, self._epochs, self._step_acc = steps, epochs, step_acc
                 if epochs:
                     last = epochs[-1]

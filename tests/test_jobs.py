@@ -400,3 +400,23 @@ def test_one_session_may_queue_only_its_share_of_runs(runner, small_data_dir, mo
         assert job.wait(120)
     monkeypatch.setenv(jobs.LIMIT_ENV, "not a number")
     assert jobs.session_run_limit() == jobs.DEFAULT_SESSION_RUNS
+
+
+def test_a_copy_ended_from_its_status_file_never_loses_the_rows_it_followed(runs_dir, small_data_dir, tmp_path):
+    """A run followed from another process (Ray) that ends there: the status file's checkpoint has the
+    whole curve, which replaces the rows followed; an unreadable one leaves those rows as they were."""
+    result = training.train(tiny(max_steps=4), data_root=small_data_dir)
+    good = result.save(tmp_path / "good.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    for ckpt, expected_steps in [(good, 4), (bad, 2)]:
+        job = jobs.Job("j", "followed", tiny(), runs_dir / "followed.pt")
+        job.apply({"steps": [r for r in result.history["steps"][:2]], "step_accuracy": [], "epochs": [],
+                   "progress": {}, "status": "running", "message": "", "times": {}, "checkpoint": None,
+                   "test_accuracy": None})
+        run = jobs.Run(id="j", name="followed", config=tiny(), path=ckpt, status=jobs.STOPPED, message="stopped",
+                       created=0.0, checkpoint=ckpt, test_accuracy=result.test_accuracy)
+        job.end_as_recorded(run)
+        s = job.snapshot()
+        assert s["status"] == jobs.STOPPED and len(s["steps"]) == expected_steps
+        assert len(s["epochs"]) == (1 if ckpt == good else 0)
