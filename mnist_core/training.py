@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import checkpoints, data, pen
 from .augment import augment_batch, style_batch
@@ -57,6 +58,7 @@ class TrainConfig:
     pen_data: bool = False  # mix UNIPEN's training writers' pen-drawn digits into the MNIST batches
     styles: bool = False  # add the world's writing styles (STYLES_SEEN)
     width: int = 0  # 0 = the architecture's own; else the channels of its first block (cnn's arg_ranges)
+    ema: float = 0.0  # 0 = off; else the decay of a moving average of the weights, which is what is evaluated and kept
     seed: int = 0
     device: str = "auto"  # auto = cuda, else mps, else cpu
     max_steps: int = 0  # 0 = no limit; a test-sized run stops after this many steps
@@ -98,6 +100,7 @@ class TrainConfig:
         check(isinstance(self.collection, str) and len(self.collection) <= 64, "collection is a collection's name")
         check(not self.collection or self.dataset == "mnist", "a collection of drawn digits needs the mnist dataset")
         check(is_num(self.distill) and 0 <= self.distill <= 100, "distill must be in [0, 100]")
+        check(is_num(self.ema) and 0 <= self.ema < 1, "ema (the weights' averaging decay) must be in [0, 1)")
         checked_args(self.arch, self.arch_args)  # ValueError naming the range, or that the arch takes none
         check(not self.distill or self.init_from, "distill keeps a starting model's outputs: it needs init_from")
 
@@ -362,6 +365,9 @@ def train(
     # fine-tuning's distillation target: the starting model, frozen (batch-norm in eval mode, as the student's)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if config.distill else None
     opt = make_optimizer(config, model.parameters())
+    # the weights' moving average (torch's own), batch-norm statistics included: what is evaluated and kept
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True) if config.ema else None
+    scored = ema.module if ema is not None else model
     n = len(labels) + (PEN_PER_EPOCH * len(pen_labels) if pen_labels is not None else 0)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -424,6 +430,8 @@ def train(
                 loss.backward()
                 opt.step()
                 sched.step()
+                if ema is not None:
+                    ema.update_parameters(model)
                 step += 1
                 correct += (logits.detach().argmax(1) == y).sum()
                 loss_sum += loss.detach() * len(y)
@@ -449,21 +457,22 @@ def train(
                 status = RunStatus.DIVERGED
                 message = f"loss became {train_loss} in epoch {epoch + 1}; try a lower learning rate"
                 break
-            test_loss, test_acc = evaluate(model, test_split, device, should_stop=stop)
+            test_loss, test_acc = evaluate(scored, test_split, device, should_stop=stop)
             el = seconds()
             rec = {"epoch": round(step / steps_per_epoch, 4), "train_loss": train_loss,
                    "train_accuracy": correct.item() / max(seen, 1), "test_loss": test_loss,
                    "test_accuracy": test_acc, "seconds": round(el, 3),
                    "images_per_sec": step * config.batch_size / max(el, 1e-9)}
             history["epochs"].append(rec)
-            evaluated = (step, {k: v.detach().clone() for k, v in model.state_dict().items()})  # what rec measured
+            evaluated = (step, {k: v.detach().clone() for k, v in scored.state_dict().items()})  # what rec measured
             emit(EpochEvent(type=EventKind.EPOCH, **rec, step=step, total_steps=total_steps))
     except Stopped:
         status, message = RunStatus.STOPPED, f"stopped by request at step {step}"
         if evaluated is None and step > 0:
             # stopped before the first evaluation: measure the model as it is and keep it, so a Stop
             # never throws away what was trained (a second or two on the test set, not a lost run)
-            test_loss, test_acc = evaluate(model, test_split, device)
+            test_loss, test_acc = evaluate(scored, test_split, device)
+            evaluated = (step, scored.state_dict())
             el = seconds()
             rec = {"epoch": round(step / steps_per_epoch, 4), "train_loss": (loss_sum / max(seen, 1)).item(),
                    "train_accuracy": correct.item() / max(seen, 1), "test_loss": test_loss,
@@ -476,6 +485,8 @@ def train(
             # steps after the last evaluation are dropped so the weights match the recorded accuracy
             model.load_state_dict(evaluated[1])
             message += f"; kept the model as evaluated at epoch {history['epochs'][-1]['epoch']:g}"
+    if ema is not None and evaluated is not None:  # the model returned is the average that was evaluated
+        model.load_state_dict(evaluated[1])
 
     test_acc = history["epochs"][-1]["test_accuracy"] if history["epochs"] else None
     if status == RunStatus.FINISHED and not message:

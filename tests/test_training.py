@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from itertools import pairwise
 
 import pytest
@@ -523,3 +524,29 @@ def test_conv_nets_train_channels_last_on_the_cpu(arch, small_data_dir, monkeypa
     monkeypatch.setattr(training, "build", build_watched)
     result, _ = run(quick(arch=arch, max_steps=2), small_data_dir)
     assert result.status == "finished" and layouts and all(layouts)
+
+
+# -- weight averaging -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, "0.9", True])
+def test_ema_out_of_range_is_a_clear_error(value):
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=value)
+
+
+@pytest.mark.parametrize("stop_calls", [None, 15], ids=["finished", "stopped-mid-epoch-2"])
+def test_averaged_weights_are_what_is_evaluated_and_kept(stop_calls, small_data_dir, tmp_path):
+    """With `ema` the moving average of the weights is evaluated and returned: its checkpoint reads the
+    recorded accuracy, and it is not the last step's weights (those are what a run without it keeps)."""
+    cfg = quick(arch="cnn", epochs=3, ema=0.9)
+    stop = StopAfter(stop_calls) if stop_calls else None
+    result, _ = run(cfg, small_data_dir, should_stop=stop)
+    plain, _ = run(replace(cfg, ema=0.0), small_data_dir, should_stop=StopAfter(stop_calls) if stop_calls else None)
+    assert result.usable and result.status == ("stopped" if stop_calls else "finished")
+    model, meta = checkpoints.load(result.save(tmp_path / "ema.pt"))
+    loss, acc = training.evaluate(model, data.load("mnist", train=False, root=small_data_dir))
+    assert meta["metrics"]["test_accuracy"] == result.test_accuracy == acc
+    assert result.history["epochs"][-1]["test_loss"] == pytest.approx(loss, rel=1e-6)
+    assert without_timings(result.history)["steps"] == without_timings(plain.history)["steps"]  # same training
+    assert not same_weights(weights(result.model), weights(plain.model))  # but another model kept
