@@ -7,7 +7,7 @@ interleaved.
 Each round trains `--steps` steps of each recipe from scratch (the cached pen renders are loaded
 first, outside the timing) and prints milliseconds per step (timed by the run's own step clock);
 an epoch's cost is that times its steps (the pen data makes an epoch longer: 60,000 MNIST digits
-plus PEN_PER_EPOCH renders of 12,484).
+plus PEN_PER_EPOCH renders of 12,484 and of the PEN_AGAIN digits once more).
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     new = pretrain_config(args.arch)
     narrow = replace(new, width=0)  # the architecture's own width (cnn: 16)
-    old = replace(narrow, pen_data=False, styles=False)
+    old = replace(narrow, pen_data=False, styles=False, ema=0.0)
     try:
         data.load("mnist", True, args.data_dir)
-        n_pen = len(pen.training_set(args.data_dir, renders=training.PEN_RENDERS)[1])  # render/cache outside timing
+        n_pen = len(training.with_again(*pen.training_set(args.data_dir, renders=training.PEN_RENDERS))[1])  # cached
     except data.DataUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

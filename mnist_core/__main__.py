@@ -320,8 +320,8 @@ def parser() -> argparse.ArgumentParser:
                    help="mix UNIPEN's training writers' pen-drawn digits into the batches (needs UNIPEN/; "
                    "default: off)")
     t.add_argument("--styles", action=argparse.BooleanOptionalAction, default=None,
-                   help="add world writing styles: slashed 0, crossed 7, flagged 1, floating-bar 5, curled 9 "
-                        "(default: off)")
+                   help="add world writing styles: slashed 0, crossed 7, flagged 1, floating-bar 5, curled or "
+                        "small-headed 9 (default: off)")
     t.add_argument("--seed", type=int, help="default: 0")
     t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="default: auto (a GPU when there is one)")
     t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")

@@ -36,7 +36,7 @@ BUNDLED = Path(__file__).resolve().parent.parent / "datasets" / FOLDER / FILE
 BENCHMARK_LABS = ("val", "gmd", "imp", "lou", "uqb")  # never trained on
 CANVAS = 280  # the Draw page's canvas, pixels
 BRUSH = (8, 40)  # the Draw page's brush-width slider
-CACHE_VERSION = 9  # bump when the training renders change
+CACHE_VERSION = 11  # bump when the training renders change
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,7 @@ def jitter(strokes, rng: np.random.Generator, amount: float = 1.0) -> list[np.nd
 
 
 STYLE_P = 0.7  # share of the training renders of 0, 1, 5, 7 and 9 that get a writing style's strokes
+SMALL_HEAD_P = 0.6  # share of those 9s drawn with a small head high on a long stem
 
 
 def add_style(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -198,10 +199,25 @@ def add_style(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]
     elif label == 5 and len(strokes) >= 2:
         return _floating_bar_5(strokes, h, rng)
     elif label == 9:
+        if rng.random() < SMALL_HEAD_P:
+            strokes = _small_head(strokes, float(y0), h, rng)
+            pts = np.concatenate(strokes)
         bx, by = pts[pts[:, 1].argmax()]
         run, rise = u(0.15, 0.55) * h, u(0.0, 0.4) * h  # a hook: left along the bottom, then up
         extra.append([(bx, by), (bx - 0.5 * run, by + 0.04 * h), (bx - run, by - rise)])
     return [*strokes, *(np.asarray(e, np.float32) for e in extra)]
+
+
+def _small_head(strokes, y0: float, h: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """A 9 whose head is a small loop high on a long stem (as some Belgian writers make it): the
+    upper 45% of its height (the head) squeezed into the top 15-30%, the stem stretched below it."""
+    cut, small = 0.45 * h, rng.uniform(0.15, 0.3) * h
+    out = []
+    for st in strokes:
+        y = st[:, 1] - y0
+        y = np.where(y < cut, y * small / cut, small + (y - cut) * (h - small) / (h - cut))
+        out.append(np.stack([st[:, 0], y + y0], 1).astype(np.float32))
+    return out
 
 
 def _floating_bar_5(strokes, h: float, rng: np.random.Generator) -> list[np.ndarray]:

@@ -176,6 +176,20 @@ def test_pen_styles_flag_the_1_and_float_the_5s_bar():
     assert pen.add_style([body], 5, rng) == [body]  # one stroke: no bar to float
 
 
+def test_a_small_headed_9_keeps_its_height_and_squeezes_its_head():
+    rng = np.random.default_rng(0)
+    head = np.float32([[160, 100], [100, 120], [100, 180], [160, 190], [160, 100]])  # a loop: 90 of 300 tall
+    stem = np.float32([[160, 100], [160, 250], [150, 400]])
+    for _ in range(50):
+        small_head, small_stem = pen._small_head([head, stem], 100.0, 300.0, rng)
+        assert np.array_equal(small_head[:, 0], head[:, 0]) and np.ptp(small_stem[:, 1]) == pytest.approx(300)
+        assert 0.1 * 300 <= np.ptp(small_head[:, 1]) <= 0.2 * 300  # 30% of the height -> 15-30% of 45%
+    styled = [pen.add_style([head, stem], 9, np.random.default_rng(s)) for s in range(200)]
+    squeezed = sum(np.ptp(out[0][:, 1]) < 80 for out in styled) / len(styled)
+    assert squeezed == pytest.approx(pen.SMALL_HEAD_P, abs=0.1)
+    assert all(len(out) == 3 for out in styled)  # and each 9 still gets its curled tail
+
+
 def test_training_mixes_pen_digits_and_records_what_it_saw(pen_root, small_data_dir, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(pen_root))
     (pen_root / "MNIST").symlink_to(small_data_dir / "MNIST")
@@ -183,10 +197,22 @@ def test_training_mixes_pen_digits_and_records_what_it_saw(pen_root, small_data_
     starts = []
     result = train(cfg, on_event=lambda e: starts.append(e) if e["type"] == "start" else None)
     assert result.status == "finished"
-    assert starts[0]["train_images"] == 1200 + training.PEN_PER_EPOCH * 9  # each pen digit's renders per epoch
+    # each pen digit's renders per epoch, and the three 1s (PEN_AGAIN) once more
+    assert training.PEN_AGAIN == (1,) and starts[0]["train_images"] == 1200 + training.PEN_PER_EPOCH * (9 + 3)
     assert result.data_seen == {"mnist": 1200, "unipen_training_writers": 9,
+                                "unipen_again": {"digits": [1], "images": 3},
                                 "unipen_benchmark_labs_left_out": list(pen.BENCHMARK_LABS),
                                 "styles": training.STYLES_SEEN}
+
+
+def test_the_1s_come_again_in_the_renders_an_epoch_leaves_out():
+    renders, labels = np.arange(4)[:, None, None, None] * np.ones((4, 5, 28, 28), np.uint8), np.array([1, 7, 1, 0, 9])
+    images, out = training.with_again(renders, labels)
+    assert out.tolist() == [1, 7, 1, 0, 9, 1, 1] and images.shape == (4, 7, 28, 28)
+    for epoch in range(3):
+        picks = [(epoch * training.PEN_PER_EPOCH + j) % 4 for j in range(training.PEN_PER_EPOCH)]  # as train takes them
+        first, again = {int(images[r, 0, 0, 0]) for r in picks}, {int(images[r, 5, 0, 0]) for r in picks}
+        assert first.isdisjoint(again) and first | again == {0, 1, 2, 3}
 
 
 def test_pen_training_without_the_file_says_so_and_mnist_only_still_trains(small_data_dir, tmp_path, monkeypatch):
