@@ -379,15 +379,18 @@ def train(
     # fine-tuning's distillation target: the starting model, frozen (batch-norm in eval mode, as the student's)
     teacher = copy.deepcopy(model).eval().requires_grad_(False) if config.distill else None
     opt = make_optimizer(config, model.parameters())
-    # the weights' moving average (torch's own), batch-norm statistics included: what is evaluated and kept
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True) if config.ema else None
-    scored = ema.module if ema is not None else model
     n = len(labels) + (PEN_PER_EPOCH * len(pen_labels) if pen_labels is not None else 0)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
     sched = make_schedule(config, opt, total_steps)
+    # the weights' moving average (torch's own), batch-norm statistics included: what is evaluated and kept. Its
+    # span, 1 / (1 - decay) steps, is at most a fifth of the run, so a short run's average is not its start's
+    # (the first weights count e^-5 < 1%); cnn's 12-epoch recipe keeps its 0.999
+    decay = max(0.0, min(config.ema, 1 - 5 / max(total_steps, 1)))
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True) if config.ema else None
+    scored = ema.module if ema is not None else model
 
     # step_accuracy: [[step, epoch, the epoch's running training accuracy so far]] (the live chart moves from step 1)
     history: dict = {"steps": [], "epochs": [], "step_accuracy": []}

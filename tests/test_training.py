@@ -550,3 +550,14 @@ def test_averaged_weights_are_what_is_evaluated_and_kept(stop_calls, small_data_
     assert result.history["epochs"][-1]["test_loss"] == pytest.approx(loss, rel=1e-6)
     assert without_timings(result.history)["steps"] == without_timings(plain.history)["steps"]  # same training
     assert not same_weights(weights(result.model), weights(plain.model))  # but another model kept
+
+
+def test_a_short_run_with_a_long_average_is_not_its_starting_weights(small_data_dir):
+    """cnn's recipe averages over ~1,000 steps (ema 0.999); a run of 20 steps with it is still a trained model:
+    the average spans at most a fifth of the run."""
+    cfg = quick(arch="mlp_128_64", epochs=2, ema=0.999)
+    averaged, _ = run(cfg, small_data_dir)
+    plain, _ = run(replace(cfg, ema=0.0), small_data_dir)
+    untrained, _ = run(replace(cfg, ema=0.0, lr=1e-12), small_data_dir)
+    assert plain.test_accuracy > untrained.test_accuracy + 0.3
+    assert averaged.test_accuracy >= plain.test_accuracy - 0.05
