@@ -411,7 +411,7 @@ def test_a_copy_ended_from_its_status_file_never_loses_the_rows_it_followed(runs
     bad.write_bytes(b"not a checkpoint")
     for ckpt, expected_steps in [(good, 4), (bad, 2)]:
         job = jobs.Job("j", "followed", tiny(), runs_dir / "followed.pt")
-        job.apply({"steps": [r for r in result.history["steps"][:2]], "step_accuracy": [], "epochs": [],
+        job.apply({"steps": result.history["steps"][:2], "step_accuracy": [], "epochs": [],
                    "progress": {}, "status": "running", "message": "", "times": {}, "checkpoint": None,
                    "test_accuracy": None})
         run = jobs.Run(id="j", name="followed", config=tiny(), path=ckpt, status=jobs.STOPPED, message="stopped",
