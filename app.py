@@ -3,7 +3,7 @@
 import streamlit as st
 
 import lab_ui
-from mnist_core import data, inference, jobs
+from mnist_core import data, devices, inference
 
 st.set_page_config(page_title="MNIST Lab", page_icon="✏️", layout="centered")
 lab_ui.sidebar_nav()
@@ -24,7 +24,7 @@ else:
     col_data.metric("Dataset", "not found")
     col_data.caption(f"Downloaded to `{data.raw_dir('mnist').resolve()}` from {mirror} when a run starts "
                      "(needs internet); or set `MNIST_DATA_DIR`. See Train for details.")
-col_device.metric("Device", jobs.describe_device())
+col_device.metric("Device", devices.describe_device())
 col_device.caption("where training runs; predictions run on the CPU")
 models = inference.list_models()
 col_models.metric("Models available", len(models))

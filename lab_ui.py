@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -13,7 +12,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from mnist_core import checkpoints, data, inference, jobs, training
+from mnist_core import checkpoints, data, inference, jobs, settings
 
 
 def _fix_the_mmap_threshold(threshold: int = 4 * 2**20) -> bool:
@@ -25,7 +24,7 @@ def _fix_the_mmap_threshold(threshold: int = 4 * 2**20) -> bool:
     issue 14 (bench/session_memory.py). A fixed threshold turns that adjustment off: buffers over
     4 MB (decoded images) are mmapped and given back on free; training's batches are far smaller.
     An operator's own MALLOC_MMAP_THRESHOLD_ wins."""
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+    if settings.operator_malloc_threshold():
         return False
     try:
         return bool(ctypes.CDLL("libc.so.6").mallopt(-3, threshold))  # -3: M_MMAP_THRESHOLD
@@ -36,7 +35,7 @@ def _fix_the_mmap_threshold(threshold: int = 4 * 2**20) -> bool:
 _fix_the_mmap_threshold()
 
 
-torch.set_num_threads(training.torch_threads())  # one on a 2-core machine: see its docstring
+torch.set_num_threads(settings.torch_threads())  # one on a 2-core machine: see its docstring
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -153,6 +152,15 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def smooth(values: list[float], weight: float = 0.9) -> list[float]:
+    """Exponential moving average with bias correction (TensorBoard's smoothing of a curve)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, 1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return out
+
+
 def loss_figure(steps: list) -> object:
     """Plotly: training loss per logged step, raw (faint) and smoothed."""
     import plotly.graph_objects as go
@@ -161,7 +169,7 @@ def loss_figure(steps: list) -> object:
     y = [p[2] for p in steps]
     fig = go.Figure()
     fig.add_scatter(x=x, y=y, mode="lines", name="loss", line={"color": "rgba(99,102,241,0.35)"})
-    fig.add_scatter(x=x, y=jobs.smooth(y), mode="lines", name="smoothed", line={"color": "#6366f1", "width": 2})
+    fig.add_scatter(x=x, y=smooth(y), mode="lines", name="smoothed", line={"color": "#6366f1", "width": 2})
     fig.update_layout(title="Training loss", xaxis_title="step", yaxis_title="cross-entropy", height=300,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25})
     return fig

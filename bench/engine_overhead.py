@@ -37,6 +37,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mnist_core import data  # noqa: E402
+from mnist_core.devices import resolve_device  # noqa: E402
 from mnist_core.events import Event, EventKind  # noqa: E402
 from mnist_core.models import ARCHS, build  # noqa: E402
 from mnist_core.training import (  # noqa: E402
@@ -44,7 +45,6 @@ from mnist_core.training import (  # noqa: E402
     init_weights,
     make_optimizer,
     recommended_config,
-    resolve_device,
     train,
     uses_channels_last,
 )

@@ -46,14 +46,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_core import data, inference, pen, preprocess, training  # noqa: E402
+from mnist_core import data, devices, evaluation, inference, pen, preprocess, settings, training  # noqa: E402
 from mnist_core.drawings import DrawingStore  # noqa: E402
 from mnist_core.events import RunStatus  # noqa: E402
 
 
 def accuracy(model: torch.nn.Module, x28: np.ndarray, labels: np.ndarray) -> float:
     split = data.Split(torch.from_numpy((x28 * 255 + 0.5).astype(np.uint8)), torch.from_numpy(labels))
-    return training.evaluate(model, split)[1]
+    return evaluation.loss_and_accuracy(model, split)[1]
 
 
 def main() -> int:
@@ -70,7 +70,7 @@ def main() -> int:
     ap.add_argument("--ema", type=float, help="override the recipe's weight averaging (0: none)")
     ap.add_argument("--seed", type=int, default=0, help="the fine-tuning run's seed (the drawings stay seed 0)")
     args = ap.parse_args()
-    torch.set_num_threads(training.torch_threads())  # as the app's server runs it
+    torch.set_num_threads(settings.torch_threads())  # as the app's server runs it
     if not data.is_available("mnist", args.data_dir) or not pen.is_available(args.data_dir):
         print("error: needs MNIST and UNIPEN in the data folder (--data-dir, else $MNIST_DATA_DIR)", file=sys.stderr)
         return 2
@@ -122,7 +122,7 @@ def main() -> int:
              "mnist": result.test_accuracy}
     assert abs(after["held"] - seen["held_out_after"]) < 1e-9  # the job's own measure agrees
     print(f"fine-tuning: {seconds:.1f} s for {cfg.max_steps} steps (batch {cfg.batch_size}), {cpu:.1f} s of CPU "
-          f"time on {torch.get_num_threads()} threads, load {training.machine_load()['load_1min']} "
+          f"time on {torch.get_num_threads()} threads, load {devices.machine_load()['load_1min']} "
           f"(target: under 30 s on 2 CPU cores; a busy machine's wall time is longer)")
     print("| measure | before | after | errors before -> after |")
     print("|---|---:|---:|---:|")

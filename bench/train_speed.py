@@ -35,8 +35,10 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mnist_core import data  # noqa: E402
+from mnist_core.devices import resolve_device
+from mnist_core.evaluation import loss_and_accuracy
 from mnist_core.events import Event, EventKind  # noqa: E402
-from mnist_core.training import TrainConfig, evaluate, recommended_config, resolve_device, train  # noqa: E402
+from mnist_core.training import TrainConfig, recommended_config, train  # noqa: E402
 
 
 class ExampleNet(nn.Module):
@@ -120,7 +122,7 @@ def floor_epoch(root: Path, device: torch.device, seed: int) -> tuple[float, flo
         optimizer.zero_grad()
         F.nll_loss(model(x_train[idx]), y_train[idx]).backward()
         optimizer.step()
-    _, accuracy = evaluate(model, data.load("mnist", train=False, root=root), device)  # the engine's test
+    _, accuracy = loss_and_accuracy(model, data.load("mnist", train=False, root=root), device)  # the engine's test
     return time.perf_counter() - t0, accuracy
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from . import checkpoints, data, drawings, inference, pen
+from . import checkpoints, data, drawings, evaluation, inference, pen, settings
 from .events import Event, EventKind, RunStatus
 from .models import ARCHS
 from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, finetune_config, recommended_config, train
@@ -159,7 +158,7 @@ def cmd_evaluate(args) -> int:
     _check_data_dir(args)
     predictor = inference.load_model(args.model)
     split = data.load(predictor.meta.get("dataset", "mnist"), train=False, root=args.data_dir)
-    res = inference.evaluate(predictor, split.images, split.labels)
+    res = evaluation.evaluate(predictor, split.images, split.labels)
     out = {"model": str(args.model), "arch": predictor.arch, "test_accuracy": res["accuracy"],
            "stored_test_accuracy": predictor.test_accuracy}
     print(json.dumps(out) if args.json else f"{predictor.arch}: test accuracy {res['accuracy']:.4f}")
@@ -327,7 +326,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")
     t.add_argument("--max-steps", type=int, help="stop after this many steps (default: 0, no limit)")
     t.add_argument("--train-limit", type=int, help="train on the first N images (default: 0, all)")
-    t.add_argument("--ray", nargs="?", const=os.environ.get("MNIST_LAB_RAY_ADDRESS") or "auto", metavar="ADDRESS",
+    t.add_argument("--ray", nargs="?", const=settings.ray_address() or "auto", metavar="ADDRESS",
                    help="run it on a Ray cluster, as the app does with $MNIST_LAB_RAY_ADDRESS: 'auto' (default: a "
                    "cluster started here with `ray start --head`), ray://HOST:PORT, or 'local'")
     t.set_defaults(func=cmd_train)

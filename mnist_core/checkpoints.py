@@ -21,7 +21,6 @@ import pickle
 import platform
 import re
 import unicodedata
-import uuid
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +30,7 @@ from torch import nn
 
 from . import data
 from .events import SAVED
+from .files import atomic_path
 from .models import ARCHS, build
 
 FORMAT = "mnist-lab-checkpoint"
@@ -351,9 +351,5 @@ def path_in(directory: str | os.PathLike, name: str) -> Path:
 
 def _write(payload: dict, path: Path) -> None:
     """torch.save to a temporary file beside `path`, then one rename: readers see the old file or the new."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -32,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoints, data, drawings, inference, jobs, pen
+from . import checkpoints, data, drawings, inference, jobs, pen, settings
+from .evaluation import evaluate
+from .files import write_atomic
 from .models import ARCHS, param_count
 from .preprocess import preprocess
 
@@ -49,8 +51,8 @@ LATENCY_REPEATS = 30
 
 
 def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """$MNIST_CACHE_DIR, else `.cache/compare` inside the runs directory (always writable)."""
-    return Path(explicit or os.environ.get("MNIST_CACHE_DIR") or inference.runs_dir() / ".cache" / "compare")
+    """`explicit`, else settings.cache_dir("compare")."""
+    return Path(explicit) if explicit else settings.cache_dir("compare")
 
 
 def _digest(*parts) -> str:
@@ -83,10 +85,7 @@ def _store(target: Path, payload: bytes) -> None:
     A cache that cannot be written (read-only disk) only costs recomputation, so OSError is ignored.
     """
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_bytes(payload)
-        os.replace(tmp, target)
+        write_atomic(target, payload)
         prefix = target.name.rsplit("-", 1)[0] + "-"
         for old in target.parent.glob(prefix + "*"):
             if old != target:
@@ -535,7 +534,7 @@ def _evaluate(path: Path, dataset: str, data_root) -> Evaluation:
     model, meta = checkpoints.load(path)
     predictor = inference.Predictor(model, meta, path.stem, path, tta=False)  # as training measures it
     split = data.load(dataset, train=False, root=data_root, download=False)
-    res = inference.evaluate(predictor, split.images, split.labels)
+    res = evaluate(predictor, split.images, split.labels)
     top = res["mistakes"][:MISTAKES_KEPT]
     pred = res["predictions"][top]
     return Evaluation(
@@ -610,10 +609,10 @@ def accept_upload(filename: str, content: bytes, runs=None, runner=None, owner: 
     if len(content) > limit:
         raise checkpoints.CheckpointError(f"{shown}: {_mb(len(content))} is too large for a checkpoint (the limit "
                                           f"is {_mb(limit)}; the largest model here is under 3 MB)")
-    if runner is not None and runner.upload_bytes() + len(content) > jobs.UPLOADS_MAX_TOTAL:
+    if runner is not None and runner.upload_bytes() + len(content) > settings.uploads_max_bytes():
         raise checkpoints.CheckpointError(
             f"{shown}: not saved: the uploaded models kept here already take {runner.upload_bytes() / 2**20:.0f} MB "
-            f"of the {jobs.UPLOADS_MAX_TOTAL / 2**20:.0f} MB allowed; ask whoever runs the lab to remove some")
+            f"of the {settings.uploads_max_bytes() / 2**20:.0f} MB allowed; ask whoever runs the lab to remove some")
     rdir = runner.runs_dir if runner is not None else inference.runs_dir(runs)
     rdir.mkdir(parents=True, exist_ok=True)
     tmp = rdir / f".upload-{uuid.uuid4().hex}.tmp"  # not *.pt: never listed while unchecked

@@ -16,6 +16,8 @@ import torch
 from torchvision import datasets
 from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
 
+from . import settings
+
 # Mean and std of the MNIST training pixels in [0, 1]; every model sees (x - MEAN) / STD.
 MEAN = 0.1307
 STD = 0.3081
@@ -55,7 +57,7 @@ class Split:
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     """`--data-dir`, else $MNIST_DATA_DIR, else ./data (DESIGN.md's data location)."""
-    return Path(explicit or os.environ.get("MNIST_DATA_DIR") or "data").expanduser()
+    return settings.data_dir(explicit)
 
 
 def raw_dir(dataset: str = "mnist", root: str | os.PathLike | None = None) -> Path:

@@ -17,21 +17,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoints, data
+from . import checkpoints, data, settings
 from .models import ARCHS, DEFAULT_ARCH
 from .preprocess import preprocess
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+SHIPPED_DIR = settings.PROJECT / "models"
 log = logging.getLogger(__name__)
 
 
 def shipped_dir(models_dir: str | os.PathLike | None = None) -> Path:
-    return Path(models_dir or os.environ.get("MNIST_MODELS_DIR") or SHIPPED_DIR)
+    return settings.models_dir(models_dir)
 
 
 def runs_dir(runs: str | os.PathLike | None = None) -> Path:
     """Where a user's own runs are saved: $MNIST_RUNS_DIR, else ./runs (never models/)."""
-    return Path(runs or os.environ.get("MNIST_RUNS_DIR") or "runs").expanduser()
+    return settings.runs_dir(runs)
 
 
 @dataclass(frozen=True)
@@ -250,26 +250,3 @@ def default_model_name(models_dir=None) -> str | None:
         if acc > best_acc:
             best, best_acc = e.name, acc
     return best
-
-
-def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int = 10) -> np.ndarray:
-    """(classes, classes) counts: row = true label, column = prediction."""
-    return np.bincount(labels * classes + preds, minlength=classes * classes).reshape(classes, classes)
-
-
-def evaluate(predictor: Predictor, images_uint8: torch.Tensor, labels: torch.Tensor, batch: int = 2000) -> dict:
-    """Batched evaluation of raw MNIST tensors: accuracy, confusion, per-class accuracy, mistakes."""
-    probs = np.concatenate(
-        [
-            predictor.proba_batch(images_uint8[i : i + batch].float().numpy() / 255.0)
-            for i in range(0, len(labels), batch)
-        ]
-    ) if len(labels) else np.zeros((0, 10), np.float32)
-    y = labels.numpy()
-    pred = probs.argmax(1)
-    cm = confusion_matrix(y, pred)
-    per_class = np.diag(cm) / np.maximum(cm.sum(1), 1)
-    wrong = np.flatnonzero(pred != y)
-    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])]  # most confident mistakes first
-    return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "confusion": cm,
-            "per_class": per_class, "predictions": pred, "probs": probs, "mistakes": wrong}

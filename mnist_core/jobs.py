@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from . import checkpoints, data, inference, training
+from . import checkpoints, data, devices, inference, settings, training
 from .events import ACTIVE, Event, EventKind, RunStatus
 from .models import ARCHS
 from .runs import EVALUATE, NAME_LEN, RESERVED, STATUS_FORMAT, STATUS_SUFFIX, TRAIN, Run, RunsFolder  # noqa: F401
@@ -54,68 +54,24 @@ STATUSES = tuple(RunStatus)
 EVAL_QUEUE = "evaluate"  # measurements have their own worker: never stuck behind hours of training
 EVAL_BATCH = 500
 NOT_STARTED = "stopped before it started; nothing was trained"
-LIMIT_ENV = "MNIST_LAB_RUNS_PER_SESSION"
-CAP_ENV = "MNIST_LAB_RUNS_PER_DEVICE"
-RAY_ENV = "MNIST_LAB_RAY_ADDRESS"  # where a Ray cluster is (mnist_core.ray_backend); unset: threads here
-DEFAULT_SESSION_RUNS = 12  # room for "Train every architecture" (9) and a few more
+LIMIT_ENV = "MNIST_LAB_RUNS_PER_SESSION"  # named in messages
+RAY_ENV = "MNIST_LAB_RAY_ADDRESS"
 
 
 def session_run_limit() -> int:
-    """How many runs one session may have queued or running at once: $MNIST_LAB_RUNS_PER_SESSION (a
-    teacher sets it for a class), else 12; a value that is not a positive whole number is ignored."""
-    return env_count(LIMIT_ENV, DEFAULT_SESSION_RUNS)
-
-
-def env_count(name: str, default: int) -> int:
-    """A positive whole number from the environment variable `name`, else `default` (for anything else)."""
-    try:
-        value = int(os.environ.get(name, "").strip())
-    except ValueError:
-        return default
-    return value if value > 0 else default
+    """How many runs one session may have queued or running at once (settings.runs_per_session)."""
+    return settings.runs_per_session()
 
 
 RESTORED = "restored"  # the owner of a run followed from elsewhere: no session's token, so no session stops it
 ANYONE = object()  # stop(owner=ANYONE): the runner's own holder (command line, tests, close)
 UPLOAD_MAX_BYTES = 16 * 2**20  # one uploaded checkpoint (the largest model here is under 3 MB)
-UPLOADS_MAX_TOTAL = int(float(os.environ.get("MNIST_UPLOADS_MAX_MB") or 256) * 2**20)  # all uploads kept
-
-
-def smooth(values: list[float], weight: float = 0.9) -> list[float]:
-    """Exponential moving average with bias correction (TensorBoard's smoothing of a curve)."""
-    out, avg = [], 0.0
-    for i, v in enumerate(values, 1):
-        avg = weight * avg + (1 - weight) * v
-        out.append(avg / (1 - weight**i))
-    return out
 
 
 def owner_tag(owner: str | None) -> str:
     """A session's short public name for the runs it started ("" for the runner's holder): a hash of its
     token, so that showing who started a run never shows what stops it."""
     return hashlib.blake2b(owner.encode(), digest_size=3).hexdigest() if owner else ""
-
-
-def describe_device(name: str = "auto") -> str:
-    """What "auto" trains on here, in words: "CPU", "GPU (NVIDIA H100 ...)" or "Apple GPU (MPS)"."""
-    dev = training.resolve_device(name)
-    if dev.type == "cuda":
-        import torch
-
-        return f"GPU ({torch.cuda.get_device_name(dev)})"
-    return "Apple GPU (MPS)" if dev.type == "mps" else "CPU"
-
-
-def devices() -> list[str]:
-    """The TrainConfig device names usable on this machine ("auto" first)."""
-    found = ["auto", "cpu"]
-    for name in ("cuda", "mps"):
-        try:
-            training.resolve_device(name)
-            found.append(name)
-        except ValueError:
-            pass
-    return found
 
 
 class Job:
@@ -129,7 +85,7 @@ class Job:
         self.owner = owner  # the session token that may stop it (None: whoever holds the runner)
         self.owner_tag = owner_tag(owner)  # who started it, as shown to everyone (never the token itself)
         self.ray_actor: str | None = None  # the Ray actor that runs it (mnist_core.ray_backend), if any
-        self.uploaded = 0  # bytes, for an uploaded checkpoint (counted against UPLOADS_MAX_TOTAL)
+        self.uploaded = 0  # bytes, for an uploaded checkpoint (counted against settings.uploads_max_bytes())
         self.config = config
         self.path = path  # where the checkpoint goes (inside the runs directory)
         self.data_root = data_root
@@ -425,13 +381,13 @@ class ThreadBackend:
 def devices_cap() -> int:
     """How many runs one device trains at once on this server: $MNIST_LAB_RUNS_PER_DEVICE, else 1 (on a
     laptop one run gets all of its speed; a many-core server can take several)."""
-    return env_count(CAP_ENV, 1)
+    return settings.runs_per_device()
 
 
 def device_queue(config: TrainConfig) -> str:
     """The queue a run waits in: its device's type ("cpu", "cuda", "mps")."""
     try:
-        return training.resolve_device(config.device).type
+        return devices.resolve_device(config.device).type
     except ValueError:
         return "cpu"
 
@@ -441,7 +397,7 @@ def make_backend(run: Callable[[Job], None], folder: RunsFolder, download: bool,
     """The backend for a runner: Ray when `ray_address` or $MNIST_LAB_RAY_ADDRESS names a cluster, else this
     process's threads. Returns it and a warning ("" when none): a Ray that is named but not installed or
     not reachable leaves training here, and says why."""
-    address = ray_address or os.environ.get(RAY_ENV, "").strip()
+    address = settings.ray_address(ray_address)
     if not address:
         return ThreadBackend(run), ""
     from . import ray_backend
@@ -492,7 +448,7 @@ class JobRunner:
         """Queue a run. The name is made safe and unique; ValueError for a device not present, or when
         the owner already has session_run_limit() runs queued or running.
         owner: the session token that may stop it (None: only whoever holds the runner)."""
-        device = training.resolve_device(config.device).type  # ValueError for a device not here
+        device = devices.resolve_device(config.device).type  # ValueError for a device not here
         root = str(data.data_dir(data_root).resolve())
         with self._lock:
             self._check_session_limit(owner, 1)

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import data
+from . import data, settings
+from .files import atomic_path
 from .preprocess import preprocess
 
 FILE = "unipen_1a_digits.jsonl.gz"
@@ -288,7 +289,7 @@ def benchmark_samples(root=None, seed: int = 0):
 
 def _cache_dir() -> Path:
     """$MNIST_CACHE_DIR/pen, else ~/.cache/mnist_lab/pen: renders, never data the app must keep."""
-    return Path(os.environ.get("MNIST_CACHE_DIR") or Path.home() / ".cache" / "mnist_lab").expanduser() / "pen"
+    return settings.cache_dir("pen")
 
 
 def _key(path: Path, *parts) -> str:
@@ -328,10 +329,8 @@ def _training_cached(path: str, key: str, renders: int, seed: int) -> tuple[np.n
     images = np.stack([np.stack([_to_mnist(d, rng, jittered=r > 0) for d in train]) for r in range(renders)])
     labels = np.array([d.label for d in train], np.int64)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, images=images, labels=labels)
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, images=images, labels=labels)
     except OSError:
         pass  # no writable cache: renders again next process
     return images, labels
@@ -395,10 +394,8 @@ def _bench_inputs_cached(path: str, key: str, seed: int) -> dict:
         labs.append(d.lab)
     out = {"x": np.stack(xs), "labels": np.array(labels, np.int64), "labs": np.array(labs), "blank": np.array(blank)}
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, **out)
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **out)
     except OSError:
         pass
     return out

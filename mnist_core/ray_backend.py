@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checkpoints, jobs
+from . import checkpoints, jobs, settings
 from .events import ACTIVE, RunStatus
 from .runs import RunsFolder
 
@@ -72,7 +72,7 @@ def connect(address: str) -> None:
 
     if ray.is_initialized():
         return
-    env = {k: v for k, v in os.environ.items() if k.startswith("MNIST_") and k != ADDRESS_ENV}
+    env = settings.for_workers()
     runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)], "env_vars": env}
     extra = {"include_dashboard": False} if address == "local" else {}
     ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, **extra)

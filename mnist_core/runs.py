@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from . import checkpoints, inference
 from .events import ACTIVE, SAVED, RunStatus
+from .files import write_atomic
 from .models import ARCHS
 from .training import TrainConfig
 
@@ -134,14 +135,10 @@ class RunsFolder:
             "ray_actor": job.ray_actor, "host": HOST,
         }
         path = self.status_path(job.name)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            tmp.write_text(json.dumps(record, indent=1))
-            os.replace(tmp, path)
+            write_atomic(path, json.dumps(record, indent=1))
         except OSError as exc:
             log.warning("could not write %s: %s", path, exc)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     # -- listing and restoring -----------------------------------------------------------------
     def scan(self, known: Iterable[str] = ()) -> tuple[list[Run], dict[str, str]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -20,8 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import checkpoints, data, pen
+from . import checkpoints, data, devices, pen
 from .augment import augment_batch, style_batch
+from .evaluation import Stopped, loss_and_accuracy
 from .events import SAVED, EndEvent, EpochEvent, Event, EventKind, RunStatus, StartEvent, StepEvent
 from .models import ARCHS, build, checked_args, get_arch
 
@@ -29,7 +29,6 @@ OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "
 USES_MOMENTUM = ("sgd_momentum", "nesterov", "rmsprop")  # the optimizers that read TrainConfig.momentum
 SCHEDULES = ("constant", "step", "onecycle")
 INITS = ("default", "normal", "he", "xavier")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
 # what a run with `styles` saw, recorded in its checkpoint (augment.style_batch on MNIST, pen.add_style on pen renders)
 STYLES_SEEN = ("slashed 0, crossed 7, flagged 1 (a hook to a long flag; and foot), curled 9; "
@@ -83,7 +82,7 @@ class TrainConfig:
         check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}")
         check(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}")
         check(self.init in INITS, f"init must be one of {', '.join(INITS)}")
-        check(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}")
+        check(self.device in devices.NAMES, f"device must be one of {', '.join(devices.NAMES)}")
         # bool is an int subclass: True must not pass as a batch size or a learning rate of 1
         is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
         is_num = lambda v: is_int(v) or isinstance(v, float)
@@ -160,51 +159,9 @@ def quick_config(arch: str, **overrides) -> TrainConfig:
     return recommended_config(arch, **{"epochs": 1, "augment": False, **overrides})
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' was asked for but Apple's MPS is not available")
-    return torch.device(name)
-
-
 def uses_channels_last(arch: str, device: torch.device) -> bool:
     """Whether train() runs this registry architecture in channels-last layout on this device."""
     return device.type == "cpu" and get_arch(arch).channels_last
-
-
-def machine_load() -> dict:
-    """How busy this machine is now: the 1-minute load average (None where the platform has none)
-    and the CPUs this process may use. Saved with a run, so a time measured on a busy machine says so."""
-    try:
-        load = round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):  # Windows has no load average
-        load = None
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count()
-    return {"load_1min": load, "cpu_count": cpus}
-
-
-def torch_threads(cores: int | None = None) -> int:
-    """Torch's intra-op threads for the app's server (lab_ui sets them) and for the benches that time
-    what it does: $MNIST_LAB_THREADS, else half the cores (one on a 2-core laptop). The server trains
-    and reads every session's drawings in one process, beside the browser and whatever else the
-    machine runs; when all cores are in torch's pool, a core taken by anything else stalls each
-    operation at the pool's barrier. Measured on this 2-core machine with other work on it (load 3-4):
-    a cnn training step 500 ms on 2 threads against 20 ms on one; one drawing's reading 136 ms against
-    0.9 ms."""
-    wanted = os.environ.get("MNIST_LAB_THREADS", "")
-    if wanted.isdigit() and int(wanted) > 0:
-        return int(wanted)
-    return max(1, (cores or os.cpu_count() or 1) // 2)
 
 
 @dataclass
@@ -227,7 +184,7 @@ class TrainResult:
             raise ValueError(f"not saving a {self.status} run with no evaluated model: {self.message}")
         metrics = {"test_accuracy": self.test_accuracy, "train_seconds": round(self.train_seconds, 3),
                    "status": RunStatus(self.status).value, "device": self.device,  # plain str: loading refuses enums
-                   "epochs_done": self.history["epochs"][-1]["epoch"], **machine_load()}
+                   "epochs_done": self.history["epochs"][-1]["epoch"], **devices.machine_load()}
         extra = {"data_seen": self.data_seen, **(extra or {})}
         return checkpoints.save(path, self.model, self.config.arch, self.config.to_dict(), self.history,
                                 metrics, name=name, extra=extra)
@@ -236,10 +193,6 @@ class TrainResult:
     def usable(self) -> bool:
         """A model worth saving: it trained without diverging and was evaluated."""
         return self.status in SAVED and self.test_accuracy is not None
-
-
-class Stopped(Exception):
-    pass
 
 
 def init_weights(model: nn.Module, scheme: str) -> None:
@@ -284,28 +237,6 @@ def make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer, total_steps: int
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
-def evaluate(
-    model: nn.Module,
-    split: data.Split,
-    device: torch.device | str = "cpu",
-    batch_size: int = 2000,
-    should_stop: Callable[[], bool] | None = None,
-) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over a split, in inference mode and large batches."""
-    model.eval()
-    total_loss, correct = 0.0, 0
-    with torch.inference_mode():
-        for i in range(0, len(split), batch_size):
-            if should_stop and should_stop():
-                raise Stopped
-            x = data.normalize(split.images[i : i + batch_size], device)
-            y = split.labels[i : i + batch_size].to(device)
-            logits = model(x)
-            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-    return total_loss / max(len(split), 1), correct / max(len(split), 1)
-
-
 def train(
     config: TrainConfig,
     data_root=None,
@@ -324,7 +255,7 @@ def train(
     """
     emit = on_event or (lambda e: None)
     stop = should_stop or (lambda: False)
-    device = resolve_device(config.device)
+    device = devices.resolve_device(config.device)
     train_split = data.load(config.dataset, train=True, root=data_root)
     test_split = data.load(config.dataset, train=False, root=data_root)
     images, labels = train_split.images, train_split.labels
@@ -373,8 +304,8 @@ def train(
     init_weights(model, config.init)
     if config.collection:  # before: the starting model on the held-out drawings and on MNIST's test set
         model.to(device)
-        data_seen["collection"]["mnist_before"] = evaluate(model, test_split, device)[1]
-        data_seen["collection"]["held_out_before"] = evaluate(model, held_out, device)[1] if held_out else None
+        data_seen["collection"]["mnist_before"] = loss_and_accuracy(model, test_split, device)[1]
+        data_seen["collection"]["held_out_before"] = loss_and_accuracy(model, held_out, device)[1] if held_out else None
     model.to(device)
     if channels_last:  # oneDNN's convolutions: one epoch 15-38% faster for the four conv nets on 2 cores
         model.to(memory_format=torch.channels_last)
@@ -476,7 +407,7 @@ def train(
                 status = RunStatus.DIVERGED
                 message = f"loss became {train_loss} in epoch {epoch + 1}; try a lower learning rate"
                 break
-            test_loss, test_acc = evaluate(scored, test_split, device, should_stop=stop)
+            test_loss, test_acc = loss_and_accuracy(scored, test_split, device, should_stop=stop)
             el = seconds()
             rec = {"epoch": round(step / steps_per_epoch, 4), "train_loss": train_loss,
                    "train_accuracy": correct.item() / max(seen, 1), "test_loss": test_loss,
@@ -490,7 +421,7 @@ def train(
         if evaluated is None and step > 0:
             # stopped before the first evaluation: measure the model as it is and keep it, so a Stop
             # never throws away what was trained (a second or two on the test set, not a lost run)
-            test_loss, test_acc = evaluate(scored, test_split, device)
+            test_loss, test_acc = loss_and_accuracy(scored, test_split, device)
             evaluated = (step, scored.state_dict())
             el = seconds()
             rec = {"epoch": round(step / steps_per_epoch, 4), "train_loss": (loss_sum / max(seen, 1)).item(),
@@ -511,7 +442,7 @@ def train(
     if status == RunStatus.FINISHED and not message:
         message = f"finished {step} steps in {seconds():.1f} s"
     if config.collection and test_acc is not None:  # after: the same measures of the model it returns
-        data_seen["collection"]["held_out_after"] = evaluate(model, held_out, device)[1] if held_out else None
+        data_seen["collection"]["held_out_after"] = loss_and_accuracy(model, held_out, device)[1] if held_out else None
     model.eval().cpu().to(memory_format=torch.contiguous_format)  # checkpoints and inference get plain tensors
     result = TrainResult(config, model, status, message, history, test_acc, seconds(), str(device), data_seen)
     emit(EndEvent(type=EventKind.END, status=status, message=message, test_accuracy=test_acc,

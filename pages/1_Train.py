@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 import lab_ui
-from mnist_core import data, jobs, pen, training
+from mnist_core import data, devices, jobs, pen, training
 from mnist_core.events import RunStatus
 from mnist_core.models import ARCHS
 
@@ -81,7 +81,7 @@ with settings:
         with st.expander("More settings"):
             m1, m2 = st.columns(2)
             seed = m1.number_input("Seed", 0, 2**31 - 1, rec.seed)
-            device = m2.selectbox("Device", jobs.devices(), help="auto: a GPU when there is one")
+            device = m2.selectbox("Device", devices.available(), help="auto: a GPU when there is one")
             train_limit = m1.number_input("Training images (0 = all)", 0, 60000, 0, step=1000)
             max_steps = m2.number_input("Stop after steps (0 = no limit)", 0, 10**6, 0, step=100)
             log_every = m1.number_input("Log the loss every N steps", 1, 1000, rec.log_every)
@@ -145,7 +145,7 @@ def show_run(job: jobs.Job) -> None:
             lab_ui.page_link("pages/3_Compare.py", label="Compare it with the others", icon="📊")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Images / s", f"{s['images_per_sec']:,.0f}" if s["images_per_sec"] else "-")
-    m2.metric("Loss (smoothed)", f"{jobs.smooth([p[2] for p in s['steps']])[-1]:.4f}" if s["steps"] else "-")
+    m2.metric("Loss (smoothed)", f"{lab_ui.smooth([p[2] for p in s['steps']])[-1]:.4f}" if s["steps"] else "-")
     m3.metric("Test accuracy", f"{acc:.2%}" if acc is not None else "-")
     m4.metric("Time", lab_ui.duration(s["elapsed"]))
     if job.active and not job.foreign and job.stoppable_by(lab_ui.session_token()):  # only the session that

@@ -19,11 +19,11 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
-from mnist_core import training  # noqa: E402  (python -m pytest: the repository is on the path)
+from mnist_core import settings  # noqa: E402  (python -m pytest: the repository is on the path)
 
 # The tests run torch on the threads the app's server uses (one on a 2-core machine): on a full pool,
-# anything else on the machine stalls each operation (training.torch_threads), and CI runs beside it.
-torch.set_num_threads(training.torch_threads())
+# anything else on the machine stalls each operation (settings.torch_threads), and CI runs beside it.
+torch.set_num_threads(settings.torch_threads())
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

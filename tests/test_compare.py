@@ -12,7 +12,7 @@ import pytest
 import torch
 from compare_helpers import ARCHS, code_running_checkpoint, make_model, use_models
 
-from mnist_core import checkpoints, compare, data, inference, pen
+from mnist_core import checkpoints, compare, data, devices, evaluation, inference, pen
 from mnist_core.models import ARCHS as REGISTRY
 from mnist_core.models import build, param_count
 
@@ -88,7 +88,7 @@ def test_evaluation_matches_direct_evaluation(models, small_data_dir):
     e = entry("mlp_128_64")
     ev = compare.evaluation(e)
     split = data.load("mnist", train=False, root=small_data_dir)
-    ref = inference.evaluate(inference.load_model(e.path), split.images, split.labels)
+    ref = evaluation.evaluate(inference.load_model(e.path), split.images, split.labels)
     np.testing.assert_array_equal(ev.confusion, ref["confusion"])
     np.testing.assert_allclose(ev.per_class, ref["per_class"])
     assert ev.accuracy == pytest.approx(ref["accuracy"])
@@ -321,11 +321,10 @@ def test_a_saved_run_records_the_machine_load_and_the_summary_keeps_it(models):
 
 
 def test_machine_load_without_a_load_average(monkeypatch):
-    from mnist_core import training
 
     monkeypatch.delattr(os, "getloadavg")  # Windows
-    assert training.machine_load()["load_1min"] is None and training.machine_load()["cpu_count"] >= 1
-    assert compare.timed_on({"device": "cpu", **training.machine_load()}) == "CPU, load not recorded"
+    assert devices.machine_load()["load_1min"] is None and devices.machine_load()["cpu_count"] >= 1
+    assert compare.timed_on({"device": "cpu", **devices.machine_load()}) == "CPU, load not recorded"
 
 
 @pytest.mark.parametrize("row, text", [

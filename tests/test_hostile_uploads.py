@@ -324,7 +324,7 @@ def test_per_file_and_total_limits_on_uploads(lab, trained, monkeypatch):
                                               r"16\.0 MB"):
         compare.accept_upload("big.pt", b"\0" * (17 * 2**20), runner=runner)
     good = trained["softmax"].read_bytes()
-    monkeypatch.setattr(jobs, "UPLOADS_MAX_TOTAL", int(2.5 * len(good)))
+    monkeypatch.setenv("MNIST_UPLOADS_MAX_MB", str(2.5 * len(good) / 2**20))
     compare.accept_upload("one.pt", good, runner=runner)
     compare.accept_upload("two.pt", good, runner=runner)
     with pytest.raises(CheckpointError, match=r"^three\.pt: not saved: the uploaded models kept here already take"):

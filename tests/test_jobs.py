@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_core import checkpoints, inference, jobs, training
+from mnist_core import checkpoints, inference, jobs, settings, training
 from mnist_core.jobs import JobRunner
 from mnist_core.models import ARCHS
 from mnist_core.training import TrainConfig
@@ -114,7 +114,7 @@ def test_stop_during_first_step_saves_nothing(runner, runs_dir, small_data_dir, 
 
 def test_stop_during_evaluation(runner, runs_dir, small_data_dir, monkeypatch):
     """Stopped while evaluating epoch 2: the run ends "stopped" and keeps epoch 1's model."""
-    real_evaluate = training.evaluate
+    real_evaluate = training.loss_and_accuracy
     calls = []
 
     def evaluate_then_stop(*args, **kw):
@@ -123,7 +123,7 @@ def test_stop_during_evaluation(runner, runs_dir, small_data_dir, monkeypatch):
             runner.stop_all()
         return real_evaluate(*args, **kw)
 
-    monkeypatch.setattr(training, "evaluate", evaluate_then_stop)
+    monkeypatch.setattr(training, "loss_and_accuracy", evaluate_then_stop)
     job = runner.submit(tiny(epochs=5), name="evalstop", data_root=small_data_dir)
     assert job.wait(30)
     s = job.snapshot()
@@ -373,13 +373,6 @@ def test_submit_all_queues_every_architecture_with_its_fast_recipe(runner, small
     assert all(j.status == "finished" for j in made), [(j.name, j.message) for j in made]
 
 
-def test_smooth_is_a_debiased_moving_average():
-    assert jobs.smooth([]) == []
-    assert jobs.smooth([3.0] * 20) == pytest.approx([3.0] * 20)
-    out = jobs.smooth([0.0] * 10 + [1.0] * 10, weight=0.5)
-    assert out[0] == 0.0 and out[10] == pytest.approx(0.5, abs=0.01) and 0.99 < out[-1] < 1.0
-
-
 def test_one_session_may_queue_only_its_share_of_runs(runner, small_data_dir, monkeypatch):
     """On a shared server one session cannot fill the queue: past the limit a submit is refused with
     what to do, other sessions and the runner's holder still queue, and a stopped run frees a place."""
@@ -399,7 +392,7 @@ def test_one_session_may_queue_only_its_share_of_runs(runner, small_data_dir, mo
         runner.stop(job.id, owner=jobs.ANYONE)
         assert job.wait(120)
     monkeypatch.setenv(jobs.LIMIT_ENV, "not a number")
-    assert jobs.session_run_limit() == jobs.DEFAULT_SESSION_RUNS
+    assert jobs.session_run_limit() == settings.DEFAULT_SESSION_RUNS
 
 
 def test_a_copy_ended_from_its_status_file_never_loses_the_rows_it_followed(runs_dir, small_data_dir, tmp_path):

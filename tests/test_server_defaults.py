@@ -121,11 +121,11 @@ def test_a_visitor_sees_no_traceback_and_the_log_has_it(boom_server, browser):
 
 def test_the_server_gives_torch_half_the_cores_or_what_the_operator_says(monkeypatch):
     """One thread on a 2-core laptop: a core busy with anything else stalls every torch operation
-    of a full pool (training.torch_threads, which lab_ui applies)."""
-    from mnist_core import training
+    of a full pool (settings.torch_threads, which lab_ui applies)."""
+    from mnist_core import settings
 
     monkeypatch.delenv("MNIST_LAB_THREADS", raising=False)
-    assert [training.torch_threads(n) for n in (1, 2, 3, 8)] == [1, 1, 1, 4]
+    assert [settings.torch_threads(n) for n in (1, 2, 3, 8)] == [1, 1, 1, 4]
     for value, cores, expected in [("3", 2, 3), ("0", 8, 4), ("many", 8, 4), ("", 2, 1)]:
         monkeypatch.setenv("MNIST_LAB_THREADS", value)
-        assert training.torch_threads(cores) == expected, value
+        assert settings.torch_threads(cores) == expected, value

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_core import checkpoints, data, inference, pen
+from mnist_core import checkpoints, data, evaluation, inference, pen
 from mnist_core.__main__ import PRETRAIN_SEED, pretrain_config, pretrain_one
 from mnist_core.models import ARCHS, DEFAULT_ARCH
 
@@ -61,10 +61,10 @@ def test_shipped_models_are_listed_by_architecture_and_load_without_a_dataset(tm
 def test_shipped_accuracy_matches_the_stored_figure(arch, real_data_dir):
     alone = inference.load_model(shipped_path(arch), tta=False)  # the network's own reading, as training measured
     test = data.load("mnist", train=False, root=real_data_dir)
-    measured = inference.evaluate(alone, test.images, test.labels)["accuracy"]
+    measured = evaluation.evaluate(alone, test.images, test.labels)["accuracy"]
     assert measured == pytest.approx(alone.test_accuracy, abs=0.001)
     app = inference.load_model(shipped_path(arch))  # as the app reads: four views for the drawn-input models
-    as_read = inference.evaluate(app, test.images, test.labels)["accuracy"]
+    as_read = evaluation.evaluate(app, test.images, test.labels)["accuracy"]
     assert app.tta == ARCHS[arch].drawn_input
     if app.tta:  # the views were kept because they read MNIST better for every one of these models
         assert as_read >= measured

@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_core import augment, checkpoints, data, training
+from mnist_core import augment, checkpoints, data, devices, evaluation, training
 from mnist_core.models import ARCHS, build
 from mnist_core.training import OPTIMIZERS, SCHEDULES, TrainConfig, recommended_config, train
 
@@ -132,9 +132,9 @@ def test_recommended_config_is_the_recipe_with_overrides(arch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_asking_for_cuda_without_it_is_a_clear_error():
-    assert training.resolve_device("cpu") == torch.device("cpu")
+    assert devices.resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="no CUDA GPU"):
-        training.resolve_device("cuda")
+        devices.resolve_device("cuda")
 
 
 # -- optimizers, schedules, initialisations ---------------------------------------------------
@@ -283,7 +283,7 @@ def test_events_carry_their_fields_in_order(small_data_dir):
         assert 0 <= e["train_accuracy"] <= 1 and 0 <= e["test_accuracy"] <= 1
         assert e == {"type": "epoch", **result.history["epochs"][n - 1], "step": 10 * n, "total_steps": 20}
     # the last epoch's figures are those of the model the run returns
-    loss, acc = training.evaluate(result.model, test)
+    loss, acc = evaluation.loss_and_accuracy(result.model, test)
     assert (epochs[-1]["test_loss"], epochs[-1]["test_accuracy"]) == pytest.approx((loss, acc))
 
     end = events[-1]
@@ -297,7 +297,7 @@ def test_evaluate_matches_a_direct_computation(small_data_dir):
     torch.manual_seed(1)
     model = build("mlp_128_64").eval()
     split = data.load("mnist", train=False, root=small_data_dir)
-    loss, acc = training.evaluate(model, split, batch_size=128)  # 300 images: three batches, one partial
+    loss, acc = evaluation.loss_and_accuracy(model, split, batch_size=128)  # 300 images: three batches, one partial
     x = (split.images.float().unsqueeze(1) / 255.0 - data.MEAN) / data.STD
     with torch.no_grad():
         logits = model(x)
@@ -341,7 +341,7 @@ def assert_kept_as_it_was(result, small_data_dir, tmp_path, epoch: float):
     (rec,) = result.history["epochs"]
     assert rec["epoch"] == pytest.approx(epoch)
     model, meta = checkpoints.load(result.save(tmp_path / "kept.pt"))
-    loss, acc = training.evaluate(model, data.load("mnist", train=False, root=small_data_dir))
+    loss, acc = evaluation.loss_and_accuracy(model, data.load("mnist", train=False, root=small_data_dir))
     assert meta["metrics"]["test_accuracy"] == result.test_accuracy == rec["test_accuracy"] == acc
     assert meta["metrics"]["status"] == "stopped"
 
@@ -369,8 +369,8 @@ def test_stop_during_evaluation(small_data_dir, tmp_path):
     assert_kept_as_it_was(result, small_data_dir, tmp_path, epoch=1.0)  # the interrupted evaluation, made whole
 
     test = data.load("mnist", train=False, root=small_data_dir)
-    with pytest.raises(training.Stopped):
-        training.evaluate(result.model, test, batch_size=100, should_stop=StopAfter(1))
+    with pytest.raises(evaluation.Stopped):
+        evaluation.loss_and_accuracy(result.model, test, batch_size=100, should_stop=StopAfter(1))
 
 
 # should_stop is asked before each of epoch 1's 10 steps, once in its evaluation (300 images), and so on
@@ -385,7 +385,7 @@ def test_a_run_stopped_after_an_evaluation_saves_what_it_measured(calls, step, s
     path = result.save(tmp_path / "stopped.pt")
     model, meta = checkpoints.load(path)
     test = data.load("mnist", train=False, root=small_data_dir)
-    loss, acc = training.evaluate(model, test)
+    loss, acc = evaluation.loss_and_accuracy(model, test)
     assert meta["metrics"]["test_accuracy"] == result.test_accuracy == acc
     assert result.history["epochs"][-1]["test_loss"] == pytest.approx(loss, rel=1e-6)
     assert meta["metrics"]["status"] == "stopped"
@@ -545,7 +545,7 @@ def test_averaged_weights_are_what_is_evaluated_and_kept(stop_calls, small_data_
     plain, _ = run(replace(cfg, ema=0.0), small_data_dir, should_stop=StopAfter(stop_calls) if stop_calls else None)
     assert result.usable and result.status == ("stopped" if stop_calls else "finished")
     model, meta = checkpoints.load(result.save(tmp_path / "ema.pt"))
-    loss, acc = training.evaluate(model, data.load("mnist", train=False, root=small_data_dir))
+    loss, acc = evaluation.loss_and_accuracy(model, data.load("mnist", train=False, root=small_data_dir))
     assert meta["metrics"]["test_accuracy"] == result.test_accuracy == acc
     assert result.history["epochs"][-1]["test_loss"] == pytest.approx(loss, rel=1e-6)
     assert without_timings(result.history)["steps"] == without_timings(plain.history)["steps"]  # same training
