@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from mnist_core import data  # noqa: E402
+from mnist_core import data, recipes  # noqa: E402
 from mnist_core.devices import resolve_device  # noqa: E402
 from mnist_core.events import Event, EventKind  # noqa: E402
 from mnist_core.models import ARCHS, build  # noqa: E402
@@ -44,7 +44,6 @@ from mnist_core.training import (  # noqa: E402
     TrainConfig,
     init_weights,
     make_optimizer,
-    recommended_config,
     train,
     uses_channels_last,
 )
@@ -108,7 +107,7 @@ def time_bare(
 def measure(arch: str, device: torch.device, steps: int, repeats: int, data_root) -> dict:
     train_split = data.load("mnist", train=True, root=data_root)
     n = len(train_split)
-    recipe = recommended_config(arch, device=device.type, seed=0)
+    recipe = recipes.recommended(arch, device=device.type, seed=0)
     steps = min(steps, math.ceil(n / recipe.batch_size))  # one epoch at most: no evaluation inside
     recipe = replace(recipe, max_steps=steps, log_every=steps)
     plain = replace(recipe, augment=False)

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from mnist_core import data, jobs  # noqa: E402
+from mnist_core import data, jobs, recipes  # noqa: E402
 from mnist_core.models import ARCHS  # noqa: E402
-from mnist_core.training import TrainConfig, recommended_config, train  # noqa: E402
+from mnist_core.training import TrainConfig, train  # noqa: E402
 
 
 def timed(cfg: TrainConfig, root, with_events: bool) -> tuple[float, float]:
@@ -48,7 +48,7 @@ def timed(cfg: TrainConfig, root, with_events: bool) -> tuple[float, float]:
 
 def measure(arch: str, steps: int, repeats: int, root) -> dict:
     n = len(data.load("mnist", train=True, root=root))
-    recipe = recommended_config(arch, device="cpu", augment=False, seed=0)
+    recipe = recipes.recommended(arch, device="cpu", augment=False, seed=0)
     steps = min(steps, math.ceil(n / recipe.batch_size) - 1)  # within one epoch: no evaluation
     with_ev = replace(recipe, max_steps=steps + 1)
     without = replace(with_ev, log_every=10**6)  # the loss is never read back mid-epoch

@@ -46,7 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_core import data, devices, evaluation, inference, pen, preprocess, settings, training  # noqa: E402
+from mnist_core import data, devices, evaluation, inference, pen, preprocess, recipes, settings, training  # noqa: E402
 from mnist_core.drawings import DrawingStore  # noqa: E402
 from mnist_core.events import RunStatus  # noqa: E402
 
@@ -107,7 +107,7 @@ def main() -> int:
                                        ("seed", args.seed)) if v is not None}
         if args.no_augment:
             overrides["augment"] = False
-        cfg = training.finetune_config(str(start.path), start.arch, "writer", **overrides)
+        cfg = recipes.finetune(str(start.path), start.arch, "writer", **overrides)
         t, cpu = time.perf_counter(), time.process_time()
         result = training.train(cfg, data_root=args.data_dir)
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu

@@ -23,8 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_core import data, pen, training  # noqa: E402
-from mnist_core.__main__ import pretrain_config  # noqa: E402
+from mnist_core import data, pen, recipes, training, trainset  # noqa: E402
 
 
 def seconds_per_step(cfg: training.TrainConfig, root, steps: int) -> float:
@@ -44,25 +43,25 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    new = pretrain_config(args.arch)
+    new = recipes.pretrain(args.arch)
     narrow = replace(new, width=0)  # the architecture's own width (cnn: 16)
     old = replace(narrow, pen_data=False, styles=False, ema=0.0)
     try:
         data.load("mnist", True, args.data_dir)
-        n_pen = len(training.with_again(*pen.training_set(args.data_dir, renders=training.PEN_RENDERS))[1])  # cached
+        n_pen = len(trainset.with_again(*pen.training_set(args.data_dir, renders=trainset.PEN_RENDERS))[1])  # cached
     except data.DataUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    recipes = {"MNIST only, before": old}
+    compared = {"MNIST only, before": old}
     if new.width:  # the shipped recipe sets a width: the pen data at the network's own width too
-        recipes["pen + styles, own width"] = narrow
-    recipes[f"shipped (pen + styles{f', width {new.width}' if new.width else ''})"] = new
-    times: dict[str, list[float]] = {k: [] for k in recipes}
+        compared["pen + styles, own width"] = narrow
+    compared[f"shipped (pen + styles{f', width {new.width}' if new.width else ''})"] = new
+    times: dict[str, list[float]] = {k: [] for k in compared}
     for r in range(args.rounds):
-        for name, cfg in recipes.items():
+        for name, cfg in compared.items():
             times[name].append(seconds_per_step(cfg, args.data_dir, args.steps))
             print(f"round {r + 1}: {name:<36} {1000 * times[name][-1]:.1f} ms/step", flush=True)
-    images = {k: 60000 + (training.PEN_PER_EPOCH * n_pen if cfg.pen_data else 0) for k, cfg in recipes.items()}
+    images = {k: 60000 + (trainset.PEN_PER_EPOCH * n_pen if cfg.pen_data else 0) for k, cfg in compared.items()}
     epoch = {k: statistics.median(v) * math.ceil(images[k] / new.batch_size) for k, v in times.items()}
     base = epoch["MNIST only, before"]
     for k, v in epoch.items():

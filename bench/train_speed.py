@@ -34,11 +34,11 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from mnist_core import data  # noqa: E402
+from mnist_core import data, recipes  # noqa: E402
 from mnist_core.devices import resolve_device
 from mnist_core.evaluation import loss_and_accuracy
 from mnist_core.events import Event, EventKind  # noqa: E402
-from mnist_core.training import TrainConfig, recommended_config, train  # noqa: E402
+from mnist_core.training import TrainConfig, train  # noqa: E402
 
 
 class ExampleNet(nn.Module):
@@ -128,7 +128,7 @@ def floor_epoch(root: Path, device: torch.device, seed: int) -> tuple[float, flo
 
 def seconds_to(arch: str, target: float | None, root: Path, device: torch.device, **overrides) -> tuple[float, float]:
     """(seconds, accuracy): the first epoch end at or above `target` (or the whole run without one)."""
-    cfg = recommended_config(arch, fast=False, device=device.type, **overrides)
+    cfg = recipes.tutorial(arch, device=device.type, **overrides)
     reached: dict = {}
 
     def on_event(e: Event) -> None:
@@ -175,7 +175,7 @@ def main() -> int:
     print(f"  reference / floor: {ref_s / floor_s:.2f}x, the most any engine on these kernels can gain here; "
           f"engine / floor: {eng_s / floor_s:.2f}", flush=True)
 
-    cnn_epochs = args.cnn_epochs or recommended_config("cnn", fast=False).epochs
+    cnn_epochs = args.cnn_epochs or recipes.tutorial("cnn").epochs
     print(f"\n(b) cnn to 99.0% test accuracy ({cnn_epochs} epoch(s)) vs one tutorial convnet epoch")
     cnn_s, cnn_acc = seconds_to("cnn", 0.99, root, device, epochs=cnn_epochs, log_every=100)
     print(f"  cnn reached {cnn_acc:.2%} after {cnn_s:.1f} s", flush=True)

@@ -19,12 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import checkpoints, data, drawings, evaluation, inference, pen, settings
+from . import checkpoints, data, drawings, evaluation, inference, recipes, settings, shipping
 from .events import Event, EventKind, RunStatus
 from .models import ARCHS
-from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, finetune_config, recommended_config, train
-
-PRETRAIN_SEED = 0
+from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, train
 
 
 def _progress(json_mode: bool):
@@ -86,7 +84,7 @@ def _config_from_args(args) -> TrainConfig:
         "augment": args.augment, "pen_data": args.pen_data, "styles": args.styles,
         "seed": args.seed, "device": args.device,
         "dataset": args.dataset, "max_steps": args.max_steps, "train_limit": args.train_limit}.items() if v is not None}
-    return recommended_config(args.arch, fast=not args.tutorial, **overrides)
+    return (recipes.tutorial if args.tutorial else recipes.recommended)(args.arch, **overrides)
 
 
 def cmd_train(args) -> int:
@@ -165,29 +163,6 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def pretrain_config(arch: str) -> TrainConfig:
-    """A shipped model's recipe: its fast one, seed 0, on the CPU; the drawn-input models also learn
-    from UNIPEN's training writers' pen-drawn digits and the world's writing styles (issue 20)."""
-    drawn = ARCHS[arch].drawn_input
-    return recommended_config(arch, seed=PRETRAIN_SEED, device="cpu", pen_data=drawn, styles=drawn)
-
-
-def pretrain_one(arch: str, data_dir, out_dir: Path, on_event=None) -> tuple[TrainConfig, object, Path | None]:
-    """Train one shipped model with its recipe (pretrain_config) and save it, with its score on the
-    real-handwriting benchmark (UNIPEN's benchmark writers) when the model is meant for drawn input."""
-    cfg = pretrain_config(arch)
-    result = train(cfg, data_root=data_dir, on_event=on_event)
-    path = None
-    if result.usable:
-        command = f"python -m mnist_core pretrain --arch {arch}"
-        extra = {"command": command, "seed": PRETRAIN_SEED, "shipped": True, "versions": checkpoints.versions()}
-        if ARCHS[arch].drawn_input and pen.is_available(data_dir):
-            predictor = inference.Predictor(result.model, {"arch": arch}, arch)
-            extra["real_handwriting"] = pen.benchmark(predictor, data_dir)
-        path = result.save(out_dir / f"{arch}{checkpoints.SUFFIX}", name=arch, extra=extra)
-    return cfg, result, path
-
-
 def cmd_pretrain(args) -> int:
     _check_data_dir(args)
     out_dir = Path(args.out_dir)
@@ -196,7 +171,7 @@ def cmd_pretrain(args) -> int:
     print("|---|---|---|---|---|")
     ok = True
     for arch in archs:
-        cfg, result, path = pretrain_one(arch, args.data_dir, out_dir, _progress(True))
+        cfg, result, path = shipping.pretrain_one(arch, args.data_dir, out_dir, _progress(True))
         ok &= path is not None
         acc = f"{100 * result.test_accuracy:.2f}%" if result.test_accuracy is not None else result.status
         print(f"| {arch} | {cfg.epochs} | {result.train_seconds:.0f} | {acc} | {ARCHS[arch].reported} |", flush=True)
@@ -235,7 +210,7 @@ def cmd_finetune(args) -> int:
     start = inference.resolve(args.start)
     arch = checkpoints.read(start)["arch"]
     steps = {"max_steps": args.max_steps} if args.max_steps else {}
-    cfg = finetune_config(str(start), arch, args.collection, **steps)
+    cfg = recipes.finetune(str(start), arch, args.collection, **steps)
     result = train(cfg, data_root=args.data_dir, on_event=_progress(args.json))
     name = base = checkpoints.safe_name(f"{Path(args.start).stem} + {args.collection}")
     for k in range(2, 1000):  # a new model: never over an existing run or the model it started from
@@ -280,7 +255,7 @@ def _recipes_epilog() -> str:
     keys = ("epochs", "optimizer", "lr", "batch_size", "schedule", "augment")
     lines = ["Unset hyperparameters come from the architecture's fast recipe (--tutorial: the tutorial's):"]
     for name in ARCHS:
-        cfg = recommended_config(name)
+        cfg = recipes.recommended(name)
         lines.append(f"  {name:<15}" + "  ".join(f"{k}={getattr(cfg, k)}" for k in keys))
     return "\n".join(lines)
 

@@ -119,7 +119,8 @@ def build_cnn(width: int = 16) -> nn.Module:
 
 @dataclass(frozen=True)
 class Arch:
-    """One registry entry. Recipes are TrainConfig keyword arguments."""
+    """One registry entry: how to build it, where it comes from, what its tutorial reported. Its training
+    recipes are in mnist_core.recipes."""
 
     name: str
     build: Callable[[], nn.Module]
@@ -127,9 +128,7 @@ class Arch:
     source: str
     reported: str  # the tutorial's own result, as it states it
     reported_accuracy: float | None  # the same as a fraction (None where none is reported)
-    tutorial_recipe: dict = field(default_factory=dict)
-    fast_recipe: dict = field(default_factory=dict)
-    drawn_input: bool = False  # meant for drawn digits: the fast recipe augments
+    drawn_input: bool = False  # meant for drawn digits: its recipe augments, and pretraining adds pen data
     channels_last: bool = False  # trains faster on the CPU in channels-last layout (measured per network)
     reported_dataset: str = "mnist"  # what the tutorial's figure was measured on (lenet's tutorial: fashion)
     # the builder's arguments a run may set (TrainConfig.width) and a checkpoint records (arch_args), each
@@ -145,7 +144,6 @@ def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-_ADAM = dict(optimizer="adam", lr=1e-3)
 ARCHS: dict[str, Arch] = {
     a.name: a
     for a in [
@@ -153,77 +151,50 @@ ARCHS: dict[str, Arch] = {
             "softmax", build_softmax, "Softmax regression: one linear layer 784 -> 10.",
             "The tutorials' one-layer network (TensorFlow / Keras 'MNIST for beginners').",
             "97.68% test accuracy after 100 epochs", 0.9768,
-            dict(optimizer="sgd", lr=0.1, batch_size=100, epochs=100),
-            dict(**_ADAM, batch_size=128, epochs=3),
         ),
         Arch(
             "mlp", build_mlp, "MLP 784-512-512-10, ReLU, dropout 0.2, no biases.",
             "Keras examples mnist_mlp.py.",
             "98.59% test accuracy after 100 epochs (batch 100)", 0.9859,
-            dict(**_ADAM, batch_size=100, epochs=100),
-            dict(**_ADAM, batch_size=128, epochs=6, schedule="onecycle", augment=True),
             drawn_input=True,
         ),
         Arch(
             "mlp_128_64", build_mlp_128_64, "MLP 784-128-64-10 with ReLU.",
             "The classic introductory network (PyTorch beginner tutorials).",
             "no figure reported", None,
-            dict(optimizer="sgd_momentum", lr=0.003, batch_size=64, epochs=15),
-            dict(**_ADAM, batch_size=128, epochs=3),
         ),
         Arch(
             "mlp_128_256", build_mlp_128_256, "MLP 784-128-256-10 with ReLU.",
             "A PyTorch tutorial's network.",
             "validation loss 0.387 after 25 epochs (SGD lr 0.001)", None,
-            dict(optimizer="sgd", lr=0.001, batch_size=64, epochs=25),
-            dict(**_ADAM, batch_size=128, epochs=3),
         ),
         Arch(
             "convnet", ConvNet, "Two 5x5 convs (10, 20), max-pool, dropout, FC 320-50-10.",
             "pytorch/examples mnist/main.py (2017).",
             "99.10% test accuracy after 100 epochs", 0.9910,
-            dict(optimizer="sgd_momentum", lr=0.01, batch_size=100, epochs=100),
-            dict(optimizer="sgd_momentum", lr=0.01, batch_size=100, epochs=6, augment=True),
             drawn_input=True, channels_last=True,
         ),
         Arch(
             "lenet", build_lenet, "LeNet-5 as taught: 5x5 convs 6, 16, sigmoid, FC 120-84-10.",
             "Dive into Deep Learning, LeNet chapter.",
             "87.4% on FashionMNIST after 5 epochs", 0.874,
-            dict(optimizer="adam", lr=0.01, batch_size=64, epochs=5),
-            dict(optimizer="adam", lr=0.01, batch_size=64, epochs=5, augment=True),
             drawn_input=True, channels_last=True, reported_dataset="fashion",
         ),
         Arch(
             "lstm", RowLSTM, "LSTM(28 -> 128) over the 28 image rows, linear on the last step.",
             "The row-by-row RNN tutorials (PyTorch / TensorFlow RNN on MNIST).",
             "98.55% test accuracy after 100 epochs", 0.9855,
-            dict(optimizer="sgd_momentum", lr=0.01, batch_size=100, epochs=100),
-            dict(**_ADAM, batch_size=128, epochs=3, schedule="onecycle"),
         ),
         Arch(
             "simple_convnet", build_simple_convnet, "Conv 5x5 (30) -> max-pool -> FC 4320-100-10.",
             "Deep Learning from Scratch (the numpy book's SimpleConvNet).",
             "no figure reported", None,
-            dict(**_ADAM, batch_size=100, epochs=20),
-            dict(**_ADAM, batch_size=128, epochs=4, schedule="onecycle", augment=True),
             drawn_input=True, channels_last=True,
         ),
         Arch(
             "cnn", build_cnn, "MNIST Lab's fast CNN: stride-2 stem, two 3x3 conv + batch-norm blocks.",
             "This project: tuned for accuracy per second of CPU training.",
             "no tutorial: the project's own default", None,
-            # no tutorial: its one-epoch recipe (99.1-99.3% over seeds 0-5 on 2 cores; smoothing adds ~0.1 point)
-            dict(optimizer="adam", lr=0.02, batch_size=64, epochs=1, schedule="onecycle", label_smoothing=0.1),
-            # 12 epochs, not 8, since it learns the world's hands too (issue 20): 98.50% of UNIPEN's benchmark
-            # writers against 98.47% in 8 epochs, every digit >= 96% (1s 95.4% in 8), at the same cost per
-            # epoch (measured before the 9's wider curl, which then gave 98.67%); and width 24, not 16, since
-            # it learns the world's hands as well as MNIST's: 98.88% of UNIPEN's benchmark writers and 99.12%
-            # of the MNIST re-render, against 98.65% and 98.98% at width 16 with the same styles, for 1.7x
-            # the time per epoch (bench/pen_epoch_cost.py; the one-epoch recipe stays 16 wide); and the
-            # weights' moving average (ema) kept, not the last step's: MNIST's test set 99.37% against 99.27%
-            dict(optimizer="adam", lr=0.01, batch_size=128, epochs=12, schedule="onecycle", augment=True, width=24,
-                 ema=0.999),
             drawn_input=True, channels_last=True, arg_ranges={"width": (4, 64)},
         ),
     ]

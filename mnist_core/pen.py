@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import data, settings
+from . import data, pen_styles, settings
 from .files import atomic_path
 from .preprocess import preprocess
 
@@ -137,107 +137,6 @@ def split(digits) -> tuple[list[PenDigit], list[PenDigit]]:
 # --- drawing -----------------------------------------------------------------------------------
 
 
-def jitter(strokes, rng: np.random.Generator, amount: float = 1.0) -> list[np.ndarray]:
-    """Pen-like variation of one digit's trajectory, in units of its own bounding box: slant
-    (shear), rotation, width/height ratio, and a smooth wobble of the hand along each stroke."""
-    pts = np.concatenate(strokes)
-    lo, hi = pts.min(0), pts.max(0)
-    size = float(max(hi - lo)) or 1.0
-    centre = (lo + hi) / 2
-    shear = rng.uniform(-0.3, 0.3) * amount
-    angle = np.radians(rng.uniform(-12, 12) * amount)
-    sx = np.exp(rng.uniform(-0.2, 0.2) * amount)
-    c, s = np.cos(angle), np.sin(angle)
-    m = np.array([[c, -s], [s, c]]) @ np.array([[sx, shear], [0, 1 / sx]])
-    out = []
-    for st in strokes:
-        p = (st - centre) / size
-        if len(p) > 1:  # a wobble: noise at a few knots along the stroke, interpolated
-            knots = rng.normal(0, 0.015 * amount, (4, 2))
-            t = np.linspace(0, 3, len(p))
-            p = p + np.stack([np.interp(t, np.arange(4), knots[:, k]) for k in range(2)], 1)
-        out.append((p @ m.T).astype(np.float32))
-    return out
-
-
-STYLE_P = 0.7  # share of the training renders of 0, 1, 5, 7 and 9 that get a writing style's strokes
-SMALL_HEAD_P = 0.6  # share of those 9s drawn with a small head high on a long stem
-
-
-def add_style(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """The strokes of one digit plus a writing style MNIST's writers rarely use, drawn as pen strokes
-    in the digit's own coordinates (y down): a slash through the 0, a bar across the 7's stem, a flag
-    on the 1 (from a short hook to a long one; some of the time a foot), a tail curling left at the
-    bottom of the 9; a 5 of two strokes loses its neck under a floating bar. Other digits come back
-    unchanged."""
-    pts = np.concatenate(strokes)
-    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-    h, w = max(float(y1 - y0), 1e-6), max(float(x1 - x0), 1e-6)
-    u = rng.uniform
-    extra = []
-    if label == 0:
-        # often longer than the 0 is tall, sometimes nearly upright through a narrow 0
-        extra.append([(x1 + u(-0.3, 0.25) * w, y0 - u(-0.1, 0.4) * h),
-                      (x0 - u(-0.3, 0.25) * w, y1 + u(-0.1, 0.4) * h)])
-    elif label == 7:
-        yt = y0 + u(0.42, 0.62) * h
-        near = pts[np.abs(pts[:, 1] - yt) < 0.08 * h]
-        xs = float(np.median(near[:, 0])) if len(near) else float(pts[:, 0].mean())
-        half, tilt = u(0.15, 0.3) * h, u(-0.08, 0.08) * h
-        extra.append([(xs - half, yt + tilt), (xs + half, yt - tilt)])
-    elif label == 1:
-        ax, ay = pts[pts[:, 1].argmin()]
-        # 25-65 degrees below the horizontal: a shallow one short (a hook, never as flat or as long as
-        # a 7's bar: a flatter, longer one cost MNIST's short-barred 7s), a steep one up to longer
-        # than the stem (many German writers' 1s look like a lambda)
-        angle = np.radians(u(25, 65))
-        length = (u(0.1, 0.25) if angle < np.radians(35) else u(0.25, 1.2)) * h
-        extra.append([(ax, ay), (ax - length * np.cos(angle), ay + length * np.sin(angle))])
-        if rng.random() < 0.2:
-            bx, by = pts[pts[:, 1].argmax()]
-            half = u(0.15, 0.3) * h
-            extra.append([(bx - half, by), (bx + half, by)])
-    elif label == 5 and len(strokes) >= 2:
-        return _floating_bar_5(strokes, h, rng)
-    elif label == 9:
-        if rng.random() < SMALL_HEAD_P:
-            strokes = _small_head(strokes, float(y0), h, rng)
-            pts = np.concatenate(strokes)
-        bx, by = pts[pts[:, 1].argmax()]
-        run, rise = u(0.15, 0.55) * h, u(0.0, 0.4) * h  # a hook: left along the bottom, then up
-        extra.append([(bx, by), (bx - 0.5 * run, by + 0.04 * h), (bx - run, by - rise)])
-    return [*strokes, *(np.asarray(e, np.float32) for e in extra)]
-
-
-def _small_head(strokes, y0: float, h: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """A 9 whose head is a small loop high on a long stem (as some Belgian writers make it): the
-    upper 45% of its height (the head) squeezed into the top 15-30%, the stem stretched below it."""
-    cut, small = 0.45 * h, rng.uniform(0.15, 0.3) * h
-    out = []
-    for st in strokes:
-        y = st[:, 1] - y0
-        y = np.where(y < cut, y * small / cut, small + (y - cut) * (h - small) / (h - cut))
-        out.append(np.stack([st[:, 0], y + y0], 1).astype(np.float32))
-    return out
-
-
-def _floating_bar_5(strokes, h: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """A 5 drawn as many Spanish writers do: the belly starting at once, with no neck, and the bar
-    floating above it. The bar is the stroke of least height; the body's neck is cut off up to its
-    leftmost point (in its first 40%), and the bar lifted 10-35% of the digit's height above it."""
-    k_bar = min(range(len(strokes)), key=lambda k: float(np.ptp(strokes[k][:, 1])))
-    k_body = max((k for k in range(len(strokes)) if k != k_bar), key=lambda k: len(strokes[k]))
-    body, bar = strokes[k_body], strokes[k_bar]
-    if len(body) < 5:
-        return list(strokes)
-    i = int(np.argmin(body[: max(2, int(0.4 * len(body))), 0]))
-    body = body[i:]
-    lift = float(body[0, 1] - bar[:, 1].mean()) - rng.uniform(0.1, 0.35) * h
-    out = list(strokes)
-    out[k_body], out[k_bar] = body, bar + np.float32([0, lift])
-    return out
-
-
 def draw(strokes, size: float, brush: float, canvas: int, top_left=(0.0, 0.0)) -> np.ndarray:
     """Strokes scaled so the longer side of their box is `size` px, drawn with a round brush of
     `brush` px at `top_left` on a (canvas, canvas) float32 ink image in [0, 1]."""
@@ -300,14 +199,14 @@ def _key(path: Path, *parts) -> str:
 
 
 def _to_mnist(digit: PenDigit, rng: np.random.Generator, jittered: bool) -> np.ndarray:
-    """One training render: a jittered trajectory (with a writing style, STYLE_P of the time)
+    """One training render: a jittered trajectory (with a writing style, pen_styles.STYLE_P of the time)
     drawn with a random relative brush width on a small canvas (the same geometry as the 280 px
     one, cheaper), then MNIST-style preprocess."""
     strokes = digit.strokes
     if jittered:
-        if digit.label in (0, 1, 5, 7, 9) and rng.random() < STYLE_P:
-            strokes = add_style(strokes, digit.label, rng)
-        strokes = jitter(strokes, rng)
+        if digit.label in (0, 1, 5, 7, 9) and rng.random() < pen_styles.STYLE_P:
+            strokes = pen_styles.add_style(strokes, digit.label, rng)
+        strokes = pen_styles.jitter(strokes, rng)
     size = 80.0
     brush = size * rng.uniform(0.06, 0.2)  # 8-40 px brushes on 70-250 px digits, as on the canvas
     ink = draw(strokes, size, brush, int(size + brush) + 8, (4.0, 4.0))

@@ -3,6 +3,8 @@
 `train(config, on_event=..., should_stop=...)` runs one training run and returns a TrainResult.
 It never touches a UI: progress goes out as plain dict events (events.Event) through `on_event`, and a
 stop is asked for through `should_stop`, checked between steps (and between evaluation batches).
+What a run trains on is gathered by mnist_core.trainset, the model it starts from by `starting_model`;
+`train` and its `_Loop` are the loop itself.
 """
 
 from __future__ import annotations
@@ -11,152 +13,20 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import checkpoints, data, devices, pen
+from . import checkpoints, data, devices, inference, recipes, trainset
 from .augment import augment_batch, style_batch
+from .config import INITS, OPTIMIZERS, SCHEDULES, USES_MOMENTUM, TrainConfig  # noqa: F401 (the loop's input)
 from .evaluation import Stopped, loss_and_accuracy
 from .events import SAVED, EndEvent, EpochEvent, Event, EventKind, RunStatus, StartEvent, StepEvent
-from .models import ARCHS, build, checked_args, get_arch
-
-OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta")
-USES_MOMENTUM = ("sgd_momentum", "nesterov", "rmsprop")  # the optimizers that read TrainConfig.momentum
-SCHEDULES = ("constant", "step", "onecycle")
-INITS = ("default", "normal", "he", "xavier")
-PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
-# what a run with `styles` saw, recorded in its checkpoint (augment.style_batch on MNIST, pen.add_style on pen renders)
-STYLES_SEEN = ("slashed 0, crossed 7, flagged 1 (a hook to a long flag; and foot), curled 9; "
-               "on pen renders also a floating-bar 5 and a small-headed 9")
-PEN_PER_EPOCH = 2  # renders of each pen-drawn digit in one epoch (2: 97.2% against 96.5% with 1, cnn 3 epochs)
-# pen-drawn digits that come once more in each epoch, from the renders the epoch does not use: the 1s, whose
-# flags read as 7s (cnn 12 epochs: the benchmark writers' 1s 96.8% with them, 95.4% without; README)
-PEN_AGAIN = (1,)
-# fine-tuning: the user's drawings, repeated (and augmented), make this share of the images; with distillation
-# keeping MNIST, half the batch can be the user's (bench/finetune_writer.py: 4-5 errors left of 12 at 0.5, 5-6 at 0.25)
-COLLECTION_SHARE = 0.5
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run. Validated on construction."""
-
-    arch: str = "cnn"  # a registry key (models.ARCHS)
-    dataset: str = "mnist"  # "mnist" or "fashion"
-    optimizer: str = "adam"  # one of OPTIMIZERS
-    lr: float = 1e-3  # peak learning rate (one-cycle) or starting rate
-    momentum: float = 0.9  # for sgd_momentum, nesterov and rmsprop
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.0  # training targets (1 - s) on the label, s spread over all ten classes
-    schedule: str = "constant"  # constant; step (x0.1 at 50% and 75% of steps); onecycle
-    batch_size: int = 128
-    epochs: int = 1
-    init: str = "default"  # default (PyTorch's), normal (std 0.01), he, xavier
-    augment: bool = False  # random affine, elastic warp and stroke thickness per image
-    pen_data: bool = False  # mix UNIPEN's training writers' pen-drawn digits into the MNIST batches
-    styles: bool = False  # add the world's writing styles (STYLES_SEEN)
-    width: int = 0  # 0 = the architecture's own; else the channels of its first block (cnn's arg_ranges)
-    ema: float = 0.0  # 0 = off; else the decay of a moving average of the weights, which is what is evaluated and kept
-    seed: int = 0
-    device: str = "auto"  # auto = cuda, else mps, else cpu
-    max_steps: int = 0  # 0 = no limit; a test-sized run stops after this many steps
-    train_limit: int = 0  # 0 = every training image; else only the first N (quick runs)
-    log_every: int = 10  # a "step" event every this many steps
-    init_from: str = ""  # fine-tuning: start from this checkpoint (a model name or path) instead of new weights
-    collection: str = ""  # fine-tuning: mix the training part of this collection of the user's drawings in
-    distill: float = 0.0  # fine-tuning: weight of a KL term to the starting model's outputs on the images
-    # that are not the collection's (MNIST, pen): it learns the user's digits and keeps reading the rest as before
-
-    def __post_init__(self) -> None:
-        def check(ok: bool, msg: str) -> None:
-            if not ok:
-                raise ValueError(msg)
-
-        check(self.arch in ARCHS, f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHS)}")
-        check(self.dataset in data.DATASETS, f"unknown dataset {self.dataset!r}")
-        check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}")
-        check(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}")
-        check(self.init in INITS, f"init must be one of {', '.join(INITS)}")
-        check(self.device in devices.NAMES, f"device must be one of {', '.join(devices.NAMES)}")
-        # bool is an int subclass: True must not pass as a batch size or a learning rate of 1
-        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
-        is_num = lambda v: is_int(v) or isinstance(v, float)
-        check(is_num(self.lr) and 0 < self.lr <= 10 and math.isfinite(self.lr), "learning rate must be in (0, 10]")
-        check(is_num(self.momentum) and 0 <= self.momentum < 1, "momentum must be in [0, 1)")
-        check(is_num(self.weight_decay) and 0 <= self.weight_decay <= 1, "weight decay must be in [0, 1]")
-        check(is_num(self.label_smoothing) and 0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)")
-        check(is_int(self.batch_size) and 1 <= self.batch_size <= 8192, "batch size must be an integer in 1..8192")
-        check(is_int(self.epochs) and 1 <= self.epochs <= 1000, "epochs must be in 1..1000")
-        check(is_int(self.seed) and 0 <= self.seed < 2**63, "seed must be a non-negative integer")
-        check(is_int(self.max_steps) and self.max_steps >= 0, "max_steps must be >= 0")
-        check(is_int(self.train_limit) and self.train_limit >= 0, "train_limit must be >= 0")
-        check(is_int(self.log_every) and self.log_every >= 1, "log_every must be >= 1")
-        check(isinstance(self.pen_data, bool) and isinstance(self.styles, bool), "pen_data and styles are on or off")
-        check(not (self.pen_data or self.styles) or self.dataset == "mnist",
-              "pen-drawn digits and writing styles are digits: they need the mnist dataset")
-        check(isinstance(self.init_from, str) and len(self.init_from) <= 1000, "init_from is a model name or path")
-        check(isinstance(self.collection, str) and len(self.collection) <= 64, "collection is a collection's name")
-        check(not self.collection or self.dataset == "mnist", "a collection of drawn digits needs the mnist dataset")
-        check(is_num(self.distill) and 0 <= self.distill <= 100, "distill must be in [0, 100]")
-        check(is_num(self.ema) and 0 <= self.ema < 1, "ema (the weights' averaging decay) must be in [0, 1)")
-        checked_args(self.arch, self.arch_args)  # ValueError naming the range, or that the arch takes none
-        check(not self.distill or self.init_from, "distill keeps a starting model's outputs: it needs init_from")
-
-    @property
-    def arch_args(self) -> dict:
-        """The builder arguments this run sets (models.build): {} for the architecture's own."""
-        return {"width": self.width} if self.width != 0 else {}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-def recommended_config(arch: str, fast: bool = True, **overrides) -> TrainConfig:
-    """The architecture's recipe (its fast one by default, else the tutorial's), with overrides."""
-    a = get_arch(arch)
-    return replace(TrainConfig(arch=arch, **(a.fast_recipe if fast else a.tutorial_recipe)), **overrides)
-
-
-def finetune_config(init_from: str, arch: str, collection: str, **overrides) -> TrainConfig:
-    """Fine-tune the model `init_from` (its architecture `arch`) on a collection of the user's drawings
-    mixed with MNIST: a few hundred steps, a learning rate a fifth of cnn's own recipe's, augmented, the
-    drawings half of the images (COLLECTION_SHARE), and distilled: on the MNIST images it keeps the
-    starting model's outputs, so it learns the user's styles without forgetting MNIST's (every fifth
-    drawing of each digit is held out to measure it). No label smoothing: against the starting model's
-    own sharp answers it held back what the drawings teach (val01: 11 errors -> 6, 5, 8 with 0.05;
-    2, 1, 2 without). Measured on bench/finetune_writer.py (one UNIPEN
-    benchmark writer): see its docstring."""
-    return TrainConfig(**{"arch": arch, "init_from": init_from, "collection": collection, "optimizer": "adam",
-                          "lr": 2e-3, "schedule": "onecycle", "batch_size": 64, "epochs": 1, "max_steps": 300,
-                          "augment": True, "distill": 1.0, "log_every": 5, **overrides})
-
-
-def with_again(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The pen renders (R, N, 28, 28) and labels (N,) with the PEN_AGAIN digits appended once more, their
-    renders rolled by PEN_PER_EPOCH: an epoch, which takes PEN_PER_EPOCH renders of each, then sees those
-    digits in the renders it leaves out of the first copies."""
-    again = np.flatnonzero(np.isin(labels, PEN_AGAIN))
-    return (np.concatenate([images, np.roll(images[:, again], PEN_PER_EPOCH, axis=0)], 1),
-            np.concatenate([labels, labels[again]]))
-
-
-def quick_config(arch: str, **overrides) -> TrainConfig:
-    """A first run: done in under a minute on a laptop CPU, its curves moving from the first steps (the
-    Train page opens on it). One epoch without augmentation; for cnn its tuned one-epoch recipe (99.1-99.3%
-    in about 20 s on 2 cores), which cnn, having no tutorial, keeps in its tutorial_recipe slot."""
-    if arch == "cnn":
-        return recommended_config(arch, fast=False, **overrides)
-    return recommended_config(arch, **{"epochs": 1, "augment": False, **overrides})
+from .models import build, get_arch
+from .trainset import TrainingData
 
 
 def uses_channels_last(arch: str, device: torch.device) -> bool:
@@ -237,6 +107,190 @@ def make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer, total_steps: int
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
+def starting_model(config: TrainConfig, device: torch.device, td: TrainingData,
+                   model: nn.Module | None = None) -> nn.Module:
+    """The model the run trains, on `device`: `model` if given (a benchmark's own), else the checkpoint it
+    fine-tunes (init "default" keeps its weights), else a new `config.arch`; channels-last where it pays."""
+    channels_last = model is None and uses_channels_last(config.arch, device)
+    if model is None and config.init_from:
+        model, meta = checkpoints.load(inference.resolve(config.init_from))
+        if meta["arch"] != config.arch:
+            raise ValueError(f"{config.init_from} is a {meta['arch']}, not a {config.arch}")
+    if model is None:
+        model = build(config.arch, config.arch_args)
+    init_weights(model, config.init)
+    model.to(device)
+    if config.collection:  # before: the starting model on the held-out drawings and on MNIST's test set
+        td.seen["collection"]["mnist_before"] = loss_and_accuracy(model, td.test, device)[1]
+        held = td.held_out
+        td.seen["collection"]["held_out_before"] = loss_and_accuracy(model, held, device)[1] if held else None
+    if channels_last:  # oneDNN's convolutions: one epoch 15-38% faster for the four conv nets on 2 cores
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _weights_average(model: nn.Module, ema: float, total_steps: int) -> AveragedModel | None:
+    """The weights' moving average (torch's own), batch-norm statistics included: what is evaluated and
+    kept. Its span, 1 / (1 - decay) steps, is at most a fifth of the run, so a short run's average is not
+    its start's (the first weights count e^-5 < 1%); cnn's 12-epoch recipe keeps its 0.999."""
+    if not ema:
+        return None
+    decay = max(0.0, min(ema, 1 - 5 / max(total_steps, 1)))
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def _freeze_batch_norm(model: nn.Module) -> None:
+    """Fine-tuning: batch-norm keeps the statistics it learned (a small mix would move them)."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def _batch_loss(config: TrainConfig, model: nn.Module, teacher: nn.Module | None, td: TrainingData,
+                x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, gen: torch.Generator):
+    """One batch's logits and loss: styles and augmentation, normalisation, cross-entropy, and fine-tuning's
+    KL(starting model || model) on the rows that are not the collection's."""
+    if config.styles:
+        x = style_batch(x, y, gen)
+    if config.augment:
+        x = augment_batch(x, gen)
+    x = x.sub_(data.MEAN).div_(data.STD)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+    if teacher is not None:
+        rest = (idx < td.mine_rows[0]) | (idx >= td.mine_rows[1])
+        if rest.any():
+            with torch.no_grad():
+                target = F.log_softmax(teacher(x[rest]), 1)
+            kl = F.kl_div(F.log_softmax(logits[rest], 1), target, log_target=True, reduction="batchmean")
+            loss = loss + config.distill * kl
+    return logits, loss
+
+
+@dataclass
+class _Epoch:
+    """The running figures of the epoch in progress (on the device: read once per log line)."""
+
+    correct: torch.Tensor
+    loss_sum: torch.Tensor
+    seen: int = 0
+
+    def add(self, logits: torch.Tensor, loss: torch.Tensor, y: torch.Tensor) -> None:
+        self.correct += (logits.detach().argmax(1) == y).sum()
+        self.loss_sum += loss.detach() * len(y)
+        self.seen += len(y)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct.item() / max(self.seen, 1)
+
+    @property
+    def loss(self) -> float:
+        return (self.loss_sum / max(self.seen, 1)).item()
+
+
+def _epoch_record(step: int, steps_per_epoch: int, ep: _Epoch, test: tuple[float, float], seconds: float,
+                  batch_size: int) -> dict:
+    return {"epoch": round(step / steps_per_epoch, 4), "train_loss": ep.loss, "train_accuracy": ep.accuracy,
+            "test_loss": test[0], "test_accuracy": test[1], "seconds": round(seconds, 3),
+            "images_per_sec": step * batch_size / max(seconds, 1e-9)}
+
+
+class _Loop:
+    """One run's loop and its state: the step, the history, and the weights at the last evaluation."""
+
+    def __init__(self, config: TrainConfig, td: TrainingData, model: nn.Module, device: torch.device,
+                 emit: Callable[[Event], None], stop: Callable[[], bool]):
+        self.config, self.td, self.model, self.device, self.emit, self.stop = config, td, model, device, emit, stop
+        self.gen = torch.Generator().manual_seed(config.seed)
+        # fine-tuning's distillation target: the starting model, frozen (batch-norm in eval mode, as the student's)
+        self.teacher = copy.deepcopy(model).eval().requires_grad_(False) if config.distill else None
+        self.opt = make_optimizer(config, model.parameters())
+        self.steps_per_epoch = math.ceil(len(td) / config.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        if config.max_steps:
+            self.total_steps = min(self.total_steps, config.max_steps)
+        self.sched = make_schedule(config, self.opt, self.total_steps)
+        self.ema = _weights_average(model, config.ema, self.total_steps)
+        self.scored = self.ema.module if self.ema is not None else model  # what is evaluated and kept
+        # step_accuracy: [[step, epoch, the epoch's running training accuracy so far]]: the chart moves from step 1
+        self.history: dict = {"steps": [], "epochs": [], "step_accuracy": []}
+        self.evaluated: tuple[int, dict] | None = None  # (step, weights) at the last evaluation
+        self.step, self.t0 = 0, time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def new_epoch(self) -> _Epoch:
+        return _Epoch(torch.zeros((), dtype=torch.long, device=self.device), torch.zeros((), device=self.device))
+
+    def epoch(self, epoch: int, ep: _Epoch) -> str:
+        """Train one epoch into `ep`; "" or, when the loss stopped being finite, the message saying so."""
+        cfg, model = self.config, self.model
+        model.train()
+        if cfg.init_from:
+            _freeze_batch_norm(model)
+        images, labels = self.td.epoch(epoch)
+        perm = torch.randperm(len(self.td), generator=self.gen).to(self.device)
+        for i in range(self.steps_per_epoch):
+            if self.step >= self.total_steps:
+                break
+            if self.stop():
+                raise Stopped
+            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            x = images[idx].unsqueeze(1).float().div_(255.0)  # (B, 1, 28, 28) in [0, 1]
+            y = labels[idx]
+            logits, loss = _batch_loss(cfg, model, self.teacher, self.td, x, y, idx, self.gen)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.sched.step()
+            if self.ema is not None:
+                self.ema.update_parameters(model)
+            self.step += 1
+            ep.add(logits, loss, y)
+            if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                value = loss.item()
+                if not math.isfinite(value):
+                    return f"loss became {value} at step {self.step}; try a lower learning rate"
+                self.log_step(value, ep)
+        if not math.isfinite(ep.loss):
+            return f"loss became {ep.loss} in epoch {epoch + 1}; try a lower learning rate"
+        return ""
+
+    def log_step(self, loss: float, ep: _Epoch) -> None:
+        el = self.seconds()
+        point = [self.step, round(self.step / self.steps_per_epoch, 4), loss, round(el, 3)]
+        self.history["steps"].append(point)
+        running = round(ep.accuracy, 4)
+        self.history["step_accuracy"].append([self.step, point[1], running])
+        self.emit(StepEvent(type=EventKind.STEP, step=self.step, total_steps=self.total_steps, epoch=point[1],
+                            loss=loss, train_accuracy=running, lr=self.opt.param_groups[0]["lr"], elapsed=el,
+                            images_per_sec=self.step * self.config.batch_size / max(el, 1e-9)))
+
+    def measure(self, ep: _Epoch, should_stop: Callable[[], bool] | None = None) -> None:
+        """Evaluate the kept weights on the test set, record the epoch, and remember those weights."""
+        test = loss_and_accuracy(self.scored, self.td.test, self.device, should_stop=should_stop)
+        rec = _epoch_record(self.step, self.steps_per_epoch, ep, test, self.seconds(), self.config.batch_size)
+        self.history["epochs"].append(rec)
+        self.evaluated = (self.step, {k: v.detach().clone() for k, v in self.scored.state_dict().items()})
+        self.emit(EpochEvent(type=EventKind.EPOCH, **rec, step=self.step, total_steps=self.total_steps))
+
+    def stopped(self, ep: _Epoch | None) -> str:
+        """A stop's message, having kept a model whose weights match its recorded accuracy."""
+        message = f"stopped by request at step {self.step}"
+        if self.evaluated is None and self.step > 0 and ep is not None:
+            # stopped before the first evaluation: measure the model as it is and keep it, so a Stop
+            # never throws away what was trained (a second or two on the test set, not a lost run)
+            self.measure(ep)
+            return message + f"; measured and kept the model as it was (epoch {self.history['epochs'][-1]['epoch']:g})"
+        if self.evaluated is not None and self.step > self.evaluated[0]:
+            # steps after the last evaluation are dropped so the weights match the recorded accuracy
+            self.model.load_state_dict(self.evaluated[1])
+            return message + f"; kept the model as evaluated at epoch {self.history['epochs'][-1]['epoch']:g}"
+        return message
+
+
 def train(
     config: TrainConfig,
     data_root=None,
@@ -256,195 +310,46 @@ def train(
     emit = on_event or (lambda e: None)
     stop = should_stop or (lambda: False)
     device = devices.resolve_device(config.device)
-    train_split = data.load(config.dataset, train=True, root=data_root)
-    test_split = data.load(config.dataset, train=False, root=data_root)
-    images, labels = train_split.images, train_split.labels
-    if config.train_limit:
-        images, labels = images[: config.train_limit], labels[: config.train_limit]
-    images, labels = images.to(device), labels.to(device)  # the whole set once: 47 MB
-    data_seen = {config.dataset: len(labels)}
-    pen_images = pen_labels = None
-    if config.pen_data:  # rendered once and cached: (renders, N, 28, 28) uint8; one render per epoch
-        pimg, plab = pen.training_set(data_root, renders=PEN_RENDERS, seed=0)
-        keep = len(plab) if not config.train_limit else min(len(plab), max(1, config.train_limit // 5))
-        pimg, plab = with_again(pimg[:, :keep], plab[:keep])
-        pen_images, pen_labels = torch.from_numpy(pimg).to(device), torch.from_numpy(plab).to(device)
-        data_seen["unipen_training_writers"] = keep
-        data_seen["unipen_again"] = {"digits": list(PEN_AGAIN), "images": len(plab) - keep}
-        data_seen["unipen_benchmark_labs_left_out"] = list(pen.BENCHMARK_LABS)
-    if config.styles:
-        data_seen["styles"] = STYLES_SEEN
-    held_out, mine_rows = None, (0, 0)  # mine_rows: [start, end) of the collection's rows in `images`
-    if config.collection:  # fine-tuning: the user's drawings (training part), repeated to a share of the set
-        from . import drawings
-
-        store = drawings.DrawingStore()
-        if problem := drawings.finetune_problem(store, config.collection):
-            raise ValueError(f"cannot fine-tune on {config.collection!r}: {problem}")
-        part, held = store.split(config.collection)
-        mine_x, mine_y = (torch.from_numpy(a).to(device) for a in drawings.arrays(part))
-        reps = max(1, round(COLLECTION_SHARE / (1 - COLLECTION_SHARE) * len(labels) / len(mine_y)))
-        mine_rows = (len(labels), len(labels) + reps * len(mine_y))
-        images, labels = torch.cat([images, mine_x.repeat(reps, 1, 1)]), torch.cat([labels, mine_y.repeat(reps)])
-        held_out = data.Split(*(torch.from_numpy(a) for a in drawings.arrays(held))) if held else None
-        data_seen["collection"] = {"name": config.collection, "drawings": len(mine_y), "held_out": len(held),
-                                   "repeats": reps}
-
+    td = trainset.load(config, data_root, device)
     torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
-    channels_last = model is None and uses_channels_last(config.arch, device)
-    if model is None and config.init_from:  # fine-tuning: its weights are the start ("default" init keeps them)
-        from . import inference
-
-        model, meta = checkpoints.load(inference.resolve(config.init_from))
-        if meta["arch"] != config.arch:
-            raise ValueError(f"{config.init_from} is a {meta['arch']}, not a {config.arch}")
-    if model is None:
-        model = build(config.arch, config.arch_args)
-    init_weights(model, config.init)
-    if config.collection:  # before: the starting model on the held-out drawings and on MNIST's test set
-        model.to(device)
-        data_seen["collection"]["mnist_before"] = loss_and_accuracy(model, test_split, device)[1]
-        data_seen["collection"]["held_out_before"] = loss_and_accuracy(model, held_out, device)[1] if held_out else None
-    model.to(device)
-    if channels_last:  # oneDNN's convolutions: one epoch 15-38% faster for the four conv nets on 2 cores
-        model.to(memory_format=torch.channels_last)
-    # fine-tuning's distillation target: the starting model, frozen (batch-norm in eval mode, as the student's)
-    teacher = copy.deepcopy(model).eval().requires_grad_(False) if config.distill else None
-    opt = make_optimizer(config, model.parameters())
-    n = len(labels) + (PEN_PER_EPOCH * len(pen_labels) if pen_labels is not None else 0)
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
-    sched = make_schedule(config, opt, total_steps)
-    # the weights' moving average (torch's own), batch-norm statistics included: what is evaluated and kept. Its
-    # span, 1 / (1 - decay) steps, is at most a fifth of the run, so a short run's average is not its start's
-    # (the first weights count e^-5 < 1%); cnn's 12-epoch recipe keeps its 0.999
-    decay = max(0.0, min(config.ema, 1 - 5 / max(total_steps, 1)))
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True) if config.ema else None
-    scored = ema.module if ema is not None else model
-
-    # step_accuracy: [[step, epoch, the epoch's running training accuracy so far]] (the live chart moves from step 1)
-    history: dict = {"steps": [], "epochs": [], "step_accuracy": []}
-    evaluated = None  # (step, weights) at the last evaluation
-    status, message = RunStatus.FINISHED, ""
-    step, t0 = 0, time.perf_counter()
-    emit(StartEvent(type=EventKind.START, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-                    epochs=config.epochs, device=str(device), train_images=n))
-
-    def seconds() -> float:
-        return time.perf_counter() - t0
-
+    model = starting_model(config, device, td, model)
+    loop = _Loop(config, td, model, device, emit, stop)
+    emit(StartEvent(type=EventKind.START, total_steps=loop.total_steps, steps_per_epoch=loop.steps_per_epoch,
+                    epochs=config.epochs, device=str(device), train_images=len(td)))
+    status, message, ep = RunStatus.FINISHED, "", None
     try:
         for epoch in range(config.epochs):
-            if step >= total_steps:
+            if loop.step >= loop.total_steps:
                 break
-            model.train()
-            if config.init_from:  # fine-tuning: batch-norm keeps the statistics it learned (a small mix moves them)
-                for m in model.modules():
-                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                        m.eval()
-            if pen_images is not None:  # this epoch's batches: MNIST and PEN_PER_EPOCH renders of each pen digit
-                picks = [(epoch * PEN_PER_EPOCH + j) % len(pen_images) for j in range(PEN_PER_EPOCH)]
-                images_e = torch.cat([images, *pen_images[picks]])
-                labels_e = torch.cat([labels, *[pen_labels] * PEN_PER_EPOCH])
-            else:
-                images_e, labels_e = images, labels
-            perm = torch.randperm(n, generator=gen).to(device)
-            correct = torch.zeros((), dtype=torch.long, device=device)
-            seen, loss_sum = 0, torch.zeros((), device=device)
-            for i in range(steps_per_epoch):
-                if step >= total_steps:
-                    break
-                if stop():
-                    raise Stopped
-                idx = perm[i * config.batch_size : (i + 1) * config.batch_size]
-                x = images_e[idx].unsqueeze(1).float().div_(255.0)  # (B, 1, 28, 28) in [0, 1]
-                y = labels_e[idx]
-                if config.styles:
-                    x = style_batch(x, y, gen)
-                if config.augment:
-                    x = augment_batch(x, gen)
-                x = x.sub_(data.MEAN).div_(data.STD)
-                logits = model(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-                if teacher is not None:  # KL(starting model || model) on the rows not from the collection
-                    rest = (idx < mine_rows[0]) | (idx >= mine_rows[1])
-                    if rest.any():
-                        with torch.no_grad():
-                            target = F.log_softmax(teacher(x[rest]), 1)
-                        kl = F.kl_div(F.log_softmax(logits[rest], 1), target, log_target=True, reduction="batchmean")
-                        loss = loss + config.distill * kl
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                if ema is not None:
-                    ema.update_parameters(model)
-                step += 1
-                correct += (logits.detach().argmax(1) == y).sum()
-                loss_sum += loss.detach() * len(y)
-                seen += len(y)
-                if step % config.log_every == 0 or step == total_steps:
-                    value = loss.item()
-                    if not math.isfinite(value):
-                        status = RunStatus.DIVERGED
-                        message = f"loss became {value} at step {step}; try a lower learning rate"
-                        break
-                    el = seconds()
-                    point = [step, round(step / steps_per_epoch, 4), value, round(el, 3)]
-                    history["steps"].append(point)
-                    running = round(correct.item() / max(seen, 1), 4)
-                    history["step_accuracy"].append([step, point[1], running])
-                    emit(StepEvent(type=EventKind.STEP, step=step, total_steps=total_steps, epoch=point[1],
-                                   loss=value, train_accuracy=running, lr=opt.param_groups[0]["lr"], elapsed=el,
-                                   images_per_sec=step * config.batch_size / max(el, 1e-9)))
-            if status == RunStatus.DIVERGED:
-                break
-            train_loss = (loss_sum / max(seen, 1)).item()
-            if not math.isfinite(train_loss):
+            ep = loop.new_epoch()
+            message = loop.epoch(epoch, ep)
+            if message:
                 status = RunStatus.DIVERGED
-                message = f"loss became {train_loss} in epoch {epoch + 1}; try a lower learning rate"
                 break
-            test_loss, test_acc = loss_and_accuracy(scored, test_split, device, should_stop=stop)
-            el = seconds()
-            rec = {"epoch": round(step / steps_per_epoch, 4), "train_loss": train_loss,
-                   "train_accuracy": correct.item() / max(seen, 1), "test_loss": test_loss,
-                   "test_accuracy": test_acc, "seconds": round(el, 3),
-                   "images_per_sec": step * config.batch_size / max(el, 1e-9)}
-            history["epochs"].append(rec)
-            evaluated = (step, {k: v.detach().clone() for k, v in scored.state_dict().items()})  # what rec measured
-            emit(EpochEvent(type=EventKind.EPOCH, **rec, step=step, total_steps=total_steps))
+            loop.measure(ep, should_stop=stop)
     except Stopped:
-        status, message = RunStatus.STOPPED, f"stopped by request at step {step}"
-        if evaluated is None and step > 0:
-            # stopped before the first evaluation: measure the model as it is and keep it, so a Stop
-            # never throws away what was trained (a second or two on the test set, not a lost run)
-            test_loss, test_acc = loss_and_accuracy(scored, test_split, device)
-            evaluated = (step, scored.state_dict())
-            el = seconds()
-            rec = {"epoch": round(step / steps_per_epoch, 4), "train_loss": (loss_sum / max(seen, 1)).item(),
-                   "train_accuracy": correct.item() / max(seen, 1), "test_loss": test_loss,
-                   "test_accuracy": test_acc, "seconds": round(el, 3),
-                   "images_per_sec": step * config.batch_size / max(el, 1e-9)}
-            history["epochs"].append(rec)
-            emit(EpochEvent(type=EventKind.EPOCH, **rec, step=step, total_steps=total_steps))
-            message += f"; measured and kept the model as it was (epoch {history['epochs'][-1]['epoch']:g})"
-        elif evaluated is not None and step > evaluated[0]:
-            # steps after the last evaluation are dropped so the weights match the recorded accuracy
-            model.load_state_dict(evaluated[1])
-            message += f"; kept the model as evaluated at epoch {history['epochs'][-1]['epoch']:g}"
-    if ema is not None and evaluated is not None:  # the model returned is the average that was evaluated
-        model.load_state_dict(evaluated[1])
+        status, message = RunStatus.STOPPED, loop.stopped(ep)
+    if loop.ema is not None and loop.evaluated is not None:  # the model returned is the average that was evaluated
+        model.load_state_dict(loop.evaluated[1])
 
+    history = loop.history
     test_acc = history["epochs"][-1]["test_accuracy"] if history["epochs"] else None
-    if status == RunStatus.FINISHED and not message:
-        message = f"finished {step} steps in {seconds():.1f} s"
+    if status == RunStatus.FINISHED:
+        message = f"finished {loop.step} steps in {loop.seconds():.1f} s"
     if config.collection and test_acc is not None:  # after: the same measures of the model it returns
-        data_seen["collection"]["held_out_after"] = loss_and_accuracy(model, held_out, device)[1] if held_out else None
+        held = td.held_out
+        td.seen["collection"]["held_out_after"] = loss_and_accuracy(model, held, device)[1] if held else None
     model.eval().cpu().to(memory_format=torch.contiguous_format)  # checkpoints and inference get plain tensors
-    result = TrainResult(config, model, status, message, history, test_acc, seconds(), str(device), data_seen)
+    result = TrainResult(config, model, status, message, history, test_acc, loop.seconds(), str(device), td.seen)
     emit(EndEvent(type=EventKind.END, status=status, message=message, test_accuracy=test_acc,
                   train_seconds=result.train_seconds))
     return result
+
+
+# The recipes' former names, kept while callers move to mnist_core.recipes.
+def recommended_config(arch: str, fast: bool = True, **overrides) -> TrainConfig:
+    return (recipes.recommended if fast else recipes.tutorial)(arch, **overrides)
+
+
+quick_config = recipes.quick
+finetune_config = recipes.finetune

@@ -22,10 +22,10 @@ import torch
 import torchvision
 from torch import nn
 
-from mnist_core import checkpoints, data, inference
+from mnist_core import checkpoints, data, inference, recipes
 from mnist_core.checkpoints import CheckpointError
 from mnist_core.models import ARCHS, build
-from mnist_core.training import TrainConfig, recommended_config, train
+from mnist_core.training import TrainConfig, train
 
 
 @pytest.fixture(autouse=True)
@@ -198,7 +198,7 @@ def test_a_run_sets_the_width_within_its_range_and_only_where_the_network_has_on
     assert result.usable, result.message
     model, meta = checkpoints.load(result.save(tmp_path / "narrow.pt"))
     assert model[0].out_channels == 8 and meta["arch_args"] == {"width": 8} and meta["config"]["width"] == 8
-    assert recommended_config("cnn").width == 24 and recommended_config("cnn", fast=False).width == 0
+    assert recipes.recommended("cnn").width == 24 and recipes.tutorial("cnn").width == 0
     for arch, width, why in [("cnn", 10**6, "from 4 to 64"), ("cnn", True, "whole number"),
                              ("mlp", 24, "takes no argument 'width'")]:
         with pytest.raises(ValueError, match=why):

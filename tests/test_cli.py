@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_core import checkpoints
-from mnist_core.__main__ import PRETRAIN_SEED, _config_from_args, main, parser
+from mnist_core import checkpoints, recipes
+from mnist_core.__main__ import _config_from_args, main, parser
 from mnist_core.models import ARCHS, get_arch
-from mnist_core.training import recommended_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGN_NAMES = ["softmax", "mlp", "mlp_128_64", "mlp_128_256", "convnet", "lenet", "lstm", "simple_convnet", "cnn"]
@@ -133,7 +132,7 @@ def test_train_help_shows_every_default(home):
     for action in options:
         assert action.help and "default" in action.help, action.dest
     for name in ARCHS:  # the recipe each architecture's unset hyperparameters come from
-        cfg = recommended_config(name)
+        cfg = recipes.recommended(name)
         assert f"{name} epochs={cfg.epochs} optimizer={cfg.optimizer} lr={cfg.lr}" in text
 
 
@@ -142,8 +141,8 @@ def test_max_steps_json_reports_what_ran(home, small_data_dir, tmp_path):
                "--out", str(tmp_path / "four.pt"), "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    steps_per_epoch = -(-1200 // recommended_config("softmax").batch_size)
-    assert summary["steps"] == 4 and summary["epochs_planned"] == recommended_config("softmax").epochs
+    steps_per_epoch = -(-1200 // recipes.recommended("softmax").batch_size)
+    assert summary["steps"] == 4 and summary["epochs_planned"] == recipes.recommended("softmax").epochs
     assert summary["epochs"] == pytest.approx(4 / steps_per_epoch, abs=1e-3)
 
 
@@ -234,8 +233,8 @@ def test_bad_hyperparameter_is_a_clean_error(flag, value, message, small_data_di
 
 def test_train_flags_override_the_chosen_recipe():
     args = parser().parse_args(["train", "--arch", "cnn", "--tutorial", "--label-smoothing", "0.2", "--lr", "0.03"])
-    assert _config_from_args(args) == recommended_config("cnn", fast=False, label_smoothing=0.2, lr=0.03)
-    assert _config_from_args(parser().parse_args(["train"])) == recommended_config("cnn")
+    assert _config_from_args(args) == recipes.tutorial("cnn", label_smoothing=0.2, lr=0.03)
+    assert _config_from_args(parser().parse_args(["train"])) == recipes.recommended("cnn")
 
 
 def test_corrupt_checkpoint_is_a_clean_error_naming_it(tmp_path, small_data_dir, capsys):
@@ -261,10 +260,10 @@ def test_pretrain_writes_a_shipped_checkpoint_and_prints_a_table(home, small_dat
     model, meta = checkpoints.load(path)
     assert meta["name"] == "softmax" and meta["arch"] == "softmax"
     assert meta["extra"]["command"] == "python -m mnist_core pretrain --arch softmax"
-    assert meta["extra"]["seed"] == PRETRAIN_SEED == meta["config"]["seed"]
+    assert meta["extra"]["seed"] == recipes.PRETRAIN_SEED == meta["config"]["seed"]
     assert meta["extra"]["shipped"] is True
     assert meta["extra"]["versions"] == checkpoints.versions() == meta["versions"]
-    recipe = ARCHS["softmax"].fast_recipe
+    recipe = recipes.RECOMMENDED["softmax"]
     assert {k: meta["config"][k] for k in recipe} == recipe and meta["config"]["device"] == "cpu"
 
     lines = proc.stdout.strip().splitlines()

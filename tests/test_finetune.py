@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from conftest import digit_image
 
-from mnist_core import checkpoints, data, preprocess, training
+from mnist_core import checkpoints, data, preprocess, recipes, training, trainset
 from mnist_core.drawings import DrawingStore
 from mnist_core.jobs import JobRunner
 
@@ -37,7 +37,7 @@ def collection(runs_dir) -> DrawingStore:
 
 def test_a_finetune_starts_from_the_checkpoint_and_measures_before_and_after(base, collection, small_data_dir):
     before = checkpoints.read(base)
-    cfg = training.finetune_config(str(base), "softmax", "mine", max_steps=40, log_every=10)
+    cfg = recipes.finetune(str(base), "softmax", "mine", max_steps=40, log_every=10)
     result = training.train(cfg, data_root=small_data_dir)
     assert result.status == "finished", result.message
     seen = result.data_seen["collection"]
@@ -50,11 +50,11 @@ def test_a_finetune_starts_from_the_checkpoint_and_measures_before_and_after(bas
 
 
 def test_the_collection_makes_its_share_of_the_images(base, collection, small_data_dir):
-    cfg = training.finetune_config(str(base), "softmax", "mine", max_steps=2)
+    cfg = recipes.finetune(str(base), "softmax", "mine", max_steps=2)
     result = training.train(cfg, data_root=small_data_dir)
     seen = result.data_seen["collection"]
     mine = seen["repeats"] * seen["drawings"]
-    assert mine / (mine + result.data_seen["mnist"]) == pytest.approx(training.COLLECTION_SHARE, abs=0.02)
+    assert mine / (mine + result.data_seen["mnist"]) == pytest.approx(trainset.COLLECTION_SHARE, abs=0.02)
 
 
 def test_distillation_keeps_the_starting_models_outputs_on_mnist(base, collection, small_data_dir):
@@ -63,7 +63,7 @@ def test_distillation_keeps_the_starting_models_outputs_on_mnist(base, collectio
 
     def drift(distill: float) -> float:
         """KL(starting model || fine-tuned model) on the MNIST test images."""
-        cfg = training.finetune_config(str(base), "softmax", "mine", max_steps=40, lr=5e-3, distill=distill)
+        cfg = recipes.finetune(str(base), "softmax", "mine", max_steps=40, lr=5e-3, distill=distill)
         model = training.train(cfg, data_root=small_data_dir).model
         with torch.no_grad():
             return F.kl_div(F.log_softmax(model(x), 1), F.log_softmax(start(x), 1), log_target=True,
@@ -81,15 +81,15 @@ def test_too_few_drawings_are_named_instead_of_trained_on(base, runs_dir, small_
         store.add("few", 3, drawn(3, k))
     store.add("few", 7, drawn(7, 0))
     with pytest.raises(ValueError, match="draw 2 more 7s"):
-        training.train(training.finetune_config(str(base), "softmax", "few", max_steps=5), data_root=small_data_dir)
+        training.train(recipes.finetune(str(base), "softmax", "few", max_steps=5), data_root=small_data_dir)
     with pytest.raises(ValueError, match="no drawings yet"):
-        training.train(training.finetune_config(str(base), "softmax", "empty", max_steps=5), data_root=small_data_dir)
+        training.train(recipes.finetune(str(base), "softmax", "empty", max_steps=5), data_root=small_data_dir)
 
 
 def test_a_finetune_job_saves_a_new_model_next_to_the_original(base, collection, runs_dir, small_data_dir):
     runner = JobRunner(runs_dir)
     try:
-        cfg = training.finetune_config(str(base), "softmax", "mine", max_steps=20)
+        cfg = recipes.finetune(str(base), "softmax", "mine", max_steps=20)
         job = runner.submit(cfg, name="base + mine", data_root=small_data_dir)
         assert job.wait(120) and job.status == "finished", job.message
         assert job.name == "base_mine"
@@ -97,7 +97,7 @@ def test_a_finetune_job_saves_a_new_model_next_to_the_original(base, collection,
         assert meta["config"]["init_from"] == str(base) and meta["config"]["collection"] == "mine"
         assert "held_out_after" in meta["extra"]["data_seen"]["collection"]
         assert base.is_file() and checkpoints.read(base)["name"] == "base"
-        arch_mismatch = training.finetune_config(str(base), "mlp", "mine", max_steps=5)
+        arch_mismatch = recipes.finetune(str(base), "mlp", "mine", max_steps=5)
         bad = runner.submit(arch_mismatch, name="wrong arch", data_root=small_data_dir)
         assert bad.wait(60) and bad.status == "failed" and "is a softmax, not a mlp" in bad.message
     finally:

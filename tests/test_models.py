@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_core import models
-from mnist_core.training import TrainConfig, recommended_config
+from mnist_core import models, recipes
+from mnist_core.training import TrainConfig
 
 # DESIGN.md, "Architecture names (registry keys)"
 DESIGN_NAMES = ["softmax", "mlp", "mlp_128_64", "mlp_128_256", "convnet", "lenet", "lstm", "simple_convnet", "cnn"]
@@ -126,12 +126,13 @@ def test_metadata_and_recipes(name):
         assert isinstance(text, str) and text.strip()
     assert arch.reported_accuracy is None or 0 < arch.reported_accuracy < 1
     for fast in (True, False):
-        recipe = arch.fast_recipe if fast else arch.tutorial_recipe
+        recipe = (recipes.RECOMMENDED if fast else recipes.TUTORIAL)[name]
         assert recipe, f"{name} has no {'fast' if fast else 'tutorial'} recipe"
         assert "arch" not in recipe
         cfg = TrainConfig(arch=name, **recipe)  # validated on construction
-        assert recommended_config(name, fast=fast) == cfg
-        assert recommended_config(name, fast=fast, epochs=1, seed=3) == TrainConfig(
+        make = recipes.recommended if fast else recipes.tutorial
+        assert make(name) == cfg
+        assert make(name, epochs=1, seed=3) == TrainConfig(
             arch=name, **{**recipe, "epochs": 1, "seed": 3})
 
 
@@ -144,6 +145,6 @@ def test_reported_accuracy_is_the_tutorials(name):
 
 @pytest.mark.parametrize("name", sorted(TUTORIAL))
 def test_tutorial_recipes_are_the_tutorials(name):
-    cfg = recommended_config(name, fast=False)
+    cfg = recipes.tutorial(name)
     for key, value in TUTORIAL[name].items():
         assert getattr(cfg, key) == value, f"{name}: tutorial {key} should be {value}"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import data, pen, training
+from mnist_core import data, pen, pen_styles, trainset
 from mnist_core.augment import style_batch
 from mnist_core.preprocess import preprocess
 from mnist_core.training import TrainConfig, train
@@ -159,7 +159,7 @@ def test_style_strokes_touch_only_their_digits():
 def test_pen_styles_flag_the_1_and_float_the_5s_bar():
     rng = np.random.default_rng(0)
     one = [np.float32([[300, 380], [302, 500], [304, 620]])]  # a plain stroke, top to bottom (y down)
-    flags = [pen.add_style(one, 1, rng)[1] for _ in range(200)]
+    flags = [pen_styles.add_style(one, 1, rng)[1] for _ in range(200)]
     lengths = np.array([np.hypot(*(f[1] - f[0])) / 240 for f in flags])
     degrees = np.array([np.degrees(np.arctan2(f[1][1] - f[0][1], f[0][0] - f[1][0])) for f in flags])
     assert all(np.allclose(f[0], [300, 380]) for f in flags)  # from the top, down to the left
@@ -169,11 +169,11 @@ def test_pen_styles_flag_the_1_and_float_the_5s_bar():
     body = np.float32([[100, 100], [99, 130], [98, 160], [97, 190], [130, 185], [170, 200], [200, 250],
                        [190, 300], [150, 330], [100, 335]])
     bar = np.float32([[100, 100], [200, 95]])
-    out = pen.add_style([body, bar], 5, rng)
+    out = pen_styles.add_style([body, bar], 5, rng)
     assert np.allclose(out[0], body[3:]) and np.allclose(out[1][:, 0], bar[:, 0])
     gap = out[0][0, 1] - out[1][:, 1].mean()
     assert 0.1 * 240 <= gap <= 0.35 * 240 + 1e-3
-    assert pen.add_style([body], 5, rng) == [body]  # one stroke: no bar to float
+    assert pen_styles.add_style([body], 5, rng) == [body]  # one stroke: no bar to float
 
 
 def test_a_small_headed_9_keeps_its_height_and_squeezes_its_head():
@@ -181,12 +181,12 @@ def test_a_small_headed_9_keeps_its_height_and_squeezes_its_head():
     head = np.float32([[160, 100], [100, 120], [100, 180], [160, 190], [160, 100]])  # a loop: 90 of 300 tall
     stem = np.float32([[160, 100], [160, 250], [150, 400]])
     for _ in range(50):
-        small_head, small_stem = pen._small_head([head, stem], 100.0, 300.0, rng)
+        small_head, small_stem = pen_styles.small_head([head, stem], 100.0, 300.0, rng)
         assert np.array_equal(small_head[:, 0], head[:, 0]) and np.ptp(small_stem[:, 1]) == pytest.approx(300)
         assert 0.1 * 300 <= np.ptp(small_head[:, 1]) <= 0.2 * 300  # 30% of the height -> 15-30% of 45%
-    styled = [pen.add_style([head, stem], 9, np.random.default_rng(s)) for s in range(200)]
+    styled = [pen_styles.add_style([head, stem], 9, np.random.default_rng(s)) for s in range(200)]
     squeezed = sum(np.ptp(out[0][:, 1]) < 80 for out in styled) / len(styled)
-    assert squeezed == pytest.approx(pen.SMALL_HEAD_P, abs=0.1)
+    assert squeezed == pytest.approx(pen_styles.SMALL_HEAD_P, abs=0.1)
     assert all(len(out) == 3 for out in styled)  # and each 9 still gets its curled tail
 
 
@@ -198,19 +198,19 @@ def test_training_mixes_pen_digits_and_records_what_it_saw(pen_root, small_data_
     result = train(cfg, on_event=lambda e: starts.append(e) if e["type"] == "start" else None)
     assert result.status == "finished"
     # each pen digit's renders per epoch, and the three 1s (PEN_AGAIN) once more
-    assert training.PEN_AGAIN == (1,) and starts[0]["train_images"] == 1200 + training.PEN_PER_EPOCH * (9 + 3)
+    assert trainset.PEN_AGAIN == (1,) and starts[0]["train_images"] == 1200 + trainset.PEN_PER_EPOCH * (9 + 3)
     assert result.data_seen == {"mnist": 1200, "unipen_training_writers": 9,
                                 "unipen_again": {"digits": [1], "images": 3},
                                 "unipen_benchmark_labs_left_out": list(pen.BENCHMARK_LABS),
-                                "styles": training.STYLES_SEEN}
+                                "styles": trainset.STYLES_SEEN}
 
 
 def test_the_1s_come_again_in_the_renders_an_epoch_leaves_out():
     renders, labels = np.arange(4)[:, None, None, None] * np.ones((4, 5, 28, 28), np.uint8), np.array([1, 7, 1, 0, 9])
-    images, out = training.with_again(renders, labels)
+    images, out = trainset.with_again(renders, labels)
     assert out.tolist() == [1, 7, 1, 0, 9, 1, 1] and images.shape == (4, 7, 28, 28)
     for epoch in range(3):
-        picks = [(epoch * training.PEN_PER_EPOCH + j) % 4 for j in range(training.PEN_PER_EPOCH)]  # as train takes them
+        picks = [(epoch * trainset.PEN_PER_EPOCH + j) % 4 for j in range(trainset.PEN_PER_EPOCH)]  # as train takes them
         first, again = {int(images[r, 0, 0, 0]) for r in picks}, {int(images[r, 5, 0, 0]) for r in picks}
         assert first.isdisjoint(again) and first | again == {0, 1, 2, 3}
 

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import pytest
 
+from mnist_core import recipes
 from mnist_core.models import ARCHS, DEFAULT_ARCH
-from mnist_core.training import recommended_config, train
+from mnist_core.training import train
 
 pytestmark = pytest.mark.realdata
 
 
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_every_architecture_learns_in_a_few_hundred_steps(arch, real_data_dir):
-    cfg = recommended_config(arch, device="cpu", augment=False, max_steps=300, log_every=100)
+    cfg = recipes.recommended(arch, device="cpu", augment=False, max_steps=300, log_every=100)
     result = train(cfg, data_root=real_data_dir)
     assert result.status == "finished", result.message
     assert result.test_accuracy > 0.5, f"{arch}: {result.test_accuracy:.3f} (chance is 0.1)"
 
 
 def test_cnn_reaches_98_5_percent_in_one_epoch(real_data_dir):
-    cfg = recommended_config(DEFAULT_ARCH, fast=False, device="cpu", log_every=100)
+    cfg = recipes.tutorial(DEFAULT_ARCH, device="cpu", log_every=100)
     assert cfg.epochs == 1
     result = train(cfg, data_root=real_data_dir)
     assert result.status == "finished" and result.test_accuracy >= 0.985, result.test_accuracy

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_core import checkpoints, data, evaluation, inference, pen
-from mnist_core.__main__ import PRETRAIN_SEED, pretrain_config, pretrain_one
+from mnist_core import checkpoints, data, evaluation, inference, pen, recipes
 from mnist_core.models import ARCHS, DEFAULT_ARCH
+from mnist_core.shipping import pretrain_one
 
 SHIPPED = inference.SHIPPED_DIR
 MB = 1024 * 1024
@@ -31,11 +31,11 @@ def test_shipped_model_is_small_and_records_how_it_was_made(arch):
     assert meta["arch"] == arch and meta["dataset"] == "mnist"
     made = meta["extra"]
     assert made["command"] == f"python -m mnist_core pretrain --arch {arch}"
-    assert made["seed"] == PRETRAIN_SEED and made["shipped"] is True
+    assert made["seed"] == recipes.PRETRAIN_SEED and made["shipped"] is True
     assert {"torch", "torchvision", "python"} <= set(made["versions"])
     # Made with the architecture's fast recipe (augmented where it is meant for drawn input, which
     # also learns from UNIPEN's training writers and the world's writing styles).
-    expected = pretrain_config(arch)
+    expected = recipes.pretrain(arch)
     for key in ("epochs", "augment", "pen_data", "styles"):
         assert meta["config"].get(key, False) == getattr(expected, key), key  # pen_data, styles: since issue 20
     seen = made.get("data_seen") or {}  # recorded since issue 20 (the models retrained then)

@@ -17,9 +17,9 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_core import augment, checkpoints, data, devices, evaluation, training
+from mnist_core import augment, checkpoints, data, devices, evaluation, recipes, training
 from mnist_core.models import ARCHS, build
-from mnist_core.training import OPTIMIZERS, SCHEDULES, TrainConfig, recommended_config, train
+from mnist_core.training import OPTIMIZERS, SCHEDULES, TrainConfig, train
 
 # Small, fast settings for most runs: 600 images in batches of 64 (10 steps an epoch).
 QUICK = dict(arch="softmax", device="cpu", batch_size=64, train_limit=600, log_every=1)
@@ -119,15 +119,15 @@ def test_valid_config_is_frozen_and_round_trips():
 
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_recommended_config_is_the_recipe_with_overrides(arch):
-    fast, tutorial = recommended_config(arch), recommended_config(arch, fast=False)
-    for cfg, recipe in ((fast, ARCHS[arch].fast_recipe), (tutorial, ARCHS[arch].tutorial_recipe)):
+    fast, tutorial = recipes.recommended(arch), recipes.tutorial(arch)
+    for cfg, recipe in ((fast, recipes.RECOMMENDED[arch]), (tutorial, recipes.TUTORIAL[arch])):
         assert cfg.arch == arch
         assert {k: getattr(cfg, k) for k in recipe} == recipe
-    over = recommended_config(arch, epochs=2, seed=9, max_steps=5)
+    over = recipes.recommended(arch, epochs=2, seed=9, max_steps=5)
     assert (over.epochs, over.seed, over.max_steps) == (2, 9, 5)
     assert over.optimizer == fast.optimizer and over.lr == fast.lr
     with pytest.raises(ValueError, match="epochs"):
-        recommended_config(arch, epochs=0)
+        recipes.recommended(arch, epochs=0)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -466,7 +466,7 @@ def test_a_small_run_learns(small_data_dir):
 
 @pytest.mark.realdata
 def test_a_short_run_on_real_mnist_learns(real_data_dir):
-    result, _ = run(recommended_config("softmax", device="cpu", max_steps=100, log_every=50), real_data_dir)
+    result, _ = run(recipes.recommended("softmax", device="cpu", max_steps=100, log_every=50), real_data_dir)
     assert result.status == "finished"
     assert result.history["epochs"][-1]["epoch"] == pytest.approx(100 / math.ceil(60000 / 128), abs=1e-4)
     assert result.test_accuracy > 0.8, result.test_accuracy  # softmax regression reaches about 0.92
