@@ -1,5 +1,5 @@
 """bench/train_speed.py runs end to end on the small data the tests write (its figures come from the
-real MNIST; here only that every part runs and prints what the README quotes)."""
+real MNIST; here only that every part runs and prints what docs/benchmarks.md quotes)."""
 
 from __future__ import annotations
 
