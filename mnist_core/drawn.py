@@ -3,8 +3,8 @@
 Each digit is upscaled to a random size (small to nearly the full canvas), placed anywhere,
 its strokes thinned or thickened and sharpened like a pen's, then put on one of four
 backgrounds a user's input can have: transparent with white or black ink, black with white ink,
-white paper with black ink. Used by bench/drawn_digits.py and the Compare page. Never built
-from training images.
+white paper with black ink. Used by bench/drawn_digits.py and by the Compare page's measurements
+(mnist_core.measure). Never built from training images.
 """
 
 from __future__ import annotations
@@ -77,11 +77,18 @@ def drawn_samples(n: int, seed: int = 0, data_root=None):
         yield render(images[i], rng), int(test.labels[i])
 
 
-@lru_cache(maxsize=4)
 def drawn_inputs(n: int, seed: int = 0, data_root=None) -> dict:
-    """The model inputs for n drawn digits, computed once per process for each (n, seed):
+    """The model inputs for n drawn digits, computed once per process for each (n, seed, data folder):
     {"labels": (n,), "preprocess": (n, 28, 28), "squash": (n, 28, 28), "blank": bool masks}.
-    A digit that either method finds blank gets zeros and counts as wrong."""
+    A digit that either method finds blank gets zeros and counts as wrong.
+
+    Keyed by the resolved data folder (as data.load is), not by `data_root` as given: None means
+    $MNIST_DATA_DIR read now, which may name another folder than it did at the last call."""
+    return _drawn_inputs(n, seed, str(data.data_dir(data_root).resolve()))
+
+
+@lru_cache(maxsize=4)
+def _drawn_inputs(n: int, seed: int, data_root: str) -> dict:
     out: dict = {"labels": [], "preprocess": [], "squash": [], "blank_preprocess": [], "blank_squash": []}
     for image, label in drawn_samples(n, seed, data_root):
         out["labels"].append(label)

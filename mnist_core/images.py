@@ -127,8 +127,8 @@ def decode(data: bytes) -> Decoded:
     return Decoded(np.ascontiguousarray(pixels), fmt, w, h, tuple(notes))
 
 
-FLAT = "The image is one flat colour: no ink on it (or nothing but ink)."
-DOT = "There is only a small dot or speck: no digit-sized stroke."
+FLAT_MESSAGE = "The image is one flat colour: no ink on it (or nothing but ink)."
+DOT_MESSAGE = "There is only a small dot or speck: no digit-sized stroke."
 
 
 def find_digit(image: np.ndarray, min_side: int = 0) -> tuple[dict | None, str | None]:
@@ -141,7 +141,7 @@ def find_digit(image: np.ndarray, min_side: int = 0) -> tuple[dict | None, str |
     steps = preprocess_steps(image)
     if steps is not None and steps["crop"].shape[0] >= min_side:
         return steps, None
-    return None, FLAT if ink_map(image) is None else DOT
+    return None, FLAT_MESSAGE if ink_map(image) is None else DOT_MESSAGE
 
 
 def blank_reason(image: np.ndarray, min_side: int = 0) -> str | None:

@@ -1,6 +1,6 @@
 """Compare: every model side by side; curves, confusion matrices, mistakes; download and upload.
 
-All measuring happens in mnist_core.compare, once per checkpoint, cached on disk.
+All measuring happens in mnist_core.measure and mnist_core.evaluation, once per checkpoint, cached on disk.
 """
 
 from pathlib import Path
@@ -10,7 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 import lab_ui
-from mnist_core import checkpoints, compare, data, inference, jobs, runs
+from mnist_core import checkpoints, compare, data, evaluation, inference, jobs, measure, runs
 
 st.set_page_config(page_title="Compare · MNIST Lab", page_icon="📊", layout="wide")
 lab_ui.sidebar_nav()
@@ -30,7 +30,7 @@ COLUMNS = {  # row key -> (table header, column config); widths keep each view w
     "drawn_accuracy": ("Real handwriting", N(format=P, width=115, help="UNIPEN's benchmark writers (3,469 "
         "pen-drawn digits by 44 writers from Spain, Germany, the UK, Belgium and Canada, never trained on), their "
         f"strokes drawn on the canvas and read as the Draw page reads them (bench/real_handwriting.py). {DASH}")),
-    "redrawn_accuracy": ("MNIST re-drawn", N(format=P, width=110, help=f"{compare.DRAWN_N} MNIST test digits "
+    "redrawn_accuracy": ("MNIST re-drawn", N(format=P, width=110, help=f"{measure.DRAWN_N} MNIST test digits "
         f"re-rendered as canvas drawings (seed 0): MNIST's own writers, so it cannot see other hands. {DASH}")),
     "claimed_accuracy": ("Claimed, not measured", N(format=P, width=125, help="What an uploaded file says of "
         "itself, until it is measured on the test set here (never taken as its accuracy, never highlighted)")),
@@ -61,14 +61,14 @@ VIEWS = {"Accuracy": ["name", "test_accuracy", "drawings_accuracy", "drawn_accur
 
 def drawings_ui(rows: list[dict]) -> tuple[dict | None, dict, str]:
     """The collection picked above the table: (name -> accuracy, or None without collections), notes, help."""
-    found, problem = compare.drawing_collections()
+    found, problem = measure.drawing_collections()
     if problem:
         st.caption(f"Your drawings are not shown: {problem}")
     if not found:
         return None, {}, ""
     name = st.selectbox("Accuracy on your drawings: collection", list(found), key="cmp_collection",
                         format_func=lambda n: f"{n} ({found[n]} drawings)")
-    scores, notes, held = compare.collection_accuracies(rows, name)
+    scores, notes, held = measure.collection_accuracies(rows, name)
     return scores, notes, (f"The held-out part of '{name}': {held} drawings (every fifth of each digit, which "
                            f"fine-tuning never trains on), read by each model. {DASH}")
 
@@ -130,12 +130,12 @@ def _manage(action: str, name: str, stem: str) -> None:
     """The Rename and Delete buttons' callback (runs before the page, so the table below shows the result)."""
     try:
         if action == "rename":
-            new = compare.rename_run(lab_ui.job_runner(), stem, st.session_state.get("cmp_new_name", ""))
+            new = lab_ui.job_runner().rename_run(stem, st.session_state.get("cmp_new_name", "")).stem
             st.session_state["cmp_pick"] = [new if n == name else n for n in st.session_state.get("cmp_pick", [])]
             st.session_state["cmp_new_name"], st.session_state["cmp_manage_run"] = "", new
             st.session_state["cmp_flash"] = (True, f"Renamed **{name}** to **{new}**.")
         else:
-            compare.delete_run(lab_ui.job_runner(), stem)
+            lab_ui.job_runner().delete_run(stem)
             st.session_state.pop(f"cmp_sure_{stem}", None)
             st.session_state.pop("cmp_manage_run", None)
             st.session_state["cmp_flash"] = (True, f"Deleted **{name}**.")
@@ -163,7 +163,7 @@ def evaluations_ui(picked: list[dict]) -> dict:
         for r in picked:
             try:
                 entry = inference.ModelEntry(r["name"], Path(r["path"]), r["source"])
-                evs[r["name"]] = compare.evaluation(entry, r.get("dataset") or "mnist")
+                evs[r["name"]] = evaluation.on_test_set(entry, r.get("dataset") or "mnist")
             except data.DataUnavailable as exc:
                 st.info(f"{r['name']}: no confusion matrix or mistakes: {str(exc).splitlines()[0]}. "
                         "The table still shows what its checkpoint records.")
@@ -194,7 +194,7 @@ def gallery_ui(evs: dict) -> None:
     if not ev.mistakes:
         st.success(f"{name} gets every test digit right.")
         return
-    shown = compare.gallery(ev, k=24)
+    shown = evaluation.gallery(ev, k=24)
     st.caption(f"The {len(shown)} most confident of {ev.mistakes:,} mistakes (confidence of the wrong answer).")
     st.image([img for img, _ in shown], caption=[c for _, c in shown], output_format="PNG")
 
@@ -231,7 +231,7 @@ def files_ui(rows: list[dict]) -> None:
 
 entries = inference.model_entries()
 progress = st.empty()
-rows, problems = compare.summaries(entries, on_progress=lambda i, n, name: progress.progress(
+rows, problems = measure.summaries(entries, on_progress=lambda i, n, name: progress.progress(
     i / n, f"Measuring {name} (once per checkpoint: latency, drawn digits)..."))
 progress.empty()
 for message in problems:

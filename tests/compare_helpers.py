@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from mnist_core import checkpoints, compare
+from mnist_core import checkpoints, measure
 from mnist_core.training import TrainConfig, train
 
 # Two small, quick architectures with different accuracy on the synthetic digits.
@@ -35,7 +35,7 @@ def use_models(trained: dict[str, Path], tmp_path: Path, monkeypatch, data_root:
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("MNIST_DATA_DIR", str(data_root))
     monkeypatch.delenv("MNIST_CACHE_DIR", raising=False)
-    monkeypatch.setattr(compare, "DRAWN_N", 60)
+    monkeypatch.setattr(measure, "DRAWN_N", 60)
     return models
 
 

@@ -1,10 +1,12 @@
-"""Unit tests for mnist_core.compare: summaries, evaluations, the disk cache, uploads."""
+"""Unit tests for what Compare measures and says: mnist_core.measure (summaries), mnist_core.evaluation (the
+test set), mnist_core.cache (the disk cache), mnist_core.compare (the table's wording, uploads)."""
 
 from __future__ import annotations
 
 import json
 import os
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 import torch
 from compare_helpers import ARCHS, code_running_checkpoint, make_model, use_models
 
-from mnist_core import checkpoints, compare, data, devices, evaluation, inference, pen
+from mnist_core import cache, checkpoints, compare, data, devices, evaluation, inference, measure, pen
 from mnist_core.models import ARCHS as REGISTRY
 from mnist_core.models import build, param_count
 
@@ -35,7 +37,7 @@ def entry(name: str) -> inference.ModelEntry:
 
 
 def test_summaries_match_checkpoints(models):
-    rows, problems = compare.summaries()
+    rows, problems = measure.summaries()
     assert problems == []
     assert [r["name"] for r in rows] == [a for a in REGISTRY if a in ARCHS]
     for r in rows:
@@ -55,7 +57,7 @@ def test_summaries_match_checkpoints(models):
 
 
 def test_curve_points_follow_history(models):
-    rows, _ = compare.summaries()
+    rows, _ = measure.summaries()
     eps, steps = compare.epoch_points(rows), compare.step_points(rows)
     for r in rows:
         hist = checkpoints.read(r["path"])["history"]
@@ -69,9 +71,9 @@ def test_curve_points_follow_history(models):
 def test_drawn_accuracy_matches_generator(models, small_data_dir):
     drawn = pytest.importorskip("mnist_core.drawn")
     e = entry("softmax")
-    row = compare.summary(e)
+    row = measure.summary(e)
     p = inference.load_model(e.path)
-    expected = drawn.drawn_accuracy(p, n=compare.DRAWN_N, seed=compare.DRAWN_SEED, data_root=small_data_dir)
+    expected = drawn.drawn_accuracy(p, n=measure.DRAWN_N, seed=measure.DRAWN_SEED, data_root=small_data_dir)
     assert row["redrawn_accuracy"] == pytest.approx(expected, abs=1e-9)
 
 
@@ -80,13 +82,13 @@ def test_drawn_accuracy_is_the_real_handwriting_benchmark(models):
     if not pen.is_available():
         pytest.skip("no UNIPEN file")
     e = entry("softmax")
-    row = compare.summary(e)
+    row = measure.summary(e)
     assert row["drawn_accuracy"] == pytest.approx(pen.benchmark(inference.load_model(e.path))["accuracy"], abs=1e-9)
 
 
 def test_evaluation_matches_direct_evaluation(models, small_data_dir):
     e = entry("mlp_128_64")
-    ev = compare.evaluation(e)
+    ev = evaluation.on_test_set(e)
     split = data.load("mnist", train=False, root=small_data_dir)
     ref = evaluation.evaluate(inference.load_model(e.path), split.images, split.labels)
     np.testing.assert_array_equal(ev.confusion, ref["confusion"])
@@ -94,7 +96,7 @@ def test_evaluation_matches_direct_evaluation(models, small_data_dir):
     assert ev.accuracy == pytest.approx(ref["accuracy"])
     assert ev.n == len(split) and ev.confusion.sum() == len(split)
     assert ev.mistakes == int((ref["predictions"] != split.labels.numpy()).sum()) > 0
-    assert len(ev.mistake_index) == min(ev.mistakes, compare.MISTAKES_KEPT)
+    assert len(ev.mistake_index) == min(ev.mistakes, evaluation.MISTAKES_KEPT)
     assert np.all(np.diff(ev.mistake_conf) <= 0), "most confident mistakes first"
     assert np.all(ev.mistake_pred != ev.mistake_true)
     np.testing.assert_array_equal(ev.mistake_true, split.labels.numpy()[ev.mistake_index])
@@ -103,8 +105,8 @@ def test_evaluation_matches_direct_evaluation(models, small_data_dir):
 
 
 def test_gallery_images_and_captions(models):
-    ev = compare.evaluation(entry("softmax"))
-    shown = compare.gallery(ev, k=5, scale=3)
+    ev = evaluation.on_test_set(entry("softmax"))
+    shown = evaluation.gallery(ev, k=5, scale=3)
     assert len(shown) == min(5, ev.mistakes)
     for (img, caption), i in zip(shown, range(len(shown)), strict=True):
         assert img.shape == (84, 84) and img.dtype == np.uint8
@@ -113,16 +115,16 @@ def test_gallery_images_and_captions(models):
 
 
 def test_cache_hit_loads_nothing(models, monkeypatch):
-    rows_before, _ = compare.summaries()
-    evs_before = {e.name: compare.evaluation(e) for e in inference.model_entries()}
+    rows_before, _ = measure.summaries()
+    evs_before = {e.name: evaluation.on_test_set(e) for e in inference.model_entries()}
 
     def refuse(*a, **k):
         raise AssertionError("a cache hit must not load any checkpoint")
 
     monkeypatch.setattr(checkpoints, "load", refuse)
     monkeypatch.setattr(torch, "load", refuse)
-    rows_after, problems = compare.summaries()
-    evs_after = {e.name: compare.evaluation(e) for e in inference.model_entries()}
+    rows_after, problems = measure.summaries()
+    evs_after = {e.name: evaluation.on_test_set(e) for e in inference.model_entries()}
     assert problems == [] and rows_after == rows_before
     for name, ev in evs_before.items():
         np.testing.assert_array_equal(evs_after[name].confusion, ev.confusion)
@@ -134,13 +136,13 @@ def test_cache_survives_a_restart(models):
     import subprocess
     import sys
 
-    compare.summaries()
-    compare.evaluation(entry("softmax"))
-    code = ("import torch; from mnist_core import compare, inference, checkpoints\n"
+    measure.summaries()
+    evaluation.on_test_set(entry("softmax"))
+    code = ("import torch; from mnist_core import checkpoints, evaluation, inference, measure\n"
             "def refuse(*a, **k): raise SystemExit('loaded a checkpoint')\n"
             "checkpoints.load = torch.load = refuse\n"
-            "compare.summaries()\n"
-            "[compare.evaluation(e) for e in inference.model_entries() if e.name == 'softmax']\n"
+            "measure.summaries()\n"
+            "[evaluation.on_test_set(e) for e in inference.model_entries() if e.name == 'softmax']\n"
             "print('cached')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(),
                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
@@ -150,59 +152,124 @@ def test_cache_survives_a_restart(models):
 
 def test_cache_invalidated_when_checkpoint_changes(models, small_data_dir, monkeypatch):
     e = entry("softmax")
-    first = compare.summary(e)
-    ev_first = compare.evaluation(e)
-    cdir = compare.cache_dir()
+    first = measure.summary(e)
+    ev_first = evaluation.on_test_set(e)
+    first_bytes = e.path.read_bytes()
     # Replace the checkpoint with a differently trained one (another seed and length).
     make_model(e.path, "softmax", small_data_dir, epochs=1, seed=7)
     new_meta = checkpoints.read(e.path)
-    second = compare.summary(e)
+    second = measure.summary(e)
     assert second["test_accuracy"] == new_meta["metrics"]["test_accuracy"]
     assert second["history"]["steps"] == new_meta["history"]["steps"] != first["history"]["steps"]
-    ev_second = compare.evaluation(e)
+    ev_second = evaluation.on_test_set(e)
     assert ev_second.accuracy == pytest.approx(float(np.trace(ev_second.confusion)) / ev_second.n)
     assert not np.array_equal(ev_second.confusion, ev_first.confusion)
-    # The old version's cache files were removed: one summary and one evaluation per checkpoint.
-    mine = [p.name for p in cdir.iterdir() if p.name.startswith(compare._digest(e.path.resolve()))]
-    assert sorted(n.split("-")[1] for n in mine) == ["eval", "summary"], mine
-    # A touch alone (same bytes, new mtime) is a new version too: it is measured again.
+    # The entries follow the bytes, not the file's dates: a touch measures nothing again, and the first
+    # version's bytes back in place find its entries.
     calls = []
     real = checkpoints.load
     monkeypatch.setattr(checkpoints, "load", lambda p: calls.append(p) or real(p))
     st = e.path.stat()
     os.utime(e.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    compare.summary(e)
-    assert len(calls) == 1
+    assert measure.summary(e) == second and evaluation.on_test_set(e).accuracy == ev_second.accuracy
+    e.path.write_bytes(first_bytes)
+    assert measure.summary(e) == first
+    np.testing.assert_array_equal(evaluation.on_test_set(e).confusion, ev_first.confusion)
+    assert calls == []
+
+
+def test_a_renamed_run_keeps_its_measurements_and_a_changed_one_is_measured_again(models, tmp_path,
+                                                                                  monkeypatch):
+    measure.summaries()
+    runs = tmp_path / "runs"  # the cache is in it already (runs/.cache)
+    old = runs / "mine.pt"
+    old.write_bytes((models / "mlp_128_64.pt").read_bytes())
+    calls = []
+    real = checkpoints.load
+    with monkeypatch.context() as m:
+        m.setattr(checkpoints, "load", lambda p: calls.append(p) or real(p))
+        row = next(r for r in measure.summaries()[0] if r["name"] == "mine")
+    # The bytes of a shipped model, but a run: its own entry (a shipped model's real-handwriting figure is the
+    # one stored in it, a run's is measured).
+    assert calls == [old]
+    ev = evaluation.on_test_set(entry("mine"))
+    entries = sorted(p.name for p in cache.folder().iterdir())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a renamed run was measured again")
+
+    os.replace(old, runs / "renamed.pt")  # what the runner's rename_run does to the checkpoint
+    with monkeypatch.context() as m:
+        m.setattr(checkpoints, "load", refuse)
+        m.setattr(torch, "load", refuse)
+        rows, problems = measure.summaries()
+        again = evaluation.on_test_set(entry("renamed"))
+    assert problems == [] and "mine" not in {r["name"] for r in rows}
+    moved = next(r for r in rows if r["name"] == "renamed")
+    assert moved == {**row, "name": "renamed", "path": str(runs / "renamed.pt")}
+    np.testing.assert_array_equal(again.confusion, ev.confusion)
+    assert sorted(p.name for p in cache.folder().iterdir()) == entries  # nothing new was written
+
+    checkpoints.update_metrics(runs / "renamed.pt", test_accuracy=0.5)  # new bytes: a new version
+    calls.clear()
+    monkeypatch.setattr(checkpoints, "load", lambda p: calls.append(p) or real(p))
+    changed = next(r for r in measure.summaries()[0] if r["name"] == "renamed")
+    assert changed["test_accuracy"] == 0.5 and len(calls) == 1
+    evaluation.on_test_set(entry("renamed"))
+    assert len(calls) == 2
+
+
+def test_the_cache_folder_is_bounded(tmp_path, monkeypatch):
+    """Entries no checkpoint asks for any more (a deleted run's, an old version's) go in time."""
+    cdir = tmp_path / "cache"
+    cdir.mkdir()
+    targets = [cache.entry("summary", "json", f"content {i}", cdir=cdir) for i in range(6)]
+    now = time.time()
+    for i, t in enumerate(targets):
+        t.write_bytes(b"{}")
+        when = 1000.0 + i if i < 2 else now - 10 + i  # the first two not read for decades
+        os.utime(t, (when, when))
+    (cdir / ".summary-x.json.tmp").write_bytes(b"a write in progress")
+    assert sorted(cache.prune(cdir, keep=3)) == sorted(targets[:3])  # too old, then least recently read
+    assert set(cdir.iterdir()) == {*targets[3:], cdir / ".summary-x.json.tmp"}
+    old = now - 2 * cache.TOUCH_AFTER_S
+    os.utime(targets[3], (old, old))
+    assert cache.read(targets[3]) == b"{}" and targets[3].stat().st_mtime > old  # a read marks it used
+    monkeypatch.setattr(cache, "KEEP", 2)
+    cache.store(targets[0], b"{}")  # every store prunes
+    assert {p for p in cdir.iterdir() if not p.name.startswith(".")} == {targets[0], targets[3]}
+    assert cache.read(cdir / "missing.json") is None
+    assert cache.prune(tmp_path / "no such folder") == []
 
 
 def test_corrupt_cache_files_are_recomputed(models):
     e = entry("softmax")
-    row = compare.summary(e)
-    ev = compare.evaluation(e)
-    for p in compare.cache_dir().iterdir():
+    row = measure.summary(e)
+    ev = evaluation.on_test_set(e)
+    for p in cache.folder().iterdir():
         p.write_bytes(b"\x00garbage")
-    assert compare.summary(e)["test_accuracy"] == row["test_accuracy"]
-    np.testing.assert_array_equal(compare.evaluation(e).confusion, ev.confusion)
+    assert measure.summary(e)["test_accuracy"] == row["test_accuracy"]
+    np.testing.assert_array_equal(evaluation.on_test_set(e).confusion, ev.confusion)
 
 
 def test_unwritable_cache_dir_still_works(models, tmp_path):
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a file where the cache folder would go")
-    row = compare.summary(entry("softmax"), cdir=blocker / "cache")
+    row = measure.summary(entry("softmax"), cdir=blocker / "cache")
     assert row["test_accuracy"] == checkpoints.read(row["path"])["metrics"]["test_accuracy"]
-    assert compare.evaluation(entry("softmax"), cdir=blocker / "cache").n > 0
+    assert evaluation.on_test_set(entry("softmax"), cdir=blocker / "cache").n > 0
 
 
 def test_missing_test_set(models, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no_data"))
-    rows, problems = compare.summaries()
+    rows, problems = measure.summaries()
     assert problems == [] and len(rows) == len(ARCHS)
     for r in rows:  # metadata still there; the MNIST re-render says why it is missing
         assert r["test_accuracy"] == checkpoints.read(r["path"])["metrics"]["test_accuracy"]
         assert r["redrawn_accuracy"] is None and "not available" in r["redrawn_note"]
         assert pen.is_available() is (r["drawn_accuracy"] is not None)  # real handwriting needs no MNIST
     with pytest.raises(data.DataUnavailable, match="MNIST test set is not available"):
-        compare.evaluation(entry("softmax"))
+        evaluation.on_test_set(entry("softmax"))
 
 
 def test_bad_checkpoints_reported_others_listed(models, tmp_path):
@@ -210,7 +277,7 @@ def test_bad_checkpoints_reported_others_listed(models, tmp_path):
     runs.mkdir()
     (runs / "junk.pt").write_bytes(os.urandom(2000))
     (runs / "half.pt").write_bytes((models / "softmax.pt").read_bytes()[:3000])
-    rows, problems = compare.summaries()
+    rows, problems = measure.summaries()
     assert sorted(r["name"] for r in rows) == sorted(ARCHS)
     assert len(problems) == 2
     assert any(p.startswith("junk.pt:") for p in problems) and any(p.startswith("half.pt:") for p in problems)
@@ -300,8 +367,8 @@ def test_upload_too_large_is_refused_before_writing(models, tmp_path, monkeypatc
 
 
 def test_summary_json_is_plain(models):
-    compare.summaries()
-    files = list(compare.cache_dir().glob("*.json"))
+    measure.summaries()
+    files = list(cache.folder().glob("*.json"))
     assert len(files) == len(ARCHS)
     for f in files:
         assert isinstance(json.loads(f.read_text()), dict)
@@ -311,7 +378,7 @@ def test_summary_json_is_plain(models):
 
 
 def test_a_saved_run_records_the_machine_load_and_the_summary_keeps_it(models):
-    rows, _ = compare.summaries()
+    rows, _ = measure.summaries()
     for r in rows:
         metrics = checkpoints.read(r["path"])["metrics"]
         assert isinstance(metrics["cpu_count"], int) and metrics["cpu_count"] >= 1
@@ -408,11 +475,11 @@ def test_collection_accuracy_is_measured_on_the_held_out_part_and_cached(models,
     from mnist_core import drawings
 
     runs = tmp_path / "runs"
-    assert compare.drawing_collections() == ({}, None) and not (runs / drawings.DB_NAME).exists()  # never created
+    assert measure.drawing_collections() == ({}, None) and not (runs / drawings.DB_NAME).exists()  # never created
     store = _collection(runs, "mine", per_digit=10)
-    assert compare.drawing_collections() == ({"mine": 100}, None)
-    rows, _ = compare.summaries()
-    scores, notes, held = compare.collection_accuracies(rows, "mine")
+    assert measure.drawing_collections() == ({"mine": 100}, None)
+    rows, _ = measure.summaries()
+    scores, notes, held = measure.collection_accuracies(rows, "mine")
     assert held == 20 and notes == {}  # every fifth of each digit: 2 of each
     xs, labels = drawings.arrays(store.split("mine")[1])
     for r in rows:
@@ -424,16 +491,16 @@ def test_collection_accuracy_is_measured_on_the_held_out_part_and_cached(models,
 
     with monkeypatch.context() as m:
         m.setattr(checkpoints, "load", refuse)
-        assert compare.collection_accuracies(rows, "mine")[0] == scores
+        assert measure.collection_accuracies(rows, "mine")[0] == scores
         with pytest.raises(AssertionError, match="measured again"):  # new drawings: a new held-out content
             _collection(runs, "mine", per_digit=5, seed=6)
-            compare.collection_accuracies(rows, "mine")
+            measure.collection_accuracies(rows, "mine")
 
 
 def test_a_collection_without_held_out_drawings_says_so(models, tmp_path):
     _collection(tmp_path / "runs", "few", per_digit=3)
-    rows, _ = compare.summaries()
-    scores, notes, held = compare.collection_accuracies(rows, "few")
+    rows, _ = measure.summaries()
+    scores, notes, held = measure.collection_accuracies(rows, "few")
     assert held == 0 and set(scores.values()) == {None}
     assert all("needs 5 drawings" in n for n in notes.values()) and set(notes) == {r["name"] for r in rows}
 
@@ -444,5 +511,5 @@ def test_a_foreign_drawings_database_is_named_not_used(models, tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
     (runs / drawings.DB_NAME).write_bytes(b"not a database at all" * 100)
-    found, problem = compare.drawing_collections()
+    found, problem = measure.drawing_collections()
     assert found == {} and str(runs / drawings.DB_NAME) in problem

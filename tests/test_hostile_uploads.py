@@ -27,7 +27,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
-from mnist_core import checkpoints, compare, inference, jobs, training
+from mnist_core import checkpoints, compare, inference, jobs, measure, training
 from mnist_core.checkpoints import CheckpointError
 from mnist_core.training import TrainConfig
 
@@ -192,7 +192,7 @@ def test_listing_skips_bad_files_and_names_each(lab, bomb):
     bad = {e.path.name: e.problem for e in inference.unreadable_entries()}
     assert set(bad) == {p.name for p in files.values()}
     assert all(msg.startswith(f"{name}: ") for name, msg in bad.items())
-    rows, problems = compare.summaries()
+    rows, problems = measure.summaries()
     assert [r["name"] for r in rows] == ["softmax"] and len(problems) == len(files)
     runner = jobs.JobRunner(lab)
     try:
@@ -246,7 +246,7 @@ def test_an_upload_claiming_100_percent_is_measured_and_never_best_before(lab, t
         assert job.kind == jobs.EVALUATE and job.active and job.uploaded
         meta = checkpoints.read(saved)
         assert meta["metrics"]["test_accuracy"] is None and meta["metrics"]["claimed_test_accuracy"] == 1.0
-        rows_before, _ = compare.summaries()
+        rows_before, _ = measure.summaries()
         liar_row = next(r for r in rows_before if r["name"] == "liar")
         assert liar_row["test_accuracy"] is None and liar_row["claimed_accuracy"] == 1.0
         assert compare.best(rows_before)["name"] == "softmax"  # the claim is never the best
@@ -259,9 +259,9 @@ def test_an_upload_claiming_100_percent_is_measured_and_never_best_before(lab, t
     assert measured["accuracy_source"] == "measured" and measured["claimed_test_accuracy"] == 1.0
     assert 0.0 <= measured["test_accuracy"] < 0.5 and s["test_accuracy"] == measured["test_accuracy"]
     assert "the file claimed 100.00%" in s["message"]
-    row = next(r for r in compare.summaries()[0] if r["name"] == "liar")  # the rewritten file is measured anew
+    row = next(r for r in measure.summaries()[0] if r["name"] == "liar")  # the rewritten file is measured anew
     assert row["test_accuracy"] == measured["test_accuracy"] and row["accuracy_source"] == "measured"
-    assert compare.best(compare.summaries()[0])["name"] == "softmax"
+    assert compare.best(measure.summaries()[0])["name"] == "softmax"
 
 
 def test_without_the_test_set_an_upload_stays_claimed(lab, tmp_path, monkeypatch):
@@ -271,7 +271,7 @@ def test_without_the_test_set_an_upload_stays_claimed(lab, tmp_path, monkeypatch
     saved = compare.accept_upload("liar.pt", liar.read_bytes(), runner=runner)
     job = next(j for j in runner.jobs() if j.path == saved)
     assert job.status == "finished" and "only claimed (the file claims 100.00%)" in job.message
-    rows, _ = compare.summaries()
+    rows, _ = measure.summaries()
     assert compare.best(rows)["name"] == "softmax"
     at = page("pages/3_Compare.py")
     assert not at.exception

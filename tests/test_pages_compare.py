@@ -2,7 +2,7 @@
 
 The models are trained briefly on the test-made small data set; they are the "shipped" models
 here ($MNIST_MODELS_DIR), and the runs folder starts empty. The page runs in this process, so
-monkeypatching mnist_core.compare reaches it.
+monkeypatching mnist_core's modules reaches it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from compare_helpers import ARCHS, make_model, use_models
 from streamlit.testing.v1 import AppTest
 
-from mnist_core import checkpoints, compare, data, inference
+from mnist_core import checkpoints, data, evaluation, inference, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -102,13 +102,13 @@ def test_curves_confusion_matrices_per_class_and_gallery(lab, small_data_dir):
         z = values(fig["data"][0]["z"])
         name = fig["layout"]["title"]["text"].split(":")[0]
         assert z.shape == (10, 10) and z.sum() == n_test
-        ev = compare.evaluation(next(e for e in inference.model_entries() if e.name == name))
+        ev = evaluation.on_test_set(next(e for e in inference.model_entries() if e.name == name))
         np.testing.assert_array_equal(z, ev.confusion)
     (bars,) = [f for f in rest if f["data"][0]["type"] == "bar"]
     assert sorted(t["name"] for t in bars["data"]) == sorted(ARCHS)
     (gallery,) = at.image
     shown = at.selectbox(key="cmp_gallery_model").value
-    ev = compare.evaluation(next(e for e in inference.model_entries() if e.name == shown))
+    ev = evaluation.on_test_set(next(e for e in inference.model_entries() if e.name == shown))
     assert len(gallery.value) == min(24, ev.mistakes) > 0
     assert gallery.captions[0].startswith(f"predicted {ev.mistake_pred[0]}, true {ev.mistake_true[0]}")
 
@@ -123,8 +123,8 @@ def test_picking_models_and_the_gallery_model(lab):
     at.multiselect(key="cmp_pick").set_value(list(ARCHS)).run()
     at.selectbox(key="cmp_gallery_model").set_value("mlp_128_64").run()
     assert not at.exception
-    ev = compare.evaluation(next(e for e in inference.model_entries() if e.name == "mlp_128_64"))
-    assert at.image[0].captions[0] == compare.gallery(ev, k=1)[0][1]
+    ev = evaluation.on_test_set(next(e for e in inference.model_entries() if e.name == "mlp_128_64"))
+    assert at.image[0].captions[0] == evaluation.gallery(ev, k=1)[0][1]
     at.multiselect(key="cmp_pick").set_value([]).run()
     assert not at.exception and not at.tabs and not at.image
     assert len(table(at)) == len(ARCHS)
@@ -170,9 +170,7 @@ def test_reopening_the_page_measures_nothing_again(lab, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the reopened page measured a model again")
 
-    monkeypatch.setattr(compare, "_measure", refuse)
-    monkeypatch.setattr(compare, "_evaluate", refuse)
-    monkeypatch.setattr(checkpoints, "load", refuse)
+    monkeypatch.setattr(checkpoints, "load", refuse)  # every measurement starts by loading the checkpoint
     again = compare_page()
     assert table(again).equals(table(first))
     assert [f["data"] for f in figures(again)] == [f["data"] for f in figures(first)]
@@ -306,8 +304,8 @@ def test_accuracy_on_a_collection_of_drawings(lab, tmp_path):
     picker = at.selectbox(key="cmp_collection")
     assert picker.options == ["few (20 drawings)", "mine (100 drawings)"]
     picker.set_value("mine").run()
-    rows, _ = compare.summaries()
-    scores, _, held = compare.collection_accuracies(rows, "mine")
+    rows, _ = measure.summaries()
+    scores, _, held = measure.collection_accuracies(rows, "mine")
     df = table(at).set_index("Model")
     for name, acc in scores.items():
         assert df.loc[name, "Your drawings"] == pytest.approx(acc)

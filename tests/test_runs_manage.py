@@ -12,9 +12,10 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 from compare_helpers import use_models
 
-from mnist_core import checkpoints, compare, inference, jobs, training
+from mnist_core import cache, checkpoints, inference, jobs, measure, training
 from mnist_core.jobs import JobRunner
 from mnist_core.training import TrainConfig
 
@@ -147,31 +148,30 @@ def test_a_queued_or_running_job_is_never_renamed_or_deleted(runner, lab, small_
     assert runner.rename_run("running", "ran").name == "ran.pt"  # once it has ended it may be
 
 
-# --- the Compare cache after a rename or a delete ---------------------------------------------
+# --- the Compare measurements after a rename or a delete ----------------------------------------
 
 
 def test_compare_shows_no_stale_row_after_rename_or_delete(runner, lab, small_data_dir, monkeypatch):
     finished(runner, "old", small_data_dir)
     finished(runner, "other", small_data_dir)
-    rows, _ = compare.summaries()
+    rows, _ = measure.summaries()
     assert sorted(r["name"] for r in rows) == ["old", "other"]
     acc = next(r for r in rows if r["name"] == "old")["test_accuracy"]
-    old_cache = list(compare.cache_dir().glob(f"{compare._digest((lab / 'old.pt').resolve())}-*"))
-    assert old_cache
+    entries = sorted(p.name for p in cache.folder().iterdir())
 
     def refuse(*args, **kwargs):
         raise AssertionError("a renamed run was measured again")
 
-    assert compare.rename_run(runner, "old", "new name") == "new_name"
+    assert runner.rename_run("old", "new name") == lab / "new_name.pt"
     with monkeypatch.context() as m:
-        m.setattr(compare, "_measure", refuse)  # the moved file's summary moved with it
-        rows, _ = compare.summaries()
+        m.setattr(checkpoints, "load", refuse)  # the cache follows the file's content, not its name
+        m.setattr(torch, "load", refuse)
+        rows, _ = measure.summaries()
     assert sorted(r["name"] for r in rows) == ["new_name", "other"]
     row = next(r for r in rows if r["name"] == "new_name")
     assert row["path"] == str(lab / "new_name.pt") and row["test_accuracy"] == acc
-    assert not any(p.exists() for p in old_cache)
-    compare.delete_run(runner, "new_name")
-    rows, problems = compare.summaries()
+    assert sorted(p.name for p in cache.folder().iterdir()) == entries  # nothing measured, nothing written
+    runner.delete_run("new_name")
+    rows, problems = measure.summaries()
     assert [r["name"] for r in rows] == ["other"] and problems == []
-    assert not list(compare.cache_dir().glob(f"{compare._digest((lab / 'new_name.pt').resolve())}-*"))
     assert [e.name for e in inference.model_entries()] == ["other"]

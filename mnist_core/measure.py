@@ -1,0 +1,249 @@
+"""What the Compare page measures per model, once per checkpoint: its summary (one table row), and its
+accuracy on a collection of the user's drawings.
+
+A *summary* holds the checkpoint's metadata and history, its parameter count, its inference latency, its
+accuracy on real handwriting (UNIPEN's benchmark writers drawn on the canvas) and on MNIST's test digits
+re-drawn as canvas drawings (mnist_core.drawn). It is kept as JSON in the measurements' disk cache
+(mnist_core.cache), keyed by the checkpoint's content, so reading a cached summary never unpickles
+anything. The test-set evaluation (confusion matrix, mistakes) is mnist_core.evaluation's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from . import cache, checkpoints, data, drawings, drawn, inference, pen
+from .models import ARCHS, param_count
+
+DRAWN_N = 300  # drawn digits per model: small and fixed (seed 0), the same sample for every model
+DRAWN_SEED = 0
+LATENCY_REPEATS = 30
+SETTINGS_KEYS = ("optimizer", "lr", "schedule", "batch_size", "epochs", "max_steps", "train_limit", "augment",
+                 "pen_data", "styles", "dataset", "init_from", "collection", "label_smoothing", "weight_decay")
+
+
+def number(v) -> float | None:
+    """`v` as a finite float, or None (a checkpoint's metrics may hold anything)."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def count(v) -> int | None:
+    """`v` as a plausible positive count (of CPU cores), or None."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 < v < 1 << 20 else None
+
+
+# --- one model's summary ------------------------------------------------------------------------
+
+
+def _redrawn_accuracy(predictor: inference.Predictor, dataset: str, data_root) -> tuple[float | None, str]:
+    """Accuracy on DRAWN_N MNIST test digits re-drawn as canvas drawings (drawn.drawn_accuracy: the
+    rendering, the slow part, is done once per process and shared by every model)."""
+    if dataset != "mnist":
+        return None, "drawn digits are MNIST digits; this model was trained on another dataset"
+    if not data.is_available("mnist", data_root):
+        return None, "needs the MNIST test set, which is not available"
+    try:
+        return drawn.drawn_accuracy(predictor, n=DRAWN_N, seed=DRAWN_SEED, data_root=data_root), ""
+    except (data.DataUnavailable, OSError) as exc:
+        return None, str(exc).splitlines()[0]
+
+
+def _real_handwriting(predictor: inference.Predictor, meta: dict, shipped: bool, dataset: str,
+                      data_root) -> tuple[float | None, str]:
+    """Accuracy on UNIPEN's benchmark writers drawn on the canvas (pen.benchmark): a shipped model's
+    stored figure (written by pretrain), else measured (cached inputs: a fraction of a second)."""
+    stored = (meta.get("extra") or {}).get("real_handwriting")
+    if shipped and isinstance(stored, dict) and isinstance(stored.get("accuracy"), float):
+        return stored["accuracy"], ""
+    if dataset != "mnist":
+        return None, "pen-drawn digits are digits; this model was trained on another dataset"
+    try:
+        return pen.benchmark(predictor, data_root)["accuracy"], ""
+    except data.DataUnavailable as exc:
+        return None, str(exc).splitlines()[0]
+
+
+def _epochs(meta: dict) -> float | None:
+    done = meta["metrics"].get("epochs_done")
+    if done is None and meta["history"].get("epochs"):
+        done = meta["history"]["epochs"][-1].get("epoch")
+    return done if done is not None else meta["config"].get("epochs")
+
+
+def _settings(config: dict) -> dict:
+    """The training settings a table shows, kept only where plain and short (a file may hold anything)."""
+    out = {}
+    for k in SETTINGS_KEYS:
+        v = config.get(k)
+        if isinstance(v, bool) or (isinstance(v, str) and len(v) <= 200) or number(v) is not None:
+            out[k] = v
+    return out
+
+
+def _shipped(path: Path) -> bool:
+    return path.resolve().parent == inference.shipped_dir().resolve()
+
+
+def _measure(path: Path, data_root) -> dict:
+    """Load the checkpoint (CheckpointError if it is not a usable one) and measure it."""
+    model, meta = checkpoints.load(path)
+    predictor = inference.Predictor(model, meta, meta.get("name") or path.stem, path)
+    arch = ARCHS[meta["arch"]]
+    metrics = meta["metrics"]
+    dataset = meta.get("dataset") or meta["config"].get("dataset") or "mnist"
+    redrawn, redrawn_note = _redrawn_accuracy(predictor, dataset, data_root)
+    real, real_note = _real_handwriting(predictor, meta, _shipped(path), dataset, data_root)
+    return {
+        "arch": meta["arch"],
+        "params": param_count(model),
+        "epochs": _epochs(meta),
+        "train_seconds": metrics.get("train_seconds"),
+        "device": metrics.get("device") or meta["config"].get("device"),
+        "load_1min": number(metrics.get("load_1min")),  # None: not recorded (checkpoints made before it was)
+        "cpu_count": count(metrics.get("cpu_count")),
+        "config": _settings(meta["config"]),
+        "test_accuracy": metrics.get("test_accuracy"),  # None for an upload not measured yet
+        "claimed_accuracy": metrics.get("claimed_test_accuracy"),  # what an upload's file said (never used)
+        "accuracy_source": metrics.get("accuracy_source") or "training",  # training, measured or claimed
+        "reported_accuracy": arch.reported_accuracy,
+        "reported": arch.reported,
+        "drawn_accuracy": real,  # real handwriting: UNIPEN's benchmark writers drawn on the canvas
+        "drawn_note": real_note,
+        "redrawn_accuracy": redrawn,  # MNIST's own test digits re-rendered as drawings
+        "redrawn_note": redrawn_note,
+        "latency_ms": predictor.latency_ms(LATENCY_REPEATS),
+        "dataset": dataset,
+        "created": meta.get("created"),
+        "stored_name": meta.get("name"),
+        "history": {"steps": meta["history"].get("steps") or [], "epochs": meta["history"].get("epochs") or []},
+    }
+
+
+def checkpoint_key(path: str | os.PathLike) -> str:
+    """The cache key of a checkpoint's content; CheckpointError naming the file if it cannot be read or is
+    too large to be one (refused before its bytes are hashed)."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > checkpoints.MAX_BYTES:
+            checkpoints.read(path)  # refuses it, naming the file and the limit
+        return cache.content_key(path)
+    except OSError as exc:
+        raise checkpoints.CheckpointError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _drawn_now_possible(row: dict, data_root) -> bool:
+    """A cached summary without a re-drawn accuracy that could be completed now (the test set has come)."""
+    return (row.get("redrawn_accuracy") is None and row.get("dataset") == "mnist"
+            and data.is_available("mnist", data_root))
+
+
+def _cached_summary(entry: inference.ModelEntry, cdir, data_root) -> tuple[dict | None, Path]:
+    path = Path(entry.path)
+    # A shipped model's real-handwriting figure is the one stored in it, a run's is measured: the same bytes
+    # in both places are two entries.
+    target = cache.entry("summary", "json", checkpoint_key(path), _shipped(path), cdir=cdir)
+    try:
+        row = json.loads(cache.read(target) or b"")
+    except ValueError:
+        return None, target
+    if not isinstance(row, dict) or _drawn_now_possible(row, data_root):
+        return None, target
+    return row, target
+
+
+def summary(entry: inference.ModelEntry, cdir=None, data_root=None) -> dict:
+    """One table row for a model (cached). Raises checkpoints.CheckpointError for a bad file."""
+    row, target = _cached_summary(entry, cdir, data_root)
+    if row is None:
+        row = _measure(Path(entry.path), data_root)
+        cache.store(target, json.dumps(row).encode())
+    return {"name": entry.name, "source": entry.source, "path": str(entry.path), **row}
+
+
+def summaries(entries: Iterable[inference.ModelEntry] | None = None, cdir=None, data_root=None,
+              on_progress: Callable[[int, int, str], None] | None = None) -> tuple[list[dict], list[str]]:
+    """Rows for every model, and one message (naming the file) per checkpoint that was refused.
+
+    on_progress(done, total, name) is called before each model that must be measured (a cache
+    miss), so a page can show progress on first use and nothing when all is cached.
+    """
+    entries = list(inference.model_entries() if entries is None else entries)
+    rows, problems = [], []
+    for i, e in enumerate(entries):
+        try:
+            if on_progress and _cached_summary(e, cdir, data_root)[0] is None:
+                on_progress(i, len(entries), e.name)
+            rows.append(summary(e, cdir, data_root))
+        except checkpoints.CheckpointError as exc:
+            problems.append(str(exc))
+    return rows, problems
+
+
+# --- accuracy on a collection of the user's drawings ------------------------------------------------
+
+_ON_DRAWINGS: dict[tuple, float] = {}  # (checkpoint content, held-out content) -> accuracy
+_ON_DRAWINGS_LOCK = threading.Lock()
+ON_DRAWINGS_KEEP = 512
+
+
+def drawing_collections(runs=None) -> tuple[dict[str, int], str | None]:
+    """The user's collections (name -> drawings) and a problem in words; never creates the database."""
+    if not (inference.runs_dir(runs) / drawings.DB_NAME).is_file():
+        return {}, None
+    try:
+        return drawings.DrawingStore(runs).collections(), None
+    except (drawings.StoreError, sqlite3.Error) as exc:
+        return {}, str(exc)
+
+
+def _on_drawings(name: str, path: Path, xs: np.ndarray, labels: np.ndarray, content: str) -> float:
+    """One model's accuracy on held-out drawings, remembered in this process per checkpoint content."""
+    key = (cache.content_key(path), content)
+    with _ON_DRAWINGS_LOCK:
+        acc = _ON_DRAWINGS.get(key)
+    if acc is None:
+        model, meta = checkpoints.load(path)
+        predictor = inference.Predictor(model, meta, name, path)
+        acc = float((predictor.proba_batch(xs.astype(np.float32) / 255.0).argmax(1) == labels).mean())
+        with _ON_DRAWINGS_LOCK:
+            while len(_ON_DRAWINGS) >= ON_DRAWINGS_KEEP:
+                _ON_DRAWINGS.pop(next(iter(_ON_DRAWINGS)))
+            _ON_DRAWINGS[key] = acc
+    return acc
+
+
+def collection_accuracies(rows: list[dict], collection: str, runs=None) -> tuple[dict[str, float | None],
+                                                                                 dict[str, str], int]:
+    """Each row's accuracy on the held-out part of a collection (every fifth drawing of each digit, the part
+    fine-tuning never trains on), through its Predictor.proba_batch: (name -> fraction or None, name -> why
+    None, held-out drawings). Remembered per checkpoint content and held-out content."""
+    try:
+        _, held = drawings.DrawingStore(runs).split(collection)
+    except (drawings.StoreError, sqlite3.Error) as exc:
+        return dict.fromkeys(r["name"] for r in rows), {r["name"]: str(exc) for r in rows}, 0
+    xs, labels = drawings.arrays(held)
+    if not len(xs):
+        why = (f"no held-out drawings in '{collection}' yet: every {drawings.HOLDOUT_EVERY}th drawing of each "
+               f"digit is held out, so a digit needs {drawings.HOLDOUT_EVERY} drawings")
+        return dict.fromkeys(r["name"] for r in rows), {r["name"]: why for r in rows}, 0
+    content = hashlib.sha1(labels.tobytes() + xs.tobytes()).hexdigest()
+    scores, notes = {}, {}
+    for r in rows:
+        name = r["name"]
+        if (r.get("dataset") or "mnist") != "mnist":
+            scores[name], notes[name] = None, "drawn digits are digits; this model was trained on another dataset"
+            continue
+        try:
+            scores[name] = _on_drawings(name, Path(r["path"]), xs, labels, content)
+        except (checkpoints.CheckpointError, OSError) as exc:
+            scores[name], notes[name] = None, f"could not be measured ({str(exc).splitlines()[0][:200]})"
+    return scores, notes, len(xs)
