@@ -55,7 +55,7 @@ def run(name: str, root, seed: int, limit: int, one_view: bool = False) -> dict:
     return res
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir")
     ap.add_argument("--seed", type=int, default=pen.BENCH_SEED)
@@ -63,7 +63,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N drawings (a quick look)")
     ap.add_argument("--one-view", action="store_true", help="read each drawing once, without the app's views")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: one drawing at a time, as the app)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
         path = pen.find(args.data_dir)

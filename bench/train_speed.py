@@ -143,13 +143,13 @@ def seconds_to(arch: str, target: float | None, root: Path, device: torch.device
     return reached["seconds"], reached["accuracy"]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", help="the real MNIST (default: $MNIST_DATA_DIR, else ./data)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--seed", type=int, default=1, help="the example's own default seed")
     ap.add_argument("--cnn-epochs", type=int, help="epochs of the cnn run (default: its recipe's)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     root = data.data_dir(args.data_dir)
     try:
         data.load("mnist", train=True, root=root, download=False)
@@ -175,7 +175,7 @@ def main() -> int:
     print(f"  reference / floor: {ref_s / floor_s:.2f}x, the most any engine on these kernels can gain here; "
           f"engine / floor: {eng_s / floor_s:.2f}", flush=True)
 
-    cnn_epochs = args.cnn_epochs or recipes.tutorial("cnn").epochs
+    cnn_epochs = args.cnn_epochs or recipes.quick("cnn").epochs
     print(f"\n(b) cnn to 99.0% test accuracy ({cnn_epochs} epoch(s)) vs one tutorial convnet epoch")
     cnn_s, cnn_acc = seconds_to("cnn", 0.99, root, device, epochs=cnn_epochs, log_every=100)
     print(f"  cnn reached {cnn_acc:.2%} after {cnn_s:.1f} s", flush=True)

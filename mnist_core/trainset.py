@@ -20,7 +20,7 @@ STYLES_SEEN = ("slashed 0, crossed 7, flagged 1 (a hook to a long flag; and foot
                "on pen renders also a floating-bar 5 and a small-headed 9")
 PEN_PER_EPOCH = 2  # renders of each pen-drawn digit in one epoch (2: 97.2% against 96.5% with 1, cnn 3 epochs)
 # pen-drawn digits that come once more in each epoch, from the renders the epoch does not use: the 1s, whose
-# flags read as 7s (cnn 12 epochs: the benchmark writers' 1s 96.8% with them, 95.4% without; README)
+# flags read as 7s (cnn 12 epochs: the benchmark writers' 1s 96.8% with them, 95.4% without; docs/experiments.md)
 PEN_AGAIN = (1,)
 # fine-tuning: the user's drawings, repeated (and augmented), make this share of the images; with distillation
 # keeping MNIST, half the batch can be the user's (bench/finetune_writer.py: 4-5 errors left of 12 at 0.5, 5-6 at 0.25)

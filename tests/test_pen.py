@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import run_bench
 
 from mnist_core import data, pen, pen_styles, trainset
 from mnist_core.augment import style_batch
@@ -228,28 +229,14 @@ def test_pen_data_needs_digits():
 
 
 def test_real_handwriting_bench_prints_every_figure(pen_root):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    bench = Path(__file__).resolve().parent.parent / "bench" / "real_handwriting.py"
-    out = subprocess.run([sys.executable, str(bench), "--data-dir", str(pen_root), "--model", "cnn", "--seed", "1"],
-                         capture_output=True, text=True, timeout=120, env={**__import__("os").environ})
-    assert out.returncode == 0, out.stderr
-    text = out.stdout
+    code, text, err = run_bench("real_handwriting.py", "--data-dir", str(pen_root), "--model", "cnn", "--seed", "1")
+    assert code == 0, err
     assert "cnn: " in text and "of 6 drawings" in text and "ms per image" in text
     assert "per lab:   val" in text and "gmd" in text and "per digit: 0:" in text and "most frequent confusions" in text
     assert "| cnn |" in text
 
 
-def test_real_handwriting_bench_without_the_file_says_where_it_looked(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    bench = Path(__file__).resolve().parent.parent / "bench" / "real_handwriting.py"
-    code = (f"import runpy, sys; import mnist_core.pen as p; p.BUNDLED = p.Path({str(tmp_path / 'x.gz')!r}); "
-            f"sys.argv = ['b', '--data-dir', {str(tmp_path)!r}]; runpy.run_path({str(bench)!r}, run_name='__main__')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=bench.parent.parent)
-    assert out.returncode == 2 and "unipen_1a_digits.jsonl.gz" in out.stderr and str(tmp_path) in out.stderr
+def test_real_handwriting_bench_without_the_file_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setattr(pen, "BUNDLED", tmp_path / "x.gz")
+    code, _, err = run_bench("real_handwriting.py", "--data-dir", str(tmp_path))
+    assert code == 2 and "unipen_1a_digits.jsonl.gz" in err and str(tmp_path) in err
