@@ -74,7 +74,7 @@ def _open(data: bytes) -> Image.Image:
     return img
 
 
-def _to_array(img: Image.Image) -> np.ndarray:
+def to_array(img: Image.Image) -> np.ndarray:
     """A Pillow image in any mode -> uint8 gray, RGB or RGBA (alpha kept: it tells ink from canvas)."""
     mode = img.mode
     if mode.startswith("I") or mode == "F":  # 16-bit PNG ("I;16"), 32-bit int or float gray
@@ -117,7 +117,7 @@ def decode(data: bytes) -> Decoded:
         if orientation in TRANSPOSE:  # a phone photo held sideways is stored sideways, with this tag
             img = img.transpose(TRANSPOSE[orientation])
             notes.append("Turned upright as its EXIF orientation says.")
-        pixels = _to_array(img)
+        pixels = to_array(img)
     except ImageError:
         raise
     except Exception as exc:  # truncated or corrupt data: Pillow raises OSError, SyntaxError, ...

@@ -32,7 +32,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def _no_lab_settings_from_the_shell(monkeypatch):
     """A developer's own MNIST_LAB_RAY_ADDRESS or MNIST_LAB_RUNS_PER_DEVICE (the README's) never changes
     what a test runs on: the tests that want them set them."""
-    for name in ("MNIST_LAB_RAY_ADDRESS", "MNIST_LAB_RUNS_PER_DEVICE", "MNIST_LAB_RUNS_PER_SESSION"):
+    for name in ("MNIST_LAB_RAY_ADDRESS", "MNIST_LAB_RUNS_PER_DEVICE", "MNIST_LAB_RUNS_PER_SESSION",
+                 "MNIST_UPLOADS_MAX_MB"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -164,7 +164,7 @@ def test_a_large_photo_is_reduced_so_memory_stays_bounded():
 @pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I", "F", "YCbCr", "HSV", "LAB"])
 def test_every_pillow_mode_becomes_uint8_gray_rgb_or_rgba(mode):
     img = Image.new(mode, (16, 16))
-    a = images._to_array(img)
+    a = images.to_array(img)
     assert a.dtype == np.uint8 and a.shape[:2] == (16, 16)
     assert a.ndim == 2 or a.shape[2] in (3, 4)
 
