@@ -25,7 +25,6 @@ the data is there; until then (or without the data) the file's own figure is onl
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -40,7 +39,17 @@ from typing import Protocol
 from . import checkpoints, data, devices, inference, settings, training
 from .events import ACTIVE, Event, EventKind, RunStatus
 from .models import ARCHS
-from .runs import EVALUATE, NAME_LEN, RESERVED, STATUS_FORMAT, STATUS_SUFFIX, TRAIN, Run, RunsFolder  # noqa: F401
+from .runs import (  # noqa: F401
+    EVALUATE,
+    NAME_LEN,
+    RESERVED,
+    STATUS_FORMAT,
+    STATUS_SUFFIX,
+    TRAIN,
+    Run,
+    RunsFolder,
+    owner_tag,
+)
 from .training import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -68,12 +77,6 @@ ANYONE = object()  # stop(owner=ANYONE): the runner's own holder (command line, 
 UPLOAD_MAX_BYTES = 16 * 2**20  # one uploaded checkpoint (the largest model here is under 3 MB)
 
 
-def owner_tag(owner: str | None) -> str:
-    """A session's short public name for the runs it started ("" for the runner's holder): a hash of its
-    token, so that showing who started a run never shows what stops it."""
-    return hashlib.blake2b(owner.encode(), digest_size=3).hexdigest() if owner else ""
-
-
 class Job:
     """One training run. Read it through `snapshot()`, `status` and `message`; stop with `stop()`."""
 
@@ -84,7 +87,7 @@ class Job:
         self.kind = kind
         self.owner = owner  # the session token that may stop it (None: whoever holds the runner)
         self.owner_tag = owner_tag(owner)  # who started it, as shown to everyone (never the token itself)
-        self.ray_actor: str | None = None  # the Ray actor that runs it (mnist_core.ray_backend), if any
+        self.worker: str | None = None  # the Ray actor that runs it (mnist_core.ray_backend), if any
         self.uploaded = 0  # bytes, for an uploaded checkpoint (counted against settings.uploads_max_bytes())
         self.config = config
         self.path = path  # where the checkpoint goes (inside the runs directory)
@@ -109,7 +112,7 @@ class Job:
         """The job for a run found in the runs folder (before a restart, or in another process)."""
         job = cls(run.id, run.name, run.config, run.path, kind=run.kind)
         job.created, job.uploaded, job.foreign = run.created, run.uploaded, run.foreign
-        job.owner_tag, job.ray_actor = run.owner_tag, run.ray_actor
+        job.owner_tag, job.worker = run.owner_tag, run.worker
         job._set(run.status, run.message, started=run.started, ended=run.ended)
         if run.status not in ACTIVE:
             job._done.set()
@@ -149,13 +152,13 @@ class Job:
         device is `device` (resolved here, so that the worker never picks another); `extra` joins it."""
         return {"id": self.id, "name": self.name, "config": {**self.config.to_dict(), "device": device},
                 "path": str(self.path), "data_root": self.data_root, "created": self.created,
-                "owner_tag": self.owner_tag, "actor": self.ray_actor, **extra}
+                "owner_tag": self.owner_tag, "worker": self.worker, **extra}
 
     @classmethod
     def from_spec(cls, spec: dict) -> Job:
         job = cls(spec["id"], spec["name"], TrainConfig.from_dict(spec["config"]), Path(spec["path"]),
                   spec["data_root"])
-        job.created, job.owner_tag, job.ray_actor = spec["created"], spec["owner_tag"], spec["actor"]
+        job.created, job.owner_tag, job.worker = spec["created"], spec["owner_tag"], spec["worker"]
         return job
 
     def delta(self, cursor: tuple[int, int, int] = (0, 0, 0)) -> dict:
@@ -414,12 +417,19 @@ def make_backend(run: Callable[[Job], None], folder: RunsFolder, download: bool,
     return ThreadBackend(run), f"Training runs on this server, not on Ray: {why}."
 
 
+def worker_alive(name: str) -> bool | None:
+    """Whether Ray still has the actor `name` (None: this process is not on Ray, or Ray cannot say)."""
+    from . import ray_backend
+
+    return ray_backend.actor_alive(name)
+
+
 class JobRunner:
     """Queues training jobs on its backend (threads here, or Ray) and keeps every job of its runs folder."""
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, download: bool = True,
                  ray_address: str | None = None):
-        self.folder = RunsFolder(runs_dir)
+        self.folder = RunsFolder(runs_dir, worker_alive=worker_alive)
         self.runs_dir = self.folder.path
         self.download = download  # False: a missing dataset fails the job instead of downloading
         self.token = self.folder.token  # tells this runner's status files from another's
@@ -697,7 +707,7 @@ class JobRunner:
         job = Job.restored(run)
         if job.status == INTERRUPTED:
             self._write_status(job)
-        if job.foreign and job.ray_actor and self.backend.attach(job):
+        if job.foreign and job.worker and self.backend.attach(job):
             job.foreign, job.owner = False, RESTORED
         return job
 
@@ -722,7 +732,7 @@ class JobRunner:
     def close(self) -> None:
         """Stop every job that ends with this process, and forget this runner (its status files then read
         as interrupted). Runs on Ray go on: another runner on the same cluster and runs folder follows them."""
-        ending = [j for j in self.active() if not (self.backend.keeps_running and j.ray_actor)]
+        ending = [j for j in self.active() if not (self.backend.keeps_running and j.worker)]
         deadline = time.monotonic() + 10
         for job in ending:
             self.stop(job.id, ANYONE)

@@ -163,14 +163,14 @@ class RayBackend:
             return self._local.start(queue, job)
         import ray
 
-        job.ray_actor = f"mnist-lab-{job.id}"
+        job.worker = f"mnist-lab-{job.id}"
         # the device as resolved here: a worker never picks another one (Ray reserved this one for it)
         spec = job.spec(device=queue, runs_dir=str(self._folder.path), download=self._download)
         try:
             if queue == "cuda" and not ray.cluster_resources().get("GPU"):
                 raise ValueError("the Ray cluster has no GPU: choose the cpu device")
             gpus = {"num_gpus": 1} if queue == "cuda" else {}
-            handle = _actor_class().options(name=job.ray_actor, namespace=NAMESPACE, lifetime="detached",
+            handle = _actor_class().options(name=job.worker, namespace=NAMESPACE, lifetime="detached",
                                             num_cpus=1, **gpus).remote(spec)
         except Exception as exc:  # the cluster went away, or cannot hold this run
             log.exception("could not hand run %s to Ray", job.name)
@@ -179,7 +179,7 @@ class RayBackend:
         self._folder.write_status(job)  # queued on Ray, named: its actor writes that it runs, seconds from now
 
     def stop(self, job: jobs.Job) -> bool:
-        if job.ray_actor is None:
+        if job.worker is None:
             return self._local.stop(job)
         with self._lock:  # the poller marks a run started under this lock: a stop sees one or the other
             f = self._followed.get(job.id)
@@ -208,7 +208,7 @@ class RayBackend:
         import ray
 
         try:
-            handle = ray.get_actor(job.ray_actor, namespace=NAMESPACE)
+            handle = ray.get_actor(job.worker, namespace=NAMESPACE)
         except Exception:  # gone, or Ray out of reach: the run stays as its status file says
             return False
         self._follow(job, handle, jobs.device_queue(job.config), started=job.status == RunStatus.RUNNING)
@@ -217,7 +217,7 @@ class RayBackend:
     def position(self, job: jobs.Job) -> int | None:
         """1 for the next run to start on its device, as far as this app knows (Ray places runs in about the
         order they came; others' runs count once an app has seen them); None when it is not waiting."""
-        if job.ray_actor is None:
+        if job.worker is None:
             return self._local.position(job)
         with self._lock:
             f = self._followed.get(job.id)

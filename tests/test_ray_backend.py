@@ -72,10 +72,10 @@ def test_a_run_on_ray_ends_with_its_curves_and_checkpoint(runner, small_data_dir
     meta = checkpoints.read(runs_dir / "on-ray.pt")
     assert meta["metrics"]["test_accuracy"] == pytest.approx(s["test_accuracy"])
     record = json.loads((runs_dir / "on-ray.json").read_text())
-    assert record["status"] == "finished" and record["ray_actor"] == job.ray_actor
+    assert record["status"] == "finished" and record["worker"] == job.worker
     assert record["pid"] != os.getpid()  # written by the Ray worker
     assert record["owner"] == jobs.owner_tag("student-1") and "student-1" not in json.dumps(record)
-    wait_for(lambda: ray_backend.actor_alive(job.ray_actor) is False, 30, "the ended run's actor to go")
+    wait_for(lambda: ray_backend.actor_alive(job.worker) is False, 30, "the ended run's actor to go")
 
 
 def test_stop_reaches_a_running_run_and_a_queued_one_never_runs(runner, small_data_dir):
@@ -189,7 +189,7 @@ def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_dat
     assert not at.exception and not at.warning, [w.value for w in at.warning]
     runner = lab_ui.job_runner()
     (job,) = runner.jobs()
-    assert isinstance(runner.backend, ray_backend.RayBackend) and job.ray_actor
+    assert isinstance(runner.backend, ray_backend.RayBackend) and job.worker
     try:
         assert job.wait(180), job.snapshot()
         at.run()
@@ -214,4 +214,4 @@ def test_the_command_line_trains_on_ray_and_prints_the_same_summary(cluster, run
     assert summary["path"] == str(runs_dir / "cli-run.pt")
     assert checkpoints.read(runs_dir / "cli-run.pt")["metrics"]["test_accuracy"] == pytest.approx(
         summary["test_accuracy"])
-    assert json.loads((runs_dir / "cli-run.json").read_text())["ray_actor"]
+    assert json.loads((runs_dir / "cli-run.json").read_text())["worker"]
