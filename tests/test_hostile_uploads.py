@@ -228,18 +228,18 @@ def test_every_page_opens_with_the_hostile_files_in_the_runs_folder(lab, bomb, s
 # --- 3. an uploaded model's accuracy is measured, not believed -----------------------------------
 
 
-def test_an_upload_claiming_100_percent_is_measured_and_never_best_before(lab, tmp_path):
+def test_an_upload_claiming_100_percent_is_measured_and_never_best_before(lab, tmp_path, monkeypatch):
     liar = hf.random_weights_claiming_100(tmp_path / "liar.pt")
     runner = lab_ui.job_runner()
     rows_before = None
     gate = threading.Event()
-    real_measure = runner._measure
+    real_measure = jobs.measure_upload
 
-    def held(job):  # the measurement waits until the test has looked at the claimed state
+    def held(job, folder):  # the measurement waits until the test has looked at the claimed state
         gate.wait(60)
-        real_measure(job)
+        real_measure(job, folder)
 
-    runner._measure = held
+    monkeypatch.setattr(jobs.work, "measure_upload", held)
     try:
         saved = compare.accept_upload("liar.pt", liar.read_bytes(), runner=runner, owner="me")
         job = next(j for j in runner.jobs() if j.path == saved)
