@@ -261,7 +261,8 @@ class JobRunner:
     def unique_name(self, requested: str | None, arch: str) -> str:
         """A safe file stem, unused by a shipped model, a job (queued, running or done) or a file in the runs
         directory (runs.unique_name, the rule uploads follow too)."""
-        return self.folder.unique_name(requested, arch, taken=[j.name for j in self._jobs.values()])
+        with self._lock:
+            return self.folder.unique_name(requested, arch, taken=[j.name for j in self._jobs.values()])
 
     def _status_path(self, name: str) -> Path:
         return self.folder.status_path(name)
