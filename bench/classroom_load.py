@@ -65,10 +65,10 @@ def run_setup(name: str, students: int, data_dir: str) -> dict:
     if kind == "ray":
         import ray
 
-        from mnist_core import ray_backend
+        from mnist_core.jobs import ray as ray_jobs
 
         ray.init(address="local", num_cpus=n, include_dashboard=False, log_to_driver=False,
-                 namespace=ray_backend.NAMESPACE)
+                 namespace=ray_jobs.NAMESPACE)
         address = ray.get_runtime_context().gcs_address
     runs = tempfile.mkdtemp(prefix="classroom-runs-")
     runner = jobs.JobRunner(runs, download=False, ray_address=address)

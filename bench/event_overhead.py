@@ -42,7 +42,7 @@ def timed(cfg: TrainConfig, root, with_events: bool) -> tuple[float, float]:
         return steps["n"] > last
 
     w0, c0 = time.perf_counter(), time.process_time()
-    train(cfg, data_root=root, on_event=job._on_event if job else None, should_stop=should_stop)
+    train(cfg, data_root=root, on_event=job.record if job else None, should_stop=should_stop)
     return time.perf_counter() - w0, time.process_time() - c0
 
 

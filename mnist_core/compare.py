@@ -7,11 +7,9 @@ drawings) and mnist_core.evaluation (the test set), and kept in mnist_core.cache
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
-from . import checkpoints, data, inference, jobs, settings
+from . import data
 from .measure import count, number
 from .models import ARCHS
 
@@ -152,61 +150,3 @@ def missing_notes(rows: list[dict], headers: dict[str, str], notes: dict[str, st
                 continue
             grouped.setdefault((header, reason), []).append(r["name"])
     return [f"{header} — {', '.join(names)}: {reason}" for (header, reason), names in grouped.items()]
-
-
-# --- upload ---------------------------------------------------------------------------------
-
-
-def _display_name(filename: str) -> str:
-    name = "".join(ch for ch in Path(str(filename)).name if ch.isprintable())
-    return (name[:80] + "...") if len(name) > 80 else (name or "the uploaded file")
-
-
-def _mb(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
-
-
-def accept_upload(filename: str, content: bytes, runs=None, runner=None, owner: str | None = None) -> Path:
-    """Validate an uploaded checkpoint and save it into the runs directory under a safe name.
-
-    The bytes are checked by checkpoints.load (zip sizes before anything is inflated, then
-    torch.load with weights_only=True, metadata and finite weights) before they get a `.pt` name,
-    so a refused file is never listed. The accuracy the file records is only claimed: it is kept as
-    `claimed_test_accuracy` and `test_accuracy` is cleared until it is measured. With a `runner`
-    (the app's) the name is reserved through it, so that it is never the name of a queued or running
-    job, the total size of uploads is bounded, and the accuracy is measured on the test set in a
-    background job. Raises CheckpointError with a message naming the uploaded file.
-    """
-    shown = _display_name(filename)
-    limit = min(jobs.UPLOAD_MAX_BYTES, checkpoints.MAX_BYTES)
-    if len(content) > limit:
-        raise checkpoints.CheckpointError(f"{shown}: {_mb(len(content))} is too large for a checkpoint (the limit "
-                                          f"is {_mb(limit)}; the largest model here is under 3 MB)")
-    if runner is not None and runner.upload_bytes() + len(content) > settings.uploads_max_bytes():
-        raise checkpoints.CheckpointError(
-            f"{shown}: not saved: the uploaded models kept here already take {runner.upload_bytes() / 2**20:.0f} MB "
-            f"of the {settings.uploads_max_bytes() / 2**20:.0f} MB allowed; ask whoever runs the lab to remove some")
-    rdir = runner.runs_dir if runner is not None else inference.runs_dir(runs)
-    rdir.mkdir(parents=True, exist_ok=True)
-    tmp = rdir / f".upload-{uuid.uuid4().hex}.tmp"  # not *.pt: never listed while unchecked
-    try:
-        tmp.write_bytes(content)
-        try:
-            _, meta = checkpoints.load(tmp)
-            claimed = meta["metrics"].get("test_accuracy")
-            meta["metrics"] = checkpoints.update_metrics(tmp, test_accuracy=None, claimed_test_accuracy=claimed,
-                                                         accuracy_source="claimed")
-        except checkpoints.CheckpointError as exc:
-            raise checkpoints.CheckpointError(str(exc).replace(tmp.name, shown)) from None
-        stem = Path(shown).stem if Path(shown).suffix == checkpoints.SUFFIX else (meta.get("name") or "uploaded")
-        if runner is not None:
-            return runner.add_upload(tmp, stem, meta, owner=owner).path
-        taken = {p.stem.lower() for p in rdir.iterdir() if p.suffix in (checkpoints.SUFFIX, jobs.STATUS_SUFFIX)}
-        dest, n = checkpoints.path_in(rdir, stem), 2
-        base = dest.stem
-        while dest.stem.lower() in taken:  # never overwrite a run, nor take a job's name: my_run-2.pt, ...
-            dest, n = checkpoints.path_in(rdir, f"{base}-{n}"), n + 1
-        os.replace(tmp, dest)
-        return dest
-    finally:
-        tmp.unlink(missing_ok=True)

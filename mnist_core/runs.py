@@ -4,18 +4,21 @@ Names: a run is named by its files' stem, made safe and unique (`RunsFolder.uniq
 shipped model's name, another run's, or one Windows refuses, so a runs folder can be copied anywhere.
 
 Status files: whoever runs a job writes its record at each change of status (`write_status`),
-atomically, with its pid, its process's start time and its runner's token, so that a reader can tell
-whether the writer is still alive.
+atomically, with its pid, its process's start time, its runner's token and the name of its `worker` (what
+runs it elsewhere, such as a Ray actor), so that a reader can tell whether the writer is still alive. Whether
+a worker is alive is asked of the `worker_alive` callable the runner hands to the folder: nothing here knows
+what runs a job.
 
 Listing and restore after a restart: `scan` reads the status files, then the checkpoints without one
 (the command line's), into `Run` records. A run whose process is gone while it was queued or running
 reads as "interrupted"; one that another live process runs reads as it is, marked `foreign`. Finished
 and stopped runs come back from their checkpoints (accuracy and curves from the file, never the record).
-Nothing here runs a job: mnist_core.jobs turns these records into jobs.
+Nothing here runs a job, nor imports what does: mnist_core.jobs turns these records into jobs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -23,19 +26,16 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from . import checkpoints, inference
 from .events import ACTIVE, SAVED, RunStatus
 from .files import write_atomic
 from .models import ARCHS
 from .training import TrainConfig
-
-if TYPE_CHECKING:
-    from .jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,43 @@ NAME_LEN = 56  # room for a "-NN" suffix inside checkpoints.safe_name's 64 chara
 TRAIN, EVALUATE = "train", "evaluate"  # what a job does: train a model, or measure an uploaded one
 # Names Windows refuses as file stems; refused everywhere so a runs folder can be copied over.
 RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+def owner_tag(owner: str | None) -> str:
+    """A session's short public name for the runs it started ("" for the runner's holder): a hash of its
+    token, so that showing who started a run never shows what stops it."""
+    return hashlib.blake2b(owner.encode(), digest_size=3).hexdigest() if owner else ""
+
+
+def unique_name(folder: str | os.PathLike, requested: str | None, arch: str, taken: Iterable[str] = ()) -> str:
+    """The one naming rule of the runs folder, for a new run and an upload alike: a safe file stem (`arch`
+    and the time when nothing usable is asked for), unused by a shipped model, a name in `taken` (jobs), a
+    checkpoint or status file in `folder`, or a name Windows refuses; `-2`, `-3`... are added until it is."""
+    folder = Path(folder)
+    text = str(requested or "").replace("\x00", "").strip()
+    base = checkpoints.safe_name(text) if text else f"{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = checkpoints.safe_name(base[:NAME_LEN])
+    used = {a.lower() for a in ARCHS} | {n.lower() for n in taken}
+    used |= {p.stem.lower() for p in folder.iterdir() if p.suffix in (checkpoints.SUFFIX, STATUS_SUFFIX)}
+    name, k = base, 2
+    while name.lower() in used or name.lower() in RESERVED:
+        name, k = f"{base}-{k}", k + 1
+    if checkpoints.safe_name(name) != name or checkpoints.path_in(folder, name).stem != name:
+        raise ValueError(f"could not make a safe name from {requested!r}")
+    return name
+
+
+class Recorded(Protocol):
+    """What a status file records of a job (mnist_core.jobs.Job is one): written by `write_status`."""
+
+    id: str
+    name: str
+    kind: str
+    uploaded: int
+    owner_tag: str
+    worker: str | None
+
+    def snapshot(self) -> dict: ...
 
 
 @dataclass
@@ -66,8 +103,8 @@ class Run:
     checkpoint: Path | None = None  # its checkpoint, checked, when it has one (curves are read from it later)
     test_accuracy: float | None = None  # the checkpoint's own figure
     foreign: bool = False  # another live process runs it: shown, not stoppable from here
-    owner_tag: str = ""  # who started it (jobs.owner_tag), as shown
-    ray_actor: str | None = None  # the Ray actor that runs it, when a Ray backend does
+    owner_tag: str = ""  # who started it (owner_tag()), as shown
+    worker: str | None = None  # the name of what runs it elsewhere (a Ray actor), when the backend has one
 
 
 def _proc_start(pid: int) -> str | None:
@@ -88,13 +125,19 @@ def _alive(pid: int, start: str | None) -> bool:
     return start is None or _proc_start(pid) in (None, start)
 
 
-class RunsFolder:
-    """One runs directory, as one runner in this process sees it (its `token` marks its status files)."""
+WorkerAlive = Callable[[str], bool | None]  # a worker's name -> alive, gone, or None: cannot say
 
-    def __init__(self, path: str | os.PathLike | None = None):
+
+class RunsFolder:
+    """One runs directory, as one runner in this process sees it (its `token` marks its status files).
+    worker_alive: asked whether the worker named in a queued or running record still has it (None, or the
+    callable answering None: it cannot say, and the writer's process and host decide)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, worker_alive: WorkerAlive | None = None):
         self.path = inference.runs_dir(path).resolve()
         self.path.mkdir(parents=True, exist_ok=True)
         self.token = uuid.uuid4().hex  # tells this runner's status files from another's
+        self.worker_alive = worker_alive
         _LIVE.add(self.token)
 
     def close(self) -> None:
@@ -104,17 +147,7 @@ class RunsFolder:
     # -- names ---------------------------------------------------------------------------------
     def unique_name(self, requested: str | None, arch: str, taken: Iterable[str] = ()) -> str:
         """A safe file stem, unused by a shipped model, a name in `taken` (jobs) or a file in the folder."""
-        text = str(requested or "").replace("\x00", "").strip()
-        base = checkpoints.safe_name(text) if text else f"{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
-        base = checkpoints.safe_name(base[:NAME_LEN])
-        used = {a.lower() for a in ARCHS} | {n.lower() for n in taken}
-        used |= {p.stem.lower() for p in self.path.iterdir() if p.suffix in (checkpoints.SUFFIX, STATUS_SUFFIX)}
-        name, k = base, 2
-        while name.lower() in used or name.lower() in RESERVED:
-            name, k = f"{base}-{k}", k + 1
-        if checkpoints.safe_name(name) != name or self.checkpoint_path(name).stem != name:
-            raise ValueError(f"could not make a safe name from {requested!r}")
-        return name
+        return unique_name(self.path, requested, arch, taken)
 
     def checkpoint_path(self, name: str) -> Path:
         return checkpoints.path_in(self.path, name)
@@ -123,7 +156,7 @@ class RunsFolder:
         return self.path / f"{name}{STATUS_SUFFIX}"
 
     # -- status files --------------------------------------------------------------------------
-    def write_status(self, job: Job) -> None:
+    def write_status(self, job: Recorded) -> None:
         """The job's small JSON record, written atomically; a failure to write is only logged."""
         s = job.snapshot()
         record = {
@@ -132,7 +165,7 @@ class RunsFolder:
             "ended": s["ended"], "checkpoint": Path(s["checkpoint"]).name if s["checkpoint"] else None,
             "test_accuracy": s["test_accuracy"], "pid": os.getpid(), "proc_start": _proc_start(os.getpid()),
             "runner": self.token, "kind": job.kind, "uploaded": job.uploaded, "owner": job.owner_tag,
-            "ray_actor": job.ray_actor, "host": HOST,
+            "worker": job.worker, "host": HOST,
         }
         path = self.status_path(job.name)
         try:
@@ -202,7 +235,7 @@ class RunsFolder:
             kind = rec.get("kind") if rec.get("kind") in (TRAIN, EVALUATE) else TRAIN
             uploaded = rec.get("uploaded") if isinstance(rec.get("uploaded"), int) else 0
             tag = rec.get("owner") if isinstance(rec.get("owner"), str) and rec["owner"].isalnum() else ""
-            actor = rec.get("ray_actor") if isinstance(rec.get("ray_actor"), str) else None
+            worker = _worker(rec)
         except (OSError, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignoring %s: %s", path, exc)
             raise checkpoints.CheckpointError(f"{path.name}: not a readable status file ({str(exc)[:200]})") from None
@@ -210,7 +243,7 @@ class RunsFolder:
         run = Run(id=str(rec.get("id") or uuid.uuid4().hex[:12])[:64], name=name, config=cfg,
                   path=self.checkpoint_path(name), status=status, message=str(rec.get("message") or ""),
                   created=created, started=rec.get("started"), ended=rec.get("ended"), kind=kind, uploaded=uploaded,
-                  owner_tag=tag[:16], ray_actor=actor and actor[:100])
+                  owner_tag=tag[:16], worker=worker and worker[:100])
         if run.status in ACTIVE:
             if self._owner_alive(rec):
                 run.foreign = True  # another live process runs it; shown, not stoppable from here
@@ -230,12 +263,10 @@ class RunsFolder:
             run.test_accuracy = float(acc) if isinstance(acc, (int, float)) else None
         return run
 
-    @staticmethod
-    def _owner_alive(rec: dict) -> bool:
-        if isinstance(rec.get("ray_actor"), str):  # a Ray run: Ray knows whether it is queued or running
-            from . import ray_backend
-
-            alive = ray_backend.actor_alive(rec["ray_actor"])
+    def _owner_alive(self, rec: dict) -> bool:
+        worker = _worker(rec)
+        if worker is not None:  # a run elsewhere (Ray): what runs it knows whether it is queued or running
+            alive = self.worker_alive(worker) if self.worker_alive is not None else None
             if alive is not None:
                 return alive
             if rec.get("host") != HOST:  # not connected to Ray, and its writer's pid is another
@@ -246,6 +277,13 @@ class RunsFolder:
         if pid == os.getpid():  # this process: alive only if the runner that wrote it still is
             return rec.get("runner") in _LIVE
         return _alive(pid, rec.get("proc_start"))
+
+
+def _worker(rec: dict) -> str | None:
+    """The worker a status file names: "worker", or "ray_actor" in the files written before it was renamed
+    (a runs folder from then still restores, and its Ray runs are still followed)."""
+    worker = rec.get("worker", rec.get("ray_actor"))
+    return worker if isinstance(worker, str) else None
 
 
 _LIVE: set[str] = set()  # tokens of the runners (runs folders) alive in this process

@@ -10,7 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 import lab_ui
-from mnist_core import checkpoints, compare, data, evaluation, inference, jobs, measure, runs
+from mnist_core import checkpoints, compare, data, evaluation, inference, jobs, measure, runs, uploads
 
 st.set_page_config(page_title="Compare · MNIST Lab", page_icon="📊", layout="wide")
 lab_ui.sidebar_nav()
@@ -207,12 +207,12 @@ def files_ui(rows: list[dict]) -> None:
         left.download_button(f"Download {path.name}", data=path.read_bytes, file_name=path.name,
                              mime="application/octet-stream", on_click="ignore")
     upload = right.file_uploader("Upload a checkpoint made by MNIST Lab (.pt)", key="cmp_upload",
-                                 help=f"Up to {jobs.UPLOAD_MAX_BYTES // 2**20} MB. Its accuracy is measured here on "
+                                 help=f"Up to {uploads.UPLOAD_MAX_BYTES // 2**20} MB. Its accuracy is measured here on "
                                  "the test set, not taken from the file.")
     done = st.session_state.setdefault("cmp_uploads", {})  # file_id -> (ok, message): each file once
     if upload is not None and upload.file_id not in done:
         try:
-            saved = compare.accept_upload(upload.name, upload.getvalue(), runner=lab_ui.job_runner(),
+            saved = uploads.accept_upload(upload.name, upload.getvalue(), runner=lab_ui.job_runner(),
                                           owner=lab_ui.session_token())
             job = next((j for j in lab_ui.job_runner().jobs() if j.path == saved), None)
             done[upload.file_id] = (True, f"{upload.name}: added as run **{saved.stem}**; "

@@ -25,11 +25,11 @@ def test_queues_run_in_order_side_by_side_and_a_queued_job_can_be_taken_back():
     assert backend.stop("a2") and not backend.stop("a1") and not backend.stop("nothing")
     for job in ("b1", "a1", "a3"):
         gates[job].set()
-    workers = list(backend._workers.values())
+    workers = backend.workers()
     for w in workers:
         w.join(30)
     assert sorted(ran) == ["a1", "a3", "b1"] and ran.index("a1") < ran.index("a3") and not started["a2"].is_set()
-    assert backend._workers == {} and not any(w.is_alive() for w in workers)
+    assert backend.workers() == [] and not any(w.is_alive() for w in workers)
     backend.close()
 
 
@@ -54,9 +54,9 @@ def test_a_cap_of_two_runs_two_jobs_of_a_queue_at_once_and_counts_the_line(monke
     assert started["a3"].wait(30) and backend.position("a4") == 1 and not started["a4"].wait(0.5)
     for g in gates.values():
         g.set()
-    for w in list(backend._workers.values()):
+    for w in backend.workers():
         w.join(30)
-    assert all(e.is_set() for e in started.values()) and backend._workers == {}
+    assert all(e.is_set() for e in started.values()) and backend.workers() == []
 
 
 def test_the_cap_ignores_a_setting_that_is_not_a_positive_whole_number(monkeypatch):

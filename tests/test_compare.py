@@ -14,7 +14,7 @@ import pytest
 import torch
 from compare_helpers import ARCHS, code_running_checkpoint, make_model, use_models
 
-from mnist_core import cache, checkpoints, compare, data, devices, evaluation, inference, measure, pen
+from mnist_core import cache, checkpoints, compare, data, devices, evaluation, inference, measure, pen, uploads
 from mnist_core.models import ARCHS as REGISTRY
 from mnist_core.models import build, param_count
 
@@ -289,14 +289,14 @@ def test_bad_checkpoints_reported_others_listed(models, tmp_path):
 def test_upload_valid_checkpoint(models, tmp_path):
     runs = tmp_path / "runs"
     content = (models / "softmax.pt").read_bytes()
-    saved = compare.accept_upload("../../My run 😀.pt", content)
+    saved = uploads.accept_upload("../../My run 😀.pt", content)
     assert saved.parent == runs.resolve() and saved.name == "My_run.pt"
     stored, original = checkpoints.read(saved), checkpoints.read(models / "softmax.pt")
     assert stored["state_dict"].keys() == original["state_dict"].keys()  # the upload, its accuracy only claimed
     assert all(torch.equal(stored["state_dict"][k], v) for k, v in original["state_dict"].items())
     assert stored["metrics"]["claimed_test_accuracy"] == original["metrics"]["test_accuracy"]
     assert stored["metrics"]["test_accuracy"] is None
-    again = compare.accept_upload("../../My run 😀.pt", content)
+    again = uploads.accept_upload("../../My run 😀.pt", content)
     assert again.name == "My_run-2.pt"
     assert {e.name for e in inference.model_entries()} >= {"My_run", "My_run-2", *ARCHS}
     assert not [p for p in runs.iterdir() if p.name.startswith(".upload-")]
@@ -325,7 +325,7 @@ def test_upload_refuses_bad_files(models, tmp_path, kind):
     }[kind]()
     before = [e.name for e in inference.model_entries()]
     with pytest.raises(checkpoints.CheckpointError) as info:
-        compare.accept_upload(f"upload_{kind}.pt", content)
+        uploads.accept_upload(f"upload_{kind}.pt", content)
     assert str(info.value).startswith(f"upload_{kind}.pt:")
     assert ".upload-" not in str(info.value)
     assert [e.name for e in inference.model_entries()] == before
@@ -353,7 +353,7 @@ def test_upload_refuses_code_running_pickle(models, tmp_path, fmt):
     marker = tmp_path / "upload_ran"
     evil = code_running_checkpoint(tmp_path / "evil.pt", marker, fmt)
     with pytest.raises(checkpoints.CheckpointError) as info:
-        compare.accept_upload("evil.pt", evil.read_bytes())
+        uploads.accept_upload("evil.pt", evil.read_bytes())
     assert str(info.value).startswith("evil.pt:")
     assert not marker.exists(), "the uploaded pickle ran code"
     assert sorted(e.name for e in inference.model_entries()) == sorted(ARCHS)
@@ -362,7 +362,7 @@ def test_upload_refuses_code_running_pickle(models, tmp_path, fmt):
 def test_upload_too_large_is_refused_before_writing(models, tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "MAX_BYTES", 1000)
     with pytest.raises(checkpoints.CheckpointError, match=r"^big\.pt: .*too large"):
-        compare.accept_upload("big.pt", b"x" * 2000)
+        uploads.accept_upload("big.pt", b"x" * 2000)
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 

@@ -27,7 +27,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
-from mnist_core import checkpoints, compare, inference, jobs, measure, training
+from mnist_core import checkpoints, compare, inference, jobs, measure, runs, training, uploads
 from mnist_core.checkpoints import CheckpointError
 from mnist_core.training import TrainConfig
 
@@ -97,7 +97,7 @@ def test_each_hostile_checkpoint_is_refused_with_its_reason(row, tmp_path):
     with pytest.raises(CheckpointError, match=rf"^{row}\.pt: refused: {reason}"):
         checkpoints.load(path)
     with pytest.raises(CheckpointError, match=rf"^upload\.pt: refused: {reason}"):
-        compare.accept_upload("upload.pt", path.read_bytes(), runs=tmp_path / "runs")
+        uploads.accept_upload("upload.pt", path.read_bytes(), runs=tmp_path / "runs")
     assert not list((tmp_path / "runs").glob("*.pt")), "nothing refused is saved"
 
 
@@ -228,20 +228,20 @@ def test_every_page_opens_with_the_hostile_files_in_the_runs_folder(lab, bomb, s
 # --- 3. an uploaded model's accuracy is measured, not believed -----------------------------------
 
 
-def test_an_upload_claiming_100_percent_is_measured_and_never_best_before(lab, tmp_path):
+def test_an_upload_claiming_100_percent_is_measured_and_never_best_before(lab, tmp_path, monkeypatch):
     liar = hf.random_weights_claiming_100(tmp_path / "liar.pt")
     runner = lab_ui.job_runner()
     rows_before = None
     gate = threading.Event()
-    real_measure = runner._measure
+    real_measure = jobs.measure_upload
 
-    def held(job):  # the measurement waits until the test has looked at the claimed state
+    def held(job, folder):  # the measurement waits until the test has looked at the claimed state
         gate.wait(60)
-        real_measure(job)
+        real_measure(job, folder)
 
-    runner._measure = held
+    monkeypatch.setattr(jobs.work, "measure_upload", held)
     try:
-        saved = compare.accept_upload("liar.pt", liar.read_bytes(), runner=runner, owner="me")
+        saved = uploads.accept_upload("liar.pt", liar.read_bytes(), runner=runner, owner="me")
         job = next(j for j in runner.jobs() if j.path == saved)
         assert job.kind == jobs.EVALUATE and job.active and job.uploaded
         meta = checkpoints.read(saved)
@@ -268,7 +268,7 @@ def test_without_the_test_set_an_upload_stays_claimed(lab, tmp_path, monkeypatch
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no-data"))
     liar = hf.random_weights_claiming_100(tmp_path / "liar.pt")
     runner = lab_ui.job_runner()
-    saved = compare.accept_upload("liar.pt", liar.read_bytes(), runner=runner)
+    saved = uploads.accept_upload("liar.pt", liar.read_bytes(), runner=runner)
     job = next(j for j in runner.jobs() if j.path == saved)
     assert job.status == "finished" and "only claimed (the file claims 100.00%)" in job.message
     rows, _ = measure.summaries()
@@ -304,7 +304,7 @@ def test_an_upload_named_like_a_running_job_gets_another_name(lab, trained, smal
     try:
         assert started.wait(60) and victim.status == "running"
         upload = trained["softmax"].read_bytes()
-        saved = compare.accept_upload("victim.pt", upload, runner=runner)
+        saved = uploads.accept_upload("victim.pt", upload, runner=runner)
         assert saved.name == "victim-2.pt"
         at = page("pages/3_Compare.py")
         at.file_uploader(key="cmp_upload").set_value(("victim.pt", upload, "application/octet-stream")).run()
@@ -322,13 +322,13 @@ def test_per_file_and_total_limits_on_uploads(lab, trained, monkeypatch):
     runner = lab_ui.job_runner()
     with pytest.raises(CheckpointError, match=r"^big\.pt: 17\.0 MB is too large for a checkpoint \(the limit is "
                                               r"16\.0 MB"):
-        compare.accept_upload("big.pt", b"\0" * (17 * 2**20), runner=runner)
+        uploads.accept_upload("big.pt", b"\0" * (17 * 2**20), runner=runner)
     good = trained["softmax"].read_bytes()
     monkeypatch.setenv("MNIST_UPLOADS_MAX_MB", str(2.5 * len(good) / 2**20))
-    compare.accept_upload("one.pt", good, runner=runner)
-    compare.accept_upload("two.pt", good, runner=runner)
+    uploads.accept_upload("one.pt", good, runner=runner)
+    uploads.accept_upload("two.pt", good, runner=runner)
     with pytest.raises(CheckpointError, match=r"^three\.pt: not saved: the uploaded models kept here already take"):
-        compare.accept_upload("three.pt", good, runner=runner)
+        uploads.accept_upload("three.pt", good, runner=runner)
     assert sorted(p.name for p in lab.glob("*.pt")) == ["one.pt", "two.pt"]
     restarted = jobs.JobRunner(lab)  # the total survives a restart (status files say which were uploads)
     try:
@@ -336,6 +336,23 @@ def test_per_file_and_total_limits_on_uploads(lab, trained, monkeypatch):
         assert restarted.upload_bytes() >= 2 * len(good) - 1024
     finally:
         restarted.close()
+
+
+def test_an_upload_is_named_by_the_rule_new_runs_follow_with_or_without_the_runner(lab, trained):
+    """One naming rule (runs.unique_name): without the app's runner an upload still never takes a shipped
+    model's name, one Windows refuses, or a file's in the runs folder; the runner adds its jobs' names."""
+    good = trained["softmax"].read_bytes()
+    assert uploads.accept_upload("softmax.pt", good, runs=lab).name == "softmax-2.pt"
+    assert uploads.accept_upload("con.pt", good, runs=lab).name == "con-2.pt"
+    assert uploads.accept_upload("con.pt", good, runs=lab).name == "con-3.pt"
+    assert uploads.accept_upload("x" * 70 + ".pt", good, runs=lab).name == "x" * runs.NAME_LEN + ".pt"
+    runner = jobs.JobRunner(lab)
+    try:
+        assert runner.unique_name("con", "softmax") == runs.unique_name(lab, "con", "softmax") == "con-4"
+        assert uploads.accept_upload("con.pt", good, runner=runner).name == "con-4.pt"
+        runner.wait_all(60)
+    finally:
+        runner.close()
 
 
 # --- 7. the stop nobody asked for --------------------------------------------------------------------

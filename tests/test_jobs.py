@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import wait_until
 
 from mnist_core import checkpoints, inference, jobs, settings, training
 from mnist_core.jobs import JobRunner
@@ -42,14 +43,6 @@ def tiny(**kw) -> TrainConfig:
 def long_cnn(**kw) -> TrainConfig:
     """Far longer than any test waits: it only ends by being stopped."""
     return TrainConfig(**{"arch": "cnn", "epochs": 500, "batch_size": 64, "log_every": 1, **kw})
-
-
-def wait_for(cond, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def status_file(runs_dir: Path, name: str) -> dict:
@@ -82,7 +75,7 @@ def test_stop_takes_effect_within_a_step_and_keeps_the_evaluated_model(runner, s
     """Counted in steps, not seconds: the loop checks the flag between steps, so at most the step in
     progress (and one that ended between our count and the flag) completes after Stop."""
     job = runner.submit(long_cnn(), name="stopme", data_root=small_data_dir)
-    wait_for(lambda: job.snapshot()["epochs"], what="the first evaluated epoch")
+    wait_until(lambda: job.snapshot()["epochs"], what="the first evaluated epoch")
     steps_before = len(job.snapshot()["steps"])
     assert runner.stop(job.id)
     assert job.wait(120), "the job did not stop"
@@ -135,7 +128,7 @@ def test_stop_during_evaluation(runner, runs_dir, small_data_dir, monkeypatch):
 def test_queued_job_is_cancelled_at_once(runner, small_data_dir):
     first = runner.submit(long_cnn(), name="busy", data_root=small_data_dir)
     second = runner.submit(tiny(), name="waiting", data_root=small_data_dir)
-    wait_for(lambda: first.status == "running", what="the first job to start")
+    wait_until(lambda: first.status == "running", what="the first job to start")
     assert second.status == "queued"
     assert runner.stop(second.id)
     assert second.status == "stopped" and "before it started" in second.message
@@ -240,15 +233,15 @@ def test_ten_jobs_from_five_threads_each_keep_their_own_metrics(runner, small_da
 
 def test_snapshots_read_in_a_tight_loop_never_raise(runner, small_data_dir, monkeypatch):
     errors, reads = [], [0]
-    real_on_event = jobs.Job._on_event
+    real_record = jobs.Job.record
 
     def paced(self, e):  # each step waits for a read, so readers and writer interleave at any speed
-        real_on_event(self, e)
+        real_record(self, e)
         target, deadline = reads[0] + 1, time.monotonic() + 30
         while e["type"] == "step" and reads[0] < target and not errors and time.monotonic() < deadline:
             time.sleep(0.0005)
 
-    monkeypatch.setattr(jobs.Job, "_on_event", paced)
+    monkeypatch.setattr(jobs.Job, "record", paced)
     job = runner.submit(tiny(arch="mlp_128_64", epochs=4, batch_size=32), name="stress", data_root=small_data_dir)
 
     def reader() -> None:
@@ -305,7 +298,7 @@ def test_restart_lists_finished_runs_and_marks_the_killed_one_interrupted(runs_d
         assert lines.get(timeout=120) == "finished"
         assert lines.get(timeout=120) == "RUNNING"
         # the child prints once the job is running; its status file is written just after: wait for it
-        wait_for(lambda: status_file(runs_dir, "long-run")["status"] == "running", what="the status file")
+        wait_until(lambda: status_file(runs_dir, "long-run")["status"] == "running", what="the status file")
         # while the other process lives, its run shows as running there, not interrupted
         watcher = JobRunner(runs_dir)
         live = {j.name: j for j in watcher.jobs()}
@@ -331,7 +324,7 @@ def test_restart_lists_finished_runs_and_marks_the_killed_one_interrupted(runs_d
     assert restarted.active() == []
     assert [e.name for e in inference.model_entries(runs=runs_dir) if e.source == "run"] == ["done-run"]
     # the new runner does not reuse the names of runs it found
-    assert restarted._unique_name("done-run", "softmax") == "done-run-2"
+    assert restarted.unique_name("done-run", "softmax") == "done-run-2"
     restarted.close()
 
 
@@ -413,3 +406,24 @@ def test_a_copy_ended_from_its_status_file_never_loses_the_rows_it_followed(runs
         s = job.snapshot()
         assert s["status"] == jobs.STOPPED and len(s["steps"]) == expected_steps
         assert len(s["epochs"]) == (1 if ckpt == good else 0)
+
+
+def test_a_job_is_written_before_its_end_is_announced_and_renamed_with_its_files(tmp_path):
+    """Job.finish writes (its status file) while waiters still wait: whoever is woken reads the file's
+    end too. A rename moves the checkpoint it names and the file its curves are read from."""
+    job = jobs.Job("j", "before", tiny(), tmp_path / "before.pt")
+    seen = []
+    job.finish(jobs.STOPPED, "stopped by request", write=lambda j: seen.append((j.status, j.wait(0))))
+    assert seen == [(jobs.STOPPED, False)] and job.wait(0) and job.snapshot()["ended"]
+    job.set_saved(tmp_path / "before.pt", 0.5, read_curves=True)
+    job.rename("after", tmp_path / "after.pt")
+    s = job.snapshot()  # the curves are read from the new path: a missing file leaves them as they were
+    assert (job.name, s["checkpoint"], s["test_accuracy"]) == ("after", str(tmp_path / "after.pt"), 0.5)
+
+
+def test_a_runner_on_threads_never_imports_ray(runs_dir):
+    code = ("import sys; from mnist_core import jobs; r = jobs.JobRunner(sys.argv[1]); r.close(); "
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'mnist_core.jobs.ray'))))")
+    out = subprocess.run([sys.executable, "-c", code, str(runs_dir)], capture_output=True, text=True, timeout=300,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "MNIST_LAB_RAY_ADDRESS": ""})
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]

@@ -14,7 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
-from mnist_core import checkpoints, data, inference, jobs, ray_backend, training
+from mnist_core import checkpoints, data, inference, jobs, training
+from mnist_core.jobs import ray as ray_backend
 from mnist_core.models import ARCHS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Training on Ray (mnist_core.ray_backend), on a local Ray that these tests start (2 CPUs, no dashboard):
+"""Training on Ray (mnist_core.jobs.ray), on a local Ray that these tests start (2 CPUs, no dashboard):
 a run ends with its curves and checkpoint as a local run's, Stop reaches it (queued or running), a worker
 killed mid-run gives a failed run and never a stuck one, and a second app process on the same cluster and
 runs folder sees, and follows, the same runs. Skipped where Ray is not installed; CI installs it."""
@@ -10,13 +10,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from helpers import wait_until
 
-from mnist_core import checkpoints, jobs, ray_backend
+from mnist_core import checkpoints, jobs
 from mnist_core.events import RunStatus
+from mnist_core.jobs import ray as ray_jobs
 from mnist_core.training import TrainConfig
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
@@ -32,7 +33,7 @@ def cluster():
     """A local Ray for this module, with 2 CPUs: two runs train at once, a third waits in Ray."""
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 namespace=ray_backend.NAMESPACE)  # its own, never a cluster already running here
+                 namespace=ray_jobs.NAMESPACE)  # its own, never a cluster already running here
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -47,17 +48,8 @@ def runner(cluster, runs_dir):
     r.close()
 
 
-def wait_for(pred, timeout=120.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def test_a_run_on_ray_ends_with_its_curves_and_checkpoint(runner, small_data_dir, runs_dir):
-    assert isinstance(runner.backend, ray_backend.RayBackend) and runner.backend_warning == ""
+    assert isinstance(runner.backend, ray_jobs.RayBackend) and runner.backend_warning == ""
     assert runner.describe_backend() == f"the Ray cluster at {runner.backend.address}"
     cfg = TrainConfig(arch="mlp_128_64", epochs=2, batch_size=64, log_every=2, device="cpu")
     job = runner.submit(cfg, "on-ray", data_root=small_data_dir, owner="student-1")
@@ -72,17 +64,17 @@ def test_a_run_on_ray_ends_with_its_curves_and_checkpoint(runner, small_data_dir
     meta = checkpoints.read(runs_dir / "on-ray.pt")
     assert meta["metrics"]["test_accuracy"] == pytest.approx(s["test_accuracy"])
     record = json.loads((runs_dir / "on-ray.json").read_text())
-    assert record["status"] == "finished" and record["ray_actor"] == job.ray_actor
+    assert record["status"] == "finished" and record["worker"] == job.worker
     assert record["pid"] != os.getpid()  # written by the Ray worker
     assert record["owner"] == jobs.owner_tag("student-1") and "student-1" not in json.dumps(record)
-    wait_for(lambda: ray_backend.actor_alive(job.ray_actor) is False, 30, "the ended run's actor to go")
+    wait_until(lambda: ray_jobs.actor_alive(job.worker) is False, 30, "the ended run's actor to go")
 
 
 def test_stop_reaches_a_running_run_and_a_queued_one_never_runs(runner, small_data_dir):
     a = runner.submit(TrainConfig(**ENDLESS), "endless-a", data_root=small_data_dir, owner="s")
     b = runner.submit(TrainConfig(**ENDLESS), "endless-b", data_root=small_data_dir, owner="s")
     c = runner.submit(TrainConfig(**ENDLESS), "endless-c", data_root=small_data_dir, owner="s")
-    wait_for(lambda: len(a.snapshot()["steps"]) >= 3 and len(b.snapshot()["steps"]) >= 3, 180, "two runs to train")
+    wait_until(lambda: len(a.snapshot()["steps"]) >= 3 and len(b.snapshot()["steps"]) >= 3, 180, "two runs to train")
     assert c.status == RunStatus.QUEUED and runner.queue_position(c) == 1  # 2 CPUs: Ray holds the third
     assert not runner.stop(a.id, owner="someone else")  # only its owner (or the runner's holder)
     assert runner.stop(c.id, owner="s") and c.status == RunStatus.STOPPED
@@ -97,7 +89,7 @@ def test_stop_reaches_a_running_run_and_a_queued_one_never_runs(runner, small_da
 
 def test_a_worker_killed_mid_run_gives_a_failed_run_never_a_stuck_one(runner, small_data_dir, runs_dir):
     job = runner.submit(TrainConfig(**ENDLESS), "killed", data_root=small_data_dir)
-    wait_for(lambda: len(job.snapshot()["steps"]) >= 3, 180, "the run to train")
+    wait_until(lambda: len(job.snapshot()["steps"]) >= 3, 180, "the run to train")
     record = json.loads((runs_dir / "killed.json").read_text())
     assert record["status"] == "running" and record["pid"] != os.getpid()  # written by the worker, not pytest
     os.kill(record["pid"], signal.SIGKILL)  # the worker process, as an out-of-memory kill would
@@ -148,13 +140,13 @@ def test_a_second_app_process_sees_and_follows_the_same_runs(runner, small_data_
 def test_an_app_restart_loses_no_ray_run(cluster, small_data_dir, runs_dir):
     first = jobs.JobRunner(runs_dir, download=False, ray_address=cluster)
     job = first.submit(TrainConfig(**ENDLESS), "survivor", data_root=small_data_dir, owner="s")
-    wait_for(lambda: len(job.snapshot()["steps"]) >= 2, 180, "the run to train")
+    wait_until(lambda: len(job.snapshot()["steps"]) >= 2, 180, "the run to train")
     first.close()  # the app goes away; Ray keeps the run
     second = jobs.JobRunner(runs_dir, download=False, ray_address=cluster)
     try:
         again = next(j for j in second.jobs() if j.name == "survivor")
         assert again.status == RunStatus.RUNNING and not again.foreign
-        wait_for(lambda: len(again.snapshot()["steps"]) > len(job.snapshot()["steps"]), 60, "its curves to go on")
+        wait_until(lambda: len(again.snapshot()["steps"]) > len(job.snapshot()["steps"]), 60, "its curves to go on")
         assert not second.stop(again.id, owner="s")  # a session's token does not survive a restart
         assert second.stop(again.id, jobs.ANYONE) and again.wait(60)
         assert again.status == RunStatus.STOPPED
@@ -165,7 +157,7 @@ def test_an_app_restart_loses_no_ray_run(cluster, small_data_dir, runs_dir):
 
 
 def test_a_ray_address_that_cannot_be_used_leaves_training_here_and_says_why(runs_dir, monkeypatch):
-    monkeypatch.setattr(ray_backend, "installed", lambda: False)
+    monkeypatch.setattr(ray_jobs, "installed", lambda: False)
     r = jobs.JobRunner(runs_dir, ray_address="auto")
     assert isinstance(r.backend, jobs.ThreadBackend) and "Ray is not installed" in r.backend_warning
     r.close()
@@ -178,7 +170,7 @@ def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_dat
     import lab_ui
 
     monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
-    monkeypatch.setenv(ray_backend.ADDRESS_ENV, cluster)
+    monkeypatch.setenv(ray_jobs.ADDRESS_ENV, cluster)
     lab_ui._job_runner.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
     at.switch_page("pages/1_Train.py")
@@ -189,7 +181,7 @@ def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_dat
     assert not at.exception and not at.warning, [w.value for w in at.warning]
     runner = lab_ui.job_runner()
     (job,) = runner.jobs()
-    assert isinstance(runner.backend, ray_backend.RayBackend) and job.ray_actor
+    assert isinstance(runner.backend, ray_jobs.RayBackend) and job.worker
     try:
         assert job.wait(180), job.snapshot()
         at.run()
@@ -214,4 +206,4 @@ def test_the_command_line_trains_on_ray_and_prints_the_same_summary(cluster, run
     assert summary["path"] == str(runs_dir / "cli-run.pt")
     assert checkpoints.read(runs_dir / "cli-run.pt")["metrics"]["test_accuracy"] == pytest.approx(
         summary["test_accuracy"])
-    assert json.loads((runs_dir / "cli-run.json").read_text())["ray_actor"]
+    assert json.loads((runs_dir / "cli-run.json").read_text())["worker"]

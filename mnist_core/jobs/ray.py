@@ -1,9 +1,9 @@
-"""Training jobs on a Ray cluster: the backend behind mnist_core.jobs when $MNIST_LAB_RAY_ADDRESS is set.
+"""Training jobs on a Ray cluster: the backend that mnist_core.jobs.factory picks when a Ray address is set.
 
 Each training run is one detached Ray actor (`RunActor`, named after the job), asking Ray for a CPU (or a
 GPU for a cuda run). Ray queues the actors that do not fit yet, so the queue lives in the cluster, not in
 the app: an app restart loses no run, and every app process connected to the cluster and sharing the
-runs folder sees the same runs. Inside the actor a thread runs `jobs.train_job`, the very body the
+runs folder sees the same runs. Inside the actor a thread runs `work.train_job`, the very body the
 local threads run: the run's status files and its checkpoint land in the runs folder exactly as a local
 run's do. The actor keeps the job's curves; the app follows each run with one poller thread that reads
 what is new (`Job.delta`) into its own copy of the job (`Job.apply`), so the pages read it as any job.
@@ -12,7 +12,8 @@ when its job has ended; one that dies before (its worker killed, its node lost) 
 and its run marked failed, never left running.
 
 The runs folder and the data folder must be at the same paths on every node (one machine, or a shared
-filesystem). Ray is optional (requirements-ray.txt): nothing here imports it until a backend is made.
+filesystem). Ray is optional (requirements-ray.txt): nothing here imports it until a backend is made, and
+nothing but mnist_core.jobs.factory imports this module. A job's `worker` is its actor's name.
 """
 
 from __future__ import annotations
@@ -26,14 +27,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checkpoints, jobs, settings
-from .events import ACTIVE, RunStatus
-from .runs import RunsFolder
+from .. import checkpoints, settings
+from ..events import ACTIVE, RunStatus
+from ..runs import RunsFolder
+from .backend import EVAL_QUEUE, device_queue
+from .job import Job
+from .threads import ThreadBackend
+from .work import NOT_STARTED, end, train_job
 
 log = logging.getLogger(__name__)
 
-# jobs.RAY_ENV: "auto" (a cluster started with `ray start --head`), "ray://host:port", or "local" (a Ray
-ADDRESS_ENV = jobs.RAY_ENV  # started inside this process, for trying it on a laptop)
+# "auto" (a cluster started with `ray start --head`), "ray://host:port", or "local" (a Ray started inside
+ADDRESS_ENV = "MNIST_LAB_RAY_ADDRESS"  # this process, for trying it on a laptop): read by settings.ray_address()
 NAMESPACE = "mnist_lab"
 POLL_SECONDS = 0.25  # how often the app reads each run's news (the Train page redraws once a second)
 READ_GRACE = 5.0  # how long an ended actor waits for the app to read its end before it goes
@@ -73,7 +78,7 @@ def connect(address: str) -> None:
     if ray.is_initialized():
         return
     env = settings.for_workers()
-    runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)], "env_vars": env}
+    runtime_env = {"py_modules": [str(Path(__file__).resolve().parents[1])], "env_vars": env}  # mnist_core
     extra = {"include_dashboard": False} if address == "local" else {}
     ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, **extra)
 
@@ -89,7 +94,7 @@ class RunActor:
     Ray places it, answers reads and a stop meanwhile, and removes itself when the run has ended."""
 
     def __init__(self, spec: dict):
-        self.job, self.folder = jobs.Job.from_spec(spec), RunsFolder(spec["runs_dir"])
+        self.job, self.folder = Job.from_spec(spec), RunsFolder(spec["runs_dir"])
         self._read_end = threading.Event()
         threading.Thread(target=self._work, args=(spec["download"],), name="mnist-lab-run", daemon=True).start()
 
@@ -97,10 +102,10 @@ class RunActor:
         import ray
 
         try:
-            jobs.train_job(self.job, self.folder, download)
+            train_job(self.job, self.folder, download)
         except Exception as exc:
             log.exception("job %s crashed on its Ray worker", self.job.name)
-            jobs.end(self.job, self.folder, RunStatus.FAILED, f"internal error on the Ray worker ({first_line(exc)})")
+            end(self.job, self.folder, RunStatus.FAILED, f"internal error on the Ray worker ({first_line(exc)})")
         finally:
             # room for every app following it to read its end (its status file and checkpoint have it anyway)
             self._read_end.wait(READ_GRACE)
@@ -130,7 +135,7 @@ def _actor_class():
 
 @dataclass
 class _Followed:
-    job: jobs.Job
+    job: Job
     handle: object  # the actor's handle
     queue: str
     ref: object = None  # the read in flight
@@ -140,46 +145,46 @@ class _Followed:
 
 
 class RayBackend:
-    """jobs.Backend over Ray: training jobs become RunActors; measuring an upload (EVAL_QUEUE) stays in this
+    """backend.Backend over Ray: training jobs become RunActors; measuring an upload (EVAL_QUEUE) stays in this
     process, in a ThreadBackend (it takes seconds and reads the app's own test set)."""
 
     keeps_running = True  # its runs outlive the app (not with "local": that Ray ends with the app)
     MAX_ERRORS = 20  # failed reads in a row (5 s) before a run is given up as lost
 
-    def __init__(self, run_local: Callable[[jobs.Job], None], folder: RunsFolder, download: bool, address: str):
+    def __init__(self, run_local: Callable[[Job], None], folder: RunsFolder, download: bool, address: str):
         connect(address)
         self.address = address
         self._folder, self._download = folder, download
-        self._local = jobs.ThreadBackend(run_local)
+        self._local = ThreadBackend(run_local)
         self._lock = threading.Lock()  # guards _followed, and each entry's started
         self._followed: dict[str, _Followed] = {}
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="mnist-lab-ray-poller", daemon=True)
         self._poller.start()
 
-    # -- jobs.Backend ----------------------------------------------------------------------------
-    def start(self, queue: str, job: jobs.Job) -> None:
-        if queue == jobs.EVAL_QUEUE:
+    # -- backend.Backend ----------------------------------------------------------------------------
+    def start(self, queue: str, job: Job) -> None:
+        if queue == EVAL_QUEUE:
             return self._local.start(queue, job)
         import ray
 
-        job.ray_actor = f"mnist-lab-{job.id}"
+        job.worker = f"mnist-lab-{job.id}"
         # the device as resolved here: a worker never picks another one (Ray reserved this one for it)
         spec = job.spec(device=queue, runs_dir=str(self._folder.path), download=self._download)
         try:
             if queue == "cuda" and not ray.cluster_resources().get("GPU"):
                 raise ValueError("the Ray cluster has no GPU: choose the cpu device")
             gpus = {"num_gpus": 1} if queue == "cuda" else {}
-            handle = _actor_class().options(name=job.ray_actor, namespace=NAMESPACE, lifetime="detached",
+            handle = _actor_class().options(name=job.worker, namespace=NAMESPACE, lifetime="detached",
                                             num_cpus=1, **gpus).remote(spec)
         except Exception as exc:  # the cluster went away, or cannot hold this run
             log.exception("could not hand run %s to Ray", job.name)
-            return jobs.end(job, self._folder, RunStatus.FAILED, f"Ray could not take it ({first_line(exc)})")
+            return end(job, self._folder, RunStatus.FAILED, f"Ray could not take it ({first_line(exc)})")
         self._follow(job, handle, queue, started=False)
         self._folder.write_status(job)  # queued on Ray, named: its actor writes that it runs, seconds from now
 
-    def stop(self, job: jobs.Job) -> bool:
-        if job.ray_actor is None:
+    def stop(self, job: Job) -> bool:
+        if job.worker is None:
             return self._local.stop(job)
         with self._lock:  # the poller marks a run started under this lock: a stop sees one or the other
             f = self._followed.get(job.id)
@@ -203,21 +208,21 @@ class RayBackend:
         self._poller.join(5)
         self._local.close()
 
-    def attach(self, job: jobs.Job) -> bool:
+    def attach(self, job: Job) -> bool:
         """Follow a run that Ray runs for another app process (or for this app before a restart)."""
         import ray
 
         try:
-            handle = ray.get_actor(job.ray_actor, namespace=NAMESPACE)
+            handle = ray.get_actor(job.worker, namespace=NAMESPACE)
         except Exception:  # gone, or Ray out of reach: the run stays as its status file says
             return False
-        self._follow(job, handle, jobs.device_queue(job.config), started=job.status == RunStatus.RUNNING)
+        self._follow(job, handle, device_queue(job.config), started=job.status == RunStatus.RUNNING)
         return True
 
-    def position(self, job: jobs.Job) -> int | None:
+    def position(self, job: Job) -> int | None:
         """1 for the next run to start on its device, as far as this app knows (Ray places runs in about the
         order they came; others' runs count once an app has seen them); None when it is not waiting."""
-        if job.ray_actor is None:
+        if job.worker is None:
             return self._local.position(job)
         with self._lock:
             f = self._followed.get(job.id)
@@ -230,7 +235,7 @@ class RayBackend:
         return f"the Ray cluster at {self.address}"
 
     # -- following the runs ----------------------------------------------------------------------
-    def _follow(self, job: jobs.Job, handle, queue: str, started: bool) -> None:
+    def _follow(self, job: Job, handle, queue: str, started: bool) -> None:
         with self._lock:
             self._followed[job.id] = _Followed(job, handle, queue, started=started)
 
@@ -297,8 +302,8 @@ class RayBackend:
         if run is not None and run.status not in (*ACTIVE, RunStatus.INTERRUPTED):  # its own end, written
             job.end_as_recorded(run)
         elif job.stop_requested and not f.started:
-            jobs.end(job, self._folder, RunStatus.STOPPED, jobs.NOT_STARTED)
+            end(job, self._folder, RunStatus.STOPPED, NOT_STARTED)
         else:
             why = "its process died or was killed, or its machine left the cluster" if f.started else first_line(exc)
-            jobs.end(job, self._folder, RunStatus.FAILED, f"its Ray worker went away before the run ended ({why}); "
+            end(job, self._folder, RunStatus.FAILED, f"its Ray worker went away before the run ended ({why}); "
                      "nothing was saved: start it again")

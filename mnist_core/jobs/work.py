@@ -1,0 +1,109 @@
+"""The jobs' bodies, the same whichever backend runs them (a thread here, a Ray worker): training a model
+(`train_job`), measuring an uploaded checkpoint on the test set (`measure_upload`), and a job's end (`end`).
+
+Each takes plain inputs (the job, its runs folder), writes the job's status file at each change of status,
+and ends the job itself; `execute` runs the one a job's kind asks for and never raises, so one job never
+ends the worker that the rest of its queue waits for.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from .. import checkpoints, data, inference, training
+from ..events import RunStatus
+from ..runs import EVALUATE, RunsFolder
+from .job import Job
+
+log = logging.getLogger(__name__)
+
+NOT_STARTED = "stopped before it started; nothing was trained"
+EVAL_BATCH = 500
+
+
+def end(job: Job, folder: RunsFolder, status: RunStatus, message: str) -> None:
+    """Final status: recorded, written to its status file, and only then announced to waiters."""
+    job.finish(status, message, folder.write_status)
+
+
+def execute(job: Job, folder: RunsFolder, download: bool = True) -> None:
+    """Run the job's body in this thread: training, or measuring an upload. A crash fails the job, never
+    the caller (a backend's worker, which goes on with its queue)."""
+    try:
+        if job.kind == EVALUATE:
+            measure_upload(job, folder)
+        else:
+            train_job(job, folder, download)
+    except Exception:
+        log.exception("job %s crashed", job.name)
+        end(job, folder, RunStatus.FAILED, "internal error; see the server log")
+
+
+def train_job(job: Job, folder: RunsFolder, download: bool = True) -> None:
+    """A training job's whole body, from plain inputs (the job, its runs folder): its status files, the
+    training, the checkpoint, its end. Runs wherever the backend runs it (a thread here, a Ray worker).
+    download: False makes a missing dataset fail the job instead of downloading it."""
+    if job.stop_requested:
+        return end(job, folder, RunStatus.STOPPED, NOT_STARTED)
+    job.set_status(RunStatus.RUNNING, "training", started=time.time())
+    folder.write_status(job)
+    try:
+        if not download and not data.is_available(job.config.dataset, job.data_root):
+            data.load(job.config.dataset, train=True, root=job.data_root, download=False)  # raises, with help
+        result = training.train(job.config, data_root=job.data_root, on_event=job.record,
+                                should_stop=job.should_stop)
+        status, message = result.status, result.message
+        if result.usable:
+            saved = result.save(job.path, name=job.name, extra={"job": job.id})
+            job.set_saved(saved, result.test_accuracy)
+            message += f"; saved to {saved}"
+        elif status == RunStatus.STOPPED:
+            message += "; stopped before its first evaluation, so no model was saved"
+        elif status == RunStatus.DIVERGED:
+            message += "; the model was not saved"
+    except data.DataUnavailable as exc:
+        status, message = RunStatus.FAILED, str(exc)
+    except (ValueError, OSError, RuntimeError) as exc:  # a bad setting, a full disk, out of memory
+        log.exception("job %s failed", job.name)
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        status, message = RunStatus.FAILED, f"{type(exc).__name__}: {first}"
+    end(job, folder, status, message)
+
+
+def measure_upload(job: Job, folder: RunsFolder) -> None:
+    """An uploaded checkpoint's accuracy on the test set, written into its metrics."""
+    if job.stop_requested:
+        return end(job, folder, RunStatus.STOPPED, "stopped before its accuracy was measured; it stays claimed")
+    job.set_status(RunStatus.RUNNING, "measuring its accuracy on the test set", started=time.time())
+    folder.write_status(job)
+    t0 = time.perf_counter()
+    try:
+        model, meta = checkpoints.load(job.path)
+        predictor = inference.Predictor(model, meta, job.name, job.path, tta=False)  # as training measures it
+        split = data.load(job.config.dataset, train=False, root=job.data_root, download=False)
+        n = len(split)
+        total = math.ceil(n / EVAL_BATCH)
+        job.set_progress(total_steps=total, step=0, epoch=0.0, elapsed=0.0)
+        correct = 0
+        for i in range(total):
+            if job.stop_requested:
+                return end(job, folder, RunStatus.STOPPED,
+                           "stopped by request while measuring; its accuracy stays claimed")
+            sl = slice(i * EVAL_BATCH, (i + 1) * EVAL_BATCH)
+            probs = predictor.proba_batch(split.images[sl].float().numpy() / 255.0)
+            correct += int((probs.argmax(1) == split.labels[sl].numpy()).sum())
+            el = time.perf_counter() - t0
+            job.set_progress(step=i + 1, elapsed=el, images_per_sec=min((i + 1) * EVAL_BATCH, n) / el)
+        acc = correct / n if n else 0.0
+        claimed = meta["metrics"].get("claimed_test_accuracy")
+        checkpoints.update_metrics(job.path, test_accuracy=acc, accuracy_source="measured", measured_images=n)
+        job.set_accuracy(acc)
+        said = f"; the file claimed {claimed:.2%}" if isinstance(claimed, (int, float)) else ""
+        status, message = RunStatus.FINISHED, f"measured {acc:.2%} on the {n:,} test images{said}"
+    except (data.DataUnavailable, checkpoints.CheckpointError, ValueError, OSError, RuntimeError) as exc:
+        log.exception("measuring %s failed", job.name)
+        why = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        status, message = RunStatus.FAILED, f"could not measure it ({why}); its accuracy stays claimed"
+    end(job, folder, status, message)
