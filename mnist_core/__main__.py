@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 from . import checkpoints, data, drawings, evaluation, inference, recipes, settings, shipping
+from .config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig
 from .events import Event, EventKind, RunStatus
 from .models import ARCHS
-from .training import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, train
+from .training import train
 
 
 def _progress(json_mode: bool):

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Protocol
 
 from . import checkpoints, inference
+from .config import TrainConfig
 from .events import ACTIVE, SAVED, RunStatus
 from .files import write_atomic
 from .models import ARCHS
-from .training import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 from helpers import wait_until
 
-from mnist_core import checkpoints, inference, jobs, settings, training
+from mnist_core import checkpoints, inference, jobs, recipes, settings, training
 from mnist_core.jobs import JobRunner
 from mnist_core.models import ARCHS
 from mnist_core.training import TrainConfig
@@ -361,7 +361,7 @@ def test_submit_all_queues_every_architecture_with_its_fast_recipe(runner, small
     made = runner.submit_all(data_root=small_data_dir, max_steps=1)
     assert [j.config.arch for j in made] == list(ARCHS)
     for job in made:
-        assert job.config == training.recommended_config(job.config.arch, max_steps=1)
+        assert job.config == recipes.recommended(job.config.arch, max_steps=1)
     assert runner.wait_all(300)
     assert all(j.status == "finished" for j in made), [(j.name, j.message) for j in made]
 

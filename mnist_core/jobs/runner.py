@@ -30,11 +30,11 @@ import time
 import uuid
 from pathlib import Path
 
-from .. import checkpoints, data, devices, inference, settings, training
+from .. import checkpoints, data, devices, inference, recipes, settings
+from ..config import TrainConfig
 from ..events import RunStatus
 from ..models import ARCHS
 from ..runs import EVALUATE, Run, RunsFolder
-from ..training import TrainConfig
 from . import factory, work
 from .backend import EVAL_QUEUE
 from .job import ANYONE, Job
@@ -148,8 +148,8 @@ class JobRunner:
         they would take the owner past session_run_limit()."""
         with self._lock:
             self._check_session_limit(owner, len(ARCHS))
-            return [self.submit(training.recommended_config(a, fast=fast, **overrides), None, data_root, owner)
-                    for a in ARCHS]
+            recipe = recipes.recommended if fast else recipes.tutorial
+            return [self.submit(recipe(a, **overrides), None, data_root, owner) for a in ARCHS]
 
     def stop(self, job_id: str, owner=None) -> bool:
         """Stop a running job, or cancel a queued one. False when there is no such active job, or
