@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from compare_helpers import make_model
-from streamlit.testing.v1 import AppTest
+from helpers import open_page
 
 from mnist_core import data
 
@@ -50,15 +50,6 @@ def offline(tmp_path, monkeypatch, runs_dir):
     return empty
 
 
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    if page != "app.py":
-        at.switch_page(page)
-        at.run()
-    return at
-
-
 @pytest.mark.parametrize("with_models", [False, True], ids=["no-models", "test-made-models"])
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_works_without_dataset_or_internet(offline, tmp_path, small_model, page, with_models):
@@ -70,7 +61,7 @@ def test_every_page_works_without_dataset_or_internet(offline, tmp_path, small_m
     shown = " ".join(str(e.value) for e in [*at.markdown, *at.error, *at.warning, *at.info, *at.caption])
     assert "Traceback" not in shown
     assert at.title, f"{page} drew nothing"
-    if page == "app.py":
+    if page in ("app.py", "pages/home.py"):
         assert {m.label: m.value for m in at.metric}["Dataset"] == "not found"
         assert str(data.raw_dir("mnist").resolve()) in shown
         assert {m.label: m.value for m in at.metric}["Models available"] == str(int(with_models))
@@ -90,5 +81,5 @@ def test_every_page_works_without_dataset_or_internet(offline, tmp_path, small_m
 
 
 def test_every_page_is_found():
-    """The parametrization above really covers the pages (Train and Compare at least)."""
-    assert "app.py" in PAGES and "pages/1_Train.py" in PAGES and "pages/3_Compare.py" in PAGES
+    """The parametrization above really covers the pages (the home page, Train and Compare at least)."""
+    assert {"app.py", "pages/1_Train.py", "pages/3_Compare.py"} <= set(PAGES)

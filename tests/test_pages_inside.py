@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from conftest import digit_image
+from helpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import checkpoints, data, inside
 from mnist_core.models import build
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SECTIONS = ("structure", "activations", "weights", "why")
 ARCHS = ("softmax", "cnn", "lstm")
@@ -37,14 +37,7 @@ def models(tmp_path, monkeypatch, runs_dir) -> Path:
 
 
 def page(path: str = "pages/4_Inside.py", open_all: bool = False) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
-    at.switch_page(path)
-    if open_all:
-        for key in SECTIONS:
-            at.session_state[f"inside_open_{key}"] = True
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(path, timeout=180, state={f"inside_open_{key}": True for key in SECTIONS} if open_all else None)
 
 
 def texts(elements) -> str:
@@ -109,8 +102,7 @@ def test_an_mnist_test_digit_by_class_through_every_view_of_every_model(models, 
 
 
 def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(models, monkeypatch):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
-    at.switch_page("pages/2_Draw.py").run()
+    at = open_page("pages/2_Draw.py", timeout=180)
     buf = io.BytesIO()
     digit_image(3).save(buf, "PNG")
     at.radio(key="draw_source").set_value("Upload a photo or scan").run()
