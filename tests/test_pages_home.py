@@ -82,4 +82,4 @@ def test_every_page_works_without_dataset_or_internet(offline, tmp_path, small_m
 
 def test_every_page_is_found():
     """The parametrization above really covers the pages (the home page, Train and Compare at least)."""
-    assert {"app.py", "pages/1_Train.py", "pages/3_Compare.py"} <= set(PAGES)
+    assert {"app.py", "pages/home.py", "pages/1_Train.py", "pages/3_Compare.py"} <= set(PAGES)

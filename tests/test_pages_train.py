@@ -257,10 +257,10 @@ def test_a_ray_address_that_cannot_be_used_is_said_on_the_train_page(runs_dir, s
     monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
     monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", "ray://nowhere.invalid:10001")
     monkeypatch.setattr(ray_backend, "installed", lambda: False)
-    lab_ui._job_runner.clear()
+    lab_ui.clear_job_runners()
     try:
         at = train_page()
         assert not at.exception
         assert any("not on Ray: Ray is not installed" in w.value for w in at.warning)
     finally:
-        lab_ui._job_runner.clear()
+        lab_ui.clear_job_runners()
