@@ -1,5 +1,9 @@
 """MNIST Lab: `streamlit run app.py`. The entry point of every visit: the process's settings (once), the
-pages with their titles, icons and URL paths (here only), each page's browser tab, then the page itself."""
+pages with their titles, icons and URL paths (here only), each page's browser tab, then the page itself.
+
+The pages live in app_pages/, not pages/: while a folder named pages/ sits next to this file, Streamlit
+runs a new server's first visit the legacy way (that folder's files as the pages, app.py not run at all
+for a link to /Draw), whatever st.navigation says."""
 
 from typing import NamedTuple
 
@@ -18,12 +22,12 @@ class Page(NamedTuple):
 
 
 PAGES = [
-    Page("pages/home.py", "Home", "", ":material/home:", "✏️", "centered"),
-    Page("pages/1_Train.py", "Train", "Train", ":material/model_training:", "🏋️", "wide"),
-    Page("pages/2_Draw.py", "Draw", "Draw", ":material/draw:", "✍️", "wide"),
-    Page("pages/3_Compare.py", "Compare", "Compare", ":material/compare:", "📊", "wide"),
-    Page("pages/4_Inside.py", "Inside", "Inside", ":material/layers:", "🔬", "wide"),
-    Page("pages/5_Digits.py", "Digits", "Digits", ":material/apps:", "🗂️", "wide"),
+    Page("app_pages/home.py", "Home", "", ":material/home:", "✏️", "centered"),
+    Page("app_pages/train.py", "Train", "Train", ":material/model_training:", "🏋️", "wide"),
+    Page("app_pages/draw.py", "Draw", "Draw", ":material/draw:", "✍️", "wide"),
+    Page("app_pages/compare.py", "Compare", "Compare", ":material/compare:", "📊", "wide"),
+    Page("app_pages/inside.py", "Inside", "Inside", ":material/layers:", "🔬", "wide"),
+    Page("app_pages/digits.py", "Digits", "Digits", ":material/apps:", "🗂️", "wide"),
 ]
 
 lab_ui.startup()

@@ -43,7 +43,7 @@ def open_app(timeout: float = 120):
 
 
 def open_page(path: str, timeout: float = 120, state: dict | None = None):
-    """The page of this file ("pages/2_Draw.py") as a visitor reaches it: the app first, then a switch to
+    """The page of this file ("app_pages/draw.py") as a visitor reaches it: the app first, then a switch to
     the page, with `state` put in its session state before the page runs (an expander opened, say)."""
     at = open_app(timeout)
     if path == "app.py":

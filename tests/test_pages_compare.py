@@ -40,7 +40,7 @@ def lab(trained, tmp_path, monkeypatch, small_data_dir) -> Path:
 
 def compare_page() -> AppTest:
     """The Compare page, reached as a visitor does (the app, then the page)."""
-    return open_page("pages/3_Compare.py", timeout=180)
+    return open_page("app_pages/compare.py", timeout=180)
 
 
 def figures(at: AppTest) -> list[dict]:

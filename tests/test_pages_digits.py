@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def page() -> AppTest:
-    return open_page("pages/5_Digits.py")
+    return open_page("app_pages/digits.py")
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ def shipped(monkeypatch, runs_dir) -> Path:
 
 
 def draw_page() -> AppTest:
-    return open_page("pages/2_Draw.py")
+    return open_page("app_pages/draw.py")
 
 
 def upload(at: AppTest, name: str, data: bytes, mime: str = "application/octet-stream") -> AppTest:

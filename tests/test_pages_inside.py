@@ -36,7 +36,7 @@ def models(tmp_path, monkeypatch, runs_dir) -> Path:
     return d
 
 
-def page(path: str = "pages/4_Inside.py", open_all: bool = False) -> AppTest:
+def page(path: str = "app_pages/inside.py", open_all: bool = False) -> AppTest:
     return open_page(path, timeout=180, state={f"inside_open_{key}": True for key in SECTIONS} if open_all else None)
 
 
@@ -102,7 +102,7 @@ def test_an_mnist_test_digit_by_class_through_every_view_of_every_model(models, 
 
 
 def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(models, monkeypatch):
-    at = open_page("pages/2_Draw.py", timeout=180)
+    at = open_page("app_pages/draw.py", timeout=180)
     buf = io.BytesIO()
     digit_image(3).save(buf, "PNG")
     at.radio(key="draw_source").set_value("Upload a photo or scan").run()
@@ -115,7 +115,7 @@ def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(mode
         real = getattr(inside, fn)
         monkeypatch.setattr(inside, fn, lambda *a, fn=fn, real=real, **k: (
             counts.__setitem__(fn, counts.get(fn, 0) + 1), real(*a, **k))[1])
-    at.switch_page("pages/4_Inside.py")
+    at.switch_page("app_pages/inside.py")
     for key in SECTIONS:
         at.session_state[f"inside_open_{key}"] = True
     at.run()
@@ -131,7 +131,7 @@ def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(mode
 
 
 def test_the_train_page_shows_the_picked_architectures_layers_when_asked(models):
-    at = page("pages/1_Train.py")
+    at = page("app_pages/train.py")
     assert not [d for d in at.dataframe if "Output shape" in d.value]  # closed: not built
     at.session_state["train_layers"] = True
     at.run()

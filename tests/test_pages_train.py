@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def train_page() -> AppTest:
-    return open_page("pages/1_Train.py", timeout=90)
+    return open_page("app_pages/train.py", timeout=90)
 
 
 def button(at: AppTest, label: str):

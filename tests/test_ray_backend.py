@@ -181,7 +181,7 @@ def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_dat
     monkeypatch.setenv(ray_backend.ADDRESS_ENV, cluster)
     lab_ui.clear_job_runners()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
-    at.switch_page("pages/1_Train.py")
+    at.switch_page("app_pages/train.py")
     at.run()
     at.selectbox(key="arch").set_value("mlp_128_64").run()
     at.text_input[0].input("from the page")

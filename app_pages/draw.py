@@ -81,7 +81,7 @@ def saliency_ui(memo: dict, model: str, x28, top: int) -> None:
                    "class's score with respect to each pixel, scaled to the largest. Bright yellow: a small change "
                    "there would move the score most. Grey: the digit itself.")
     with right:
-        lab_ui.page_link("pages/4_Inside.py", label="Inside: every layer's view of this drawing, and more ways to "
+        lab_ui.page_link("app_pages/inside.py", label="Inside: every layer's view of this drawing, and more ways to "
                          "ask why (Integrated Gradients, Grad-CAM)", icon="🔬")
 
 

@@ -33,8 +33,8 @@ if active:
     st.info(f"Training now: {', '.join(f'{j.name} ({j.status})' for j in active)}.")
 
 st.subheader("Pages")
-lab_ui.page_link("pages/1_Train.py", label="Train: pick an architecture and watch it learn", icon="🏋️")
-lab_ui.page_link("pages/2_Draw.py", label="Draw: a digit, and what every model sees in it", icon="✍️")
-lab_ui.page_link("pages/3_Compare.py", label="Compare: accuracy, curves, confusions and mistakes", icon="📊")
-lab_ui.page_link("pages/4_Inside.py", label="Inside: what each layer makes of your drawing", icon="🔬")
-lab_ui.page_link("pages/5_Digits.py", label="Digits: your kept drawings, and a model fine-tuned on them", icon="🗂️")
+lab_ui.page_link("app_pages/train.py", label="Train: pick an architecture and watch it learn", icon="🏋️")
+lab_ui.page_link("app_pages/draw.py", label="Draw: a digit, and what every model sees in it", icon="✍️")
+lab_ui.page_link("app_pages/compare.py", label="Compare: accuracy, curves, confusions and mistakes", icon="📊")
+lab_ui.page_link("app_pages/inside.py", label="Inside: what each layer makes of your drawing", icon="🔬")
+lab_ui.page_link("app_pages/digits.py", label="Digits: your kept drawings, and a model fine-tuned on them", icon="🗂️")

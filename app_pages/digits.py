@@ -107,7 +107,7 @@ def finetune_results_ui(name: str) -> None:
     runs = [j for j in lab_ui.job_runner().jobs() if j.config.collection == name]
     if not runs:
         return
-    lab_ui.page_link("pages/1_Train.py", label="Watch a fine-tuning run's live charts on the Train page", icon="🏋️")
+    lab_ui.page_link("app_pages/train.py", label="Watch a fine-tuning run's live charts on the Train page", icon="🏋️")
     rows = []
     for job in runs:
         s, seen = job.snapshot(), {}

@@ -100,9 +100,9 @@ def show_run(runner: jobs.JobRunner, job: jobs.Job) -> None:
     if s["checkpoint"]:
         l1, l2 = st.columns(2)
         with l1:
-            lab_ui.page_link("pages/2_Draw.py", label="Draw a digit for it", icon="✍️")
+            lab_ui.page_link("app_pages/draw.py", label="Draw a digit for it", icon="✍️")
         with l2:
-            lab_ui.page_link("pages/3_Compare.py", label="Compare it with the others", icon="📊")
+            lab_ui.page_link("app_pages/compare.py", label="Compare it with the others", icon="📊")
     lab_ui.run_metrics_ui(s)
     lab_ui.stop_ui(job)
     c1, c2 = st.columns(2)

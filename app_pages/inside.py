@@ -38,7 +38,7 @@ def input_ui(drawing: dict | None):
     if digits is None:
         st.info("Draw a digit on the Draw page first: its input shows here. (No MNIST test set on this machine "
                 f"either: looked in `{data.raw_dir('mnist').resolve()}`.)")
-        lab_ui.page_link("pages/2_Draw.py", label="Draw a digit", icon="✍️")
+        lab_ui.page_link("app_pages/draw.py", label="Draw a digit", icon="✍️")
         return None, ""
     x, y = digits
     c1, c2 = st.columns(2)
