@@ -1,7 +1,9 @@
-"""The pages' charts: training curves (Train) and class probabilities (Draw, Inside). Plotly is imported
-when a figure is made, not with lab_ui: the Draw page's own bars are plain HTML."""
+"""The pages' charts: training curves (Train) and class probabilities (Draw, Inside); the Draw page's own
+bars are plain HTML (proba_bars), so a drawing's reading costs the browser no chart library."""
 
 from __future__ import annotations
+
+import plotly.graph_objects as go
 
 
 def smooth(values: list[float], weight: float = 0.9) -> list[float]:
@@ -15,8 +17,6 @@ def smooth(values: list[float], weight: float = 0.9) -> list[float]:
 
 def loss_figure(steps: list) -> object:
     """Plotly: training loss per logged step, raw (faint) and smoothed."""
-    import plotly.graph_objects as go
-
     x = [p[0] for p in steps]
     y = [p[2] for p in steps]
     fig = go.Figure()
@@ -30,8 +30,6 @@ def loss_figure(steps: list) -> object:
 def accuracy_figure(epochs: list[dict], step_accuracy: list | tuple = ()) -> object:
     """Plotly: train and test accuracy per epoch, and (step_accuracy: (step, epoch, accuracy) points) the
     running training accuracy of the batches so far in each epoch, so the chart moves from the first steps."""
-    import plotly.graph_objects as go
-
     x = [r["epoch"] for r in epochs]
     fig = go.Figure()
     fig.add_scatter(x=x, y=[r["train_accuracy"] for r in epochs], mode="lines+markers", name="train")
@@ -46,8 +44,6 @@ def accuracy_figure(epochs: list[dict], step_accuracy: list | tuple = ()) -> obj
 
 def proba_figure(probs, height: int = 260) -> object:
     """Plotly: the ten class probabilities as bars, the top class highlighted."""
-    import plotly.graph_objects as go
-
     top = int(probs.argmax())
     colours = ["#6366f1" if d == top else "#a5b4fc" for d in range(10)]
     fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=probs, marker_color=colours,
@@ -85,8 +81,6 @@ def proba_bars(probs, height: int = 200) -> str:
 def models_figure(scores: dict, height: int = 360) -> object:
     """Plotly: every model's ten class probabilities as grouped bars; each legend entry names the
     model, its prediction and its confidence. `scores`: model name -> (10,) probabilities."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     for name, probs in scores.items():
         top = int(probs.argmax())
