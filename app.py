@@ -1,42 +1,39 @@
-"""MNIST Lab's home page: what the lab is, the state of data, device and models, and the pages."""
+"""MNIST Lab: `streamlit run app.py`. The entry point of every visit: the process's settings (once), the
+pages with their titles, icons and URL paths (here only), each page's browser tab, then the page itself.
+
+The pages live in app_pages/, not pages/: while a folder named pages/ sits next to this file, Streamlit
+runs a new server's first visit the legacy way (that folder's files as the pages, app.py not run at all
+for a link to /Draw), whatever st.navigation says."""
+
+from typing import NamedTuple
 
 import streamlit as st
 
 import lab_ui
-from mnist_core import data, devices, inference
 
-st.set_page_config(page_title="MNIST Lab", page_icon="✏️", layout="centered")
-lab_ui.sidebar_nav()
-st.title("MNIST Lab")
-st.markdown(
-    "Train the classic MNIST networks from the well-known tutorials (softmax regression, MLPs, LeNet-5, "
-    "a ConvNet, an LSTM over image rows and a modern fast CNN) and watch them learn with live charts. "
-    "Then draw a digit to see every model's class probabilities, and compare the architectures side by side."
-)
 
-st.subheader("Status")
-col_data, col_device, col_models = st.columns(3)
-if data.is_available("mnist"):
-    col_data.metric("Dataset", "MNIST found")
-    col_data.caption(f"in `{data.raw_dir('mnist').resolve()}`")
-else:
-    mirror = data.DATASETS["mnist"][0].mirrors[0]
-    col_data.metric("Dataset", "not found")
-    col_data.caption(f"Downloaded to `{data.raw_dir('mnist').resolve()}` from {mirror} when a run starts "
-                     "(needs internet); or set `MNIST_DATA_DIR`. See Train for details.")
-col_device.metric("Device", devices.describe_device())
-col_device.caption("where training runs; predictions run on the CPU")
-models = inference.list_models()
-col_models.metric("Models available", len(models))
-col_models.caption(", ".join(models) if models else "none yet: train one, or ship them in `models/`")
+class Page(NamedTuple):
+    file: str
+    title: str  # in the navigation; the browser tab says "TITLE · MNIST Lab" (the home page: "MNIST Lab")
+    url_path: str  # "": the home page, at the app's root
+    icon: str  # Material Symbols ship with Streamlit's own font: they show wherever the app does
+    tab_icon: str  # an emoji: a Material favicon is drawn black, unreadable on a dark tab bar
+    layout: str
 
-active = lab_ui.job_runner().active()
-if active:
-    st.info(f"Training now: {', '.join(f'{j.name} ({j.status})' for j in active)}.")
 
-st.subheader("Pages")
-lab_ui.page_link("pages/1_Train.py", label="Train: pick an architecture and watch it learn", icon="🏋️")
-lab_ui.page_link("pages/2_Draw.py", label="Draw: a digit, and what every model sees in it", icon="✍️")
-lab_ui.page_link("pages/3_Compare.py", label="Compare: accuracy, curves, confusions and mistakes", icon="📊")
-lab_ui.page_link("pages/4_Inside.py", label="Inside: what each layer makes of your drawing", icon="🔬")
-lab_ui.page_link("pages/5_Digits.py", label="Digits: your kept drawings, and a model fine-tuned on them", icon="🗂️")
+PAGES = [
+    Page("app_pages/home.py", "Home", "", ":material/home:", "✏️", "centered"),
+    Page("app_pages/train.py", "Train", "Train", ":material/model_training:", "🏋️", "wide"),
+    Page("app_pages/draw.py", "Draw", "Draw", ":material/draw:", "✍️", "wide"),
+    Page("app_pages/compare.py", "Compare", "Compare", ":material/compare:", "📊", "wide"),
+    Page("app_pages/inside.py", "Inside", "Inside", ":material/layers:", "🔬", "wide"),
+    Page("app_pages/digits.py", "Digits", "Digits", ":material/apps:", "🗂️", "wide"),
+]
+
+lab_ui.startup()
+current = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None,
+                                 default=not p.url_path) for p in PAGES])
+page = next((p for p in PAGES if p.url_path == current.url_path), PAGES[0])
+st.set_page_config(page_title=f"{page.title} · MNIST Lab" if page.url_path else "MNIST Lab",
+                   page_icon=page.tab_icon, layout=page.layout)
+current.run()

@@ -49,7 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import APP_IDLE, CHROMIUM_FLAGS, AppServer  # noqa: E402
+from conftest import CHROMIUM_FLAGS, AppServer  # noqa: E402
+from helpers import APP_IDLE, open_canvas  # noqa: E402
 
 STROKE_MS = (250, 600)  # a stroke's duration, by its length on the canvas
 PAUSE_MS = (250, 450)  # pen up between strokes
@@ -198,10 +199,7 @@ class Target:
         self.load()
 
     def load(self) -> None:
-        self.page.goto(self.url)
-        self.canvas = self.page.locator("canvas.upper-canvas").first
-        self.canvas.wait_for(timeout=120_000)
-        self.page.wait_for_selector(APP_IDLE, timeout=120_000)
+        self.canvas = open_canvas(self.page, self.url, timeout=120)
 
     def clear(self) -> None:
         """The canvas's bin button, then wait for the blank prompt and an idle script."""

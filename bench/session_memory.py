@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import APP_IDLE, CHROMIUM_FLAGS, AppServer  # noqa: E402
+from conftest import CHROMIUM_FLAGS, AppServer  # noqa: E402
+from helpers import APP_IDLE, open_draw, prediction  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -53,14 +54,12 @@ def one_session(browser, url: str, image: Path, pid: int, timeout_s: float = 180
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     try:
         page = context.new_page()
-        page.goto(f"{url}/Draw")
-        page.locator(APP_IDLE).wait_for(timeout=timeout_s * 1000)
+        open_draw(page, url, timeout=timeout_s)
         page.get_by_text("Upload a photo or scan").click()
         chooser = page.locator("[data-testid='stFileUploaderDropzoneInput']")
         chooser.wait_for(state="attached", timeout=timeout_s * 1000)
         chooser.set_input_files(str(image))
-        page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(
-            "Prediction", exact=True)).wait_for(timeout=timeout_s * 1000)
+        prediction(page).wait_for(timeout=timeout_s * 1000)
         page.locator(APP_IDLE).wait_for(timeout=timeout_s * 1000)
         return rss_mb(pid)
     finally:

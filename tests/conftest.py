@@ -9,17 +9,15 @@ import socket
 import struct
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import ROOT, wait_healthy
 from PIL import Image, ImageDraw, ImageFont
 
-ROOT = Path(__file__).resolve().parent.parent
-from mnist_core import settings  # noqa: E402  (python -m pytest: the repository is on the path)
+from mnist_core import settings  # (python -m pytest: the repository is on the path)
 
 # The tests run torch on the threads the app's server uses (one on a 2-core machine): on a full pool,
 # anything else on the machine stalls each operation (settings.torch_threads), and CI runs beside it.
@@ -101,10 +99,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# the app's root element once a script run has ended (browser tests, bench/draw_latency.py)
-APP_IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-
-
 class AppServer:
     """`streamlit run app.py` (or another script) on a free loopback port, with its own environment."""
 
@@ -116,18 +110,11 @@ class AppServer:
             [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited early: {Path(log).read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("streamlit did not become healthy within 60 s")
+        try:
+            wait_healthy(self.url, self.proc, timeout=60, log=Path(log))
+        except (AssertionError, RuntimeError):
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -1,20 +1,27 @@
-"""What several test files share: a deadline-bounded wait, the openers of the app's pages, and a
-bench's main run in this process.
+"""What several test files share: a deadline-bounded wait, the openers of the app's pages (AppTest), and
+for the real server, its health wait and the Draw page opened in a browser; and a bench's main run in this
+process.
 
-Import it as `from helpers import ...` (pytest puts tests/ on the path, as for conftest)."""
+Import it as `from helpers import ...` (pytest puts tests/ on the path, as for conftest); the benches that
+drive the real server import it the same way."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import io
+import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
+# the app's root element once a script run has ended (browser tests, bench/draw_latency.py)
+APP_IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
 def wait_until(cond: Callable[[], object], timeout: float = 120.0, what: str = "the condition",
@@ -32,6 +39,78 @@ def wait_until(cond: Callable[[], object], timeout: float = 120.0, what: str = "
         time.sleep(interval)
 
 
+# --- the app in this process (streamlit.testing.v1.AppTest) --------------------------------------------
+def open_app(timeout: float = 120):
+    """The app as a visitor opens it (app.py: its navigation, then the home page), run once."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_page(path: str, timeout: float = 120, state: dict | None = None):
+    """The page of this file ("app_pages/draw.py") as a visitor reaches it: the app first, then a switch to
+    the page, with `state` put in its session state before the page runs (an expander opened, say)."""
+    at = open_app(timeout)
+    if path == "app.py":
+        return at
+    at.switch_page(path)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def rerun_until(at, cond: Callable[[object], object], timeout: float = 90.0, what: str = "the page") -> object:
+    """Rerun the page (as its polling fragment would) until cond(at) holds; no exception on the way."""
+
+    def rerun() -> object:
+        at.run()
+        assert not at.exception, at.exception
+        return cond(at)
+
+    return wait_until(rerun, timeout, what, interval=0.25)
+
+
+# --- the real server (streamlit run) and a browser -----------------------------------------------------
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0, log: Path | None = None) -> None:
+    """Wait until the server at `url` answers /_stcore/health; RuntimeError with its log's end if it exits first."""
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early: {log.read_text()[-2000:] if log else ''}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    wait_until(healthy, timeout, f"{url} to answer /_stcore/health", interval=0.3)
+
+
+def open_draw(page, url: str, timeout: float = 90.0):
+    """Open the Draw page (URL path /Draw) of the server at `url` in a Playwright page: done when its canvas is
+    there and the script run has ended. Returns the canvas's event layer, the one to draw on."""
+    return open_canvas(page, f"{url}/Draw", timeout)
+
+
+def open_canvas(page, address: str, timeout: float = 90.0):
+    """Open the page at `address` and wait for its drawing canvas (the Draw page's, or the bare canvas page's
+    of bench/draw_latency.py) and the end of the script run: the canvas's event layer (in a shadow root)."""
+    page.goto(address)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=timeout * 1000)
+    page.wait_for_selector(APP_IDLE, timeout=timeout * 1000)
+    return canvas
+
+
+def prediction(page):
+    """The Draw page's Prediction metric (the contract in DESIGN.md), as a Playwright locator."""
+    return page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(
+        "Prediction", exact=True))
+
+
+# --- a bench in this process ------------------------------------------------------------------------------
 def run_bench(script: str, *args: str) -> tuple[int, str, str]:
     """bench/`script`'s main(argv) run in this process: (its exit code, what it printed, what it printed to
     stderr). A test that checks a bench's output needs no second interpreter importing torch, nor a

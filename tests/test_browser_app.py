@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE, draw_strokes
+from conftest import draw_strokes
+from helpers import APP_IDLE, open_draw, prediction
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 pytestmark = pytest.mark.browser
@@ -55,18 +56,14 @@ def test_the_theme_follows_the_system_and_stays_readable(browser, server, scheme
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=scheme)
     page = context.new_page()
     try:
-        page.goto(f"{server.url}/Draw")
-        canvas = page.locator("canvas.upper-canvas").first
-        canvas.wait_for(timeout=90_000)
-        page.wait_for_selector(APP_IDLE, timeout=90_000)
+        canvas = open_draw(page, server.url)
         background = page.evaluate(LUMINANCE, ["[data-testid='stApp']", "backgroundColor"])
         assert (background > 0.8) if scheme == "light" else (background < 0.05), (scheme, background)
         title = page.evaluate(LUMINANCE, ["h1", "color"])
         assert contrast(title, background) >= 7, (scheme, title, background)
 
         draw_strokes(page, canvas, 7)
-        metric = page.get_by_test_id("stMetric").filter(has_text="Prediction")
-        expect(metric.get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
+        expect(prediction(page).get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
         value = page.evaluate(LUMINANCE, ["[data-testid='stMetricValue']", "color"])
         assert contrast(value, background) >= 4.5, (scheme, value, background)
         page.locator(".mnist-probs").first.wait_for(timeout=30_000)  # the probability bars (lab_ui.proba_bars)

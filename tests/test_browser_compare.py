@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE
+from helpers import APP_IDLE
 
 from mnist_core.models import ARCHS
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import APP_IDLE, digit_image, draw_strokes
+from conftest import digit_image, draw_strokes
+from helpers import APP_IDLE, open_draw, prediction
 
 from mnist_core import preprocess, training
 from mnist_core.drawings import DrawingStore
@@ -37,12 +38,8 @@ def test_draw_correct_fine_tune_and_read_with_the_new_model(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
-        page.goto(f"{server.url}/Draw")
-        canvas = page.locator("canvas.upper-canvas").first
-        canvas.wait_for(timeout=90_000)
-        page.wait_for_selector(APP_IDLE, timeout=90_000)
-        draw_strokes(page, canvas, 7)
-        page.get_by_test_id("stMetric").filter(has_text="Prediction").wait_for(timeout=60_000)
+        draw_strokes(page, open_draw(page, server.url), 7)
+        prediction(page).wait_for(timeout=60_000)
         page.wait_for_selector(APP_IDLE, timeout=60_000)
         page.locator("button[data-variant=pills]").filter(has_text="7").click()  # "Wrong? It's a 7"
         page.get_by_text("Kept as a").wait_for(timeout=30_000)
@@ -61,14 +58,12 @@ def test_draw_correct_fine_tune_and_read_with_the_new_model(browser, server):
             page.reload()
         expect(page.get_by_test_id("stDataFrame").filter(has_text="softmax_mine")).to_have_count(1, timeout=30_000)
 
-        page.goto(f"{server.url}/Draw")
-        page.locator("canvas.upper-canvas").first.wait_for(timeout=90_000)
-        page.wait_for_selector(APP_IDLE, timeout=90_000)
+        canvas = open_draw(page, server.url)
         page.locator("[data-testid='stSelectbox']").filter(has_text="Model").locator("input").click()
         page.get_by_role("option", name="softmax_mine").click()
         page.wait_for_selector(APP_IDLE, timeout=60_000)
-        draw_strokes(page, page.locator("canvas.upper-canvas").first, 7)
-        page.get_by_test_id("stMetric").filter(has_text="Prediction").wait_for(timeout=60_000)
+        draw_strokes(page, canvas, 7)
+        prediction(page).wait_for(timeout=60_000)
         page.get_by_role("button", name="✓ Right, keep it as a").or_(
             page.get_by_text("Wrong? It's a")).first.wait_for(timeout=30_000)  # the new model reads and offers to keep
     finally:

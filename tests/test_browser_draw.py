@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE, digit_image, draw_strokes, stroke_points
+from conftest import digit_image, draw_strokes, stroke_points
+from helpers import APP_IDLE, open_draw, prediction, wait_until
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 pytestmark = pytest.mark.browser
@@ -30,17 +30,9 @@ def server(shipped_server):
 def draw(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.goto(f"{server.url}/Draw")
-    page.locator("canvas.upper-canvas").first.wait_for(timeout=90_000)  # fabric's event layer, in a shadow root
-    page.wait_for_selector(APP_IDLE, timeout=90_000)
+    open_draw(page, server.url)
     yield page
     context.close()
-
-
-def prediction(page):
-    """The Prediction metric's locator (the contract in DESIGN.md)."""
-    return page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(
-        "Prediction", exact=True))
 
 
 def ink(page) -> int:
@@ -51,12 +43,7 @@ def ink(page) -> int:
 
 def settles(page, done, what: str, timeout: float = 30) -> None:
     """Wait until done() holds on an idle page (polled: it may look inside the canvas's shadow root)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if page.locator(APP_IDLE).count() and done():
-            return
-        time.sleep(0.1)
-    raise AssertionError(what)
+    wait_until(lambda: page.locator(APP_IDLE).count() and done(), timeout, what, interval=0.1)
 
 
 def reads(page, digit: int, timeout: float = 60) -> None:
@@ -225,10 +212,7 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
     context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2)
     page = context.new_page()
     try:
-        page.goto(f"{server.url}/Draw")
-        canvas = page.locator("canvas.upper-canvas").first
-        canvas.wait_for(timeout=90_000)
-        page.wait_for_selector(APP_IDLE, timeout=90_000)
+        canvas = open_draw(page, server.url)
         undo, clear_button = (page.get_by_role("button", name=n) for n in ("↶ Undo", "✕ Clear"))
         expect(undo).to_be_disabled()  # nothing to take back yet
         page.wait_for_function(f"() => ({SEND_ARROW})() === 'none'", timeout=30_000)  # the toolbar's arrow is gone

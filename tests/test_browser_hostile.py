@@ -9,11 +9,10 @@ own status file, read until it ends, must say "finished", never "stopped".
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE
+from helpers import APP_IDLE, wait_until
 from playwright.sync_api import expect
 
 from mnist_core.models import ARCHS
@@ -30,13 +29,9 @@ def status(runs: Path, name: str) -> dict:
 
 
 def wait_status(runs: Path, name: str, wanted: set[str], timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s = status(runs, name)
-        if s.get("status") in wanted:
-            return s
-        time.sleep(0.2)
-    raise AssertionError(f"{name} never reached {wanted}: {status(runs, name)}")
+    """The run's status file once it says one of `wanted`."""
+    return wait_until(lambda: (s := status(runs, name)).get("status") in wanted and s, timeout,
+                      f"{name} to reach {wanted}", interval=0.2)
 
 
 def open_train(browser, url: str):
@@ -83,14 +78,16 @@ def test_a_run_trains_to_its_end_after_its_browser_closes(app_server, browser, s
 
     b_context, b = open_train(browser, server.url)  # a new session opens Train, and reruns it
     try:
-        caption, seen = b.get_by_text("Started in another session"), False
-        deadline = time.monotonic() + 120  # while it trains, B is told whose run it is, and has no Stop
-        while time.monotonic() < deadline and status(runs, "left-behind").get("status") == "running":
-            if caption.count():
-                expect(b.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
-                seen = True
-                break
-            time.sleep(0.2)
+        caption = b.get_by_text("Started in another session")
+
+        def shown_or_ended() -> str:  # while it trains, B is told whose run it is, and has no Stop
+            if status(runs, "left-behind").get("status") != "running":
+                return "ended"  # a run that ends first is shown neither way
+            return "shown" if caption.count() else ""
+
+        seen = wait_until(shown_or_ended, 120, "the run shown to the other session, or its end", 0.2) == "shown"
+        if seen:
+            expect(b.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
         record_property("other_session_saw_it_running", seen)
         print(f"the other session saw the run training, with no Stop: {seen}")
         final = wait_status(runs, "left-behind", {"finished", "stopped", "failed", "interrupted"}, timeout=600)

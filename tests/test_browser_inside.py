@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE, draw_strokes
+from conftest import draw_strokes
+from helpers import APP_IDLE, open_draw, prediction
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 pytestmark = pytest.mark.browser
@@ -31,14 +32,8 @@ def server(shipped_server):
 def test_a_drawn_digit_explored_on_the_inside_page(browser, server, tmp_path):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.goto(f"{server.url}/Draw")
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.wait_for(timeout=90_000)
-    page.wait_for_selector(APP_IDLE, timeout=90_000)
-    draw_strokes(page, canvas, 7)
-    metric = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(
-        "Prediction", exact=True))
-    expect(metric.get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
+    draw_strokes(page, open_draw(page, server.url), 7)
+    expect(prediction(page).get_by_test_id("stMetricValue")).to_have_text("7", timeout=60_000)
     page.wait_for_selector(APP_IDLE, timeout=60_000)
 
     # the sidebar's link (Streamlit's own list, or the app's page links): the same session, so the drawing goes

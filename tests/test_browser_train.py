@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE
+from helpers import APP_IDLE
 from playwright.sync_api import expect
 
 from mnist_core import checkpoints

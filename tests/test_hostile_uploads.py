@@ -210,18 +210,19 @@ def page(script: str) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("script", ["app.py", *sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))])
+@pytest.mark.parametrize("script", ["app.py",
+                                    *sorted(f"app_pages/{p.name}" for p in (ROOT / "app_pages").glob("*.py"))])
 def test_every_page_opens_with_the_hostile_files_in_the_runs_folder(lab, bomb, script):
     files = hostile_runs_folder(lab, bomb)
     at = page(script)
     assert not at.exception, at.exception
     warnings = [w.value for w in at.warning]
-    if script in ("pages/1_Train.py", "pages/3_Compare.py"):
+    if script in ("app_pages/train.py", "app_pages/compare.py"):
         for p in files.values():
             assert any(w.startswith(f"Not listed: {p.name}: unreadable: ") for w in warnings), (p.name, warnings)
-    if script == "pages/3_Compare.py":
+    if script == "app_pages/compare.py":
         assert at.file_uploader(key="cmp_upload") is not None  # the upload widget is drawn
-    if script == "pages/2_Draw.py":
+    if script == "app_pages/draw.py":
         assert at.selectbox(key="draw_model").options == ["softmax"]
 
 
@@ -273,7 +274,7 @@ def test_without_the_test_set_an_upload_stays_claimed(lab, tmp_path, monkeypatch
     assert job.status == "finished" and "only claimed (the file claims 100.00%)" in job.message
     rows, _ = measure.summaries()
     assert compare.best(rows)["name"] == "softmax"
-    at = page("pages/3_Compare.py")
+    at = page("app_pages/compare.py")
     assert not at.exception
     (df,) = [d.value for d in at.dataframe]
     liar_row = df[df["Model"] == "liar"].iloc[0]
@@ -306,7 +307,7 @@ def test_an_upload_named_like_a_running_job_gets_another_name(lab, trained, smal
         upload = trained["softmax"].read_bytes()
         saved = uploads.accept_upload("victim.pt", upload, runner=runner)
         assert saved.name == "victim-2.pt"
-        at = page("pages/3_Compare.py")
+        at = page("app_pages/compare.py")
         at.file_uploader(key="cmp_upload").set_value(("victim.pt", upload, "application/octet-stream")).run()
         assert any("added as run **victim-3**" in s.value for s in at.success)
     finally:
@@ -376,7 +377,7 @@ def test_a_run_finishes_when_its_session_goes_and_others_come(lab, small_data_di
         return real_train(config, data_root=data_root, on_event=event, should_stop=should_stop, **kw)
 
     monkeypatch.setattr(training, "train", paced)
-    a = page("pages/1_Train.py")
+    a = page("app_pages/train.py")
     a.selectbox(key="arch").set_value("softmax").run()
     a.number_input(key="ep_softmax").set_value(2)
     a.text_input[0].input("alpha")
@@ -389,7 +390,7 @@ def test_a_run_finishes_when_its_session_goes_and_others_come(lab, small_data_di
         assert job.status == "running"
         assert any(b.label == "Stop" for b in a.button)  # its own session may stop it
         del a  # session A is gone (its browser closed)
-        b = page("pages/1_Train.py")
+        b = page("app_pages/train.py")
         for _ in range(3):  # a new session, and reruns of Train
             b.run()
             assert not b.exception
@@ -451,7 +452,7 @@ def test_a_huge_upload_leaves_a_small_bounded_memo(lab, monkeypatch):
     seen = []
     real_get = lab_ui.ImageMemos.get
     monkeypatch.setattr(lab_ui.ImageMemos, "get", lambda self, key: (seen.append(self), real_get(self, key))[1])
-    at = page("pages/2_Draw.py")
+    at = page("app_pages/draw.py")
     at.radio(key="draw_source").set_value("Upload a photo or scan").run()
     memos = None
     for i in range(lab_ui.MEMO_IMAGES + 2):

@@ -1,6 +1,11 @@
 """The pages' shared helpers (lab_ui) that need no page to test."""
 
+import os
+import subprocess
+import sys
+
 import pytest
+from helpers import ROOT
 
 import lab_ui
 
@@ -10,3 +15,17 @@ def test_smooth_is_a_debiased_moving_average():
     assert lab_ui.smooth([3.0] * 20) == pytest.approx([3.0] * 20)
     out = lab_ui.smooth([0.0] * 10 + [1.0] * 10, weight=0.5)
     assert out[0] == 0.0 and out[10] == pytest.approx(0.5, abs=0.01) and 0.99 < out[-1] < 1.0
+
+
+def test_importing_lab_ui_changes_nothing_and_startup_sets_the_process_once():
+    """The process-wide settings are app.py's to make, once (lab_ui.startup), never an import's side effect."""
+    code = (
+        "import torch; torch.set_num_threads(2)\n"
+        "import lab_ui\n"
+        "assert torch.get_num_threads() == 2, 'importing lab_ui changed the thread count'\n"
+        "lab_ui.startup(); assert torch.get_num_threads() == 1\n"
+        "torch.set_num_threads(2); lab_ui.startup(); assert torch.get_num_threads() == 2, 'startup ran twice'\n"
+    )
+    env = {**os.environ, "MNIST_LAB_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

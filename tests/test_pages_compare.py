@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from compare_helpers import ARCHS, make_model, use_models
+from helpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import checkpoints, data, evaluation, inference, measure
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 TABS = ["Test accuracy per epoch", "Loss per step, by epoch", "Loss per step, by wall-clock seconds"]
 
@@ -39,10 +39,8 @@ def lab(trained, tmp_path, monkeypatch, small_data_dir) -> Path:
 
 
 def compare_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "3_Compare.py"), default_timeout=180)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    """The Compare page, reached as a visitor does (the app, then the page)."""
+    return open_page("app_pages/compare.py", timeout=180)
 
 
 def figures(at: AppTest) -> list[dict]:

@@ -5,26 +5,21 @@ from __future__ import annotations
 
 import io
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import digit_image
+from helpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import preprocess
 from mnist_core.drawings import DrawingStore
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("pages/5_Digits.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("app_pages/digits.py")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import digit_image
+from helpers import open_page
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -57,11 +58,7 @@ def shipped(monkeypatch, runs_dir) -> Path:
 
 
 def draw_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("pages/2_Draw.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("app_pages/draw.py")
 
 
 def upload(at: AppTest, name: str, data: bytes, mime: str = "application/octet-stream") -> AppTest:

@@ -1,6 +1,6 @@
 """Every page of the app on a fresh machine: no dataset and no internet.
 
-The pages are found with pages/*.py, so a page added later is covered too. Each is opened the
+The pages are found with app_pages/*.py, so a page added later is covered too. Each is opened the
 way a visitor does (the home page first, then a switch to the page), once with no models at all
 and once with small test-made models in the shipped folder.
 """
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from compare_helpers import make_model
-from streamlit.testing.v1 import AppTest
+from helpers import open_page
 
 from mnist_core import data
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["app.py", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))]
+PAGES = ["app.py", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "app_pages").glob("*.py"))]
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -50,15 +50,6 @@ def offline(tmp_path, monkeypatch, runs_dir):
     return empty
 
 
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    if page != "app.py":
-        at.switch_page(page)
-        at.run()
-    return at
-
-
 @pytest.mark.parametrize("with_models", [False, True], ids=["no-models", "test-made-models"])
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_works_without_dataset_or_internet(offline, tmp_path, small_model, page, with_models):
@@ -70,17 +61,17 @@ def test_every_page_works_without_dataset_or_internet(offline, tmp_path, small_m
     shown = " ".join(str(e.value) for e in [*at.markdown, *at.error, *at.warning, *at.info, *at.caption])
     assert "Traceback" not in shown
     assert at.title, f"{page} drew nothing"
-    if page == "app.py":
+    if page in ("app.py", "app_pages/home.py"):
         assert {m.label: m.value for m in at.metric}["Dataset"] == "not found"
         assert str(data.raw_dir("mnist").resolve()) in shown
         assert {m.label: m.value for m in at.metric}["Models available"] == str(int(with_models))
-    if page.endswith("_Train.py"):  # what is missing, and how to provide it
+    if page == "app_pages/train.py":  # what is missing, and how to provide it
         (warning,) = at.warning
         raw = str((offline / "MNIST" / "raw").resolve())
         assert "MNIST is not on this machine" in warning.value and raw in warning.value
         assert "MNIST_DATA_DIR" in warning.value and all(f in warning.value for f in data.RAW_FILES)
         assert [b.label for b in at.button][:1] == ["Start training"]
-    if page.endswith("_Compare.py"):
+    if page == "app_pages/compare.py":
         if with_models:
             (df,) = [d.value for d in at.dataframe]
             assert list(df["Model"]) == ["softmax"]
@@ -90,5 +81,5 @@ def test_every_page_works_without_dataset_or_internet(offline, tmp_path, small_m
 
 
 def test_every_page_is_found():
-    """The parametrization above really covers the pages (Train and Compare at least)."""
-    assert "app.py" in PAGES and "pages/1_Train.py" in PAGES and "pages/3_Compare.py" in PAGES
+    """The parametrization above really covers the pages (the home page, Train and Compare at least)."""
+    assert {"app.py", "app_pages/home.py", "app_pages/train.py", "app_pages/compare.py"} <= set(PAGES)

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from conftest import digit_image
+from helpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import checkpoints, data, inside
 from mnist_core.models import build
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SECTIONS = ("structure", "activations", "weights", "why")
 ARCHS = ("softmax", "cnn", "lstm")
@@ -36,15 +36,8 @@ def models(tmp_path, monkeypatch, runs_dir) -> Path:
     return d
 
 
-def page(path: str = "pages/4_Inside.py", open_all: bool = False) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
-    at.switch_page(path)
-    if open_all:
-        for key in SECTIONS:
-            at.session_state[f"inside_open_{key}"] = True
-    at.run()
-    assert not at.exception, at.exception
-    return at
+def page(path: str = "app_pages/inside.py", open_all: bool = False) -> AppTest:
+    return open_page(path, timeout=180, state={f"inside_open_{key}": True for key in SECTIONS} if open_all else None)
 
 
 def texts(elements) -> str:
@@ -109,8 +102,7 @@ def test_an_mnist_test_digit_by_class_through_every_view_of_every_model(models, 
 
 
 def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(models, monkeypatch):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
-    at.switch_page("pages/2_Draw.py").run()
+    at = open_page("app_pages/draw.py", timeout=180)
     buf = io.BytesIO()
     digit_image(3).save(buf, "PNG")
     at.radio(key="draw_source").set_value("Upload a photo or scan").run()
@@ -123,7 +115,7 @@ def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(mode
         real = getattr(inside, fn)
         monkeypatch.setattr(inside, fn, lambda *a, fn=fn, real=real, **k: (
             counts.__setitem__(fn, counts.get(fn, 0) + 1), real(*a, **k))[1])
-    at.switch_page("pages/4_Inside.py")
+    at.switch_page("app_pages/inside.py")
     for key in SECTIONS:
         at.session_state[f"inside_open_{key}"] = True
     at.run()
@@ -139,7 +131,7 @@ def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(mode
 
 
 def test_the_train_page_shows_the_picked_architectures_layers_when_asked(models):
-    at = page("pages/1_Train.py")
+    at = page("app_pages/train.py")
     assert not [d for d in at.dataframe if "Output shape" in d.value]  # closed: not built
     at.session_state["train_layers"] = True
     at.run()

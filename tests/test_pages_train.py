@@ -7,10 +7,10 @@ directory) is the same object `lab_ui.job_runner()` returns here.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
+from helpers import open_app, open_page, rerun_until
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
@@ -18,19 +18,11 @@ from mnist_core import checkpoints, data, inference, jobs, training
 from mnist_core.jobs import ray as ray_backend
 from mnist_core.models import ARCHS
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def home() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
-    return at.run()
-
-
 def train_page() -> AppTest:
-    at = home()
-    at.switch_page("pages/1_Train.py")
-    return at.run()
+    return open_page("app_pages/train.py", timeout=90)
 
 
 def button(at: AppTest, label: str):
@@ -40,19 +32,6 @@ def button(at: AppTest, label: str):
 
 def metrics(at: AppTest) -> dict:
     return {m.label: m.value for m in at.metric}
-
-
-def poll(at: AppTest, cond, timeout: float = 90.0, what: str = "the page") -> None:
-    """Rerun the page (as the fragment would) until cond(at) holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        at.run()
-        assert not at.exception, at.exception
-        if cond(at):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {[e.value for e in at.markdown][:5]}")
-        time.sleep(0.25)
 
 
 def chart(at: AppTest, key: str) -> dict:
@@ -87,7 +66,7 @@ def start_run(at: AppTest, arch: str, name: str, **values) -> None:
 def test_home_page_shows_status_and_links(lab, small_data_dir):
     run = training.train(training.TrainConfig(arch="softmax", max_steps=3), data_root=small_data_dir)
     run.save(checkpoints.path_in(lab, "home-run"), name="home-run")
-    at = home()
+    at = open_app(timeout=90)
     assert not at.exception
     m = metrics(at)
     assert m["Dataset"] == "MNIST found"
@@ -102,7 +81,7 @@ def test_home_page_shows_status_and_links(lab, small_data_dir):
 
 def test_home_page_without_dataset_says_where_it_will_come_from(runs_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "empty"))
-    at = home()
+    at = open_app(timeout=90)
     assert not at.exception
     assert metrics(at)["Dataset"] == "not found"
     assert any(str(data.raw_dir("mnist").resolve()) in c.value for c in at.caption)
@@ -151,7 +130,8 @@ def test_cnns_shipped_recipe_trains_the_shipped_width_and_its_quick_run_the_narr
         assert not at.exception and not at.error, [e.value for e in at.error]
         job = lab_ui.job_runner().get(at.session_state["watch"])
         assert job.config.width == width == training.recommended_config("cnn", fast=shipped).width
-        poll(at, lambda at, job=job: job.snapshot()["status"] in {"finished", "stopped", "failed"}, what="its end")
+        rerun_until(at, lambda at, job=job: job.snapshot()["status"] in {"finished", "stopped", "failed"},
+                    what="its end")
     assert checkpoints.read(lab / "w24.pt")["arch_args"] == {"width": 24}
     assert checkpoints.read(lab / "w0.pt")["arch_args"] == {}
 
@@ -174,7 +154,7 @@ def test_a_tiny_run_shows_progress_metrics_and_where_it_is_saved(lab):
     (job,) = runner.jobs()
     assert job.name == "page_run" and job.config.epochs == 3 and job.config.batch_size == 100
     assert job.config.label_smoothing == pytest.approx(0.1)
-    poll(at, lambda at: at.success, what="the run to finish")
+    rerun_until(at, lambda at: at.success, what="the run to finish")
     s = job.snapshot()
     assert s["status"] == "finished"
     acc = checkpoints.read(lab / "page_run.pt")["metrics"]["test_accuracy"]
@@ -199,12 +179,12 @@ def test_stop_button_stops_the_run(lab):
     at = train_page()
     start_run(at, "cnn", "stop me", ep=200, bs=32)
     job = lab_ui.job_runner().jobs()[0]
-    poll(at, lambda at: any(b.label == "Stop" for b in at.button) and at.progress, what="the run to be running")
+    rerun_until(at, lambda at: any(b.label == "Stop" for b in at.button) and at.progress, what="the run to be running")
     button(at, "Stop").click().run()
     assert not at.exception
     assert job.stop_requested
     # the page waits briefly for the loop to see the flag; on a slow machine the fragment's next poll shows it
-    poll(at, lambda at: job.status == "stopped" and not at.progress, what="the run to show as stopped")
+    rerun_until(at, lambda at: job.status == "stopped" and not at.progress, what="the run to show as stopped")
     assert job.snapshot()["step"] < job.snapshot()["total_steps"]
     assert any(i.value.startswith("Stopped:") for i in at.info)
     assert not any(b.label == "Stop" for b in at.button)
@@ -229,7 +209,7 @@ def test_train_every_architecture_queues_each_with_its_fast_recipe(lab):
     assert [j.config.arch for j in made] == list(ARCHS)
     assert all(j.config == training.recommended_config(j.config.arch) for j in made)
     runner.stop_all()
-    poll(at, lambda at: not runner.active(), what="every run to stop")
+    rerun_until(at, lambda at: not runner.active(), what="every run to stop")
     # every run ended by the stop, except any that was done before the stop reached it (softmax's three
     # small epochs take a fraction of a second on a quiet machine): none failed or hangs
     assert {j.status for j in made} <= {"stopped", "finished"} and made[-1].status == "stopped"
@@ -250,7 +230,7 @@ def test_missing_dataset_gives_the_fix_and_a_clear_failure(runs_dir, tmp_path, m
     assert all(f in warning.value for f in data.RAW_FILES)
     at.selectbox(key="arch").set_value("softmax").run()
     button(at, "Start training").click().run()
-    poll(at, lambda at: at.error, what="the failure")
+    rerun_until(at, lambda at: at.error, what="the failure")
     text = at.error[0].value
     assert text.startswith("Failed: MNIST is not available") and raw in text and "MNIST_DATA_DIR" in text
     assert lab_ui.job_runner().jobs()[0].status == "failed"
@@ -264,7 +244,7 @@ def test_a_queued_run_shows_its_place_in_line_and_each_run_who_started_it(lab):
     at = train_page()
     start_run(at, "softmax", "mine", ep=1)  # behind theirs on the same device, one run at a time
     mine = next(j for j in runner.jobs() if j.name == "mine")
-    poll(at, lambda at: theirs.status == "running", what="the other session's run to start")
+    rerun_until(at, lambda at: theirs.status == "running", what="the other session's run to start")
     assert mine.status == "queued" and runner.queue_position(mine) == 1
     where = f"Queued: number 1 in line on {jobs.device_queue(mine.config).upper()} (this server, 1 run at a time"
     assert any(i.value.startswith(where) for i in at.info), [i.value for i in at.info]
@@ -278,10 +258,10 @@ def test_a_ray_address_that_cannot_be_used_is_said_on_the_train_page(runs_dir, s
     monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
     monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", "ray://nowhere.invalid:10001")
     monkeypatch.setattr(ray_backend, "installed", lambda: False)
-    lab_ui._job_runner.clear()
+    lab_ui.clear_job_runners()
     try:
         at = train_page()
         assert not at.exception
         assert any("not on Ray: Ray is not installed" in w.value for w in at.warning)
     finally:
-        lab_ui._job_runner.clear()
+        lab_ui.clear_job_runners()

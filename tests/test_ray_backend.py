@@ -171,9 +171,9 @@ def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_dat
 
     monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
     monkeypatch.setenv(ray_jobs.ADDRESS_ENV, cluster)
-    lab_ui._job_runner.clear()
+    lab_ui.clear_job_runners()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
-    at.switch_page("pages/1_Train.py")
+    at.switch_page("app_pages/train.py")
     at.run()
     at.selectbox(key="arch").set_value("mlp_128_64").run()
     at.text_input[0].input("from the page")
@@ -192,7 +192,7 @@ def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_dat
         runner.stop_all()
         runner.wait_all(60)
         runner.close()
-        lab_ui._job_runner.clear()
+        lab_ui.clear_job_runners()
 
 
 def test_the_command_line_trains_on_ray_and_prints_the_same_summary(cluster, runs_dir, small_data_dir):

@@ -9,12 +9,11 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import APP_IDLE, ROOT, free_port
+from conftest import free_port
+from helpers import APP_IDLE, ROOT, wait_healthy, wait_until
 
 SECRET = "/srv/secret-folder/runs/hidden-name.pt"
 BOOM = f"""import streamlit as st
@@ -69,16 +68,7 @@ def boom_server(tmp_path):
                             cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://localhost:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError((tmp_path / "server.log").read_text()[-2000:]) from None
-                time.sleep(0.3)
+        wait_healthy(url, proc, timeout=60, log=tmp_path / "server.log")
         yield url, port, tmp_path / "server.log"
     finally:
         proc.terminate()
@@ -112,9 +102,7 @@ def test_a_visitor_sees_no_traceback_and_the_log_has_it(boom_server, browser):
             assert private not in shown, (private, shown[-1000:])
     finally:
         context.close()
-    deadline = time.time() + 30
-    while "hidden-name.pt" not in log.read_text() and time.time() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: "hidden-name.pt" in log.read_text(), 30, "the traceback in the server's log", interval=0.2)
     text = log.read_text()
     assert "Traceback" in text and SECRET in text  # the operator's log has it all
 

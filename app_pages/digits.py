@@ -9,8 +9,6 @@ import streamlit as st
 import lab_ui
 from mnist_core import checkpoints, drawings, images, inference, training
 
-st.set_page_config(page_title="Digits · MNIST Lab", page_icon="🗂️", layout="wide")
-lab_ui.sidebar_nav()
 st.title("Your digits")
 st.caption("The drawings you kept on the Draw page (Right, keep it / Wrong? It's a ...), by collection. "
            "Every fifth drawing of each digit is held out: fine-tuning never trains on it, so it can measure you.")
@@ -79,9 +77,6 @@ def grid_ui(name: str) -> None:
                     st.rerun()
 
 
-for key, show in (("dig_error", st.error), ("dig_done", st.success)):
-    if message := st.session_state.pop(key, None):
-        show(message)
 def finetune_ui(name: str) -> None:
     st.subheader("Teach a model your handwriting")
     if problem := drawings.finetune_problem(store, name):
@@ -112,7 +107,7 @@ def finetune_results_ui(name: str) -> None:
     runs = [j for j in lab_ui.job_runner().jobs() if j.config.collection == name]
     if not runs:
         return
-    lab_ui.page_link("pages/1_Train.py", label="Watch a fine-tuning run's live charts on the Train page", icon="🏋️")
+    lab_ui.page_link("app_pages/train.py", label="Watch a fine-tuning run's live charts on the Train page", icon="🏋️")
     rows = []
     for job in runs:
         s, seen = job.snapshot(), {}
@@ -128,6 +123,9 @@ def finetune_results_ui(name: str) -> None:
     st.dataframe(rows, hide_index=True, column_config={k: pct for k in list(rows[0])[2:]})
 
 
+for key, show in (("dig_error", st.error), ("dig_done", st.success)):
+    if message := st.session_state.pop(key, None):
+        show(message)
 collections = store.collections()
 if not collections:
     st.info("No drawings kept yet: draw on the Draw page and press **Right, keep it** or pick the digit you meant.")

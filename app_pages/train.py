@@ -6,29 +6,16 @@ fragment that polls the runner once a second while a run is queued or running, a
 """
 
 import hashlib
-import time
 
 import pandas as pd
 import streamlit as st
 
 import lab_ui
-from mnist_core import data, devices, jobs, pen, training
-from mnist_core.events import RunStatus
+from mnist_core import data, devices, inside, jobs, pen, training
 from mnist_core.models import ARCHS
 
-st.set_page_config(page_title="Train · MNIST Lab", page_icon="🏋️", layout="wide")
-lab_ui.sidebar_nav()
 st.title("Train")
-try:
-    runner = lab_ui.job_runner()
-    runner.refresh()
-except OSError as exc:
-    st.error(f"The runs folder cannot be used ({exc}). Set MNIST_RUNS_DIR to a writable folder and restart.")
-    st.stop()
-if runner.backend_warning:  # Ray was asked for ($MNIST_LAB_RAY_ADDRESS) but cannot be used
-    st.warning(runner.backend_warning)
-for file, why in runner.unreadable.items():  # a bad file in the runs folder is named, never fatal
-    st.warning(f"Not listed: {file}: unreadable: {why.split(': ', 1)[-1]}")
+runner = lab_ui.runner_ui()
 BATCHES = [16, 32, 64, 100, 128, 256, 512, 1024]
 RECIPES = {False: "Quick first run", True: "Shipped model's recipe"}
 settings, live = st.columns([2, 3], gap="large")
@@ -40,8 +27,6 @@ with settings:
     st.caption(f"**{a.params:,} parameters** · tutorial reported: {a.reported}  \nSource: {a.source}")
     layers = st.expander("Layers: output shapes and parameters", key="train_layers", on_change="rerun")
     if layers.open:  # built only when opened (torchinfo on a fresh model of the architecture)
-        from mnist_core import inside
-
         layers.dataframe(pd.DataFrame(inside.structure_rows(arch)), hide_index=True)
         layers.caption("For one 28 x 28 image (a batch of 1): what comes out of each layer, channels x height x "
                        "width for conv layers, and its weights. The Inside page shows them for a drawing.")
@@ -109,59 +94,23 @@ with settings:
             st.error(f"Could not start: {exc}")
 
 
-def show_run(job: jobs.Job) -> None:
+def show_run(runner: jobs.JobRunner, job: jobs.Job) -> None:
     s = job.snapshot()
-    status, acc = s["status"], s["test_accuracy"]
-    if status == RunStatus.RUNNING and s["kind"] == jobs.EVALUATE:
-        st.progress(s["progress"], text=f"Measuring the uploaded model on the test set: batch {s['step']} / "
-                                        f"{s['total_steps'] or '?'}")
-    elif status == RunStatus.RUNNING and s["stop_requested"]:
-        st.info("Stopping: the model is being measured on the test set, then saved.")
-    elif status == RunStatus.RUNNING:
-        eta = f"{lab_ui.duration(s['eta_seconds'])} left" if s["eta_seconds"] is not None else "starting"
-        st.progress(s["progress"], text=f"epoch {s['epoch']:.2f} / {s['config']['epochs']} · step {s['step']} / "
-                                        f"{s['total_steps'] or '?'} · {eta}")
-    elif status == RunStatus.QUEUED and s["kind"] == jobs.EVALUATE:
-        st.info("Queued: the uploaded model waits for its turn to be measured on the test set.")
-    elif status == RunStatus.QUEUED:
-        pos = runner.queue_position(job)
-        where = f"number {pos} in line" if pos else "waiting for its turn"
-        st.info(f"Queued: {where} on {jobs.device_queue(job.config).upper()} ({runner.describe_backend()}).")
-    elif status == RunStatus.FINISHED and (s["kind"] == jobs.EVALUATE or acc is None):
-        (st.success if acc is not None else st.info)(f"Uploaded model: {s['message']}.")
-    elif status == RunStatus.FINISHED:
-        st.success(f"Finished: test accuracy **{acc:.2%}**. Model saved to `{s['checkpoint']}`.")
-    elif status == RunStatus.STOPPED:
-        st.info(f"Stopped: {s['message']}")
-    elif status in (RunStatus.DIVERGED, RunStatus.FAILED):
-        st.error(f"{status.capitalize()}: {s['message']}")
-    else:
-        st.warning(f"Interrupted: {s['message']}")
+    lab_ui.run_status_ui(job, s, runner)
     if s["checkpoint"]:
         l1, l2 = st.columns(2)
         with l1:
-            lab_ui.page_link("pages/2_Draw.py", label="Draw a digit for it", icon="✍️")
+            lab_ui.page_link("app_pages/draw.py", label="Draw a digit for it", icon="✍️")
         with l2:
-            lab_ui.page_link("pages/3_Compare.py", label="Compare it with the others", icon="📊")
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Images / s", f"{s['images_per_sec']:,.0f}" if s["images_per_sec"] else "-")
-    m2.metric("Loss (smoothed)", f"{lab_ui.smooth([p[2] for p in s['steps']])[-1]:.4f}" if s["steps"] else "-")
-    m3.metric("Test accuracy", f"{acc:.2%}" if acc is not None else "-")
-    m4.metric("Time", lab_ui.duration(s["elapsed"]))
-    if job.active and not job.foreign and job.stoppable_by(lab_ui.session_token()):  # only the session that
-        # started it: the callback stops the run whose id was fixed when this very button was drawn
-        if st.button("Stop", key=f"stop_{job.id}", type="primary", on_click=lab_ui.stop_run, args=(job.id,),
-                     help="Ends the run after the current step and keeps its model: as evaluated at the last "
-                     "epoch's end, or, before the first one ends, measured on the test set as it is and saved"):
-            st.rerun()
-    elif job.active:
-        st.caption("Started in another session: only that session can stop it.")
+            lab_ui.page_link("app_pages/compare.py", label="Compare it with the others", icon="📊")
+    lab_ui.run_metrics_ui(s)
+    lab_ui.stop_ui(job)
     c1, c2 = st.columns(2)
     c1.plotly_chart(lab_ui.loss_figure(s["steps"]), key="loss_chart")
     c2.plotly_chart(lab_ui.accuracy_figure(s["epochs"], s["step_accuracy"]), key="accuracy_chart")
 
 
-def live_panel(polling: bool) -> None:
+def live_panel(runner: jobs.JobRunner, polling: bool) -> None:
     if polling and not runner.active():
         st.rerun()  # the last run ended: one full rerun shows it and turns polling off
     all_jobs = {j.id: j for j in runner.jobs()}
@@ -177,21 +126,13 @@ def live_panel(polling: bool) -> None:
     st.session_state["watch"] = st.selectbox(
         "Run", ids, index=ids.index(st.session_state["watch"]), format_func=lambda i: all_jobs[i].name,
         key="watch_box_" + hashlib.blake2b(" ".join(ids).encode(), digest_size=6).hexdigest())
-    show_run(all_jobs[st.session_state["watch"]])
+    show_run(runner, all_jobs[st.session_state["watch"]])
     st.subheader("Runs")
-    rows = [j.summary() for j in all_jobs.values()]
-    table = pd.DataFrame([{
-        "run": r["name"], "architecture": r["arch"], "dataset": r["dataset"], "status": r["status"],
-        "test accuracy": f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else (
-            "claimed" if r["uploaded"] else ""),
-        "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or r["created"])),
-        "started by": lab_ui.owner_label(r["owner"]),
-    } for r in rows])
-    st.dataframe(table, hide_index=True, key="runs_table")
+    st.dataframe(lab_ui.runs_table(list(all_jobs.values())), hide_index=True, key="runs_table")
 
 
 with live:
     polling = bool(runner.active())
-    st.fragment(live_panel, run_every=1.0 if polling else None)(polling)
+    st.fragment(live_panel, run_every=1.0 if polling else None)(runner, polling)
     if not polling:
         st.button("Refresh", help="show runs started from another tab")

@@ -1,0 +1,107 @@
+"""The Draw page's input: the canvas with its Undo and Clear, or an uploaded photo.
+
+Undo and Clear edit the drawing the page keeps (st.session_state["draw_json"]) and send it to the
+canvas as its initial drawing; until the canvas sends the edited drawing back, what it sends is older
+and is not read (see edit_drawing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from mnist_core import images
+
+CANVAS = 280  # pixels: 10 per MNIST pixel
+
+# Phones: less space above the title, so the canvas and the prediction under it fit one screen; and
+# the canvas toolbar's "send to app" arrow goes (the page reads every stroke already). The toolbar
+# lives in the component's shadow root, where the page's CSS does not reach: a style is put in it.
+PAGE_STYLE = """<style>
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+  [data-testid="stMainBlockContainer"] h1 { font-size: 1.9rem; padding-bottom: 0.25rem; }
+}
+</style>
+<script>
+if (!window.mnistLabNoSend) {
+  window.mnistLabNoSend = true;
+  const css = 'button[aria-label="Update the app with this drawing"] { display: none !important; }';
+  const patch = () => {
+    for (const host of document.querySelectorAll("div")) {
+      const root = host.shadowRoot;
+      if (root && root.querySelector(".dc-toolbar") && !root.querySelector("style[data-mnist-lab]")) {
+        const style = document.createElement("style");
+        style.dataset.mnistLab = "1";
+        style.textContent = css;
+        root.appendChild(style);
+      }
+    }
+  };
+  setInterval(patch, 300);  // the toolbar is built inside the shadow root after its host: look again (cheap)
+}
+</script>"""
+
+
+def shape(drawing: dict | None) -> tuple:
+    """A drawing's strokes, to the pixel: the same for an edited drawing and the canvas's copy of it."""
+    return tuple((o.get("type"), *(round(float(o.get(k) or 0)) for k in ("left", "top", "width", "height")))
+                 for o in (drawing or {}).get("objects", []))
+
+
+def edit_drawing(keep: int) -> None:
+    """Undo (keep=-1: all strokes but the last) or Clear (keep=0). The canvas redraws a changed
+    initial_drawing and sends it back like a stroke; the counter makes each edit a change."""
+    drawing = st.session_state.get("draw_json") or {}
+    objects = drawing.get("objects", [])[:keep] if keep else []
+    st.session_state["draw_edits"] = st.session_state.get("draw_edits", 0) + 1
+    st.session_state["draw_initial"] = {**drawing, "objects": objects, "mnistLabEdit": st.session_state["draw_edits"]}
+    # the drawing as edited, at once: a second Undo before the canvas sends it back takes the next stroke
+    st.session_state["draw_json"] = {**drawing, "objects": objects}
+    # Until the canvas sends the edited drawing back, what it sends is older (the drawing before this edit
+    # or an earlier one, the echo of an earlier edit): kept from overwriting this edit. Its image is older
+    # too: nothing is read until the canvas has the edited drawing.
+    awaiting = st.session_state.get("draw_awaiting")
+    older = ({shape(drawing)} | ({awaiting} | st.session_state.get("draw_older", set()) if awaiting is not None
+                                 else set()))
+    st.session_state["draw_awaiting"] = shape(st.session_state["draw_json"])
+    st.session_state["draw_older"] = older - {st.session_state["draw_awaiting"]}
+
+
+def editing() -> bool:
+    """An Undo or Clear on its way to the canvas: the canvas's image is older than the drawing."""
+    return st.session_state.get("draw_source", "Draw") == "Draw" and st.session_state.get("draw_awaiting") is not None
+
+
+def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
+    """(key naming the image's content, its bytes, the smallest digit size in pixels), or (None, None, 0)
+    before there is an image."""
+    source = st.radio("Input", ["Draw", "Upload a photo or scan"], horizontal=True, key="draw_source",
+                      label_visibility="collapsed")
+    if source == "Draw":
+        brush = st.slider("Brush width", 8, 40, 22, key="draw_brush", help="MNIST strokes are about a tenth "
+                          "of the digit's height")
+        canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", width=CANVAS,
+                           height=CANVAS, return_image_data=True, key="draw_canvas",
+                           initial_drawing=st.session_state.get("draw_initial"))
+        if canvas.json_data != st.session_state.get("draw_sent"):  # a new drawing from the canvas
+            st.session_state["draw_sent"] = canvas.json_data
+            if shape(canvas.json_data) not in st.session_state.get("draw_older", set()):  # not older than an edit
+                st.session_state["draw_json"] = canvas.json_data
+                st.session_state["draw_awaiting"], st.session_state["draw_older"] = None, set()
+        strokes = bool((st.session_state.get("draw_json") or {}).get("objects"))
+        buttons = st.container(horizontal=True)  # side by side on a phone too (columns would stack)
+        buttons.button("↶ Undo", on_click=edit_drawing, args=(-1,), disabled=not strokes, width="stretch",
+                    help="take back the last stroke")
+        buttons.button("✕ Clear", on_click=edit_drawing, args=(0,), disabled=not strokes, width="stretch")
+        if editing():
+            st.caption("Reading the edited drawing…")
+            return None, None, 0
+        png = canvas.image_bytes  # the canvas as PNG; None before the first stroke
+        # ink no bigger than 1.5 brush widths is one click of the pen: a dot, not a digit
+        return (hashlib.blake2b(png, digest_size=16).hexdigest(), png, int(1.5 * brush)) if png else (None, None, 0)
+    upload = st.file_uploader("A photo or scan of one handwritten digit", key="draw_upload",
+                              help=f"PNG, JPEG, GIF, BMP, WebP or TIFF, up to {images.MAX_BYTES // 2**20} MB")
+    return (f"upload:{upload.file_id}", upload.getvalue(), 0) if upload else (None, None, 0)

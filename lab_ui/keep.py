@@ -1,0 +1,66 @@
+"""The Draw page's "Right, keep it" / "Wrong? It's a ...": the user's labelled drawings (mnist_core.drawings)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mnist_core import drawings, inference
+
+
+def keep_drawing_ui(key: str, x28, png: bytes | None, model: str, predicted: int) -> None:
+    """One click keeps this drawing, labelled, in the chosen collection (mnist_core.drawings): right as
+    predicted, or corrected to the digit it really is. Each drawing is kept once; a blank one never
+    reaches here. The collection's count per digit is shown."""
+    st.session_state["draw_pending"] = {"key": key, "x28": x28, "png": png, "model": model, "predicted": predicted}
+    saved = st.session_state.setdefault("draw_saved", {})
+    collection = st.session_state.setdefault("draw_collection", drawings.DEFAULT_COLLECTION)
+    row = st.container(horizontal=True)
+    with row.popover(f"Collection: {collection}"):
+        st.text_input("Keep drawings in the collection", key="draw_collection", max_chars=drawings.NAME_MAX,
+                      help="a name of your own: one per person, or per class; see them all on the Digits page")
+    if key in saved:
+        row.success(f"Kept as a **{saved[key]}**. Draw the next one.")
+    else:
+        row.button(f"✓ Right, keep it as a {predicted}", on_click=_keep_drawing, args=(predicted,), key="draw_right")
+        st.pills("Wrong? It's a", list(range(10)), key="draw_wrong", on_change=_keep_corrected,
+                 help="the digit you meant: kept with that label, for fine-tuning a model on your hand")
+    if error := st.session_state.pop("draw_keep_error", None):
+        st.warning(error)
+    try:
+        counts = drawing_store().counts(collection)
+    except drawings.StoreError as exc:
+        st.caption(f"Drawings cannot be kept: {exc}")
+        return
+    st.caption(f"*{collection}*: " + " · ".join(f"{d}: {n}" for d, n in counts.items()))
+
+
+@st.cache_resource(show_spinner=False)
+def _drawing_store(path: str) -> drawings.DrawingStore:
+    return drawings.DrawingStore(path)
+
+
+def drawing_store() -> drawings.DrawingStore:
+    """The runs folder's drawings store, checked once per process (not on every Draw rerun); a new
+    connection per call inside, so every session and thread may use it. StoreError for a bad file."""
+    return _drawing_store(str(inference.runs_dir().resolve()))
+
+
+def _keep_corrected() -> None:
+    digit = st.session_state.get("draw_wrong")
+    st.session_state["draw_wrong"] = None  # the pills clear for the next drawing
+    if digit is not None:
+        _keep_drawing(int(digit))
+
+
+def _keep_drawing(digit: int) -> None:
+    """The buttons' callback (before the rerun): save the drawing the page last showed."""
+    p = st.session_state.get("draw_pending")
+    if not p:
+        return
+    try:
+        drawing_store().add(st.session_state["draw_collection"], digit, p["x28"], png=p["png"],
+                            model=p["model"], predicted=p["predicted"])
+    except drawings.StoreError as exc:
+        st.session_state["draw_keep_error"] = f"Not kept: {exc}"
+        return
+    st.session_state.setdefault("draw_saved", {})[p["key"]] = digit

@@ -1,0 +1,43 @@
+"""The models a page offers and reads with: loaded once per process, shared by every session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from lab_ui.memos import once
+from mnist_core import checkpoints, inference
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _predictor(path: str, mtime: float) -> inference.Predictor:
+    model, meta = checkpoints.load(path)
+    return inference.Predictor(model, meta, meta.get("name") or Path(path).stem, Path(path))
+
+
+def predictor(name: str) -> inference.Predictor:
+    """A model by list name, loaded once per process and keyed by path and mtime (a retrained
+    run with the same name is reloaded). Raises CheckpointError / ValueError for a bad file."""
+    path = inference.resolve(name)
+    p = _predictor(str(path.resolve()), path.stat().st_mtime)
+    if p.name != name:  # the list name ("run:cnn") may differ from the name stored in the file
+        p = inference.Predictor(p.model, p.meta, name, p.path)
+    return p
+
+
+def model_choices() -> list[inference.ModelEntry]:
+    """The models a page may offer: files that pass the checkpoint checks (see unreadable())."""
+    return inference.usable_entries()
+
+
+def unreadable() -> list[str]:
+    """One line per checkpoint file that is not offered: "NAME: unreadable: reason"."""
+    return [f"{e.path.name}: unreadable: {e.problem.split(': ', 1)[-1]}" for e in inference.unreadable_entries()]
+
+
+def model_probs(memo: dict, name: str, x28, tag: str = "probs") -> object:
+    """(10,) probabilities of the model `name` for the (28, 28) input x28, computed once per image,
+    checkpoint and `tag` (which input of this image x28 is)."""
+    p = predictor(name)
+    return once(memo, (tag, name, str(p.path), p.path.stat().st_mtime), lambda: p.proba_batch(x28[None])[0])
