@@ -7,7 +7,7 @@ Everything is in mnist_core.drawings (one SQLite file in the runs folder); this 
 import streamlit as st
 
 import lab_ui
-from mnist_core import checkpoints, drawings, images, inference, training
+from mnist_core import checkpoints, drawings, images, inference, recipes
 
 st.title("Your digits")
 st.caption("The drawings you kept on the Draw page (Right, keep it / Wrong? It's a ...), by collection. "
@@ -94,7 +94,7 @@ def finetune_ui(name: str) -> None:
     if st.button(f"Fine-tune {start} on {name}", type="primary", key="dig_ft_go"):
         try:
             arch = lab_ui.predictor(start).arch
-            cfg = training.finetune_config(str(entries[start].path), arch, name)
+            cfg = recipes.finetune(str(entries[start].path), arch, name)
             job = lab_ui.job_runner().submit(cfg, f"{start} + {name}", owner=lab_ui.session_token())
             st.session_state["watch"] = job.id  # the Train page shows its live charts
         except (ValueError, checkpoints.CheckpointError) as exc:

@@ -11,7 +11,8 @@ import pandas as pd
 import streamlit as st
 
 import lab_ui
-from mnist_core import data, devices, inside, jobs, pen, training
+from mnist_core import data, devices, inside, jobs, pen, recipes
+from mnist_core.config import INITS, OPTIMIZERS, SCHEDULES, USES_MOMENTUM, TrainConfig
 from mnist_core.models import ARCHS
 
 st.title("Train")
@@ -36,25 +37,25 @@ with settings:
     full = st.radio("Recipe", [False, True], horizontal=True, key=f"recipe_{arch}", format_func=RECIPES.get,
                     help="Quick: one epoch, no augmentation, done in under a minute on a laptop; cnn reaches 99%. "
                     "Shipped: the recipe its shipped model was trained with (several augmented epochs)")
-    rec = (training.recommended_config if full else training.quick_config)(arch, dataset=dataset)
+    rec = (recipes.recommended if full else recipes.quick)(arch, dataset=dataset)
     k = f"_{arch}_shipped" if full else f"_{arch}"  # keyed per architecture and recipe: each brings back its own
     # outside the form: picking an optimizer shows only the fields it uses
-    optimizer = st.selectbox("Optimizer", training.OPTIMIZERS, training.OPTIMIZERS.index(rec.optimizer),
+    optimizer = st.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(rec.optimizer),
                              key="opt" + k)
     with st.form("hyperparameters"):
         c1, c2 = st.columns(2)
         lr = c1.number_input("Learning rate", 1e-5, 10.0, float(rec.lr), step=1e-4, format="%.5f", key="lr" + k)
-        schedule = c2.selectbox("Schedule", training.SCHEDULES, training.SCHEDULES.index(rec.schedule),
+        schedule = c2.selectbox("Schedule", SCHEDULES, SCHEDULES.index(rec.schedule),
                                 key="sched" + k, help="step: x0.1 at 50% and 75% of the steps")
         momentum = rec.momentum
-        if optimizer in training.USES_MOMENTUM:
+        if optimizer in USES_MOMENTUM:
             momentum = c1.slider("Momentum", 0.0, 0.99, float(rec.momentum), 0.01, key="mom" + k)
         batch_size = c1.select_slider("Batch size", sorted({*BATCHES, rec.batch_size}), rec.batch_size,
                                       key="bs" + k)
         epochs = c2.number_input("Epochs", 1, 200, rec.epochs, key="ep" + k)
         weight_decay = c1.number_input("Weight decay", 0.0, 1.0, float(rec.weight_decay), step=1e-4,
                                        format="%.5f", key="wd" + k)
-        init = c2.selectbox("Weight init", training.INITS, training.INITS.index(rec.init), key="init" + k)
+        init = c2.selectbox("Weight init", INITS, INITS.index(rec.init), key="init" + k)
         augment = st.toggle("Augment: random affine, elastic warp and stroke thickness", rec.augment,
                             key="aug" + k)
         every_hand = st.toggle("Every hand: mix in real pen-drawn digits (UNIPEN) and world writing styles", False,
@@ -80,7 +81,7 @@ with settings:
     if start or start_all:
         try:
             if start:
-                cfg = training.TrainConfig(
+                cfg = TrainConfig(
                     arch=arch, dataset=dataset, optimizer=optimizer, lr=lr, momentum=momentum,
                     weight_decay=weight_decay, label_smoothing=label_smoothing, schedule=schedule,
                     batch_size=batch_size, epochs=epochs, init=init, augment=augment, seed=seed, device=device,

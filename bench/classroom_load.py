@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from mnist_core.config import TrainConfig  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -58,7 +60,7 @@ def run_setup(name: str, students: int, data_dir: str) -> dict:
     os.environ.setdefault("MNIST_LAB_THREADS", "1")
     import torch
 
-    from mnist_core import jobs, training
+    from mnist_core import jobs
 
     torch.set_num_threads(1)  # one core per run, as Ray gives each actor (num_cpus=1)
     address = None
@@ -72,7 +74,7 @@ def run_setup(name: str, students: int, data_dir: str) -> dict:
         address = ray.get_runtime_context().gcs_address
     runs = tempfile.mkdtemp(prefix="classroom-runs-")
     runner = jobs.JobRunner(runs, download=False, ray_address=address)
-    cfg = training.TrainConfig(arch="mlp", epochs=1, train_limit=2000, device="cpu")
+    cfg = TrainConfig(arch="mlp", epochs=1, train_limit=2000, device="cpu")
     rng = random.Random(0)
     moments = sorted(rng.uniform(0, 3.0) for _ in range(students))
     peak = {"workers": 0}

@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from mnist_core import data, jobs, recipes  # noqa: E402
+from mnist_core.config import TrainConfig  # noqa: E402
 from mnist_core.models import ARCHS  # noqa: E402
-from mnist_core.training import TrainConfig, train  # noqa: E402
+from mnist_core.training import train  # noqa: E402
 
 
 def timed(cfg: TrainConfig, root, with_events: bool) -> tuple[float, float]:

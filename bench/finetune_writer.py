@@ -7,7 +7,7 @@ a German writer with 928 digits) draws `--per-digit` digits of each kind on the 
 pen strokes drawn as the Draw page's canvas holds them, seed 0). Each drawing goes through the public
 API as the Draw page sends it: `preprocess` to the 28x28 input, then `DrawingStore.add` into a
 collection (in a temporary runs folder: a user's own store is never touched); each save is timed.
-Then the model is fine-tuned on that collection (`training.finetune_config`: the app's Digits-page job)
+Then the model is fine-tuned on that collection (`recipes.finetune`: the app's Digits-page job)
 and measured before and after on
   - the collection's held-out part (every fifth drawing of each digit, never trained on),
   - the writer's other digits (all those not kept; a larger sample of the same hand),

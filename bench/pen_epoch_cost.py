@@ -24,9 +24,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mnist_core import data, pen, recipes, training, trainset  # noqa: E402
+from mnist_core.config import TrainConfig  # noqa: E402
 
 
-def seconds_per_step(cfg: training.TrainConfig, root, steps: int) -> float:
+def seconds_per_step(cfg: TrainConfig, root, steps: int) -> float:
     """Seconds per training step from the run's own step clock (after its first 10 steps, so
     neither start-up nor the final evaluation counts)."""
     result = training.train(replace(cfg, max_steps=steps, log_every=10), data_root=root)

@@ -35,10 +35,11 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mnist_core import data, recipes  # noqa: E402
+from mnist_core.config import TrainConfig  # noqa: E402
 from mnist_core.devices import resolve_device
 from mnist_core.evaluation import loss_and_accuracy
 from mnist_core.events import Event, EventKind  # noqa: E402
-from mnist_core.training import TrainConfig, train  # noqa: E402
+from mnist_core.training import train  # noqa: E402
 
 
 class ExampleNet(nn.Module):

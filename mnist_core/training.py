@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import checkpoints, data, devices, inference, recipes, trainset
+from . import checkpoints, data, devices, inference, trainset
 from .augment import augment_batch, style_batch
-from .config import INITS, OPTIMIZERS, SCHEDULES, USES_MOMENTUM, TrainConfig  # noqa: F401 (the loop's input)
+from .config import TrainConfig
 from .evaluation import Stopped, loss_and_accuracy
 from .events import SAVED, EndEvent, EpochEvent, Event, EventKind, RunStatus, StartEvent, StepEvent
 from .models import build, get_arch
@@ -344,12 +344,3 @@ def train(
     emit(EndEvent(type=EventKind.END, status=status, message=message, test_accuracy=test_acc,
                   train_seconds=result.train_seconds))
     return result
-
-
-# The recipes' former names, kept while callers move to mnist_core.recipes.
-def recommended_config(arch: str, fast: bool = True, **overrides) -> TrainConfig:
-    return (recipes.recommended if fast else recipes.tutorial)(arch, **overrides)
-
-
-quick_config = recipes.quick
-finetune_config = recipes.finetune

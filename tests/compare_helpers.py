@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from mnist_core import checkpoints, measure
-from mnist_core.training import TrainConfig, train
+from mnist_core.config import TrainConfig
+from mnist_core.training import train
 
 # Two small, quick architectures with different accuracy on the synthetic digits.
 ARCHS = ("softmax", "mlp_128_64")

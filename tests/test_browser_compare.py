@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import APP_IDLE
 
+from mnist_core.config import TrainConfig
 from mnist_core.models import ARCHS
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
@@ -74,7 +75,7 @@ def page_with_a_run(browser, app_server, small_data_dir, tmp_path):
 
     models, runs = tmp_path / "models", tmp_path / "runs"
     for name in ("softmax", "my-first-run"):
-        training.train(training.TrainConfig(arch="softmax", max_steps=5), data_root=small_data_dir).save(
+        training.train(TrainConfig(arch="softmax", max_steps=5), data_root=small_data_dir).save(
             (models if name == "softmax" else runs) / f"{name}.pt", name=name)
     server = app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(runs),
                              "MNIST_DATA_DIR": str(small_data_dir), "MNIST_CACHE_DIR": str(tmp_path / "cache")})

@@ -13,6 +13,7 @@ from conftest import digit_image, draw_strokes
 from helpers import APP_IDLE, open_draw, prediction
 
 from mnist_core import preprocess, training
+from mnist_core.config import TrainConfig
 from mnist_core.drawings import DrawingStore
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def server(app_server, small_data_dir, tmp_path):
     models, runs = tmp_path / "models", tmp_path / "runs"
-    training.train(training.TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir).save(
+    training.train(TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir).save(
         models / "softmax.pt", name="softmax")
     store = DrawingStore(runs)
     for k in range(4):

@@ -20,9 +20,8 @@ import pytest
 from helpers import APP_IDLE
 from playwright.sync_api import expect
 
-from mnist_core import checkpoints
+from mnist_core import checkpoints, recipes
 from mnist_core.models import ARCHS
-from mnist_core.training import quick_config
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +100,7 @@ def set_run(page, name: str, epochs: int, log_every: int = 1, arch: str = ARCH) 
     # what is typed into them is lost: wait for the form to hold this architecture's recipe
     page.wait_for_function("n => { const e = document.querySelectorAll('input[aria-label=\"Epochs\"]');"
                            " return e.length === 1 && e[0].value === n; }",
-                           arg=str(quick_config(arch).epochs), timeout=60_000)
+                           arg=str(recipes.quick(arch).epochs), timeout=60_000)
     augment = page.get_by_role("switch", name="Augment: random affine")
     if augment.is_checked():
         page.get_by_text("Augment: random affine").click()
@@ -187,7 +186,7 @@ def test_a_short_run_is_watched_to_its_end(browser, lab, tmp_path):
         page.get_by_role("button", name="Refresh").wait_for(timeout=60_000)  # polling has stopped
         meta = checkpoints.read(runs / "short.pt")
         assert meta["arch"] == ARCH and meta["config"]["augment"] is False and meta["config"]["log_every"] == 1
-        assert len(meta["history"]["steps"]) == 20 * -(-1200 // quick_config(ARCH).batch_size)
+        assert len(meta["history"]["steps"]) == 20 * -(-1200 // recipes.quick(ARCH).batch_size)
         points_become(page, LOSS_POINTS, len(meta["history"]["steps"]))
         points_become(page, EPOCH_POINTS, 20)
         assert f"{meta['metrics']['test_accuracy']:.2%}" in page.get_by_text("Finished: test accuracy").inner_text()

@@ -24,8 +24,9 @@ from torch import nn
 
 from mnist_core import checkpoints, data, inference, recipes
 from mnist_core.checkpoints import CheckpointError
+from mnist_core.config import TrainConfig
 from mnist_core.models import ARCHS, build
-from mnist_core.training import TrainConfig, train
+from mnist_core.training import train
 
 
 @pytest.fixture(autouse=True)

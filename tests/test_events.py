@@ -11,8 +11,9 @@ import sys
 import pytest
 
 from mnist_core import checkpoints, events
+from mnist_core.config import TrainConfig
 from mnist_core.events import EventKind, RunStatus
-from mnist_core.training import TrainConfig, train
+from mnist_core.training import train
 
 
 def test_statuses_are_the_strings_files_hold():

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from conftest import digit_image
 
 from mnist_core import checkpoints, data, preprocess, recipes, training, trainset
+from mnist_core.config import TrainConfig
 from mnist_core.drawings import DrawingStore
 from mnist_core.jobs import JobRunner
 
@@ -22,7 +23,7 @@ def drawn(digit: int, k: int) -> np.ndarray:
 @pytest.fixture
 def base(runs_dir, small_data_dir, tmp_path):
     """A softmax trained for a few steps on the small data: the model to start from (outside runs/)."""
-    result = training.train(training.TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir)
+    result = training.train(TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir)
     return result.save(tmp_path / "base.pt", name="base")
 
 
@@ -72,7 +73,7 @@ def test_distillation_keeps_the_starting_models_outputs_on_mnist(base, collectio
     kept, free = drift(5.0), drift(0.0)
     assert kept < 0.5 * free, (kept, free)
     with pytest.raises(ValueError, match="needs init_from"):
-        training.TrainConfig(distill=1.0)
+        TrainConfig(distill=1.0)
 
 
 def test_too_few_drawings_are_named_instead_of_trained_on(base, runs_dir, small_data_dir):

@@ -29,7 +29,7 @@ from streamlit.testing.v1 import AppTest
 import lab_ui
 from mnist_core import checkpoints, compare, inference, jobs, measure, runs, training, uploads
 from mnist_core.checkpoints import CheckpointError
-from mnist_core.training import TrainConfig
+from mnist_core.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

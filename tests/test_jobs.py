@@ -21,9 +21,9 @@ import torch
 from helpers import wait_until
 
 from mnist_core import checkpoints, inference, jobs, recipes, settings, training
+from mnist_core.config import TrainConfig
 from mnist_core.jobs import JobRunner
 from mnist_core.models import ARCHS
-from mnist_core.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -273,14 +273,15 @@ def test_snapshots_read_in_a_tight_loop_never_raise(runner, small_data_dir, monk
 
 CHILD = """
 import sys, time
-from mnist_core import jobs, training
+from mnist_core import jobs
+from mnist_core.config import TrainConfig
 runs, data_root = sys.argv[1], sys.argv[2]
 r = jobs.JobRunner(runs)
-done = r.submit(training.TrainConfig(arch="softmax", epochs=1, batch_size=100), name="done-run", data_root=data_root)
+done = r.submit(TrainConfig(arch="softmax", epochs=1, batch_size=100), name="done-run", data_root=data_root)
 done.wait(120)
 print(done.status, flush=True)
-long = r.submit(training.TrainConfig(arch="cnn", epochs=500, batch_size=32), name="long-run", data_root=data_root)
-r.submit(training.TrainConfig(arch="softmax"), name="waiting-run", data_root=data_root)
+long = r.submit(TrainConfig(arch="cnn", epochs=500, batch_size=32), name="long-run", data_root=data_root)
+r.submit(TrainConfig(arch="softmax"), name="waiting-run", data_root=data_root)
 while long.status != "running":
     time.sleep(0.02)
 print("RUNNING", flush=True)

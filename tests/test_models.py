@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from mnist_core import models, recipes
-from mnist_core.training import TrainConfig
+from mnist_core.config import TrainConfig
 
 # DESIGN.md, "Architecture names (registry keys)"
 DESIGN_NAMES = ["softmax", "mlp", "mlp_128_64", "mlp_128_256", "convnet", "lenet", "lstm", "simple_convnet", "cnn"]

@@ -13,6 +13,7 @@ from helpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import preprocess
+from mnist_core.config import TrainConfig
 from mnist_core.drawings import DrawingStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -88,7 +89,7 @@ def test_fine_tune_names_what_is_missing_then_trains_a_new_model(runs_dir, small
 
     monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
     models = tmp_path / "models"
-    training.train(training.TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir).save(
+    training.train(TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir).save(
         models / "softmax.pt", name="softmax")
     monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
     store = DrawingStore()

@@ -14,7 +14,8 @@ from helpers import open_app, open_page, rerun_until
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
-from mnist_core import checkpoints, data, inference, jobs, training
+from mnist_core import checkpoints, data, inference, jobs, recipes, training
+from mnist_core.config import OPTIMIZERS, TrainConfig
 from mnist_core.jobs import ray as ray_backend
 from mnist_core.models import ARCHS
 
@@ -64,7 +65,7 @@ def start_run(at: AppTest, arch: str, name: str, **values) -> None:
 
 
 def test_home_page_shows_status_and_links(lab, small_data_dir):
-    run = training.train(training.TrainConfig(arch="softmax", max_steps=3), data_root=small_data_dir)
+    run = training.train(TrainConfig(arch="softmax", max_steps=3), data_root=small_data_dir)
     run.save(checkpoints.path_in(lab, "home-run"), name="home-run")
     at = open_app(timeout=90)
     assert not at.exception
@@ -102,7 +103,7 @@ def test_train_page_widgets_follow_the_architecture_recipe(lab):
     assert at.number_input(key="ep_cnn").value == 1 and at.toggle(key="aug_cnn").value is False
     for arch in ("lenet", "softmax", "convnet"):
         at.selectbox(key="arch").set_value(arch).run()
-        rec = training.quick_config(arch)
+        rec = recipes.quick(arch)
         a = ARCHS[arch]
         assert at.number_input(key=f"lr_{arch}").value == pytest.approx(rec.lr)
         assert at.number_input(key=f"ep_{arch}").value == rec.epochs
@@ -113,7 +114,7 @@ def test_train_page_widgets_follow_the_architecture_recipe(lab):
         caption = " ".join(c.value for c in at.caption)
         assert f"{a.params:,} parameters" in caption and a.reported in caption
         at.radio(key=f"recipe_{arch}").set_value(True).run()  # the shipped model's recipe, in its own widgets
-        full = training.recommended_config(arch)
+        full = recipes.recommended(arch)
         assert at.number_input(key=f"ep_{arch}_shipped").value == full.epochs
         assert at.toggle(key=f"aug_{arch}_shipped").value == full.augment
     assert any("No runs yet" in i.value for i in at.info)
@@ -129,7 +130,7 @@ def test_cnns_shipped_recipe_trains_the_shipped_width_and_its_quick_run_the_narr
         button(at, "Start training").click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         job = lab_ui.job_runner().get(at.session_state["watch"])
-        assert job.config.width == width == training.recommended_config("cnn", fast=shipped).width
+        assert job.config.width == width == (recipes.recommended if shipped else recipes.quick)("cnn").width
         rerun_until(at, lambda at, job=job: job.snapshot()["status"] in {"finished", "stopped", "failed"},
                     what="its end")
     assert checkpoints.read(lab / "w24.pt")["arch_args"] == {"width": 24}
@@ -140,7 +141,7 @@ def test_momentum_shows_only_for_the_optimizers_that_use_it(lab):
     at = train_page()
     at.selectbox(key="arch").set_value("convnet").run()  # its recipe: SGD with momentum
     assert [s.label for s in at.slider] == ["Momentum"]
-    for optimizer in training.OPTIMIZERS:
+    for optimizer in OPTIMIZERS:
         at.selectbox(key="opt_convnet").set_value(optimizer).run()
         assert not at.exception
         shown = [s.label for s in at.slider] == ["Momentum"]
@@ -207,7 +208,7 @@ def test_train_every_architecture_queues_each_with_its_fast_recipe(lab):
     assert not at.exception
     made = sorted(runner.jobs(), key=lambda j: j.created)
     assert [j.config.arch for j in made] == list(ARCHS)
-    assert all(j.config == training.recommended_config(j.config.arch) for j in made)
+    assert all(j.config == recipes.recommended(j.config.arch) for j in made)
     runner.stop_all()
     rerun_until(at, lambda at: not runner.active(), what="every run to stop")
     # every run ended by the stop, except any that was done before the stop reached it (softmax's three
@@ -239,7 +240,7 @@ def test_missing_dataset_gives_the_fix_and_a_clear_failure(runs_dir, tmp_path, m
 
 def test_a_queued_run_shows_its_place_in_line_and_each_run_who_started_it(lab):
     runner = lab_ui.job_runner()
-    theirs = runner.submit(training.TrainConfig(arch="cnn", epochs=200, batch_size=16), "theirs",
+    theirs = runner.submit(TrainConfig(arch="cnn", epochs=200, batch_size=16), "theirs",
                            owner="another-session")
     at = train_page()
     start_run(at, "softmax", "mine", ep=1)  # behind theirs on the same device, one run at a time

@@ -13,8 +13,9 @@ from helpers import run_bench
 
 from mnist_core import data, pen, pen_styles, trainset
 from mnist_core.augment import style_batch
+from mnist_core.config import TrainConfig
 from mnist_core.preprocess import preprocess
-from mnist_core.training import TrainConfig, train
+from mnist_core.training import train
 
 
 def ring(n=20, cx=300.0, cy=500.0, r=120.0):

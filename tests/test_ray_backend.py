@@ -16,9 +16,9 @@ import pytest
 from helpers import wait_until
 
 from mnist_core import checkpoints, jobs
+from mnist_core.config import TrainConfig
 from mnist_core.events import RunStatus
 from mnist_core.jobs import ray as ray_jobs
-from mnist_core.training import TrainConfig
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
 ROOT = Path(__file__).resolve().parents[1]

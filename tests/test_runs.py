@@ -7,8 +7,8 @@ import os
 import time
 
 from mnist_core import runs
+from mnist_core.config import TrainConfig
 from mnist_core.events import RunStatus
-from mnist_core.training import TrainConfig
 
 
 def status(folder: runs.RunsFolder, name: str, **fields) -> None:

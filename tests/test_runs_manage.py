@@ -16,8 +16,8 @@ import torch
 from compare_helpers import use_models
 
 from mnist_core import cache, checkpoints, inference, jobs, measure, training
+from mnist_core.config import TrainConfig
 from mnist_core.jobs import JobRunner
-from mnist_core.training import TrainConfig
 
 
 def tiny() -> TrainConfig:

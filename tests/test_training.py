@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from mnist_core import augment, checkpoints, data, devices, evaluation, recipes, training
+from mnist_core.config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig
 from mnist_core.models import ARCHS, build
-from mnist_core.training import OPTIMIZERS, SCHEDULES, TrainConfig, train
+from mnist_core.training import train
 
 # Small, fast settings for most runs: 600 images in batches of 64 (10 steps an epoch).
 QUICK = dict(arch="softmax", device="cpu", batch_size=64, train_limit=600, log_every=1)
@@ -223,7 +224,7 @@ def test_init_schemes_set_the_documented_distributions():
             assert w.std().item() == pytest.approx(expected_std, rel=0.15), (scheme, tuple(w.shape))
 
 
-@pytest.mark.parametrize("init", training.INITS)
+@pytest.mark.parametrize("init", INITS)
 @pytest.mark.parametrize("arch", ["mlp_128_64", "cnn"])
 def test_every_init_trains_a_few_steps(init, arch, small_data_dir):
     result, events = run(quick(arch=arch, init=init, max_steps=3), small_data_dir)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .. import devices
-from ..training import TrainConfig
+from ..config import TrainConfig
 from .job import Job
 
 EVAL_QUEUE = "evaluate"  # measurements have their own queue: never stuck behind hours of training

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import checkpoints
+from ..config import TrainConfig
 from ..events import ACTIVE, Event, EventKind, RunStatus
 from ..runs import TRAIN, Run, owner_tag
-from ..training import TrainConfig
 
 log = logging.getLogger(__name__)
 
