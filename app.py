@@ -31,9 +31,13 @@ PAGES = [
 ]
 
 lab_ui.startup()
-current = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None,
-                                 default=not p.url_path) for p in PAGES])
+current = st.navigation(
+    [st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None, default=not p.url_path) for p in PAGES]
+)
 page = next((p for p in PAGES if p.url_path == current.url_path), PAGES[0])
-st.set_page_config(page_title=f"{page.title} · MNIST Lab" if page.url_path else "MNIST Lab",
-                   page_icon=page.tab_icon, layout=page.layout)
+st.set_page_config(
+    page_title=f"{page.title} · MNIST Lab" if page.url_path else "MNIST Lab",
+    page_icon=page.tab_icon,
+    layout=page.layout,
+)
 current.run()

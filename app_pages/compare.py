@@ -26,8 +26,12 @@ def manage_ui(rows: list[dict]) -> None:
         (st.success if flash[0] else st.error)(flash[1])
     if not mine:
         return
-    name = st.selectbox("Run", list(mine), key="cmp_manage_run", help="Your finished runs (shipped models and runs "
-                        "still queued or running are not offered)")
+    name = st.selectbox(
+        "Run",
+        list(mine),
+        key="cmp_manage_run",
+        help="Your finished runs (shipped models and runs still queued or running are not offered)",
+    )
     st.caption(f"**{name}**: {compare.settings_text(mine[name])}")
     stem = Path(mine[name]["path"]).stem
     left, right = st.columns(2)
@@ -59,20 +63,35 @@ def files_ui(rows: list[dict]) -> None:
     if rows:
         name = left.selectbox("Download a model", [r["name"] for r in rows], key="cmp_download_model")
         path = Path(next(r["path"] for r in rows if r["name"] == name))
-        left.download_button(f"Download {path.name}", data=path.read_bytes, file_name=path.name,
-                             mime="application/octet-stream", on_click="ignore")
-    upload = right.file_uploader("Upload a checkpoint made by MNIST Lab (.pt)", key="cmp_upload",
-                                 help=f"Up to {uploads.UPLOAD_MAX_BYTES // 2**20} MB. Its accuracy is measured here on "
-                                 "the test set, not taken from the file.")
+        left.download_button(
+            f"Download {path.name}",
+            data=path.read_bytes,
+            file_name=path.name,
+            mime="application/octet-stream",
+            on_click="ignore",
+        )
+    upload = right.file_uploader(
+        "Upload a checkpoint made by MNIST Lab (.pt)",
+        key="cmp_upload",
+        help=f"Up to {uploads.UPLOAD_MAX_BYTES // 2**20} MB. Its accuracy is measured here on "
+        "the test set, not taken from the file.",
+    )
     done = st.session_state.setdefault("cmp_uploads", {})  # file_id -> (ok, message): each file once
     if upload is not None and upload.file_id not in done:
         try:
-            saved = uploads.accept_upload(upload.name, upload.getvalue(), runner=lab_ui.job_runner(),
-                                          owner=lab_ui.session_token())
+            saved = uploads.accept_upload(
+                upload.name, upload.getvalue(), runner=lab_ui.job_runner(), owner=lab_ui.session_token()
+            )
             job = next((j for j in lab_ui.job_runner().jobs() if j.path == saved), None)
-            done[upload.file_id] = (True, f"{upload.name}: added as run **{saved.stem}**; "
-                                    + ("its accuracy is being measured on the test set." if job and job.active else
-                                       f"{job.message if job else 'its accuracy is only claimed'}."))
+            done[upload.file_id] = (
+                True,
+                f"{upload.name}: added as run **{saved.stem}**; "
+                + (
+                    "its accuracy is being measured on the test set."
+                    if job and job.active
+                    else f"{job.message if job else 'its accuracy is only claimed'}."
+                ),
+            )
         except checkpoints.CheckpointError as exc:
             done[upload.file_id] = (False, f"Refused {exc}")
         except (OSError, ValueError) as exc:
@@ -86,8 +105,12 @@ def files_ui(rows: list[dict]) -> None:
 
 entries = inference.model_entries()
 progress = st.empty()
-rows, problems = measure.summaries(entries, on_progress=lambda i, n, name: progress.progress(
-    i / n, f"Measuring {name} (once per checkpoint: latency, drawn digits)..."))
+rows, problems = measure.summaries(
+    entries,
+    on_progress=lambda i, n, name: progress.progress(
+        i / n, f"Measuring {name} (once per checkpoint: latency, drawn digits)..."
+    ),
+)
 progress.empty()
 for message in problems:
     file, _, why = message.partition(": ")
@@ -114,8 +137,11 @@ def measuring_ui() -> None:
     st.session_state["cmp_measuring"] = bool(active)
     for job in active:
         s = job.snapshot()
-        st.progress(s["progress"], text=f"Measuring the upload **{s['name']}** on the test set "
-                                        f"(batch {s['step']} / {s['total_steps'] or '?'})")
+        st.progress(
+            s["progress"],
+            text=f"Measuring the upload **{s['name']}** on the test set "
+            f"(batch {s['step']} / {s['total_steps'] or '?'})",
+        )
 
 
 measuring = any(j.kind == jobs.EVALUATE for j in lab_ui.job_runner().active())

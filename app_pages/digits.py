@@ -10,8 +10,10 @@ import lab_ui
 from mnist_core import checkpoints, drawings, images, inference, recipes
 
 st.title("Your digits")
-st.caption("The drawings you kept on the Draw page (Right, keep it / Wrong? It's a ...), by collection. "
-           "Every fifth drawing of each digit is held out: fine-tuning never trains on it, so it can measure you.")
+st.caption(
+    "The drawings you kept on the Draw page (Right, keep it / Wrong? It's a ...), by collection. "
+    "Every fifth drawing of each digit is held out: fine-tuning never trains on it, so it can measure you."
+)
 try:
     store = drawings.DrawingStore()
 except (drawings.StoreError, OSError) as exc:
@@ -53,25 +55,42 @@ def manage_ui(name: str) -> None:
     with right.popover("Delete the collection"):
         st.warning(f"This deletes *{name}* and all its drawings; it cannot be undone.")
         confirmed = st.checkbox(f"Yes, delete {name}", key=f"dig_confirm_{name}")
-        st.button("Delete", type="primary", key=f"dig_delete_{name}", disabled=not confirmed,
-                  on_click=delete_collection, args=(name,))
-    st.download_button("Export as ZIP (PNGs by digit + MNIST IDX files)", store.export_zip(name),
-                       file_name=f"{name}.zip", mime="application/zip", key=f"dig_export_{name}")
+        st.button(
+            "Delete",
+            type="primary",
+            key=f"dig_delete_{name}",
+            disabled=not confirmed,
+            on_click=delete_collection,
+            args=(name,),
+        )
+    st.download_button(
+        "Export as ZIP (PNGs by digit + MNIST IDX files)",
+        store.export_zip(name),
+        file_name=f"{name}.zip",
+        mime="application/zip",
+        key=f"dig_export_{name}",
+    )
 
 
 def grid_ui(name: str) -> None:
     held = {d.id for d in store.split(name)[1]}
     for digit in range(10):
         kept = store.drawings(name, digit)
-        st.markdown(f"**{digit}** · {len(kept)} drawing(s)" + ("" if len(kept) >= 3 else
-                                                              " · fewer than 3: draw more to fine-tune on it"))
+        st.markdown(
+            f"**{digit}** · {len(kept)} drawing(s)"
+            + ("" if len(kept) >= 3 else " · fewer than 3: draw more to fine-tune on it")
+        )
         if not kept:
             continue
         cols = st.columns(12)
         for i, d in enumerate(kept):
             with cols[i % 12]:
-                st.image(images.enlarge(d.x28 / 255.0, 56), caption="held out" if d.id in held else
-                         (f"read {d.predicted}" if d.predicted is not None else None))
+                st.image(
+                    images.enlarge(d.x28 / 255.0, 56),
+                    caption="held out"
+                    if d.id in held
+                    else (f"read {d.predicted}" if d.predicted is not None else None),
+                )
                 if st.button("✕", key=f"dig_del_{d.id}", help="delete this drawing"):
                     store.delete(d.id)
                     st.rerun()
@@ -87,10 +106,17 @@ def finetune_ui(name: str) -> None:
         st.info("No model to start from: train one on the Train page first.")
         return
     default = inference.default_model_name()
-    start = st.selectbox("Start from", list(entries), index=list(entries).index(default) if default in entries else 0,
-                         key="dig_ft_from", help="a shipped model or one of your runs; it is never overwritten")
-    st.caption(f"About 300 steps on *{name}* mixed with MNIST (seconds to a minute on a laptop), saved as a new "
-               f"model \"{start} + {name}\"; the held-out drawings and MNIST's test set measure it before and after.")
+    start = st.selectbox(
+        "Start from",
+        list(entries),
+        index=list(entries).index(default) if default in entries else 0,
+        key="dig_ft_from",
+        help="a shipped model or one of your runs; it is never overwritten",
+    )
+    st.caption(
+        f"About 300 steps on *{name}* mixed with MNIST (seconds to a minute on a laptop), saved as a new "
+        f'model "{start} + {name}"; the held-out drawings and MNIST\'s test set measure it before and after.'
+    )
     if st.button(f"Fine-tune {start} on {name}", type="primary", key="dig_ft_go"):
         try:
             arch = lab_ui.predictor(start).arch
@@ -116,9 +142,16 @@ def finetune_results_ui(name: str) -> None:
                 seen = checkpoints.read(s["checkpoint"])["extra"].get("data_seen", {}).get("collection", {})
             except checkpoints.CheckpointError:
                 seen = {}
-        rows.append({"model": job.name, "status": s["status"],
-                     "held out before": seen.get("held_out_before"), "held out after": seen.get("held_out_after"),
-                     "MNIST before": seen.get("mnist_before"), "MNIST after": s["test_accuracy"]})
+        rows.append(
+            {
+                "model": job.name,
+                "status": s["status"],
+                "held out before": seen.get("held_out_before"),
+                "held out after": seen.get("held_out_after"),
+                "MNIST before": seen.get("mnist_before"),
+                "MNIST after": s["test_accuracy"],
+            }
+        )
     pct = st.column_config.NumberColumn(format="percent")
     st.dataframe(rows, hide_index=True, column_config={k: pct for k in list(rows[0])[2:]})
 
@@ -133,8 +166,9 @@ if not collections:
     st.stop()
 names = list(collections)
 if st.session_state.get("dig_collection") not in names:
-    st.session_state["dig_collection"] = (drawings.DEFAULT_COLLECTION if drawings.DEFAULT_COLLECTION in names
-                                          else names[0])
+    st.session_state["dig_collection"] = (
+        drawings.DEFAULT_COLLECTION if drawings.DEFAULT_COLLECTION in names else names[0]
+    )
 name = st.selectbox("Collection", names, key="dig_collection", format_func=lambda n: f"{n} ({collections[n]})")
 manage_ui(name)
 import_ui(name)

@@ -18,8 +18,10 @@ from mnist_core.preprocess import squash
 PROMPT = "Draw a digit (0-9) in the black square: its prediction appears as soon as you lift the pen."
 
 st.title("Draw a digit")
-NO_MODELS = ("No models yet: train one on the Train page, or put the shipped checkpoints in `models/` "
-             "(`python -m mnist_core train --arch cnn --out models/cnn.pt`).")
+NO_MODELS = (
+    "No models yet: train one on the Train page, or put the shipped checkpoints in `models/` "
+    "(`python -m mnist_core train --arch cnn --out models/cnn.pt`)."
+)
 if not lab_ui.model_choices():
     st.info(NO_MODELS)
     st.stop()
@@ -37,19 +39,31 @@ def prediction_ui(memo: dict, model: str, x28, chart_area) -> int:
 def sees_ui(memo: dict, model: str, read: dict) -> None:
     steps = read["steps"]
     cols = st.columns([1, 1, 1, 2])
-    for col, (step, caption) in zip(cols, [("ink", "ink found"), ("crop", "cropped to its box, made square"),
-                                           ("scaled", "scaled to 20 x 20")], strict=False):
-        col.image(lab_ui.once(memo, ("big", step), lambda s=step: images.enlarge(steps[s], 112)), caption=caption,
-                  width=112)
-    cols[3].image(lab_ui.once(memo, ("big", "centred"), lambda: images.enlarge(steps["centred"], 196)), width=196,
-                  caption="the model's 28 x 28 input: centre of mass on the centre, as in MNIST")
+    for col, (step, caption) in zip(
+        cols,
+        [("ink", "ink found"), ("crop", "cropped to its box, made square"), ("scaled", "scaled to 20 x 20")],
+        strict=False,
+    ):
+        col.image(
+            lab_ui.once(memo, ("big", step), lambda s=step: images.enlarge(steps[s], 112)), caption=caption, width=112
+        )
+    cols[3].image(
+        lab_ui.once(memo, ("big", "centred"), lambda: images.enlarge(steps["centred"], 196)),
+        width=196,
+        caption="the model's 28 x 28 input: centre of mass on the centre, as in MNIST",
+    )
     if st.toggle("Show what the naive squash (whole image resized to 28 x 28) would give", key="draw_squash"):
         naive = lab_ui.once(memo, "squash", lambda: squash(read["pixels"]))
         left, right = st.columns([1, 2])
         left.image(images.enlarge(naive, 196), width=196, caption="the whole image squashed to 28 x 28")
         probs = lab_ui.model_probs(memo, model, naive, tag="squash")
-        right.metric(f"{model} reads the squashed image as", str(int(probs.argmax())),
-                     delta=f"{probs.max():.1%} probability", delta_color="off", delta_arrow="off")
+        right.metric(
+            f"{model} reads the squashed image as",
+            str(int(probs.argmax())),
+            delta=f"{probs.max():.1%} probability",
+            delta_color="off",
+            delta_arrow="off",
+        )
 
 
 def every_model_ui(memo: dict, x28, names: list[str]) -> None:
@@ -66,23 +80,36 @@ def every_model_ui(memo: dict, x28, names: list[str]) -> None:
     if failed:
         st.warning(f"Could not load: {'; '.join(failed)}")
     if scores:
-        st.plotly_chart(lab_ui.once(memo, ("every", tuple(scores)), lambda: lab_ui.models_figure(scores)),
-                        key="draw_every", config={"displayModeBar": False})
-        st.dataframe(pd.DataFrame([{"Model": n, "Prediction": int(p.argmax()), "Confidence": float(p.max())}
-                                   for n, p in scores.items()]), hide_index=True, column_config={
-            "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+        st.plotly_chart(
+            lab_ui.once(memo, ("every", tuple(scores)), lambda: lab_ui.models_figure(scores)),
+            key="draw_every",
+            config={"displayModeBar": False},
+        )
+        st.dataframe(
+            pd.DataFrame(
+                [{"Model": n, "Prediction": int(p.argmax()), "Confidence": float(p.max())} for n, p in scores.items()]
+            ),
+            hide_index=True,
+            column_config={"Confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)},
+        )
 
 
 def saliency_ui(memo: dict, model: str, x28, top: int) -> None:
     heat = lab_ui.once(memo, ("saliency", model), lambda: lab_ui.predictor(model).saliency(x28, top))
     left, right = st.columns([1, 2])
     left.image(lab_ui.once(memo, ("heat", model), lambda: images.heat_overlay(x28, heat)), width=224)
-    right.markdown(f"Which input pixels pushed **{model}** towards **{top}**: the size of the gradient of that "
-                   "class's score with respect to each pixel, scaled to the largest. Bright yellow: a small change "
-                   "there would move the score most. Grey: the digit itself.")
+    right.markdown(
+        f"Which input pixels pushed **{model}** towards **{top}**: the size of the gradient of that "
+        "class's score with respect to each pixel, scaled to the largest. Bright yellow: a small change "
+        "there would move the score most. Grey: the digit itself."
+    )
     with right:
-        lab_ui.page_link("app_pages/inside.py", label="Inside: every layer's view of this drawing, and more ways to "
-                         "ask why (Integrated Gradients, Grad-CAM)", icon="🔬")
+        lab_ui.page_link(
+            "app_pages/inside.py",
+            label="Inside: every layer's view of this drawing, and more ways to "
+            "ask why (Integrated Gradients, Grad-CAM)",
+            icon="🔬",
+        )
 
 
 st.html(canvas.PAGE_STYLE, unsafe_allow_javascript=True)
@@ -105,8 +132,9 @@ def drawing_ui() -> None:
         key, data, min_side = canvas.drawing_input_ui()
         if key is None:
             if not canvas.editing():  # (while an edit is on its way to the canvas, input_ui says so)
-                st.info(PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else
-                        "Upload an image of a digit.")
+                st.info(
+                    PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else "Upload an image of a digit."
+                )
             return
         memo = lab_ui.image_memo(key)
         read = lab_ui.read_image(memo, data, min_side)
@@ -123,9 +151,11 @@ def drawing_ui() -> None:
         lab_ui.keep_drawing_ui(key, x28, None if key.startswith("upload:") else data, model, top)
         st.session_state["inside_drawing"] = {"x28": x28, "model": model}  # Inside's input
     # Only the open tab runs (and is sent): the other views cost a drawing nothing until they are opened.
-    views = {"What the model sees": lambda: sees_ui(memo, model, read),
-             "Every model": lambda: every_model_ui(memo, x28, names),
-             "Saliency": lambda: saliency_ui(memo, model, x28, top)}
+    views = {
+        "What the model sees": lambda: sees_ui(memo, model, read),
+        "Every model": lambda: every_model_ui(memo, x28, names),
+        "Saliency": lambda: saliency_ui(memo, model, x28, top),
+    }
     for tab, view in zip(st.tabs(list(views), key="draw_tab", on_change="rerun"), views.values(), strict=True):
         if tab.open:
             with tab:

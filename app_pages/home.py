@@ -20,8 +20,10 @@ if data.is_available("mnist"):
 else:
     mirror = data.DATASETS["mnist"][0].mirrors[0]
     col_data.metric("Dataset", "not found")
-    col_data.caption(f"Downloaded to `{data.raw_dir('mnist').resolve()}` from {mirror} when a run starts "
-                     "(needs internet); or set `MNIST_DATA_DIR`. See Train for details.")
+    col_data.caption(
+        f"Downloaded to `{data.raw_dir('mnist').resolve()}` from {mirror} when a run starts "
+        "(needs internet); or set `MNIST_DATA_DIR`. See Train for details."
+    )
 col_device.metric("Device", devices.describe_device())
 col_device.caption("where training runs; predictions run on the CPU")
 models = inference.list_models()

@@ -15,8 +15,10 @@ from lab_ui.inside_views import Looked, section
 from mnist_core import data, images, inference
 
 st.title("Inside the network")
-st.caption("Draw once on the Draw page, then explore here: the layers, what each makes of your digit, what the "
-           "model learned, and which pixels made it decide.")
+st.caption(
+    "Draw once on the Draw page, then explore here: the layers, what each makes of your digit, what the "
+    "model learned, and which pixels made it decide."
+)
 entries = lab_ui.model_choices()
 if not entries:
     st.info("No models yet: train one on the Train page, or put the shipped checkpoints in `models/`.")
@@ -36,8 +38,10 @@ def input_ui(drawing: dict | None):
         return drawing["x28"], "your last drawing on the Draw page"
     digits = inside_views.mnist_test_set()
     if digits is None:
-        st.info("Draw a digit on the Draw page first: its input shows here. (No MNIST test set on this machine "
-                f"either: looked in `{data.raw_dir('mnist').resolve()}`.)")
+        st.info(
+            "Draw a digit on the Draw page first: its input shows here. (No MNIST test set on this machine "
+            f"either: looked in `{data.raw_dir('mnist').resolve()}`.)"
+        )
         lab_ui.page_link("app_pages/draw.py", label="Draw a digit", icon="✍️")
         return None, ""
     x, y = digits
@@ -57,12 +61,15 @@ def reading_ui(predictor: inference.Predictor, x28, what: str) -> int | None:
     probs = predictor.proba_batch(x28[None])[0]
     top = int(probs.argmax())
     st.image(images.enlarge(x28, 168), width=168, caption=f"The input: {what}")
-    st.metric(f"{predictor.name} reads", str(top), delta=f"{probs[top]:.1%} probability", delta_color="off",
-              delta_arrow="off")
+    st.metric(
+        f"{predictor.name} reads", str(top), delta=f"{probs[top]:.1%} probability", delta_color="off", delta_arrow="off"
+    )
     if predictor.tta:
-        st.caption(f"As the Draw page reads it: the average of {len(inference.TTA_VIEWS)} views of the input "
-                   "(as drawn, tilted 10° each way, 10% smaller). The layers show the network on the input "
-                   "as drawn.")
+        st.caption(
+            f"As the Draw page reads it: the average of {len(inference.TTA_VIEWS)} views of the input "
+            "(as drawn, tilted 10° each way, 10% smaller). The layers show the network on the input "
+            "as drawn."
+        )
     return top
 
 
@@ -75,10 +82,17 @@ with col_input:
 looked = Looked(name, str(predictor.path), predictor.path.stat().st_mtime, x28, top)
 
 with col_views:
-    section("Structure: the layers, their output shapes and parameters", "structure", inside_views.structure_ui,
-            predictor.arch)
+    section(
+        "Structure: the layers, their output shapes and parameters",
+        "structure",
+        inside_views.structure_ui,
+        predictor.arch,
+    )
     section("Activations: what each layer makes of this digit", "activations", inside_views.activations_ui, looked)
-    section("What the model learned: its first layer's weights as images", "weights", inside_views.weights_ui,
-            looked)
-    section("Why this digit: which pixels counted (Saliency, Integrated Gradients, Grad-CAM)", "why",
-            inside_views.why_ui, looked)
+    section("What the model learned: its first layer's weights as images", "weights", inside_views.weights_ui, looked)
+    section(
+        "Why this digit: which pixels counted (Saliency, Integrated Gradients, Grad-CAM)",
+        "why",
+        inside_views.why_ui,
+        looked,
+    )

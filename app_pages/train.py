@@ -22,48 +22,69 @@ RECIPES = {False: "Quick first run", True: "Shipped model's recipe"}
 settings, live = st.columns([2, 3], gap="large")
 
 with settings:
-    arch = st.selectbox("Architecture", list(ARCHS), index=list(ARCHS).index("cnn"), key="arch",
-                        format_func=lambda a: f"{a}: {ARCHS[a].description}")
+    arch = st.selectbox(
+        "Architecture",
+        list(ARCHS),
+        index=list(ARCHS).index("cnn"),
+        key="arch",
+        format_func=lambda a: f"{a}: {ARCHS[a].description}",
+    )
     a = ARCHS[arch]
     st.caption(f"**{a.params:,} parameters** · tutorial reported: {a.reported}  \nSource: {a.source}")
     layers = st.expander("Layers: output shapes and parameters", key="train_layers", on_change="rerun")
     if layers.open:  # built only when opened (torchinfo on a fresh model of the architecture)
         layers.dataframe(pd.DataFrame(inside.structure_rows(arch)), hide_index=True)
-        layers.caption("For one 28 x 28 image (a batch of 1): what comes out of each layer, channels x height x "
-                       "width for conv layers, and its weights. The Inside page shows them for a drawing.")
+        layers.caption(
+            "For one 28 x 28 image (a batch of 1): what comes out of each layer, channels x height x "
+            "width for conv layers, and its weights. The Inside page shows them for a drawing."
+        )
     dataset = st.radio("Dataset", list(data.DATASETS), format_func=lab_ui.DATASET_LABELS.get, horizontal=True)
     if not data.is_available(dataset):
         st.warning(lab_ui.missing_data_help(dataset))
-    full = st.radio("Recipe", [False, True], horizontal=True, key=f"recipe_{arch}", format_func=RECIPES.get,
-                    help="Quick: one epoch, no augmentation, done in under a minute on a laptop; cnn reaches 99%. "
-                    "Shipped: the recipe its shipped model was trained with (several augmented epochs)")
+    full = st.radio(
+        "Recipe",
+        [False, True],
+        horizontal=True,
+        key=f"recipe_{arch}",
+        format_func=RECIPES.get,
+        help="Quick: one epoch, no augmentation, done in under a minute on a laptop; cnn reaches 99%. "
+        "Shipped: the recipe its shipped model was trained with (several augmented epochs)",
+    )
     rec = (recipes.recommended if full else recipes.quick)(arch, dataset=dataset)
     k = f"_{arch}_shipped" if full else f"_{arch}"  # keyed per architecture and recipe: each brings back its own
     # outside the form: picking an optimizer shows only the fields it uses
-    optimizer = st.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(rec.optimizer),
-                             key="opt" + k)
+    optimizer = st.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(rec.optimizer), key="opt" + k)
     with st.form("hyperparameters"):
         c1, c2 = st.columns(2)
         lr = c1.number_input("Learning rate", 1e-5, 10.0, float(rec.lr), step=1e-4, format="%.5f", key="lr" + k)
-        schedule = c2.selectbox("Schedule", SCHEDULES, SCHEDULES.index(rec.schedule),
-                                key="sched" + k, help="step: x0.1 at 50% and 75% of the steps")
+        schedule = c2.selectbox(
+            "Schedule",
+            SCHEDULES,
+            SCHEDULES.index(rec.schedule),
+            key="sched" + k,
+            help="step: x0.1 at 50% and 75% of the steps",
+        )
         momentum = rec.momentum
         if optimizer in USES_MOMENTUM:
             momentum = c1.slider("Momentum", 0.0, 0.99, float(rec.momentum), 0.01, key="mom" + k)
-        batch_size = c1.select_slider("Batch size", sorted({*BATCHES, rec.batch_size}), rec.batch_size,
-                                      key="bs" + k)
+        batch_size = c1.select_slider("Batch size", sorted({*BATCHES, rec.batch_size}), rec.batch_size, key="bs" + k)
         epochs = c2.number_input("Epochs", 1, 200, rec.epochs, key="ep" + k)
-        weight_decay = c1.number_input("Weight decay", 0.0, 1.0, float(rec.weight_decay), step=1e-4,
-                                       format="%.5f", key="wd" + k)
+        weight_decay = c1.number_input(
+            "Weight decay", 0.0, 1.0, float(rec.weight_decay), step=1e-4, format="%.5f", key="wd" + k
+        )
         init = c2.selectbox("Weight init", INITS, INITS.index(rec.init), key="init" + k)
-        augment = st.toggle("Augment: random affine, elastic warp and stroke thickness", rec.augment,
-                            key="aug" + k)
-        every_hand = st.toggle("Every hand: mix in real pen-drawn digits (UNIPEN) and world writing styles", False,
-                               key="pen" + k, disabled=dataset != "mnist", help="UNIPEN's training writers' digits "
-                               "drawn as canvas strokes, and slashed 0s, crossed 7s, flagged 1s, curled and "
-                               "small-headed 9s: how the shipped drawn-input models learned to read every hand. Its "
-                               "benchmark writers are never trained on."
-                               + ("" if pen.is_available() else " Needs UNIPEN/ in the data folder."))
+        augment = st.toggle("Augment: random affine, elastic warp and stroke thickness", rec.augment, key="aug" + k)
+        every_hand = st.toggle(
+            "Every hand: mix in real pen-drawn digits (UNIPEN) and world writing styles",
+            False,
+            key="pen" + k,
+            disabled=dataset != "mnist",
+            help="UNIPEN's training writers' digits "
+            "drawn as canvas strokes, and slashed 0s, crossed 7s, flagged 1s, curled and "
+            "small-headed 9s: how the shipped drawn-input models learned to read every hand. Its "
+            "benchmark writers are never trained on."
+            + ("" if pen.is_available() else " Needs UNIPEN/ in the data folder."),
+        )
         with st.expander("More settings"):
             m1, m2 = st.columns(2)
             seed = m1.number_input("Seed", 0, 2**31 - 1, rec.seed)
@@ -71,23 +92,48 @@ with settings:
             train_limit = m1.number_input("Training images (0 = all)", 0, 60000, 0, step=1000)
             max_steps = m2.number_input("Stop after steps (0 = no limit)", 0, 10**6, 0, step=100)
             log_every = m1.number_input("Log the loss every N steps", 1, 1000, rec.log_every)
-            label_smoothing = m2.number_input("Label smoothing", 0.0, 0.9, float(rec.label_smoothing), step=0.05,
-                                              key="ls" + k, help="train towards 1 - s on the label, s spread "
-                                              "over the ten classes")
-        name = st.text_input("Run name", max_chars=200, placeholder=f"{arch}-<date>-<time>",
-                             help="saved as a safe file name in the runs folder; never overwrites a model")
+            label_smoothing = m2.number_input(
+                "Label smoothing",
+                0.0,
+                0.9,
+                float(rec.label_smoothing),
+                step=0.05,
+                key="ls" + k,
+                help="train towards 1 - s on the label, s spread over the ten classes",
+            )
+        name = st.text_input(
+            "Run name",
+            max_chars=200,
+            placeholder=f"{arch}-<date>-<time>",
+            help="saved as a safe file name in the runs folder; never overwrites a model",
+        )
         start = st.form_submit_button("Start training", type="primary")
     start_all = st.button("Train every architecture", help="queues all of them with their fast recipes")
     if start or start_all:
         try:
             if start:
                 cfg = TrainConfig(
-                    arch=arch, dataset=dataset, optimizer=optimizer, lr=lr, momentum=momentum,
-                    weight_decay=weight_decay, label_smoothing=label_smoothing, schedule=schedule,
-                    batch_size=batch_size, epochs=epochs, init=init, augment=augment, seed=seed, device=device,
-                    pen_data=every_hand and dataset == "mnist", styles=every_hand and dataset == "mnist",
-                    max_steps=max_steps, train_limit=train_limit, log_every=log_every,
-                    width=rec.width)  # the recipe's network size (the shipped cnn is 24 wide), no widget
+                    arch=arch,
+                    dataset=dataset,
+                    optimizer=optimizer,
+                    lr=lr,
+                    momentum=momentum,
+                    weight_decay=weight_decay,
+                    label_smoothing=label_smoothing,
+                    schedule=schedule,
+                    batch_size=batch_size,
+                    epochs=epochs,
+                    init=init,
+                    augment=augment,
+                    seed=seed,
+                    device=device,
+                    pen_data=every_hand and dataset == "mnist",
+                    styles=every_hand and dataset == "mnist",
+                    max_steps=max_steps,
+                    train_limit=train_limit,
+                    log_every=log_every,
+                    width=rec.width,
+                )  # the recipe's network size (the shipped cnn is 24 wide), no widget
                 st.session_state["watch"] = runner.submit(cfg, name.strip() or None, owner=lab_ui.session_token()).id
             else:
                 st.session_state["watch"] = runner.submit_all(dataset=dataset, owner=lab_ui.session_token())[0].id
@@ -125,8 +171,12 @@ def live_panel(runner: jobs.JobRunner, polling: bool) -> None:
     # session watches: a kept one could fall back in the browser to its first option, the newest run.
     ids = list(all_jobs)
     st.session_state["watch"] = st.selectbox(
-        "Run", ids, index=ids.index(st.session_state["watch"]), format_func=lambda i: all_jobs[i].name,
-        key="watch_box_" + hashlib.blake2b(" ".join(ids).encode(), digest_size=6).hexdigest())
+        "Run",
+        ids,
+        index=ids.index(st.session_state["watch"]),
+        format_func=lambda i: all_jobs[i].name,
+        key="watch_box_" + hashlib.blake2b(" ".join(ids).encode(), digest_size=6).hexdigest(),
+    )
     show_run(runner, all_jobs[st.session_state["watch"]])
     st.subheader("Runs")
     st.dataframe(lab_ui.runs_table(list(all_jobs.values())), hide_index=True, key="runs_table")

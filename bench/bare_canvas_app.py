@@ -25,8 +25,15 @@ def model() -> inference.Predictor:
     return inference.load_model(inference.default_model_name())
 
 
-canvas = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000", width=280, height=280,
-                   return_image_data=True, key="draw_canvas")
+canvas = st_canvas(
+    stroke_width=22,
+    stroke_color="#FFFFFF",
+    background_color="#000000",
+    width=280,
+    height=280,
+    return_image_data=True,
+    key="draw_canvas",
+)
 x = preprocess(images.decode(canvas.image_bytes).pixels) if canvas.image_bytes else None
 if x is None:
     st.info("Draw a digit.")

@@ -69,8 +69,9 @@ def run_setup(name: str, students: int, data_dir: str) -> dict:
 
         from mnist_core.jobs import ray as ray_jobs
 
-        ray.init(address="local", num_cpus=n, include_dashboard=False, log_to_driver=False,
-                 namespace=ray_jobs.NAMESPACE)
+        ray.init(
+            address="local", num_cpus=n, include_dashboard=False, log_to_driver=False, namespace=ray_jobs.NAMESPACE
+        )
         address = ray.get_runtime_context().gcs_address
     runs = tempfile.mkdtemp(prefix="classroom-runs-")
     runner = jobs.JobRunner(runs, download=False, ray_address=address)
@@ -101,11 +102,17 @@ def run_setup(name: str, students: int, data_dir: str) -> dict:
     for s in snaps:
         statuses[str(s["status"])] = statuses.get(str(s["status"]), 0) + 1
     runner.close()
-    return {"setup": name, "all_ended": ok, "last_result_s": last - t0,
-            "median_wait_s": statistics.median(waits) if waits else float("nan"), "max_wait_s": max(waits, default=0.0),
-            "median_run_s": statistics.median(runs_s) if runs_s else float("nan"), "statuses": statuses,
-            "app_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "workers_peak_mb": peak["workers"] / 2**20}
+    return {
+        "setup": name,
+        "all_ended": ok,
+        "last_result_s": last - t0,
+        "median_wait_s": statistics.median(waits) if waits else float("nan"),
+        "max_wait_s": max(waits, default=0.0),
+        "median_run_s": statistics.median(runs_s) if runs_s else float("nan"),
+        "statuses": statuses,
+        "app_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "workers_peak_mb": peak["workers"] / 2**20,
+    }
 
 
 def main() -> None:
@@ -126,20 +133,30 @@ def main() -> None:
             if name.startswith("ray"):
                 print(f"{name}: skipped, Ray is not installed (pip install -r requirements-ray.txt)")
                 continue
-        out = subprocess.run([sys.executable, __file__, "--only", name, "--students", str(args.students),
-                              "--data-dir", data_dir], capture_output=True, text=True, cwd=ROOT, timeout=2400)
+        out = subprocess.run(
+            [sys.executable, __file__, "--only", name, "--students", str(args.students), "--data-dir", data_dir],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=2400,
+        )
         if out.returncode != 0:
             print(f"{name}: failed\n{out.stderr[-2000:]}")
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"{name:8s} last result {r['last_result_s']:6.1f} s · wait median {r['median_wait_s']:5.1f} s, "
-              f"longest {r['max_wait_s']:5.1f} s · one run {r['median_run_s']:4.1f} s · app {r['app_peak_mb']:5.0f} MB"
-              f" · Ray workers {r['workers_peak_mb']:5.0f} MB · {r['statuses']}", flush=True)
+        print(
+            f"{name:8s} last result {r['last_result_s']:6.1f} s · wait median {r['median_wait_s']:5.1f} s, "
+            f"longest {r['max_wait_s']:5.1f} s · one run {r['median_run_s']:4.1f} s · app {r['app_peak_mb']:5.0f} MB"
+            f" · Ray workers {r['workers_peak_mb']:5.0f} MB · {r['statuses']}",
+            flush=True,
+        )
     ref = next((r for r in rows if r["setup"] == "local-1"), None)
     if ref:
-        print("time to the last result against local-1: " + ", ".join(
-            f"{r['setup']} {r['last_result_s'] / ref['last_result_s']:.2f}x" for r in rows))
+        print(
+            "time to the last result against local-1: "
+            + ", ".join(f"{r['setup']} {r['last_result_s'] / ref['last_result_s']:.2f}x" for r in rows)
+        )
 
 
 if __name__ == "__main__":

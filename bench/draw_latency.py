@@ -141,13 +141,17 @@ RESET = "() => Object.assign(window.__lat, {armed: true, ups: [], sends: [], msg
 # Done: the final stroke was sent, a run started after that send, the page is idle (the browser marks a
 # rerun it asked for until the server starts it), and the last run to start has sent its Prediction, or
 # ended without one (a drawing read as blank).
-SETTLED = ("""up => {
+SETTLED = (
+    """up => {
   const l = window.__lat, s = l.sends.find(t => t >= up);
   const runs = l.msgs.filter(m => m.kind === __NEW__ && m.t >= s);
   if (s === undefined || !runs.length || document.querySelector("__IDLE__") === null) return false;
   const last = runs[runs.length - 1];
   return l.msgs.some(m => m.t >= last.t && (m.prediction || m.kind === __FINISHED__));
-}""".replace("__NEW__", str(NEW_SESSION)).replace("__FINISHED__", str(SCRIPT_FINISHED)).replace("__IDLE__", APP_IDLE))
+}""".replace("__NEW__", str(NEW_SESSION))
+    .replace("__FINISHED__", str(SCRIPT_FINISHED))
+    .replace("__IDLE__", APP_IDLE)
+)
 METRIC = "[data-testid='stMetric']"
 
 
@@ -232,21 +236,37 @@ class Target:
         frames = [f for f in lat["frames"] if f["t"] >= up]
         # the page ends on the last run's elements: that run read the final drawing (it started after its send)
         final = lat["frames"][-1] if lat["frames"] else {"value": None, "run": None}
-        shown = next((f for f in frames if f["value"] is not None and f["run"] == final["run"] and not f["stale"]),
-                     None) if delta is not None and final["value"] is not None else None
+        shown = (
+            next((f for f in frames if f["value"] is not None and f["run"] == final["run"] and not f["stale"]), None)
+            if delta is not None and final["value"] is not None
+            else None
+        )
         want = expect(self.final_drawing())
-        self.rows.append({
-            "label": digit.label, "strokes": len(digit.strokes), "fresh": fresh, "want": want,
-            "final": final["value"], "wall": wall, "ms": shown["t"] - up if shown else float("nan"),
-            # where the time went: the canvas sending the stroke, the server starting the run that reads it
-            # and sending its Prediction, the browser drawing it
-            "send_ms": send - up, "run_ms": final_run - up, "delta_ms": delta - up if delta else float("nan"),
-            "runs": sum(m["kind"] == NEW_SESSION and m["t"] >= up for m in lat["msgs"]),
-            # an earlier stroke's reading, from a run still in flight, shown after the last stroke
-            "flashes": [f["value"] for f in frames if f["value"] not in (None, want) and not f["stale"]
-                        and f["run"] != final["run"]],
-            "seq": [f["value"] for f in frames if f["value"] is not None and not f["stale"]],
-            "stale": shown is None or final["value"] != want or final["run"] == "?"})
+        self.rows.append(
+            {
+                "label": digit.label,
+                "strokes": len(digit.strokes),
+                "fresh": fresh,
+                "want": want,
+                "final": final["value"],
+                "wall": wall,
+                "ms": shown["t"] - up if shown else float("nan"),
+                # where the time went: the canvas sending the stroke, the server starting the run that reads it
+                # and sending its Prediction, the browser drawing it
+                "send_ms": send - up,
+                "run_ms": final_run - up,
+                "delta_ms": delta - up if delta else float("nan"),
+                "runs": sum(m["kind"] == NEW_SESSION and m["t"] >= up for m in lat["msgs"]),
+                # an earlier stroke's reading, from a run still in flight, shown after the last stroke
+                "flashes": [
+                    f["value"]
+                    for f in frames
+                    if f["value"] not in (None, want) and not f["stale"] and f["run"] != final["run"]
+                ],
+                "seq": [f["value"] for f in frames if f["value"] is not None and not f["stale"]],
+                "stale": shown is None or final["value"] != want or final["run"] == "?",
+            }
+        )
 
 
 def stats(values) -> tuple[float, float]:
@@ -259,43 +279,61 @@ def stats(values) -> tuple[float, float]:
 def phases(bare: Target, draw: Target) -> None:
     """Where the time goes, median / p95 ms from the last mouse-up: the canvas's send, the start of the
     run that reads the final drawing (its new_session), its Prediction delta, the frame showing it."""
-    print(f"\n{'page':<6} {'strokes':<8} {'n':>3} {'send':>11} {'run starts':>11} {'delta':>11} {'shown':>11} "
-          f"{'runs':>5}")
+    print(
+        f"\n{'page':<6} {'strokes':<8} {'n':>3} {'send':>11} {'run starts':>11} {'delta':>11} {'shown':>11} {'runs':>5}"
+    )
     for strokes in (1, 2):
         for t in (bare, draw):
             rows = [r for r in t.rows if r["strokes"] == strokes]
-            cells = " ".join(f"{'{:.0f} / {:.0f}'.format(*stats([r[k] for r in rows])):>11}"
-                             for k in ("send_ms", "run_ms", "delta_ms", "ms"))
+            cells = " ".join(
+                f"{'{:.0f} / {:.0f}'.format(*stats([r[k] for r in rows])):>11}"
+                for k in ("send_ms", "run_ms", "delta_ms", "ms")
+            )
             print(f"{t.name:<6} {strokes:<8} {len(rows):>3} {cells} {np.mean([r['runs'] for r in rows] or [0]):>5.1f}")
-    print("runs: script runs started after the last mouse-up, on average (an earlier stroke's run, interrupted or "
-          "ending, then the final one)")
+    print(
+        "runs: script runs started after the last mouse-up, on average (an earlier stroke's run, interrupted or "
+        "ending, then the final one)"
+    )
 
 
 def report(bare: Target, draw: Target) -> bool:
-    print(f"\n{'page':<6} {'drawn':<9} {'n':>3} {'median ms':>10} {'p95 ms':>8} {'stale':>6} {'flashes':>8} "
-          f"{'as labelled':>12}")
-    for cond, pick in (("on load", lambda r: r["fresh"]), ("in use", lambda r: not r["fresh"]),
-                       ("all", lambda r: True)):
+    print(
+        f"\n{'page':<6} {'drawn':<9} {'n':>3} {'median ms':>10} {'p95 ms':>8} {'stale':>6} {'flashes':>8} "
+        f"{'as labelled':>12}"
+    )
+    for cond, pick in (
+        ("on load", lambda r: r["fresh"]),
+        ("in use", lambda r: not r["fresh"]),
+        ("all", lambda r: True),
+    ):
         for t in (bare, draw):
             rows = [r for r in t.rows if pick(r)]
             med, p95 = stats([r["ms"] for r in rows])
             right = sum(r["final"] == str(r["label"]) for r in rows)
-            print(f"{t.name:<6} {cond:<9} {len(rows):>3} {med:>10.0f} {p95:>8.0f} {sum(r['stale'] for r in rows):>6} "
-                  f"{sum(bool(r['flashes']) for r in rows):>8} {right:>6}/{len(rows):<5}")
+            print(
+                f"{t.name:<6} {cond:<9} {len(rows):>3} {med:>10.0f} {p95:>8.0f} {sum(r['stale'] for r in rows):>6} "
+                f"{sum(bool(r['flashes']) for r in rows):>8} {right:>6}/{len(rows):<5}"
+            )
     (bm, bp), (dm, dp) = stats([r["ms"] for r in bare.rows]), stats([r["ms"] for r in draw.rows])
     stale = sum(r["stale"] for r in bare.rows + draw.rows)
     ok = dm - bm <= TARGET_MEDIAN_MS and dp - bp <= TARGET_P95_MS and stale == 0
-    print(f"difference (Draw - bare): median {dm - bm:+.0f} ms (target <= {TARGET_MEDIAN_MS}), p95 {dp - bp:+.0f} ms "
-          f"(target <= {TARGET_P95_MS}); stale predictions: {stale} (target 0) -> {'PASS' if ok else 'FAIL'}")
+    print(
+        f"difference (Draw - bare): median {dm - bm:+.0f} ms (target <= {TARGET_MEDIAN_MS}), p95 {dp - bp:+.0f} ms "
+        f"(target <= {TARGET_P95_MS}); stale predictions: {stale} (target 0) -> {'PASS' if ok else 'FAIL'}"
+    )
     for t in (bare, draw):
         for r in t.rows:
             if r["stale"] or r["flashes"]:
-                print(f"  {t.name}: a {r['label']} (the final drawing reads {r['want']}): after the last stroke "
-                      f"{' then '.join(map(str, r['flashes'])) or 'nothing else'} first, {r['final']} at the end"
-                      f"{' (STALE: shown ' + ', '.join(map(str, r['seq'])) + ')' if r['stale'] else ''}")
-    print("stale: the run that read the final drawing did not show its reading, or the page does not end on it. "
-          "flashes: an earlier stroke's reading, from a run still in flight, shown after the last stroke before "
-          "the final one (timed from the final one)")
+                print(
+                    f"  {t.name}: a {r['label']} (the final drawing reads {r['want']}): after the last stroke "
+                    f"{' then '.join(map(str, r['flashes'])) or 'nothing else'} first, {r['final']} at the end"
+                    f"{' (STALE: shown ' + ', '.join(map(str, r['seq'])) + ')' if r['stale'] else ''}"
+                )
+    print(
+        "stale: the run that read the final drawing did not show its reading, or the page does not end on it. "
+        "flashes: an earlier stroke's reading, from a run still in flight, shown after the last stroke before "
+        "the final one (timed from the final one)"
+    )
     phases(bare, draw)
     return ok
 
@@ -332,10 +370,12 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="draw_latency_"))
     env = {"MNIST_RUNS_DIR": os.environ.get("MNIST_RUNS_DIR", str(tmp / "runs"))}
     servers = [AppServer(env, tmp / "bare.log", ROOT / "bench" / "bare_canvas_app.py"), AppServer(env, tmp / "app.log")]
-    print(f"default model {default}; {args.n} UNIPEN benchmark-writer digits (labels "
-          f"{''.join(str(d.label) for d in digits)}, {sum(len(d.strokes) > 1 for d in digits)} with two strokes) "
-          f"on each page, every third right after a page load; on {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f} at the start; logs in {tmp}")
+    print(
+        f"default model {default}; {args.n} UNIPEN benchmark-writer digits (labels "
+        f"{''.join(str(d.label) for d in digits)}, {sum(len(d.strokes) > 1 for d in digits)} with two strokes) "
+        f"on each page, every third right after a page load; on {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the start; logs in {tmp}"
+    )
     rng = np.random.default_rng(args.seed)
     try:
         with sync_playwright() as p:
@@ -344,7 +384,7 @@ def main() -> int:
             for t in (bare, draw):  # warm-up: the first drawing loads models, imports plotly, ...
                 t.measure(digits[0], False, expect, rng, record=False)
             for i, digit in enumerate(digits):
-                for t in ((bare, draw) if i % 2 == 0 else (draw, bare)):
+                for t in (bare, draw) if i % 2 == 0 else (draw, bare):
                     t.measure(digit, i % 3 == 0, expect, rng)
                 print(".", end="", flush=True)
             browser.close()

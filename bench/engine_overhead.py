@@ -131,12 +131,21 @@ def measure(arch: str, device: torch.device, steps: int, repeats: int, data_root
         best["recipe"] = best["engine"]
     images_done = steps * recipe.batch_size
     ips = {k: images_done / v[0] for k, v in best.items()}
-    return {"arch": arch, "device": device.type, "batch": recipe.batch_size, "augment": recipe.augment,
-            "steps": steps, "recipe_ips": ips["recipe"], "epoch_s": n / ips["recipe"], "engine_ips": ips["engine"],
-            "bare_ips": ips["bare"], "ratio": ips["engine"] / ips["bare"],
-            # CPU time is what other processes on a shared machine cannot inflate (one thread only)
-            "cpu_ratio": best["bare"][1] / best["engine"][1] if device.type == "cpu" else None,
-            "train_images": n}
+    return {
+        "arch": arch,
+        "device": device.type,
+        "batch": recipe.batch_size,
+        "augment": recipe.augment,
+        "steps": steps,
+        "recipe_ips": ips["recipe"],
+        "epoch_s": n / ips["recipe"],
+        "engine_ips": ips["engine"],
+        "bare_ips": ips["bare"],
+        "ratio": ips["engine"] / ips["bare"],
+        # CPU time is what other processes on a shared machine cannot inflate (one thread only)
+        "cpu_ratio": best["bare"][1] / best["engine"][1] if device.type == "cpu" else None,
+        "train_images": n,
+    }
 
 
 def main() -> int:
@@ -145,8 +154,12 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=200, help="training steps per timed run (capped at one epoch)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each kind; the best is shown")
     ap.add_argument("--data-dir", help="the real MNIST (default: $MNIST_DATA_DIR, else ./data)")
-    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                    help="auto: the CPU, and the GPU too when CUDA is available")
+    ap.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto: the CPU, and the GPU too when CUDA is available",
+    )
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     args = ap.parse_args()
     if args.steps < 1 or args.repeats < 1:
@@ -164,24 +177,33 @@ def main() -> int:
 
     cpu_name = f"{torch.get_num_threads()} torch threads"
     gpu_name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" \
-        if hasattr(os, "getloadavg") else ""
-    print(f"training speed: MNIST train set, fast recipes, {args.steps} steps (at most one epoch), best of "
-          f"{args.repeats}; torch {torch.__version__}, CPU {cpu_name}{load}, GPU {gpu_name}")
-    print(f"img/s = training images per second; s/epoch = {n_train:,} images at the recipe's speed; "
-          "engine/bare = train() without augmentation vs a bare loop")
-    print("engine/bare CPU: the same ratio from CPU seconds (on the CPU; other processes cannot inflate it, "
-          "but torch's worker threads add their time, so read it with --threads 1)")
-    print("| device | arch | batch | aug | steps | recipe img/s | s/epoch | engine img/s | bare img/s | engine/bare "
-          "| engine/bare CPU |")
+    load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" if hasattr(os, "getloadavg") else ""
+    print(
+        f"training speed: MNIST train set, fast recipes, {args.steps} steps (at most one epoch), best of "
+        f"{args.repeats}; torch {torch.__version__}, CPU {cpu_name}{load}, GPU {gpu_name}"
+    )
+    print(
+        f"img/s = training images per second; s/epoch = {n_train:,} images at the recipe's speed; "
+        "engine/bare = train() without augmentation vs a bare loop"
+    )
+    print(
+        "engine/bare CPU: the same ratio from CPU seconds (on the CPU; other processes cannot inflate it, "
+        "but torch's worker threads add their time, so read it with --threads 1)"
+    )
+    print(
+        "| device | arch | batch | aug | steps | recipe img/s | s/epoch | engine img/s | bare img/s | engine/bare "
+        "| engine/bare CPU |"
+    )
     print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for device in devices:
         for arch in args.arch or list(ARCHS):
             r = measure(arch, device, args.steps, args.repeats, args.data_dir)
-            print(f"| {r['device']} | {arch} | {r['batch']} | {'yes' if r['augment'] else 'no'} | {r['steps']} "
-                  f"| {r['recipe_ips']:,.0f} | {r['epoch_s']:.1f} | {r['engine_ips']:,.0f} | {r['bare_ips']:,.0f} "
-                  f"| {r['ratio']:.2f} | {'-' if r['cpu_ratio'] is None else format(r['cpu_ratio'], '.2f')} |",
-                  flush=True)
+            print(
+                f"| {r['device']} | {arch} | {r['batch']} | {'yes' if r['augment'] else 'no'} | {r['steps']} "
+                f"| {r['recipe_ips']:,.0f} | {r['epoch_s']:.1f} | {r['engine_ips']:,.0f} | {r['bare_ips']:,.0f} "
+                f"| {r['ratio']:.2f} | {'-' if r['cpu_ratio'] is None else format(r['cpu_ratio'], '.2f')} |",
+                flush=True,
+            )
     return 0
 
 

@@ -59,10 +59,16 @@ def measure(arch: str, steps: int, repeats: int, root) -> dict:
         for flag, cfg in ((True, with_ev), (False, without)):
             wall, cpu = timed(cfg, root, flag)
             best[flag] = [min(best[flag][0], wall), min(best[flag][1], cpu)]
-    return {"arch": arch, "batch": recipe.batch_size, "log_every": recipe.log_every, "steps": steps,
-            "ips_events": steps * recipe.batch_size / best[True][0],
-            "ips_none": steps * recipe.batch_size / best[False][0],
-            "ratio": best[False][0] / best[True][0], "cpu_ratio": best[False][1] / best[True][1]}
+    return {
+        "arch": arch,
+        "batch": recipe.batch_size,
+        "log_every": recipe.log_every,
+        "steps": steps,
+        "ips_events": steps * recipe.batch_size / best[True][0],
+        "ips_none": steps * recipe.batch_size / best[False][0],
+        "ratio": best[False][0] / best[True][0],
+        "cpu_ratio": best[False][1] / best[True][1],
+    }
 
 
 def main() -> int:
@@ -85,8 +91,11 @@ def main() -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for arch in args.arch or ["cnn", "convnet", "mlp"]:
         r = measure(arch, args.steps, args.repeats, root)
-        print(f"| {arch} | {r['batch']} | {r['log_every']} | {r['steps']} | {r['ips_events']:,.0f} "
-              f"| {r['ips_none']:,.0f} | {r['ratio']:.3f} | {r['cpu_ratio']:.3f} |", flush=True)
+        print(
+            f"| {arch} | {r['batch']} | {r['log_every']} | {r['steps']} | {r['ips_events']:,.0f} "
+            f"| {r['ips_none']:,.0f} | {r['ratio']:.3f} | {r['cpu_ratio']:.3f} |",
+            flush=True,
+        )
     return 0
 
 

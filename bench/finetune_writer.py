@@ -84,8 +84,10 @@ def main() -> int:
     kept = sorted(i for v in keep.values() for i in v)
     others = [i for i in range(len(mine)) if i not in set(kept) and inputs[i] is not None]
     start = inference.load_model(args.model)
-    print(f"writer {args.writer} (lab {mine[0].lab}): {len(mine)} digits; keeping {len(kept)} "
-          f"({args.per_digit} of each), {len(others)} others; starting from {args.model} ({start.path})")
+    print(
+        f"writer {args.writer} (lab {mine[0].lab}): {len(mine)} digits; keeping {len(kept)} "
+        f"({args.per_digit} of each), {len(others)} others; starting from {args.model} ({start.path})"
+    )
 
     with tempfile.TemporaryDirectory() as runs:
         os.environ["MNIST_RUNS_DIR"] = runs
@@ -95,16 +97,27 @@ def main() -> int:
             t = time.perf_counter()
             store.add("writer", mine[i].label, inputs[i], model=args.model, predicted=predicted)
             saves.append(1000 * (time.perf_counter() - t))
-        print(f"save a drawing: median {np.median(saves):.2f} ms, p95 {np.percentile(saves, 95):.2f} ms, "
-              f"max {max(saves):.2f} ms over {len(saves)} (target: under 20 ms)")
+        print(
+            f"save a drawing: median {np.median(saves):.2f} ms, p95 {np.percentile(saves, 95):.2f} ms, "
+            f"max {max(saves):.2f} ms over {len(saves)} (target: under 20 ms)"
+        )
         _, held = store.split("writer")
         held_x, held_y = np.stack([d.x28 / 255.0 for d in held]), np.array([d.digit for d in held])
         other_x = np.stack([inputs[i] for i in others])
         other_y = np.array([mine[i].label for i in others])
 
-        overrides = {k: v for k, v in (("lr", args.lr), ("max_steps", args.steps), ("distill", args.distill),
-                                       ("label_smoothing", args.label_smoothing), ("ema", args.ema),
-                                       ("seed", args.seed)) if v is not None}
+        overrides = {
+            k: v
+            for k, v in (
+                ("lr", args.lr),
+                ("max_steps", args.steps),
+                ("distill", args.distill),
+                ("label_smoothing", args.label_smoothing),
+                ("ema", args.ema),
+                ("seed", args.seed),
+            )
+            if v is not None
+        }
         if args.no_augment:
             overrides["augment"] = False
         cfg = recipes.finetune(str(start.path), start.arch, "writer", **overrides)
@@ -116,26 +129,38 @@ def main() -> int:
             return 1
         seen = result.data_seen["collection"]
 
-    before = {"held": accuracy(start.model, held_x, held_y), "other": accuracy(start.model, other_x, other_y),
-              "mnist": seen["mnist_before"]}
-    after = {"held": accuracy(result.model, held_x, held_y), "other": accuracy(result.model, other_x, other_y),
-             "mnist": result.test_accuracy}
+    before = {
+        "held": accuracy(start.model, held_x, held_y),
+        "other": accuracy(start.model, other_x, other_y),
+        "mnist": seen["mnist_before"],
+    }
+    after = {
+        "held": accuracy(result.model, held_x, held_y),
+        "other": accuracy(result.model, other_x, other_y),
+        "mnist": result.test_accuracy,
+    }
     assert abs(after["held"] - seen["held_out_after"]) < 1e-9  # the job's own measure agrees
-    print(f"fine-tuning: {seconds:.1f} s for {cfg.max_steps} steps (batch {cfg.batch_size}), {cpu:.1f} s of CPU "
-          f"time on {torch.get_num_threads()} threads, load {devices.machine_load()['load_1min']} "
-          f"(target: under 30 s on 2 CPU cores; a busy machine's wall time is longer)")
+    print(
+        f"fine-tuning: {seconds:.1f} s for {cfg.max_steps} steps (batch {cfg.batch_size}), {cpu:.1f} s of CPU "
+        f"time on {torch.get_num_threads()} threads, load {devices.machine_load()['load_1min']} "
+        f"(target: under 30 s on 2 CPU cores; a busy machine's wall time is longer)"
+    )
     print("| measure | before | after | errors before -> after |")
     print("|---|---:|---:|---:|")
-    for key, label, n in (("held", f"the collection's held-out part ({len(held_y)})", len(held_y)),
-                          ("other", f"the writer's other digits ({len(other_y)})", len(other_y)),
-                          ("mnist", "MNIST test (10,000)", 10_000)):
+    for key, label, n in (
+        ("held", f"the collection's held-out part ({len(held_y)})", len(held_y)),
+        ("other", f"the writer's other digits ({len(other_y)})", len(other_y)),
+        ("mnist", "MNIST test (10,000)", 10_000),
+    ):
         b, a = before[key], after[key]
         print(f"| {label} | {b:.2%} | {a:.2%} | {round((1 - b) * n)} -> {round((1 - a) * n)} |")
     halved = (1 - after["other"]) <= (1 - before["other"]) / 2 and (1 - after["held"]) <= (1 - before["held"]) / 2
     mnist_ok = before["mnist"] - after["mnist"] <= 0.002
-    print(f"targets: errors halved {'met' if halved else 'NOT met'}; MNIST within 0.2 points "
-          f"{'met' if mnist_ok else 'NOT met'} ({100 * (after['mnist'] - before['mnist']):+.2f}); under 30 s "
-          f"{'met' if seconds < 30 else 'NOT met'}; save under 20 ms {'met' if max(saves) < 20 else 'NOT met'}")
+    print(
+        f"targets: errors halved {'met' if halved else 'NOT met'}; MNIST within 0.2 points "
+        f"{'met' if mnist_ok else 'NOT met'} ({100 * (after['mnist'] - before['mnist']):+.2f}); under 30 s "
+        f"{'met' if seconds < 30 else 'NOT met'}; save under 20 ms {'met' if max(saves) < 20 else 'NOT met'}"
+    )
     return 0
 
 

@@ -66,8 +66,10 @@ def main() -> int:
     epoch = {k: statistics.median(v) * math.ceil(images[k] / new.batch_size) for k, v in times.items()}
     base = epoch["MNIST only, before"]
     for k, v in epoch.items():
-        print(f"{k:<36} {images[k]:>6} images/epoch  {v:6.1f} s/epoch (median of {args.rounds})  "
-              f"{v / base:.2f}x per epoch")
+        print(
+            f"{k:<36} {images[k]:>6} images/epoch  {v:6.1f} s/epoch (median of {args.rounds})  "
+            f"{v / base:.2f}x per epoch"
+        )
     return 0
 
 

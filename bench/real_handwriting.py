@@ -71,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     names = args.model or [e.name for e in inference.model_entries() if e.source == "shipped"]
-    print(f"real handwriting: UNIPEN benchmark writers ({', '.join(pen.BENCHMARK_LABS)}) from {path}, "
-          f"seed {args.seed}, 280x280 canvas, through load_model(name).predict_proba")
+    print(
+        f"real handwriting: UNIPEN benchmark writers ({', '.join(pen.BENCHMARK_LABS)}) from {path}, "
+        f"seed {args.seed}, 280x280 canvas, through load_model(name).predict_proba"
+    )
     rows = []
     for name in names:
         r = run(name, args.data_dir, args.seed, args.limit, args.one_view)
@@ -80,17 +82,22 @@ def main(argv: list[str] | None = None) -> int:
         labs = "  ".join(f"{k} {100 * v:.1f}%" for k, v in r["per_lab"].items())
         digits = "  ".join(f"{k}: {100 * v:.1f}%" for k, v in r["per_digit"].items())
         conf = ", ".join(f"{t} -> {'blank' if p < 0 else p} ({n})" for t, p, n in r["confusions"])
-        print(f"\n{name}: {100 * r['accuracy']:.2f}% of {r['digits']} drawings, "
-              f"{r['ms_per_image']:.2f} ms per image in {r['views']} view(s) "
-              f"({r['ms_one_view']:.2f} ms in one, interleaved)\n"
-              f"  per lab:   {labs}\n  per digit: {digits}\n  most frequent confusions: {conf}", flush=True)
+        print(
+            f"\n{name}: {100 * r['accuracy']:.2f}% of {r['digits']} drawings, "
+            f"{r['ms_per_image']:.2f} ms per image in {r['views']} view(s) "
+            f"({r['ms_one_view']:.2f} ms in one, interleaved)\n"
+            f"  per lab:   {labs}\n  per digit: {digits}\n  most frequent confusions: {conf}",
+            flush=True,
+        )
     print(f"\n| model | benchmark writers | {' | '.join(pen.BENCHMARK_LABS)} | worst digit | ms/image |")
     print(f"|---|---:|{'---:|' * len(pen.BENCHMARK_LABS)}---|---:|")
     for name, r in rows:
         worst = min(r["per_digit"].items(), key=lambda kv: kv[1])
         labs = " | ".join(f"{100 * r['per_lab'][k]:.1f}%" if k in r["per_lab"] else "-" for k in pen.BENCHMARK_LABS)
-        print(f"| {name} | {100 * r['accuracy']:.2f}% | {labs} | {worst[0]}: {100 * worst[1]:.1f}% | "
-              f"{r['ms_per_image']:.2f} |")
+        print(
+            f"| {name} | {100 * r['accuracy']:.2f}% | {labs} | {worst[0]}: {100 * worst[1]:.1f}% | "
+            f"{r['ms_per_image']:.2f} |"
+        )
     return 0
 
 

@@ -87,8 +87,10 @@ def main() -> int:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
-            print(f"server {args.app}, {args.sessions} sessions, a {args.side} x {args.side} PNG of "
-                  f"{image.stat().st_size / 1024:.0f} KB each")
+            print(
+                f"server {args.app}, {args.sessions} sessions, a {args.side} x {args.side} PNG of "
+                f"{image.stat().st_size / 1024:.0f} KB each"
+            )
             t = time.perf_counter()
             one_session(browser, server.url, image, pid)
             time.sleep(2)
@@ -104,8 +106,10 @@ def main() -> int:
         time.sleep(10)
         final = rss_mb(pid)
         print(f"peak while a session was open: {max(open_):.0f} MB; 10 s after the last left: {final:.0f} MB")
-        print(f"kept per session that left: {(final - warm) / args.sessions:.1f} MB "
-              f"({final - warm:+.0f} MB over {args.sessions} sessions)")
+        print(
+            f"kept per session that left: {(final - warm) / args.sessions:.1f} MB "
+            f"({final - warm:+.0f} MB over {args.sessions} sessions)"
+        )
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -100,8 +100,19 @@ def engine_epoch(root: Path, device: torch.device, seed: int) -> tuple[float, fl
     """(seconds, test accuracy) of the same network, optimizer and batch size through train()."""
     torch.manual_seed(seed)
     model = ExampleNet()
-    cfg = TrainConfig(arch="convnet", optimizer="adadelta", lr=1.0, schedule="constant", batch_size=64, epochs=1,
-                      init="default", augment=False, seed=seed, device=device.type, log_every=100)
+    cfg = TrainConfig(
+        arch="convnet",
+        optimizer="adadelta",
+        lr=1.0,
+        schedule="constant",
+        batch_size=64,
+        epochs=1,
+        init="default",
+        augment=False,
+        seed=seed,
+        device=device.type,
+        log_every=100,
+    )
     t0 = time.perf_counter()
     result = train(cfg, data_root=root, model=model)
     return time.perf_counter() - t0, result.test_accuracy
@@ -163,18 +174,27 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n(a) pytorch/examples MNIST Net, one epoch + test, Adadelta lr 1.0, batch 64, seed", args.seed)
     ref_s, ref_acc = reference_epoch(root, device, args.seed)
-    print(f"  reference (torchvision per-sample transforms + DataLoader): {ref_s:7.1f} s  test accuracy {ref_acc:.2%}",
-          flush=True)
+    print(
+        f"  reference (torchvision per-sample transforms + DataLoader): {ref_s:7.1f} s  test accuracy {ref_acc:.2%}",
+        flush=True,
+    )
     eng_s, eng_acc = engine_epoch(root, device, args.seed)
     print(f"  engine (mnist_core.training.train):                          {eng_s:7.1f} s  test accuracy {eng_acc:.2%}")
     verdict = "met" if ref_s / eng_s >= 2 and eng_acc >= ref_acc else "NOT met"
-    print(f"  reference / engine: {ref_s / eng_s:.2f}x (target: at least 2x at equal or better accuracy: {verdict})",
-          flush=True)
+    print(
+        f"  reference / engine: {ref_s / eng_s:.2f}x (target: at least 2x at equal or better accuracy: {verdict})",
+        flush=True,
+    )
     floor_s, floor_acc = floor_epoch(root, device, args.seed)
-    print(f"  floor (the same steps and test, data normalised in advance):  {floor_s:7.1f} s  test accuracy "
-          f"{floor_acc:.2%}")
-    print(f"  reference / floor: {ref_s / floor_s:.2f}x, the most any engine on these kernels can gain here; "
-          f"engine / floor: {eng_s / floor_s:.2f}", flush=True)
+    print(
+        f"  floor (the same steps and test, data normalised in advance):  {floor_s:7.1f} s  test accuracy "
+        f"{floor_acc:.2%}"
+    )
+    print(
+        f"  reference / floor: {ref_s / floor_s:.2f}x, the most any engine on these kernels can gain here; "
+        f"engine / floor: {eng_s / floor_s:.2f}",
+        flush=True,
+    )
 
     cnn_epochs = args.cnn_epochs or recipes.quick("cnn").epochs
     print(f"\n(b) cnn to 99.0% test accuracy ({cnn_epochs} epoch(s)) vs one tutorial convnet epoch")
@@ -182,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  cnn reached {cnn_acc:.2%} after {cnn_s:.1f} s", flush=True)
     conv_s, conv_acc = seconds_to("convnet", None, root, device, epochs=1, log_every=100)
     print(f"  convnet, one epoch (SGD momentum, batch 100): {conv_s:.1f} s, test accuracy {conv_acc:.2%}")
-    print(f"  ratio: {cnn_s / conv_s:.2f}x one tutorial epoch (target: at most 2.5x: "
-          f"{'met' if cnn_s / conv_s <= 2.5 else 'NOT met'})")
+    print(
+        f"  ratio: {cnn_s / conv_s:.2f}x one tutorial epoch (target: at most 2.5x: "
+        f"{'met' if cnn_s / conv_s <= 2.5 else 'NOT met'})"
+    )
     return 0
 
 

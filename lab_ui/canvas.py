@@ -47,8 +47,10 @@ if (!window.mnistLabNoSend) {
 
 def shape(drawing: dict | None) -> tuple:
     """A drawing's strokes, to the pixel: the same for an edited drawing and the canvas's copy of it."""
-    return tuple((o.get("type"), *(round(float(o.get(k) or 0)) for k in ("left", "top", "width", "height")))
-                 for o in (drawing or {}).get("objects", []))
+    return tuple(
+        (o.get("type"), *(round(float(o.get(k) or 0)) for k in ("left", "top", "width", "height")))
+        for o in (drawing or {}).get("objects", [])
+    )
 
 
 def edit_drawing(keep: int) -> None:
@@ -64,8 +66,9 @@ def edit_drawing(keep: int) -> None:
     # or an earlier one, the echo of an earlier edit): kept from overwriting this edit. Its image is older
     # too: nothing is read until the canvas has the edited drawing.
     awaiting = st.session_state.get("draw_awaiting")
-    older = ({shape(drawing)} | ({awaiting} | st.session_state.get("draw_older", set()) if awaiting is not None
-                                 else set()))
+    older = {shape(drawing)} | (
+        {awaiting} | st.session_state.get("draw_older", set()) if awaiting is not None else set()
+    )
     st.session_state["draw_awaiting"] = shape(st.session_state["draw_json"])
     st.session_state["draw_older"] = older - {st.session_state["draw_awaiting"]}
 
@@ -78,14 +81,23 @@ def editing() -> bool:
 def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
     """(key naming the image's content, its bytes, the smallest digit size in pixels), or (None, None, 0)
     before there is an image."""
-    source = st.radio("Input", ["Draw", "Upload a photo or scan"], horizontal=True, key="draw_source",
-                      label_visibility="collapsed")
+    source = st.radio(
+        "Input", ["Draw", "Upload a photo or scan"], horizontal=True, key="draw_source", label_visibility="collapsed"
+    )
     if source == "Draw":
-        brush = st.slider("Brush width", 8, 40, 22, key="draw_brush", help="MNIST strokes are about a tenth "
-                          "of the digit's height")
-        canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", width=CANVAS,
-                           height=CANVAS, return_image_data=True, key="draw_canvas",
-                           initial_drawing=st.session_state.get("draw_initial"))
+        brush = st.slider(
+            "Brush width", 8, 40, 22, key="draw_brush", help="MNIST strokes are about a tenth of the digit's height"
+        )
+        canvas = st_canvas(
+            stroke_width=brush,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            width=CANVAS,
+            height=CANVAS,
+            return_image_data=True,
+            key="draw_canvas",
+            initial_drawing=st.session_state.get("draw_initial"),
+        )
         if canvas.json_data != st.session_state.get("draw_sent"):  # a new drawing from the canvas
             st.session_state["draw_sent"] = canvas.json_data
             if shape(canvas.json_data) not in st.session_state.get("draw_older", set()):  # not older than an edit
@@ -93,8 +105,14 @@ def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
                 st.session_state["draw_awaiting"], st.session_state["draw_older"] = None, set()
         strokes = bool((st.session_state.get("draw_json") or {}).get("objects"))
         buttons = st.container(horizontal=True)  # side by side on a phone too (columns would stack)
-        buttons.button("↶ Undo", on_click=edit_drawing, args=(-1,), disabled=not strokes, width="stretch",
-                    help="take back the last stroke")
+        buttons.button(
+            "↶ Undo",
+            on_click=edit_drawing,
+            args=(-1,),
+            disabled=not strokes,
+            width="stretch",
+            help="take back the last stroke",
+        )
         buttons.button("✕ Clear", on_click=edit_drawing, args=(0,), disabled=not strokes, width="stretch")
         if editing():
             st.caption("Reading the edited drawing…")
@@ -102,6 +120,9 @@ def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
         png = canvas.image_bytes  # the canvas as PNG; None before the first stroke
         # ink no bigger than 1.5 brush widths is one click of the pen: a dot, not a digit
         return (hashlib.blake2b(png, digest_size=16).hexdigest(), png, int(1.5 * brush)) if png else (None, None, 0)
-    upload = st.file_uploader("A photo or scan of one handwritten digit", key="draw_upload",
-                              help=f"PNG, JPEG, GIF, BMP, WebP or TIFF, up to {images.MAX_BYTES // 2**20} MB")
+    upload = st.file_uploader(
+        "A photo or scan of one handwritten digit",
+        key="draw_upload",
+        help=f"PNG, JPEG, GIF, BMP, WebP or TIFF, up to {images.MAX_BYTES // 2**20} MB",
+    )
     return (f"upload:{upload.file_id}", upload.getvalue(), 0) if upload else (None, None, 0)

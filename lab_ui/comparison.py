@@ -14,43 +14,122 @@ from mnist_core import checkpoints, compare, data, evaluation, inference, measur
 N, P, T = st.column_config.NumberColumn, "percent", st.column_config.TextColumn
 DASH = "—: see the notes under the table for why a cell is empty."
 COLUMNS = {  # row key -> (table header, column config); widths keep each view within a 1400 px window
-    "name": ("Model", T(width=150, pinned=True, help="Shipped models by architecture, your runs by name. "
-                        "Double-click a cell to read a long name or setting whole.")),
-    "test_accuracy": ("Test accuracy", N(format=P, width=100, help="On the full test set, measured here or at the "
-                                         "end of training: the network's own reading of each image. The Draw page "
-                                         "reads a drawing in four views and averages them for the models made for "
-                                         f"drawn input (as the next two columns do). {DASH}")),
+    "name": (
+        "Model",
+        T(
+            width=150,
+            pinned=True,
+            help="Shipped models by architecture, your runs by name. "
+            "Double-click a cell to read a long name or setting whole.",
+        ),
+    ),
+    "test_accuracy": (
+        "Test accuracy",
+        N(
+            format=P,
+            width=100,
+            help="On the full test set, measured here or at the "
+            "end of training: the network's own reading of each image. The Draw page "
+            "reads a drawing in four views and averages them for the models made for "
+            f"drawn input (as the next two columns do). {DASH}",
+        ),
+    ),
     "drawings_accuracy": ("Your drawings", N(format=P, width=100)),  # its help names the collection
-    "drawn_accuracy": ("Real handwriting", N(format=P, width=115, help="UNIPEN's benchmark writers (3,469 "
-        "pen-drawn digits by 44 writers from Spain, Germany, the UK, Belgium and Canada, never trained on), their "
-        f"strokes drawn on the canvas and read as the Draw page reads them (bench/real_handwriting.py). {DASH}")),
-    "redrawn_accuracy": ("MNIST re-drawn", N(format=P, width=110, help=f"{measure.DRAWN_N} MNIST test digits "
-        f"re-rendered as canvas drawings (seed 0): MNIST's own writers, so it cannot see other hands. {DASH}")),
-    "claimed_accuracy": ("Claimed, not measured", N(format=P, width=125, help="What an uploaded file says of "
-        "itself, until it is measured on the test set here (never taken as its accuracy, never highlighted)")),
+    "drawn_accuracy": (
+        "Real handwriting",
+        N(
+            format=P,
+            width=115,
+            help="UNIPEN's benchmark writers (3,469 "
+            "pen-drawn digits by 44 writers from Spain, Germany, the UK, Belgium and Canada, never trained on), their "
+            f"strokes drawn on the canvas and read as the Draw page reads them (bench/real_handwriting.py). {DASH}",
+        ),
+    ),
+    "redrawn_accuracy": (
+        "MNIST re-drawn",
+        N(
+            format=P,
+            width=110,
+            help=f"{measure.DRAWN_N} MNIST test digits "
+            f"re-rendered as canvas drawings (seed 0): MNIST's own writers, so it cannot see other hands. {DASH}",
+        ),
+    ),
+    "claimed_accuracy": (
+        "Claimed, not measured",
+        N(
+            format=P,
+            width=125,
+            help="What an uploaded file says of "
+            "itself, until it is measured on the test set here (never taken as its accuracy, never highlighted)",
+        ),
+    ),
     "params": ("Parameters", N(format="localized", width=90)),
-    "latency_ms": ("Latency (ms)", N(format="%.3f", width=90, help="Milliseconds per image, one image at a time "
-                                     "on this machine's CPU, measured here")),
-    "settings": ("Settings", T(width=250, help="How it was trained: architecture, optimizer and learning rate, "
-        "schedule, batch size, epochs (or steps), augmentation, pen data, and what it was fine-tuned from and on")),
+    "latency_ms": (
+        "Latency (ms)",
+        N(
+            format="%.3f",
+            width=90,
+            help="Milliseconds per image, one image at a time on this machine's CPU, measured here",
+        ),
+    ),
+    "settings": (
+        "Settings",
+        T(
+            width=250,
+            help="How it was trained: architecture, optimizer and learning rate, "
+            "schedule, batch size, epochs (or steps), augmentation, pen data, and what it was fine-tuned from and on",
+        ),
+    ),
     "epochs": ("Epochs", N(format="%.2g", width=65)),
-    "train_seconds": ("Training time (s)", N(format="%.1f", width=115, help="Wall-clock seconds of the run on the "
-        "machine that trained it, with its own recipe (see Settings). A busy machine (see Timed on) takes many times "
-        "longer: compare times only between runs timed on idle cores of the same machine.")),
-    "timed_on": ("Timed on", T(width=180, help="The CPU cores and their 1-minute load average when training "
-        "ended. The run itself loads about one per core; 'busy' means other work competed with it, so its time "
-        "says more about the machine than the model. Checkpoints made before this was recorded say 'load not "
-        "recorded'.")),
-    "tutorial_mnist": ("Tutorial (MNIST)", N(format=P, width=115, help="The architecture's tutorial's own MNIST "
-        "test accuracy, only where it reported one. —: it reported another dataset or measure, or nothing "
-        "(see Tutorial reported)")),
-    "tutorial_said": ("Tutorial reported", T(width=330, help="What the architecture's tutorial reported: dataset, "
-                                              "metric and epochs")),
+    "train_seconds": (
+        "Training time (s)",
+        N(
+            format="%.1f",
+            width=115,
+            help="Wall-clock seconds of the run on the machine that trained it, with its own recipe (see "
+            "Settings). A busy machine (see Timed on) takes many times longer: compare times only between runs "
+            "timed on idle cores of the same machine.",
+        ),
+    ),
+    "timed_on": (
+        "Timed on",
+        T(
+            width=180,
+            help="The CPU cores and their 1-minute load average when training "
+            "ended. The run itself loads about one per core; 'busy' means other work competed with it, so its time "
+            "says more about the machine than the model. Checkpoints made before this was recorded say 'load not "
+            "recorded'.",
+        ),
+    ),
+    "tutorial_mnist": (
+        "Tutorial (MNIST)",
+        N(
+            format=P,
+            width=115,
+            help="The architecture's tutorial's own MNIST "
+            "test accuracy, only where it reported one. —: it reported another dataset or measure, or nothing "
+            "(see Tutorial reported)",
+        ),
+    ),
+    "tutorial_said": (
+        "Tutorial reported",
+        T(width=330, help="What the architecture's tutorial reported: dataset, metric and epochs"),
+    ),
 }
-VIEWS = {"Accuracy": ["name", "test_accuracy", "drawings_accuracy", "drawn_accuracy", "redrawn_accuracy",
-                      "claimed_accuracy", "params", "latency_ms"],
-         "Training": ["name", "settings", "epochs", "train_seconds", "timed_on", "test_accuracy"],
-         "Tutorials": ["name", "test_accuracy", "tutorial_mnist", "tutorial_said"]}
+VIEWS = {
+    "Accuracy": [
+        "name",
+        "test_accuracy",
+        "drawings_accuracy",
+        "drawn_accuracy",
+        "redrawn_accuracy",
+        "claimed_accuracy",
+        "params",
+        "latency_ms",
+    ],
+    "Training": ["name", "settings", "epochs", "train_seconds", "timed_on", "test_accuracy"],
+    "Tutorials": ["name", "test_accuracy", "tutorial_mnist", "tutorial_said"],
+}
 
 
 def drawings_ui(rows: list[dict]) -> tuple[dict | None, dict, str]:
@@ -60,11 +139,21 @@ def drawings_ui(rows: list[dict]) -> tuple[dict | None, dict, str]:
         st.caption(f"Your drawings are not shown: {problem}")
     if not found:
         return None, {}, ""
-    name = st.selectbox("Accuracy on your drawings: collection", list(found), key="cmp_collection",
-                        format_func=lambda n: f"{n} ({found[n]} drawings)")
+    name = st.selectbox(
+        "Accuracy on your drawings: collection",
+        list(found),
+        key="cmp_collection",
+        format_func=lambda n: f"{n} ({found[n]} drawings)",
+    )
     scores, notes, held = measure.collection_accuracies(rows, name)
-    return scores, notes, (f"The held-out part of '{name}': {held} drawings (every fifth of each digit, which "
-                           f"fine-tuning never trains on), read by each model. {DASH}")
+    return (
+        scores,
+        notes,
+        (
+            f"The held-out part of '{name}': {held} drawings (every fifth of each digit, which "
+            f"fine-tuning never trains on), read by each model. {DASH}"
+        ),
+    )
 
 
 def table_ui(rows: list[dict]) -> None:
@@ -80,18 +169,35 @@ def table_ui(rows: list[dict]) -> None:
     best_row = "background-color: #dcfce7; color: #14532d"  # its own text colour: readable in the dark theme too
     shade = lambda row: [best_row if top and row["Model"] == top["name"] else ""] * len(row)
     best_of = [head[k] for k in ("test_accuracy", "drawings_accuracy", "drawn_accuracy") if k in head]
-    styler = (df.style.apply(shade, axis=1).format(na_rep="—").highlight_max(subset=best_of, props=bold)
-              .highlight_min(subset=["Latency (ms)"], props=bold))  # never the training time: recipes differ
+    styler = (
+        df.style.apply(shade, axis=1)
+        .format(na_rep="—")
+        .highlight_max(subset=best_of, props=bold)
+        .highlight_min(subset=["Latency (ms)"], props=bold)
+    )  # never the training time: recipes differ
     config = {h: COLUMNS[k][1] for k, h in head.items()}
     if "drawings_accuracy" in head:
         config[head["drawings_accuracy"]] = N(format=P, width=100, help=drawings_help)
-    view = st.radio("Columns", list(VIEWS), horizontal=True, key="cmp_view", label_visibility="collapsed",
-                    help="Which columns the table shows (so that it fits the page); Model stays on the left")
-    st.dataframe(styler, hide_index=True, column_config=config, placeholder="—",
-                 column_order=[head[k] for k in VIEWS[view] if k in head])
+    view = st.radio(
+        "Columns",
+        list(VIEWS),
+        horizontal=True,
+        key="cmp_view",
+        label_visibility="collapsed",
+        help="Which columns the table shows (so that it fits the page); Model stays on the left",
+    )
+    st.dataframe(
+        styler,
+        hide_index=True,
+        column_config=config,
+        placeholder="—",
+        column_order=[head[k] for k in VIEWS[view] if k in head],
+    )
     if top:
-        st.caption(f"Best test accuracy: **{top['name']}** ({100 * top['test_accuracy']:.2f}%), highlighted; "
-                   "bold marks the best of each accuracy and the lowest latency. Click a header to sort.")
+        st.caption(
+            f"Best test accuracy: **{top['name']}** ({100 * top['test_accuracy']:.2f}%), highlighted; "
+            "bold marks the best of each accuracy and the lowest latency. Click a header to sort."
+        )
     for note in compare.missing_notes(rows, {k: head[k] for k in VIEWS[view] if k in head}, notes):
         st.caption(note)
     if view == "Training" and (caveat := compare.timing_caveat(rows)):
@@ -120,8 +226,10 @@ def evaluations_ui(picked: list[dict]) -> dict:
                 entry = inference.ModelEntry(r["name"], Path(r["path"]), r["source"])
                 evs[r["name"]] = evaluation.on_test_set(entry, r.get("dataset") or "mnist")
             except data.DataUnavailable as exc:
-                st.info(f"{r['name']}: no confusion matrix or mistakes: {str(exc).splitlines()[0]}. "
-                        "The table still shows what its checkpoint records.")
+                st.info(
+                    f"{r['name']}: no confusion matrix or mistakes: {str(exc).splitlines()[0]}. "
+                    "The table still shows what its checkpoint records."
+                )
             except (checkpoints.CheckpointError, OSError) as exc:
                 st.warning(f"{r['name']}: could not be evaluated: {exc}")
     return evs
@@ -129,15 +237,26 @@ def evaluations_ui(picked: list[dict]) -> dict:
 
 def confusion_ui(evs: dict) -> None:
     for col, (name, ev) in zip(st.columns(min(len(evs), 3)) * len(evs), evs.items(), strict=False):
-        fig = px.imshow(ev.confusion, text_auto=True, color_continuous_scale="Blues",
-                        labels={"x": "predicted", "y": "true", "color": "count"}, x=list(range(10)), y=list(range(10)))
+        fig = px.imshow(
+            ev.confusion,
+            text_auto=True,
+            color_continuous_scale="Blues",
+            labels={"x": "predicted", "y": "true", "color": "count"},
+            x=list(range(10)),
+            y=list(range(10)),
+        )
         fig.update_layout(title=f"{name}: {100 * ev.accuracy:.2f}% of {ev.n:,}", height=420, coloraxis_showscale=False)
         col.plotly_chart(fig.update_xaxes(dtick=1).update_yaxes(dtick=1), width="stretch")
 
 
 def per_class_ui(evs: dict, colors: dict) -> None:
-    df = pd.DataFrame([{"model": n, "digit": str(d), "accuracy": float(a)}
-                       for n, ev in evs.items() for d, a in enumerate(ev.per_class)])
+    df = pd.DataFrame(
+        [
+            {"model": n, "digit": str(d), "accuracy": float(a)}
+            for n, ev in evs.items()
+            for d, a in enumerate(ev.per_class)
+        ]
+    )
     fig = px.bar(df, x="digit", y="accuracy", color="model", barmode="group", color_discrete_map=colors)
     low = max(0.0, float(df["accuracy"].min()) - 0.05)
     st.plotly_chart(fig.update_layout(height=360, legend_title_text="").update_yaxes(range=[low, 1]), width="stretch")

@@ -78,9 +78,11 @@ def structure_ui(arch: str) -> None:
         st.info(f"No layer table for an unknown architecture ({arch}).")
         return
     st.dataframe(pd.DataFrame(inside.structure_rows(arch)), hide_index=True)
-    st.caption(f"**{inside.structure(arch)['total']:,} parameters** in all. One 28 x 28 image in (a batch of 1): "
-               "each row is a layer and the shape of what comes out of it, channels x height x width for conv "
-               "layers; the parameters are its weights and biases, learned in training.")
+    st.caption(
+        f"**{inside.structure(arch)['total']:,} parameters** in all. One 28 x 28 image in (a batch of 1): "
+        "each row is a layer and the shape of what comes out of it, channels x height x width for conv "
+        "layers; the parameters are its weights and biases, learned in training."
+    )
 
 
 def activations_ui(at: Looked) -> None:
@@ -111,21 +113,31 @@ def weights_ui(at: Looked) -> None:
         return
     shown = learned["images"][:64]
     note = f" The first 64 of {len(learned['images'])} are shown." if len(learned["images"]) > 64 else ""
-    st.image(inside.grid(shown, cols=min(len(shown), 10 if len(shown) <= 10 else 8), cell=84, signed=True),
-             caption=learned["caption"] + note)
+    st.image(
+        inside.grid(shown, cols=min(len(shown), 10 if len(shown) <= 10 else 8), cell=84, signed=True),
+        caption=learned["caption"] + note,
+    )
 
 
 def why_ui(at: Looked) -> None:
     if at.top is None:
         st.info(NO_INPUT)
         return
-    target = st.selectbox("Explain the score of", range(10), index=at.top, key="inside_target",
-                          help="the predicted digit by default; pick another to see what speaks against it")
+    target = st.selectbox(
+        "Explain the score of",
+        range(10),
+        index=at.top,
+        key="inside_target",
+        help="the predicted digit by default; pick another to see what speaks against it",
+    )
     for col, method in zip(st.columns(3), inside.METHODS, strict=True):
         a = view(method, at.name, at.path, at.mtime, at.xkey, at.x28, int(target))
         if a is None:
             col.info(f"{inside.METHODS[method]}: {at.name} has no conv layer.")
             continue
-        picture = images.heat_overlay(at.x28, a, 224) if method != "integrated_gradients" else (
-            inside.grid(a[None], cell=224, signed=True, pad=0))
+        picture = (
+            images.heat_overlay(at.x28, a, 224)
+            if method != "integrated_gradients"
+            else (inside.grid(a[None], cell=224, signed=True, pad=0))
+        )
         col.image(picture, width=224, caption=WHY[method])

@@ -16,14 +16,23 @@ def keep_drawing_ui(key: str, x28, png: bytes | None, model: str, predicted: int
     collection = st.session_state.setdefault("draw_collection", drawings.DEFAULT_COLLECTION)
     row = st.container(horizontal=True)
     with row.popover(f"Collection: {collection}"):
-        st.text_input("Keep drawings in the collection", key="draw_collection", max_chars=drawings.NAME_MAX,
-                      help="a name of your own: one per person, or per class; see them all on the Digits page")
+        st.text_input(
+            "Keep drawings in the collection",
+            key="draw_collection",
+            max_chars=drawings.NAME_MAX,
+            help="a name of your own: one per person, or per class; see them all on the Digits page",
+        )
     if key in saved:
         row.success(f"Kept as a **{saved[key]}**. Draw the next one.")
     else:
         row.button(f"✓ Right, keep it as a {predicted}", on_click=_keep_drawing, args=(predicted,), key="draw_right")
-        st.pills("Wrong? It's a", list(range(10)), key="draw_wrong", on_change=_keep_corrected,
-                 help="the digit you meant: kept with that label, for fine-tuning a model on your hand")
+        st.pills(
+            "Wrong? It's a",
+            list(range(10)),
+            key="draw_wrong",
+            on_change=_keep_corrected,
+            help="the digit you meant: kept with that label, for fine-tuning a model on your hand",
+        )
     if error := st.session_state.pop("draw_keep_error", None):
         st.warning(error)
     try:
@@ -58,8 +67,14 @@ def _keep_drawing(digit: int) -> None:
     if not p:
         return
     try:
-        drawing_store().add(st.session_state["draw_collection"], digit, p["x28"], png=p["png"],
-                            model=p["model"], predicted=p["predicted"])
+        drawing_store().add(
+            st.session_state["draw_collection"],
+            digit,
+            p["x28"],
+            png=p["png"],
+            model=p["model"],
+            predicted=p["predicted"],
+        )
     except drawings.StoreError as exc:
         st.session_state["draw_keep_error"] = f"Not kept: {exc}"
         return

@@ -97,14 +97,19 @@ def run_status_ui(job: jobs.Job, s: dict, runner: jobs.JobRunner) -> None:
     place in the queue, or how it ended."""
     status, acc = s["status"], s["test_accuracy"]
     if status == RunStatus.RUNNING and s["kind"] == jobs.EVALUATE:
-        st.progress(s["progress"], text=f"Measuring the uploaded model on the test set: batch {s['step']} / "
-                                        f"{s['total_steps'] or '?'}")
+        st.progress(
+            s["progress"],
+            text=f"Measuring the uploaded model on the test set: batch {s['step']} / {s['total_steps'] or '?'}",
+        )
     elif status == RunStatus.RUNNING and s["stop_requested"]:
         st.info("Stopping: the model is being measured on the test set, then saved.")
     elif status == RunStatus.RUNNING:
         eta = f"{duration(s['eta_seconds'])} left" if s["eta_seconds"] is not None else "starting"
-        st.progress(s["progress"], text=f"epoch {s['epoch']:.2f} / {s['config']['epochs']} · step {s['step']} / "
-                                        f"{s['total_steps'] or '?'} · {eta}")
+        st.progress(
+            s["progress"],
+            text=f"epoch {s['epoch']:.2f} / {s['config']['epochs']} · step {s['step']} / "
+            f"{s['total_steps'] or '?'} · {eta}",
+        )
     elif status == RunStatus.QUEUED and s["kind"] == jobs.EVALUATE:
         st.info("Queued: the uploaded model waits for its turn to be measured on the test set.")
     elif status == RunStatus.QUEUED:
@@ -137,9 +142,15 @@ def stop_ui(job: jobs.Job) -> None:
     """Stop, for the session that started the run only; others are told whose it is."""
     if job.active and not job.foreign and job.stoppable_by(session_token()):
         # the callback stops the run whose id was fixed when this very button was drawn
-        if st.button("Stop", key=f"stop_{job.id}", type="primary", on_click=stop_run, args=(job.id,),
-                     help="Ends the run after the current step and keeps its model: as evaluated at the last "
-                     "epoch's end, or, before the first one ends, measured on the test set as it is and saved"):
+        if st.button(
+            "Stop",
+            key=f"stop_{job.id}",
+            type="primary",
+            on_click=stop_run,
+            args=(job.id,),
+            help="Ends the run after the current step and keeps its model: as evaluated at the last "
+            "epoch's end, or, before the first one ends, measured on the test set as it is and saved",
+        ):
             st.rerun()
     elif job.active:
         st.caption("Started in another session: only that session can stop it.")
@@ -148,10 +159,19 @@ def stop_ui(job: jobs.Job) -> None:
 def runs_table(all_jobs: list[jobs.Job]) -> pd.DataFrame:
     """The runs table: name, architecture, dataset, status, accuracy, start and who started it."""
     rows = [j.summary() for j in all_jobs]
-    return pd.DataFrame([{
-        "run": r["name"], "architecture": r["arch"], "dataset": r["dataset"], "status": r["status"],
-        "test accuracy": f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else (
-            "claimed" if r["uploaded"] else ""),
-        "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or r["created"])),
-        "started by": owner_label(r["owner"]),
-    } for r in rows])
+    return pd.DataFrame(
+        [
+            {
+                "run": r["name"],
+                "architecture": r["arch"],
+                "dataset": r["dataset"],
+                "status": r["status"],
+                "test accuracy": f"{r['test_accuracy']:.2%}"
+                if r["test_accuracy"] is not None
+                else ("claimed" if r["uploaded"] else ""),
+                "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"] or r["created"])),
+                "started by": owner_label(r["owner"]),
+            }
+            for r in rows
+        ]
+    )

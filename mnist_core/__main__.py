@@ -1,26 +1,24 @@
 """Command line: python -m mnist_core {archs, train, evaluate, pretrain, bench}.
 
-  archs                      table of the architectures
-  train --arch NAME --epochs N [--data-dir DIR] [--out PATH] [--json] [--ray [ADDRESS]] [hyperparameters]
-  evaluate PATH_OR_NAME [--data-dir DIR] [--json]
-  pretrain [--data-dir DIR] [--out-dir models] [--arch NAME ...]   rebuild the shipped models
-  bench                      inference latency of every available model
-  collection list | export NAME [FILE] | import NAME FILE   your kept drawings
-  finetune --from MODEL --collection NAME [--json]           fine-tune on your drawings
+archs                      table of the architectures
+train --arch NAME --epochs N [--data-dir DIR] [--out PATH] [--json] [--ray [ADDRESS]] [hyperparameters]
+evaluate PATH_OR_NAME [--data-dir DIR] [--json]
+pretrain [--data-dir DIR] [--out-dir models] [--arch NAME ...]   rebuild the shipped models
+bench                      inference latency of every available model
+collection list | export NAME [FILE] | import NAME FILE   your kept drawings
+finetune --from MODEL --collection NAME [--json]           fine-tune on your drawings
 """
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from . import checkpoints, data, drawings, evaluation, inference, recipes, settings, shipping
-from .config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig
+from . import checkpoints, cli, data, drawings, evaluation, inference, recipes, shipping
+from .config import TrainConfig
 from .events import Event, EventKind, RunStatus
 from .models import ARCHS
 from .training import train
@@ -34,8 +32,9 @@ def _progress(json_mode: bool):
         if e["type"] == EventKind.STEP and tty:
             done = e["step"] / e["total_steps"]
             bar = "#" * int(done * 30)
-            sys.stderr.write(f"\r[{bar:<30}] {e['step']}/{e['total_steps']} loss {e['loss']:.4f} "
-                             f"{e['images_per_sec']:.0f} img/s")
+            sys.stderr.write(
+                f"\r[{bar:<30}] {e['step']}/{e['total_steps']} loss {e['loss']:.4f} {e['images_per_sec']:.0f} img/s"
+            )
         elif e["type"] == EventKind.EPOCH and not json_mode:
             sys.stderr.write(("\n" if tty else "") + _epoch_line(e))
 
@@ -44,18 +43,10 @@ def _progress(json_mode: bool):
 
 def _epoch_line(e: dict) -> str:
     """One evaluation (an epoch event, or a row of a run's epochs), as the command line prints it."""
-    return (f"epoch {e['epoch']:g}: train acc {e['train_accuracy']:.4f}  test loss {e['test_loss']:.4f}  "
-            f"test acc {e['test_accuracy']:.4f}  {e['seconds']:.1f} s\n")
-
-
-def arch_name(text: str) -> str:
-    """--arch's type: a registry name, any case; an unknown one names the nearest (argparse says it)."""
-    name = text.strip().lower()
-    if name in ARCHS:
-        return name
-    near = difflib.get_close_matches(name, list(ARCHS), n=1, cutoff=0.7)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
-    raise argparse.ArgumentTypeError(f"unknown architecture '{text}'{hint} (one of: {', '.join(ARCHS)})")
+    return (
+        f"epoch {e['epoch']:g}: train acc {e['train_accuracy']:.4f}  test loss {e['test_loss']:.4f}  "
+        f"test acc {e['test_accuracy']:.4f}  {e['seconds']:.1f} s\n"
+    )
 
 
 def cmd_archs(args) -> int:
@@ -74,22 +65,13 @@ def _check_data_dir(args) -> None:
         try:
             data.load(dataset, train=True, root=args.data_dir, download=False)
         except data.DataUnavailable as exc:
-            raise data.DataUnavailable(f"--data-dir {args.data_dir} does not exist (create it to download "
-                                       f"there). {exc}") from None
-
-
-def _config_from_args(args) -> TrainConfig:
-    overrides = {k: v for k, v in {
-        "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "optimizer": args.optimizer,
-        "schedule": args.schedule, "label_smoothing": args.label_smoothing, "init": args.init,
-        "augment": args.augment, "pen_data": args.pen_data, "styles": args.styles,
-        "seed": args.seed, "device": args.device,
-        "dataset": args.dataset, "max_steps": args.max_steps, "train_limit": args.train_limit}.items() if v is not None}
-    return (recipes.tutorial if args.tutorial else recipes.recommended)(args.arch, **overrides)
+            raise data.DataUnavailable(
+                f"--data-dir {args.data_dir} does not exist (create it to download there). {exc}"
+            ) from None
 
 
 def cmd_train(args) -> int:
-    cfg = _config_from_args(args)
+    cfg = cli.config_from_args(args)
     _check_data_dir(args)
     name = args.name or f"{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.ray:
@@ -101,15 +83,33 @@ def cmd_train(args) -> int:
         command = shlex.join(["python", "-m", "mnist_core", *sys.argv[1:]])
         saved = result.save(out, name=name, extra={"command": command})
     evaluated = result.history.get("epochs") or [{}]
-    return _train_summary(args, cfg, result.status, result.message, result.test_accuracy, result.train_seconds,
-                          evaluated[-1].get("epoch", 0.0), (result.history.get("steps") or [[0]])[-1][0],
-                          result.device, saved)
+    return _train_summary(
+        args,
+        cfg,
+        result.status,
+        result.message,
+        result.test_accuracy,
+        result.train_seconds,
+        evaluated[-1].get("epoch", 0.0),
+        (result.history.get("steps") or [[0]])[-1][0],
+        result.device,
+        saved,
+    )
 
 
 def _train_summary(args, cfg, status, message, accuracy, seconds, epochs, steps, device, saved) -> int:
-    summary = {"arch": cfg.arch, "status": status, "message": message, "test_accuracy": accuracy,
-               "train_seconds": round(seconds, 2), "epochs": epochs,  # what ran (a fraction after --max-steps)
-               "epochs_planned": cfg.epochs, "steps": steps, "device": device, "path": str(saved) if saved else None}
+    summary = {
+        "arch": cfg.arch,
+        "status": status,
+        "message": message,
+        "test_accuracy": accuracy,
+        "train_seconds": round(seconds, 2),
+        "epochs": epochs,  # what ran (a fraction after --max-steps)
+        "epochs_planned": cfg.epochs,
+        "steps": steps,
+        "device": device,
+        "path": str(saved) if saved else None,
+    }
     if args.json:
         print(json.dumps(summary))
     else:
@@ -142,8 +142,18 @@ def _train_on_ray(cfg: TrainConfig, args, name: str) -> int:
     _print_epochs(s["epochs"], shown, args.json)
     runner.close()
     last = s["epochs"][-1] if s["epochs"] else {}
-    return _train_summary(args, cfg, s["status"], s["message"], s["test_accuracy"], last.get("seconds", s["elapsed"]),
-                          last.get("epoch", 0.0), s["step"], s["device"], s["checkpoint"])
+    return _train_summary(
+        args,
+        cfg,
+        s["status"],
+        s["message"],
+        s["test_accuracy"],
+        last.get("seconds", s["elapsed"]),
+        last.get("epoch", 0.0),
+        s["step"],
+        s["device"],
+        s["checkpoint"],
+    )
 
 
 def _print_epochs(epochs: list[dict], shown: int, json_mode: bool) -> int:
@@ -158,8 +168,12 @@ def cmd_evaluate(args) -> int:
     predictor = inference.load_model(args.model)
     split = data.load(predictor.meta.get("dataset", "mnist"), train=False, root=args.data_dir)
     res = evaluation.evaluate(predictor, split.images, split.labels)
-    out = {"model": str(args.model), "arch": predictor.arch, "test_accuracy": res["accuracy"],
-           "stored_test_accuracy": predictor.test_accuracy}
+    out = {
+        "model": str(args.model),
+        "arch": predictor.arch,
+        "test_accuracy": res["accuracy"],
+        "stored_test_accuracy": predictor.test_accuracy,
+    }
     print(json.dumps(out) if args.json else f"{predictor.arch}: test accuracy {res['accuracy']:.4f}")
     return 0
 
@@ -218,21 +232,37 @@ def cmd_finetune(args) -> int:
         if not checkpoints.path_in(inference.runs_dir(), name).exists():
             break
         name = f"{base}-{k}"
-    saved = result.save(Path(args.out) if args.out else checkpoints.path_in(inference.runs_dir(), name), name=name,
-                        extra={"command": shlex.join(["python", "-m", "mnist_core", *sys.argv[1:]])}) \
-        if result.usable else None
+    saved = (
+        result.save(
+            Path(args.out) if args.out else checkpoints.path_in(inference.runs_dir(), name),
+            name=name,
+            extra={"command": shlex.join(["python", "-m", "mnist_core", *sys.argv[1:]])},
+        )
+        if result.usable
+        else None
+    )
     seen = result.data_seen.get("collection", {})
-    summary = {"from": args.start, "collection": args.collection, "status": result.status, "message": result.message,
-               "test_accuracy": result.test_accuracy, "test_accuracy_before": seen.get("mnist_before"),
-               "held_out_accuracy": seen.get("held_out_after"), "held_out_accuracy_before": seen.get("held_out_before"),
-               "held_out": seen.get("held_out"), "train_seconds": round(result.train_seconds, 2),
-               "path": str(saved) if saved else None}
+    summary = {
+        "from": args.start,
+        "collection": args.collection,
+        "status": result.status,
+        "message": result.message,
+        "test_accuracy": result.test_accuracy,
+        "test_accuracy_before": seen.get("mnist_before"),
+        "held_out_accuracy": seen.get("held_out_after"),
+        "held_out_accuracy_before": seen.get("held_out_before"),
+        "held_out": seen.get("held_out"),
+        "train_seconds": round(result.train_seconds, 2),
+        "path": str(saved) if saved else None,
+    }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{result.status}: held-out {summary['held_out_accuracy_before']} -> {summary['held_out_accuracy']}, "
-              f"MNIST test {summary['test_accuracy_before']} -> {result.test_accuracy}"
-              + (f"; saved to {saved}" if saved else f" ({result.message})"))
+        print(
+            f"{result.status}: held-out {summary['held_out_accuracy_before']} -> {summary['held_out_accuracy']}, "
+            f"MNIST test {summary['test_accuracy_before']} -> {result.test_accuracy}"
+            + (f"; saved to {saved}" if saved else f" ({result.message})")
+        )
     return 0 if result.status == RunStatus.FINISHED else 1
 
 
@@ -248,101 +278,21 @@ def cmd_bench(args) -> int:
     return 0
 
 
-DATA_DIR_HELP = "the folder holding MNIST/raw/ (default: $MNIST_DATA_DIR, else ./data)"
-
-
-def _recipes_epilog() -> str:
-    """Each architecture's fast recipe: the defaults of the hyperparameters left unset."""
-    keys = ("epochs", "optimizer", "lr", "batch_size", "schedule", "augment")
-    lines = ["Unset hyperparameters come from the architecture's fast recipe (--tutorial: the tutorial's):"]
-    for name in ARCHS:
-        cfg = recipes.recommended(name)
-        lines.append(f"  {name:<15}" + "  ".join(f"{k}={getattr(cfg, k)}" for k in keys))
-    return "\n".join(lines)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a mistake prints the one line that says what is wrong, not the whole usage."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n(see: {self.prog} --help)\n")
-
-
-def parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="python -m mnist_core", description="MNIST Lab engine")
-    sub = ap.add_subparsers(dest="command", required=True)
-    sub.add_parser("archs", help="list the architectures").set_defaults(func=cmd_archs)
-
-    t = sub.add_parser("train", help="train one model", epilog=_recipes_epilog(),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    recipe = "default: the architecture's recipe (below)"
-    t.add_argument("--arch", default="cnn", type=arch_name, metavar="NAME",
-                   help=f"one of {', '.join(ARCHS)} (default: cnn)")
-    t.add_argument("--epochs", type=int, help=recipe)
-    t.add_argument("--data-dir", help=DATA_DIR_HELP)
-    t.add_argument("--out", help="checkpoint path (default: the runs directory, $MNIST_RUNS_DIR else ./runs)")
-    t.add_argument("--name", help="run name (default: ARCH-DATE-TIME)")
-    t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    t.add_argument("--tutorial", action="store_true", help="start from the tutorial's recipe, not the fast one")
-    t.add_argument("--lr", type=float, help=recipe)
-    t.add_argument("--batch-size", type=int, help=recipe)
-    t.add_argument("--optimizer", choices=OPTIMIZERS, help=recipe)
-    t.add_argument("--schedule", choices=SCHEDULES, help=recipe)
-    t.add_argument("--init", choices=INITS, help=recipe)
-    t.add_argument("--label-smoothing", type=float, help=recipe)
-    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help=recipe)
-    t.add_argument("--pen-data", action=argparse.BooleanOptionalAction, default=None,
-                   help="mix UNIPEN's training writers' pen-drawn digits into the batches (needs UNIPEN/; "
-                   "default: off)")
-    t.add_argument("--styles", action=argparse.BooleanOptionalAction, default=None,
-                   help="add world writing styles: slashed 0, crossed 7, flagged 1, floating-bar 5, curled or "
-                        "small-headed 9 (default: off)")
-    t.add_argument("--seed", type=int, help="default: 0")
-    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="default: auto (a GPU when there is one)")
-    t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")
-    t.add_argument("--max-steps", type=int, help="stop after this many steps (default: 0, no limit)")
-    t.add_argument("--train-limit", type=int, help="train on the first N images (default: 0, all)")
-    t.add_argument("--ray", nargs="?", const=settings.ray_address() or "auto", metavar="ADDRESS",
-                   help="run it on a Ray cluster, as the app does with $MNIST_LAB_RAY_ADDRESS: 'auto' (default: a "
-                   "cluster started here with `ray start --head`), ray://HOST:PORT, or 'local'")
-    t.set_defaults(func=cmd_train)
-
-    e = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
-    e.add_argument("model", help="a checkpoint path or a model name")
-    e.add_argument("--data-dir", help=DATA_DIR_HELP)
-    e.add_argument("--json", action="store_true")
-    e.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("pretrain", help="rebuild the shipped models (deterministic, CPU)")
-    p.add_argument("--data-dir", help=DATA_DIR_HELP)
-    p.add_argument("--out-dir", default=str(inference.SHIPPED_DIR), help="default: %(default)s")
-    p.add_argument("--arch", action="append", type=arch_name, metavar="NAME",
-                   help="only these (repeatable; default: every architecture)")
-    p.set_defaults(func=cmd_pretrain)
-
-    sub.add_parser("bench", help="inference latency per model").set_defaults(func=cmd_bench)
-
-    c = sub.add_parser("collection", help="your kept drawings: list, export (ZIP), import")
-    c.add_argument("action", choices=["list", "export", "import"])
-    c.add_argument("name", nargs="?", help="the collection (export, import)")
-    c.add_argument("file", nargs="?", help="the ZIP to write (export; default NAME.zip) or to read (import)")
-    c.set_defaults(func=cmd_collection)
-
-    f = sub.add_parser("finetune", help="fine-tune a model on a collection of your drawings (mixed with MNIST)")
-    f.add_argument("--from", dest="start", default="cnn", help="the model to start from (default: cnn)")
-    f.add_argument("--collection", default="mine", help="the collection (default: mine)")
-    f.add_argument("--data-dir", help=DATA_DIR_HELP)
-    f.add_argument("--out", help="checkpoint path (default: the runs folder, as 'MODEL + COLLECTION')")
-    f.add_argument("--max-steps", type=int, help="default: the fine-tuning recipe's 300")
-    f.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    f.set_defaults(func=cmd_finetune)
-    return ap
+COMMANDS = {
+    "archs": cmd_archs,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "pretrain": cmd_pretrain,
+    "bench": cmd_bench,
+    "collection": cmd_collection,
+    "finetune": cmd_finetune,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = cli.parser().parse_args(argv)
     try:
-        return args.func(args)
+        return COMMANDS[args.command](args)
     except (data.DataUnavailable, checkpoints.CheckpointError, drawings.StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

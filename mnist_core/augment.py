@@ -40,9 +40,7 @@ def augment_batch(
     t = _uniform(n, -translate, translate, gen, device, 2)
     cos, sin = torch.cos(angle) * inv_s, torch.sin(angle) * inv_s
     # theta maps output coordinates to input coordinates: (N, 2, 3)
-    theta = torch.stack(
-        [torch.stack([cos, -sin + sh, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1
-    )
+    theta = torch.stack([torch.stack([cos, -sin + sh, t[:, 0]], 1), torch.stack([sin, cos, t[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (N, 28, 28, 2)
     if elastic:
         coarse = _uniform(n, -elastic, elastic, gen, device, 2, 4, 4)
@@ -83,8 +81,9 @@ def _row_centre(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
 
 def _segments_ink(a: torch.Tensor, b: torch.Tensor, width: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Anti-aliased round-brush segments: a, b (N, S, 2) as (row, col), width (N, S) -> ink (N, H, W)."""
-    rr, cc = torch.meshgrid(torch.arange(h, dtype=a.dtype, device=a.device),
-                            torch.arange(w, dtype=a.dtype, device=a.device), indexing="ij")
+    rr, cc = torch.meshgrid(
+        torch.arange(h, dtype=a.dtype, device=a.device), torch.arange(w, dtype=a.dtype, device=a.device), indexing="ij"
+    )
     p = torch.stack([rr, cc], -1).view(1, 1, h * w, 2)  # (1, 1, HW, 2)
     ab = (b - a)[:, :, None, :]  # (N, S, 1, 2)
     t = (((p - a[:, :, None, :]) * ab).sum(-1) / (ab * ab).sum(-1).clamp(min=1e-6)).clamp(0, 1)
@@ -123,8 +122,12 @@ def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: 
 
     chosen = (u[:, 2] < p) & rows.any(1)
     # 0: a slash "/" from above the top right to below the bottom left
-    put(chosen & (lab == 0), 0, (top + hh * mix(3, -0.35, 0.1), right - ww * mix(4, -0.25, 0.3)),
-        (bottom - hh * mix(5, -0.35, 0.1), left + ww * mix(6, -0.25, 0.3)))
+    put(
+        chosen & (lab == 0),
+        0,
+        (top + hh * mix(3, -0.35, 0.1), right - ww * mix(4, -0.25, 0.3)),
+        (bottom - hh * mix(5, -0.35, 0.1), left + ww * mix(6, -0.25, 0.3)),
+    )
     # 7: a bar across the stem, a little below the middle
     bar = (top + hh * mix(3, 0.4, 0.62)).round()
     cen, half, tilt = _row_centre(img, bar.long()), hh * mix(4, 0.14, 0.3), mix(5, -0.1, 0.1)

@@ -107,8 +107,9 @@ def store(target: Path, payload: bytes) -> None:
     prune(target.parent)
 
 
-def prune(cdir: str | os.PathLike | None = None, keep: int | None = None,
-          max_age_days: float | None = None) -> list[Path]:
+def prune(
+    cdir: str | os.PathLike | None = None, keep: int | None = None, max_age_days: float | None = None
+) -> list[Path]:
     """Remove the entries not read for `max_age_days` (MAX_AGE_DAYS), then the least recently read beyond
     `keep` (KEEP).
 

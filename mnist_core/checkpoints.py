@@ -55,8 +55,11 @@ class CheckpointError(ValueError):
 def versions() -> dict:
     import torchvision
 
-    return {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
-            "python": platform.python_version()}
+    return {
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "python": platform.python_version(),
+    }
 
 
 def save(
@@ -101,8 +104,9 @@ def read(path: str | os.PathLike) -> dict:
     except OSError as exc:
         raise CheckpointError(f"{where}: cannot be read ({exc.strerror or exc})") from exc
     if size > MAX_BYTES:
-        raise CheckpointError(f"{where}: {size / 2**20:.0f} MB is too large for a checkpoint "
-                              f"(the limit is {MAX_BYTES / 2**20:.0f} MB)")
+        raise CheckpointError(
+            f"{where}: {size / 2**20:.0f} MB is too large for a checkpoint (the limit is {MAX_BYTES / 2**20:.0f} MB)"
+        )
     _check_zip(path, where)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -156,9 +160,11 @@ def _check_zip(path: Path, where: str) -> None:
         with zipfile.ZipFile(path) as z:
             entries = z.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise CheckpointError(f"{where}: not a readable checkpoint (not a zip-format torch file: {exc}; files "
-                              "in torch's legacy format cannot be checked before they are unpickled, so they "
-                              "are refused: re-save them with a recent PyTorch)") from None
+        raise CheckpointError(
+            f"{where}: not a readable checkpoint (not a zip-format torch file: {exc}; files "
+            "in torch's legacy format cannot be checked before they are unpickled, so they "
+            "are refused: re-save them with a recent PyTorch)"
+        ) from None
     if len(entries) > MAX_ENTRIES:
         raise CheckpointError(f"{where}: refused: {len(entries):,} entries in its zip (the limit is {MAX_ENTRIES})")
     total = 0
@@ -167,13 +173,17 @@ def _check_zip(path: Path, where: str) -> None:
             raise CheckpointError(f"{where}: refused: entry {_shown(e.filename)} uses an unsupported compression")
         limit = MAX_PICKLE if e.filename.endswith(".pkl") else MAX_ENTRY
         if e.file_size > limit:
-            raise CheckpointError(f"{where}: refused: entry {_shown(e.filename)} would inflate to "
-                                  f"{e.file_size / 2**20:,.0f} MB (the limit is {limit / 2**20:.0f} MB; no model "
-                                  "here needs that much)")
+            raise CheckpointError(
+                f"{where}: refused: entry {_shown(e.filename)} would inflate to "
+                f"{e.file_size / 2**20:,.0f} MB (the limit is {limit / 2**20:.0f} MB; no model "
+                "here needs that much)"
+            )
         total += e.file_size
     if total > MAX_INFLATED:
-        raise CheckpointError(f"{where}: refused: its contents would inflate to {total / 2**20:,.0f} MB (the limit "
-                              f"is {MAX_INFLATED / 2**20:.0f} MB)")
+        raise CheckpointError(
+            f"{where}: refused: its contents would inflate to {total / 2**20:,.0f} MB (the limit "
+            f"is {MAX_INFLATED / 2**20:.0f} MB)"
+        )
 
 
 def _number(x) -> bool:
@@ -299,8 +309,10 @@ def _check_weights(state: dict) -> None:
             raise _Bad(f"its weights hold {_shown(key)}: {type(t).__name__}, not a named tensor")
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             bad = int((~torch.isfinite(t)).sum())
-            raise _Bad(f"weight {key!r} holds {bad:,} non-finite values (NaN or infinity): such a model "
-                       "cannot predict anything")
+            raise _Bad(
+                f"weight {key!r} holds {bad:,} non-finite values (NaN or infinity): such a model "
+                "cannot predict anything"
+            )
 
 
 def update_metrics(path: str | os.PathLike, **changes) -> dict:

@@ -22,16 +22,28 @@ def best(rows: list[dict], key: str = "test_accuracy") -> dict | None:
 
 def epoch_points(rows: list[dict]) -> list[dict]:
     """Long format for plotting: one point per model and evaluated epoch."""
-    return [{"model": r["name"], "epoch": e.get("epoch"), "seconds": e.get("seconds"),
-             "test_accuracy": e.get("test_accuracy"), "train_accuracy": e.get("train_accuracy"),
-             "test_loss": e.get("test_loss")}
-            for r in rows for e in r["history"]["epochs"]]
+    return [
+        {
+            "model": r["name"],
+            "epoch": e.get("epoch"),
+            "seconds": e.get("seconds"),
+            "test_accuracy": e.get("test_accuracy"),
+            "train_accuracy": e.get("train_accuracy"),
+            "test_loss": e.get("test_loss"),
+        }
+        for r in rows
+        for e in r["history"]["epochs"]
+    ]
 
 
 def step_points(rows: list[dict]) -> list[dict]:
     """Long format: one point per model and logged step ([step, epoch, loss, seconds])."""
-    return [{"model": r["name"], "step": s[0], "epoch": s[1], "loss": s[2], "seconds": s[3]}
-            for r in rows for s in r["history"]["steps"] if len(s) >= 4]
+    return [
+        {"model": r["name"], "step": s[0], "epoch": s[1], "loss": s[2], "seconds": s[3]}
+        for r in rows
+        for s in r["history"]["steps"]
+        if len(s) >= 4
+    ]
 
 
 # --- what the table says, in words ---------------------------------------------------------------
@@ -62,13 +74,20 @@ def timing_caveat(rows: list[dict]) -> str | None:
     busy_ = [n for n, t in said.items() if "busy" in t]
     unknown = [n for n, t in said.items() if "not recorded" in t]
     parts = ([f"{', '.join(busy_)} trained on a busy machine"] if busy_ else []) + (
-        [f"{', '.join(unknown)} {'carries' if len(unknown) == 1 else 'carry'} no load record (made before it "
-         "was saved)"] if unknown else [])
+        [
+            f"{', '.join(unknown)} {'carries' if len(unknown) == 1 else 'carry'} no load record (made before it "
+            "was saved)"
+        ]
+        if unknown
+        else []
+    )
     if not parts:
         return None
-    return ("Training times are wall-clock seconds on the machine that trained each model, each with its own "
-            f"recipe: {'; '.join(parts)}, so their times may include other work and say little about the model's "
-            "speed. Compare times only between runs timed on idle cores.")
+    return (
+        "Training times are wall-clock seconds on the machine that trained each model, each with its own "
+        f"recipe: {'; '.join(parts)}, so their times may include other work and say little about the model's "
+        "speed. Compare times only between runs timed on idle cores."
+    )
 
 
 def settings_text(row: dict) -> str:
@@ -93,8 +112,11 @@ def settings_text(row: dict) -> str:
     for key, word in (("label_smoothing", "smoothing"), ("weight_decay", "decay")):
         if number(c.get(key)):
             parts.append(f"{word} {c[key]:g}")
-    parts += [word for key, word in (("augment", "augmented"), ("pen_data", "pen data"), ("styles", "styles"))
-              if c.get(key) is True]
+    parts += [
+        word
+        for key, word in (("augment", "augmented"), ("pen_data", "pen data"), ("styles", "styles"))
+        if c.get(key) is True
+    ]
     if c.get("init_from"):
         parts.append(f"fine-tuned from {Path(str(c['init_from'])).stem}")
     if c.get("collection"):
@@ -122,8 +144,7 @@ def table_rows(rows: list[dict], on_drawings: dict | None = None) -> list[dict]:
     out = []
     for r in rows:
         mnist, said = tutorial(r.get("arch"))
-        extra = {"tutorial_mnist": mnist, "tutorial_said": said, "timed_on": timed_on(r),
-                 "settings": settings_text(r)}
+        extra = {"tutorial_mnist": mnist, "tutorial_said": said, "timed_on": timed_on(r), "settings": settings_text(r)}
         if on_drawings is not None:
             extra["drawings_accuracy"] = on_drawings.get(r["name"])
         out.append({**r, **extra})
@@ -140,8 +161,11 @@ def missing_notes(rows: list[dict], headers: dict[str, str], notes: dict[str, st
             if r.get(key) is not None:
                 continue
             if key == "test_accuracy":
-                reason = ("only claimed by the uploaded file until it is measured here" if
-                          r.get("accuracy_source") == "claimed" else "not recorded in its checkpoint")
+                reason = (
+                    "only claimed by the uploaded file until it is measured here"
+                    if r.get("accuracy_source") == "claimed"
+                    else "not recorded in its checkpoint"
+                )
             elif key == "drawings_accuracy":
                 reason = (notes or {}).get(r["name"]) or "not measured"
             elif key in why:

@@ -71,8 +71,10 @@ class TrainConfig:
         check(is_int(self.train_limit) and self.train_limit >= 0, "train_limit must be >= 0")
         check(is_int(self.log_every) and self.log_every >= 1, "log_every must be >= 1")
         check(isinstance(self.pen_data, bool) and isinstance(self.styles, bool), "pen_data and styles are on or off")
-        check(not (self.pen_data or self.styles) or self.dataset == "mnist",
-              "pen-drawn digits and writing styles are digits: they need the mnist dataset")
+        check(
+            not (self.pen_data or self.styles) or self.dataset == "mnist",
+            "pen-drawn digits and writing styles are digits: they need the mnist dataset",
+        )
         check(isinstance(self.init_from, str) and len(self.init_from) <= 1000, "init_from is a model name or path")
         check(isinstance(self.collection, str) and len(self.collection) <= 64, "collection is a collection's name")
         check(not self.collection or self.dataset == "mnist", "a collection of drawn digits needs the mnist dataset")

@@ -28,8 +28,7 @@ DATASETS = {
     "fashion": (
         datasets.FashionMNIST,
         "FashionMNIST",
-        ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-         "Boot"],
+        ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"],
     ),
 }
 RAW_FILES = [

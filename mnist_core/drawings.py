@@ -101,8 +101,10 @@ class DrawingStore:
 
     # -- the file ---------------------------------------------------------------------------
     def _refuse(self, why: str) -> StoreError:
-        return StoreError(f"{self.path} is not a usable MNIST Lab drawings database ({why}); it was left as it "
-                          "is: move it away (or set MNIST_RUNS_DIR) to start a new one")
+        return StoreError(
+            f"{self.path} is not a usable MNIST Lab drawings database ({why}); it was left as it "
+            "is: move it away (or set MNIST_RUNS_DIR) to start a new one"
+        )
 
     def _open_or_create(self) -> None:
         existed = self.path.exists() and self.path.stat().st_size > 0
@@ -117,8 +119,10 @@ class DrawingStore:
                 with self._connect() as conn:
                     with conn:
                         conn.executescript(SCHEMA)
-                        conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",  # a racing creator: same rows
-                                         [("format", FORMAT), ("version", VERSION)])
+                        conn.executemany(
+                            "INSERT OR IGNORE INTO meta VALUES (?, ?)",  # a racing creator: same rows
+                            [("format", FORMAT), ("version", VERSION)],
+                        )
                     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:  # "file is not a database", "no such table: meta", ...
             raise self._refuse(str(exc)) from None
@@ -146,8 +150,15 @@ class DrawingStore:
         return row[0] if row else None
 
     # -- drawings ---------------------------------------------------------------------------
-    def add(self, collection: str, digit: int, x28, png: bytes | None = None, model: str | None = None,
-            predicted: int | None = None) -> int:
+    def add(
+        self,
+        collection: str,
+        digit: int,
+        x28,
+        png: bytes | None = None,
+        model: str | None = None,
+        predicted: int | None = None,
+    ) -> int:
         """Save one labelled drawing; its id. StoreError for a blank input or a digit outside 0-9."""
         name = check_name(collection)
         if not isinstance(digit, (int, np.integer)) or not 0 <= int(digit) <= 9:
@@ -160,13 +171,23 @@ class DrawingStore:
             return conn.execute(
                 "INSERT INTO drawings (collection_id, digit, x28, png, created, model, predicted) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (cid, int(digit), pixels.tobytes(), png, time.time(), model,
-                 None if predicted is None else int(predicted))).lastrowid
+                (
+                    cid,
+                    int(digit),
+                    pixels.tobytes(),
+                    png,
+                    time.time(),
+                    model,
+                    None if predicted is None else int(predicted),
+                ),
+            ).lastrowid
 
     def drawings(self, collection: str, digit: int | None = None) -> list[Drawing]:
         """A collection's drawings, oldest first (of one digit when given)."""
-        query = ("SELECT d.id, d.digit, d.x28, d.created, d.model, d.predicted FROM drawings d "
-                 "JOIN collections c ON c.id = d.collection_id WHERE c.name = ?")
+        query = (
+            "SELECT d.id, d.digit, d.x28, d.created, d.model, d.predicted FROM drawings d "
+            "JOIN collections c ON c.id = d.collection_id WHERE c.name = ?"
+        )
         args: tuple = (check_name(collection),)
         if digit is not None:
             query, args = query + " AND d.digit = ?", (*args, int(digit))
@@ -187,9 +208,11 @@ class DrawingStore:
         """Drawings per digit in a collection (every digit 0-9, zeros included)."""
         out = dict.fromkeys(range(10), 0)
         with self._connect() as conn:
-            for digit, n in conn.execute("SELECT d.digit, count(*) FROM drawings d JOIN collections c ON "
-                                         "c.id = d.collection_id WHERE c.name = ? GROUP BY d.digit",
-                                         (check_name(collection),)):
+            for digit, n in conn.execute(
+                "SELECT d.digit, count(*) FROM drawings d JOIN collections c ON "
+                "c.id = d.collection_id WHERE c.name = ? GROUP BY d.digit",
+                (check_name(collection),),
+            ):
                 out[digit] = n
         return out
 
@@ -197,8 +220,10 @@ class DrawingStore:
     def collections(self) -> dict[str, int]:
         """Every collection's name and size, by name."""
         with self._connect() as conn:
-            rows = conn.execute("SELECT c.name, count(d.id) FROM collections c LEFT JOIN drawings d "
-                                "ON d.collection_id = c.id GROUP BY c.id ORDER BY c.name").fetchall()
+            rows = conn.execute(
+                "SELECT c.name, count(d.id) FROM collections c LEFT JOIN drawings d "
+                "ON d.collection_id = c.id GROUP BY c.id ORDER BY c.name"
+            ).fetchall()
         return dict(rows)
 
     def rename(self, old: str, new: str) -> None:
@@ -250,8 +275,9 @@ class DrawingStore:
             for prefix, part in (("train", train), ("t10k", held)):
                 images = np.stack([d.x28 for d in part]) if part else np.zeros((0, 28, 28), np.uint8)
                 z.writestr(f"{folder}/raw/{prefix}-images-idx3-ubyte", idx_bytes(images))
-                z.writestr(f"{folder}/raw/{prefix}-labels-idx1-ubyte",
-                           idx_bytes(np.array([d.digit for d in part], np.uint8)))
+                z.writestr(
+                    f"{folder}/raw/{prefix}-labels-idx1-ubyte", idx_bytes(np.array([d.digit for d in part], np.uint8))
+                )
         return buf.getvalue()
 
     def import_zip(self, collection: str, content: bytes) -> int:
@@ -262,9 +288,11 @@ class DrawingStore:
         with self._connect() as conn, conn:
             cid = self._collection_id(conn, name, create=True)
             now = time.time()
-            conn.executemany("INSERT INTO drawings (collection_id, digit, x28, png, created, model, predicted) "
-                             "VALUES (?, ?, ?, NULL, ?, 'imported', NULL)",
-                             [(cid, digit, x28.tobytes(), now) for digit, x28 in items])
+            conn.executemany(
+                "INSERT INTO drawings (collection_id, digit, x28, png, created, model, predicted) "
+                "VALUES (?, ?, ?, NULL, ?, 'imported', NULL)",
+                [(cid, digit, x28.tobytes(), now) for digit, x28 in items],
+            )
         return len(items)
 
 
@@ -281,8 +309,9 @@ def read_import(content: bytes) -> list[tuple[int, np.ndarray]]:
     from .preprocess import preprocess
 
     if len(content) > IMPORT_MAX_BYTES:
-        raise StoreError(f"the file is {len(content) / 2**20:.1f} MB; an import is at most "
-                         f"{IMPORT_MAX_BYTES // 2**20} MB")
+        raise StoreError(
+            f"the file is {len(content) / 2**20:.1f} MB; an import is at most {IMPORT_MAX_BYTES // 2**20} MB"
+        )
     try:
         z = zipfile.ZipFile(io.BytesIO(content))
         infos = [i for i in z.infolist() if not i.is_dir()]
@@ -331,9 +360,13 @@ def finetune_problem(store: DrawingStore, collection: str) -> str | None:
         return f"the collection {collection!r} has no drawings yet: keep some on the Draw page"
     few = {d: n for d, n in counts.items() if 0 < n < MIN_PER_DIGIT}
     if few:
-        return "too few drawings to learn from: " + ", ".join(
-            f"draw {MIN_PER_DIGIT - n} more {d}{'s' if MIN_PER_DIGIT - n > 1 else ''}" for d, n in few.items()) + (
-            f" (each digit you keep needs at least {MIN_PER_DIGIT})")
+        return (
+            "too few drawings to learn from: "
+            + ", ".join(
+                f"draw {MIN_PER_DIGIT - n} more {d}{'s' if MIN_PER_DIGIT - n > 1 else ''}" for d, n in few.items()
+            )
+            + (f" (each digit you keep needs at least {MIN_PER_DIGIT})")
+        )
     return None
 
 

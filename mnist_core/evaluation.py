@@ -55,20 +55,30 @@ def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int = 10) -
 
 def evaluate(predictor: Predictor, images_uint8: torch.Tensor, labels: torch.Tensor, batch: int = 2000) -> dict:
     """Batched evaluation of raw MNIST tensors: accuracy, confusion, per-class accuracy, mistakes."""
-    probs = np.concatenate(
-        [
-            predictor.proba_batch(images_uint8[i : i + batch].float().numpy() / 255.0)
-            for i in range(0, len(labels), batch)
-        ]
-    ) if len(labels) else np.zeros((0, 10), np.float32)
+    probs = (
+        np.concatenate(
+            [
+                predictor.proba_batch(images_uint8[i : i + batch].float().numpy() / 255.0)
+                for i in range(0, len(labels), batch)
+            ]
+        )
+        if len(labels)
+        else np.zeros((0, 10), np.float32)
+    )
     y = labels.numpy()
     pred = probs.argmax(1)
     cm = confusion_matrix(y, pred)
     per_class = np.diag(cm) / np.maximum(cm.sum(1), 1)
     wrong = np.flatnonzero(pred != y)
     wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])]  # most confident mistakes first
-    return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "confusion": cm,
-            "per_class": per_class, "predictions": pred, "probs": probs, "mistakes": wrong}
+    return {
+        "accuracy": float((pred == y).mean()) if len(y) else 0.0,
+        "confusion": cm,
+        "per_class": per_class,
+        "predictions": pred,
+        "probs": probs,
+        "mistakes": wrong,
+    }
 
 
 @dataclass(frozen=True)
@@ -98,8 +108,11 @@ class Evaluation:
     def from_bytes(cls, payload: bytes) -> Evaluation:
         """ValueError (or another exception of numpy's) for bytes that are not one; never unpickles."""
         with np.load(io.BytesIO(payload), allow_pickle=False) as z:
-            return cls(**{k: z[k] for k in cls.__dataclass_fields__ if k not in ("accuracy", "n")},
-                       accuracy=float(z["accuracy"]), n=int(z["n"]))
+            return cls(
+                **{k: z[k] for k in cls.__dataclass_fields__ if k not in ("accuracy", "n")},
+                accuracy=float(z["accuracy"]),
+                n=int(z["n"]),
+            )
 
 
 def _measure(path: Path, dataset: str, data_root) -> Evaluation:
@@ -110,16 +123,21 @@ def _measure(path: Path, dataset: str, data_root) -> Evaluation:
     top = res["mistakes"][:MISTAKES_KEPT]
     pred = res["predictions"][top]
     return Evaluation(
-        accuracy=res["accuracy"], n=len(split), confusion=res["confusion"].astype(np.int64),
-        per_class=res["per_class"].astype(np.float64), mistake_index=top.astype(np.int64),
-        mistake_pred=pred.astype(np.int64), mistake_true=split.labels.numpy()[top].astype(np.int64),
+        accuracy=res["accuracy"],
+        n=len(split),
+        confusion=res["confusion"].astype(np.int64),
+        per_class=res["per_class"].astype(np.float64),
+        mistake_index=top.astype(np.int64),
+        mistake_pred=pred.astype(np.int64),
+        mistake_true=split.labels.numpy()[top].astype(np.int64),
         mistake_conf=res["probs"][top, pred].astype(np.float64),
         mistake_images=split.images.numpy()[top].astype(np.uint8).reshape(-1, 28, 28),
     )
 
 
-def on_test_set(entry: inference.ModelEntry, dataset: str = "mnist", cdir: str | os.PathLike | None = None,
-                data_root=None) -> Evaluation:
+def on_test_set(
+    entry: inference.ModelEntry, dataset: str = "mnist", cdir: str | os.PathLike | None = None, data_root=None
+) -> Evaluation:
     """The model's evaluation on the test set, cached per checkpoint content and test files.
 
     Raises data.DataUnavailable when the test set is absent, CheckpointError for a bad file (OSError for
@@ -129,9 +147,11 @@ def on_test_set(entry: inference.ModelEntry, dataset: str = "mnist", cdir: str |
     if not data.is_available(dataset, data_root):
         raise data.DataUnavailable(
             f"the {data.DATASETS[dataset][1]} test set is not available in {data.raw_dir(dataset, data_root)} "
-            f"(set MNIST_DATA_DIR to a folder holding {data.DATASETS[dataset][1]}/raw/)")
-    target = cache.entry("eval", "npz", cache.content_key(path), dataset, cache.test_files_key(dataset, data_root),
-                         cdir=cdir)
+            f"(set MNIST_DATA_DIR to a folder holding {data.DATASETS[dataset][1]}/raw/)"
+        )
+    target = cache.entry(
+        "eval", "npz", cache.content_key(path), dataset, cache.test_files_key(dataset, data_root), cdir=cdir
+    )
     payload = cache.read(target)
     if payload is not None:
         try:

@@ -24,8 +24,15 @@ MIN_SIDE = 8  # smaller than this cannot hold a readable digit
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # JPEG includes MPO (many phone cameras' JPEGs)
 ORIENTATION = 0x0112  # the EXIF tag, and the transposition that undoes each of its values
 T = Image.Transpose
-TRANSPOSE = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE, 6: T.ROTATE_270,
-             7: T.TRANSVERSE, 8: T.ROTATE_90}
+TRANSPOSE = {
+    2: T.FLIP_LEFT_RIGHT,
+    3: T.ROTATE_180,
+    4: T.FLIP_TOP_BOTTOM,
+    5: T.TRANSPOSE,
+    6: T.ROTATE_270,
+    7: T.TRANSVERSE,
+    8: T.ROTATE_90,
+}
 # Pillow's own guard (a warning above this, an error above twice this) for every decode in this
 # process; it is only ever lowered here, never raised or disabled.
 Image.init()  # register every format plugin now: Image.open(formats=...) only tries registered ones
@@ -54,23 +61,29 @@ def _open(data: bytes) -> Image.Image:
     if not data:
         raise ImageError("The file is empty.")
     if len(data) > MAX_BYTES:
-        raise ImageError(f"The file is {_mb(len(data))}; the limit is {_mb(MAX_BYTES)}. A digit needs only a few "
-                         "hundred pixels: crop or shrink the photo and upload it again.")
+        raise ImageError(
+            f"The file is {_mb(len(data))}; the limit is {_mb(MAX_BYTES)}. A digit needs only a few "
+            "hundred pixels: crop or shrink the photo and upload it again."
+        )
     try:  # reads the header only; no pixel is decoded yet
         img = Image.open(io.BytesIO(data), formats=[f for f in FORMATS if f in Image.OPEN])
     except Image.DecompressionBombError as exc:  # Pillow's guard fires first for the most extreme sizes
-        raise ImageError(f"The image's dimensions are far too large (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
-                         f"megapixels); the limit is {MAX_PIXELS / 1e6:.0f} megapixels.") from exc
+        raise ImageError(
+            f"The image's dimensions are far too large (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+            f"megapixels); the limit is {MAX_PIXELS / 1e6:.0f} megapixels."
+        ) from exc
     except Exception as exc:  # Pillow raises UnidentifiedImageError, but also others on odd headers
-        raise ImageError("This is not an image that can be read (expected PNG, JPEG, GIF, BMP, WebP or "
-                         "TIFF).") from exc
+        raise ImageError("This is not an image that can be read (expected PNG, JPEG, GIF, BMP, WebP or TIFF).") from exc
     w, h = img.size
     if w * h > MAX_PIXELS:
-        raise ImageError(f"The image is {w:,} x {h:,} pixels ({w * h / 1e6:,.0f} megapixels); the limit is "
-                         f"{MAX_PIXELS / 1e6:.0f} megapixels. Crop or shrink it and upload it again.")
+        raise ImageError(
+            f"The image is {w:,} x {h:,} pixels ({w * h / 1e6:,.0f} megapixels); the limit is "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels. Crop or shrink it and upload it again."
+        )
     if min(w, h) < MIN_SIDE:
-        raise ImageError(f"The image is only {w} x {h} pixels: too small to hold a digit (at least "
-                         f"{MIN_SIDE} x {MIN_SIDE}).")
+        raise ImageError(
+            f"The image is only {w} x {h} pixels: too small to hold a digit (at least {MIN_SIDE} x {MIN_SIDE})."
+        )
     return img
 
 

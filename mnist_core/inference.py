@@ -90,14 +90,16 @@ def model_entries(models_dir=None, runs=None) -> list[ModelEntry]:
     rdir = runs_dir(runs)
     run_files = []
     if rdir.is_dir():
+
         def mtime(p: Path) -> float:
             try:
                 return p.stat().st_mtime
             except OSError:  # removed while listing
                 return 0.0
 
-        run_files = sorted((p for p in rdir.glob(f"*{checkpoints.SUFFIX}") if not p.name.startswith(".")),
-                           key=mtime, reverse=True)
+        run_files = sorted(
+            (p for p in rdir.glob(f"*{checkpoints.SUFFIX}") if not p.name.startswith(".")), key=mtime, reverse=True
+        )
     for p in run_files:
         name = p.stem if p.stem not in seen else f"run:{p.stem}"
         entries.append(ModelEntry(name, p, "run"))
@@ -169,8 +171,9 @@ class Predictor:
     average; None (the app's way): on for the architectures made for drawn input; False reads each
     input once, as the network alone does (the test accuracy its training recorded)."""
 
-    def __init__(self, model: torch.nn.Module, meta: dict, name: str, path: Path | None = None,
-                 tta: bool | None = None):
+    def __init__(
+        self, model: torch.nn.Module, meta: dict, name: str, path: Path | None = None, tta: bool | None = None
+    ):
         arch = ARCHS.get(meta.get("arch", ""))
         self.tta = bool(arch and arch.drawn_input) if tta is None else tta
         self.model = model.eval()

@@ -63,12 +63,19 @@ def _private(model: nn.Module) -> nn.Module:
 def _structure(arch: str) -> tuple[tuple[dict, ...], int, int]:
     import torchinfo
 
-    stats = torchinfo.summary(build(arch).eval(), input_size=(1, 1, 28, 28), verbose=0, device="cpu",
-                              col_names=("output_size", "num_params"))
+    stats = torchinfo.summary(
+        build(arch).eval(), input_size=(1, 1, 28, 28), verbose=0, device="cpu", col_names=("output_size", "num_params")
+    )
     rows = tuple(
-        {"layer": info.var_name, "type": info.class_name, "depth": info.depth,
-         "output_shape": tuple(int(s) for s in info.output_size), "params": int(info.num_params)}
-        for info in stats.summary_list if info.depth >= 1
+        {
+            "layer": info.var_name,
+            "type": info.class_name,
+            "depth": info.depth,
+            "output_shape": tuple(int(s) for s in info.output_size),
+            "params": int(info.num_params),
+        }
+        for info in stats.summary_list
+        if info.depth >= 1
     )
     return rows, int(stats.total_params), int(stats.trainable_params)
 
@@ -83,9 +90,15 @@ def structure(arch: str) -> dict:
 
 def structure_rows(arch: str) -> list[dict]:
     """structure(arch)'s rows as a table for a page: Layer, Type, Output shape, Parameters."""
-    return [{"Layer": ("  " * (r["depth"] - 1)) + f"{r['layer']}", "Type": r["type"],
-             "Output shape": " x ".join(map(str, r["output_shape"])), "Parameters": r["params"]}
-            for r in structure(arch)["rows"]]
+    return [
+        {
+            "Layer": ("  " * (r["depth"] - 1)) + f"{r['layer']}",
+            "Type": r["type"],
+            "Output shape": " x ".join(map(str, r["output_shape"])),
+            "Parameters": r["params"],
+        }
+        for r in structure(arch)["rows"]
+    ]
 
 
 # --- activations -------------------------------------------------------------------------------
@@ -100,10 +113,12 @@ def _record(model: nn.Module, x: torch.Tensor) -> tuple[list[tuple[str, nn.Modul
         def keep(module, inputs, output):
             out = output[0] if isinstance(output, tuple) else output  # LSTM: (outputs, (h, c))
             calls.append((name, module, out.detach().clone()))  # clone: an in-place ReLU comes next
+
         return keep
 
-    handles = [m.register_forward_hook(hook(name)) for name, m in private.named_modules()
-               if name and not list(m.children())]
+    handles = [
+        m.register_forward_hook(hook(name)) for name, m in private.named_modules() if name and not list(m.children())
+    ]
     try:
         with torch.inference_mode():
             logits = private(_normalised(x))
@@ -114,8 +129,13 @@ def _record(model: nn.Module, x: torch.Tensor) -> tuple[list[tuple[str, nn.Modul
 
 
 def _stage(name: str, kind: str, values: torch.Tensor, caption: str) -> dict:
-    return {"name": name, "kind": kind, "shape": tuple(values.shape), "values": values.numpy().astype(np.float32),
-            "caption": caption}
+    return {
+        "name": name,
+        "kind": kind,
+        "shape": tuple(values.shape),
+        "values": values.numpy().astype(np.float32),
+        "caption": caption,
+    }
 
 
 def activations(model: nn.Module, x28) -> list[dict] | None:
@@ -140,26 +160,58 @@ def activations(model: nn.Module, x28) -> list[dict] | None:
         if isinstance(module, (nn.Conv2d, nn.Linear, nn.LSTM)):
             block = f"{name}: {type(module).__name__}"
         if isinstance(module, nn.LSTM):
-            stages.append(_stage(block, "sequence", out[0], "The LSTM's hidden state after reading each image row: "
-                                 "one line per row of the image, top to bottom, one column per hidden unit (red "
-                                 "positive, blue negative). The state after the last row decides the digit."))
+            stages.append(
+                _stage(
+                    block,
+                    "sequence",
+                    out[0],
+                    "The LSTM's hidden state after reading each image row: "
+                    "one line per row of the image, top to bottom, one column per hidden unit (red "
+                    "positive, blue negative). The state after the last row decides the digit.",
+                )
+            )
         elif isinstance(module, ACTIVATIONS) and out.dim() == 4:
-            pooled = " (pooled first)" if any(s["name"].startswith(block) and "pool" in s["name"]
-                                              for s in stages) else ""
-            stages.append(_stage(f"{block} → {type(module).__name__}{pooled}", "maps", out[0],
-                                 f"{out.shape[1]} feature maps of {out.shape[2]} x {out.shape[3]}, after the "
-                                 "activation: each map lights up where its filter finds its pattern."))
+            pooled = (
+                " (pooled first)" if any(s["name"].startswith(block) and "pool" in s["name"] for s in stages) else ""
+            )
+            stages.append(
+                _stage(
+                    f"{block} → {type(module).__name__}{pooled}",
+                    "maps",
+                    out[0],
+                    f"{out.shape[1]} feature maps of {out.shape[2]} x {out.shape[3]}, after the "
+                    "activation: each map lights up where its filter finds its pattern.",
+                )
+            )
         elif isinstance(module, POOLS) and out.dim() == 4:
-            stages.append(_stage(f"{block} → pool", "maps", out[0],
-                                 f"The same maps pooled to {out.shape[2]} x {out.shape[3]}: each pixel keeps the "
-                                 "strongest response of its 2 x 2 patch, so a pattern may move a little."))
+            stages.append(
+                _stage(
+                    f"{block} → pool",
+                    "maps",
+                    out[0],
+                    f"The same maps pooled to {out.shape[2]} x {out.shape[3]}: each pixel keeps the "
+                    "strongest response of its 2 x 2 patch, so a pattern may move a little.",
+                )
+            )
         elif isinstance(module, ACTIVATIONS) and out.dim() == 2 and nxt is not None:
-            stages.append(_stage(f"{block} → {type(module).__name__}", "units", out[0],
-                                 f"The {out.shape[1]} units of this dense layer: each bar is one unit's output, "
-                                 "a weighted sum of everything before it, after the activation."))
+            stages.append(
+                _stage(
+                    f"{block} → {type(module).__name__}",
+                    "units",
+                    out[0],
+                    f"The {out.shape[1]} units of this dense layer: each bar is one unit's output, "
+                    "a weighted sum of everything before it, after the activation.",
+                )
+            )
     probs = torch.softmax(logits, 1)[0]
-    stages.append(_stage("probabilities", "probs", probs, "The last layer's ten outputs, turned into probabilities "
-                         "by the softmax: the largest is the prediction."))
+    stages.append(
+        _stage(
+            "probabilities",
+            "probs",
+            probs,
+            "The last layer's ten outputs, turned into probabilities by the softmax: the largest is the prediction.",
+        )
+    )
     return stages
 
 
@@ -180,21 +232,36 @@ def learned_weights(model: nn.Module) -> dict | None:
     conv, linear = _first(model, nn.Conv2d), _first(model, nn.Linear)
     if conv is not None:
         w = conv.weight.detach().float().mean(1)  # (out, k, k)
-        return {"kind": "filters", "images": w.numpy().copy(), "caption": (
-            f"The {w.shape[0]} filters of the first conv layer, {w.shape[1]} x {w.shape[2]} pixels each: red "
-            "weights add where the input has ink, blue ones subtract. Each filter slides over the digit and its "
-            "feature map lights up where the ink matches its pattern: edges and strokes at an angle.")}
+        return {
+            "kind": "filters",
+            "images": w.numpy().copy(),
+            "caption": (
+                f"The {w.shape[0]} filters of the first conv layer, {w.shape[1]} x {w.shape[2]} pixels each: red "
+                "weights add where the input has ink, blue ones subtract. Each filter slides over the digit and its "
+                "feature map lights up where the ink matches its pattern: edges and strokes at an angle."
+            ),
+        }
     if linear is not None and linear.in_features == 28 * 28 and _first(model, nn.LSTM) is None:
         w = linear.weight.detach().float().reshape(-1, 28, 28)
         if linear.out_features == 10 and sum(isinstance(m, nn.Linear) for m in model.modules()) == 1:
-            return {"kind": "templates", "images": w.numpy().copy(), "caption": (
-                "One 28 x 28 template per digit, 0 to 9: a digit's score is the sum of the input's pixels times "
-                "its template. Red pixels vote for the digit when they hold ink, blue ones against it: the "
-                "blurred shape of each digit appears, with the other digits' strokes in blue.")}
-        return {"kind": "units", "images": w.numpy().copy(), "caption": (
-            f"The weights of the first dense layer's {w.shape[0]} units, each over the 28 x 28 input: a unit "
-            "fires when the ink falls on its red pixels and not on its blue ones. Most look like noisy "
-            "pieces of strokes; the layers after them combine those pieces into digits.")}
+            return {
+                "kind": "templates",
+                "images": w.numpy().copy(),
+                "caption": (
+                    "One 28 x 28 template per digit, 0 to 9: a digit's score is the sum of the input's pixels times "
+                    "its template. Red pixels vote for the digit when they hold ink, blue ones against it: the "
+                    "blurred shape of each digit appears, with the other digits' strokes in blue."
+                ),
+            }
+        return {
+            "kind": "units",
+            "images": w.numpy().copy(),
+            "caption": (
+                f"The weights of the first dense layer's {w.shape[0]} units, each over the 28 x 28 input: a unit "
+                "fires when the ink falls on its red pixels and not on its blue ones. Most look like noisy "
+                "pieces of strokes; the layers after them combine those pieces into digits."
+            ),
+        }
     return None
 
 
@@ -237,8 +304,9 @@ def attribution(model: nn.Module, x28, method: str, target: int | None = None) -
         if method == "saliency":  # no hooks: gradients with respect to the input only
             a = Saliency(_forward(model)).attribute(x.requires_grad_(), target=int(target), abs=True)
         elif method == "integrated_gradients":
-            a = IntegratedGradients(_forward(model)).attribute(x, baselines=torch.zeros_like(x), target=int(target),
-                                                               n_steps=32)
+            a = IntegratedGradients(_forward(model)).attribute(
+                x, baselines=torch.zeros_like(x), target=int(target), n_steps=32
+            )
         else:
             private = _private(model)  # LayerGradCam hooks its layer: never on the shared model
             layer = last_conv(private)
@@ -275,7 +343,7 @@ def grid(stack: np.ndarray, cols: int | None = None, cell: int = 56, pad: int = 
     out = np.full((rows * (th + pad) + pad, cols * (tw + pad) + pad, 3), 0.35, np.float32)  # gray gutters
     for i in range(k):
         r, c = divmod(i, cols)
-        out[pad + r * (th + pad): pad + r * (th + pad) + th, pad + c * (tw + pad): pad + c * (tw + pad) + tw] = rgb[i]
+        out[pad + r * (th + pad) : pad + r * (th + pad) + th, pad + c * (tw + pad) : pad + c * (tw + pad) + tw] = rgb[i]
     return (np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 

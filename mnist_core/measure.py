@@ -27,8 +27,23 @@ from .models import ARCHS, param_count
 DRAWN_N = 300  # drawn digits per model: small and fixed (seed 0), the same sample for every model
 DRAWN_SEED = 0
 LATENCY_REPEATS = 30
-SETTINGS_KEYS = ("optimizer", "lr", "schedule", "batch_size", "epochs", "max_steps", "train_limit", "augment",
-                 "pen_data", "styles", "dataset", "init_from", "collection", "label_smoothing", "weight_decay")
+SETTINGS_KEYS = (
+    "optimizer",
+    "lr",
+    "schedule",
+    "batch_size",
+    "epochs",
+    "max_steps",
+    "train_limit",
+    "augment",
+    "pen_data",
+    "styles",
+    "dataset",
+    "init_from",
+    "collection",
+    "label_smoothing",
+    "weight_decay",
+)
 
 
 def number(v) -> float | None:
@@ -57,8 +72,9 @@ def _redrawn_accuracy(predictor: inference.Predictor, dataset: str, data_root) -
         return None, str(exc).splitlines()[0]
 
 
-def _real_handwriting(predictor: inference.Predictor, meta: dict, shipped: bool, dataset: str,
-                      data_root) -> tuple[float | None, str]:
+def _real_handwriting(
+    predictor: inference.Predictor, meta: dict, shipped: bool, dataset: str, data_root
+) -> tuple[float | None, str]:
     """Accuracy on UNIPEN's benchmark writers drawn on the canvas (pen.benchmark): a shipped model's
     stored figure (written by pretrain), else measured (cached inputs: a fraction of a second)."""
     stored = (meta.get("extra") or {}).get("real_handwriting")
@@ -142,8 +158,9 @@ def checkpoint_key(path: str | os.PathLike) -> str:
 
 def _drawn_now_possible(row: dict, data_root) -> bool:
     """A cached summary without a re-drawn accuracy that could be completed now (the test set has come)."""
-    return (row.get("redrawn_accuracy") is None and row.get("dataset") == "mnist"
-            and data.is_available("mnist", data_root))
+    return (
+        row.get("redrawn_accuracy") is None and row.get("dataset") == "mnist" and data.is_available("mnist", data_root)
+    )
 
 
 def _cached_summary(entry: inference.ModelEntry, cdir, data_root) -> tuple[dict | None, Path]:
@@ -169,8 +186,12 @@ def summary(entry: inference.ModelEntry, cdir=None, data_root=None) -> dict:
     return {"name": entry.name, "source": entry.source, "path": str(entry.path), **row}
 
 
-def summaries(entries: Iterable[inference.ModelEntry] | None = None, cdir=None, data_root=None,
-              on_progress: Callable[[int, int, str], None] | None = None) -> tuple[list[dict], list[str]]:
+def summaries(
+    entries: Iterable[inference.ModelEntry] | None = None,
+    cdir=None,
+    data_root=None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[list[dict], list[str]]:
     """Rows for every model, and one message (naming the file) per checkpoint that was refused.
 
     on_progress(done, total, name) is called before each model that must be measured (a cache
@@ -221,8 +242,9 @@ def _on_drawings(name: str, path: Path, xs: np.ndarray, labels: np.ndarray, cont
     return acc
 
 
-def collection_accuracies(rows: list[dict], collection: str, runs=None) -> tuple[dict[str, float | None],
-                                                                                 dict[str, str], int]:
+def collection_accuracies(
+    rows: list[dict], collection: str, runs=None
+) -> tuple[dict[str, float | None], dict[str, str], int]:
     """Each row's accuracy on the held-out part of a collection (every fifth drawing of each digit, the part
     fine-tuning never trains on), through its Predictor.proba_batch: (name -> fraction or None, name -> why
     None, held-out drawings). Remembered per checkpoint content and held-out content."""
@@ -232,8 +254,10 @@ def collection_accuracies(rows: list[dict], collection: str, runs=None) -> tuple
         return dict.fromkeys(r["name"] for r in rows), {r["name"]: str(exc) for r in rows}, 0
     xs, labels = drawings.arrays(held)
     if not len(xs):
-        why = (f"no held-out drawings in '{collection}' yet: every {drawings.HOLDOUT_EVERY}th drawing of each "
-               f"digit is held out, so a digit needs {drawings.HOLDOUT_EVERY} drawings")
+        why = (
+            f"no held-out drawings in '{collection}' yet: every {drawings.HOLDOUT_EVERY}th drawing of each "
+            f"digit is held out, so a digit needs {drawings.HOLDOUT_EVERY} drawings"
+        )
         return dict.fromkeys(r["name"] for r in rows), {r["name"]: why for r in rows}, 0
     content = hashlib.sha1(labels.tobytes() + xs.tobytes()).hexdigest()
     scores, notes = {}, {}

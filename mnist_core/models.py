@@ -26,7 +26,12 @@ class ConvNet(nn.Module):
         # the tutorial's F.max_pool2d and F.relu as modules (no weights: the same checkpoints load), so
         # layer tables (torchinfo) list them and the Inside page can show each one's output
         self.pool1, self.relu1, self.pool2, self.relu2, self.relu3 = (
-            nn.MaxPool2d(2), nn.ReLU(), nn.MaxPool2d(2), nn.ReLU(), nn.ReLU())
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.ReLU(),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu1(self.pool1(self.conv1(x)))  # (N, 10, 12, 12)
@@ -81,20 +86,29 @@ def build_mlp_128_256() -> nn.Module:
 
 def build_lenet() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 6, 5), nn.Sigmoid(), nn.MaxPool2d(2, 2),  # (N, 6, 12, 12)
-        nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.MaxPool2d(2, 2),  # (N, 16, 4, 4)
+        nn.Conv2d(1, 6, 5),
+        nn.Sigmoid(),
+        nn.MaxPool2d(2, 2),  # (N, 6, 12, 12)
+        nn.Conv2d(6, 16, 5),
+        nn.Sigmoid(),
+        nn.MaxPool2d(2, 2),  # (N, 16, 4, 4)
         nn.Flatten(),
-        nn.Linear(256, 120), nn.Sigmoid(),
-        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(256, 120),
+        nn.Sigmoid(),
+        nn.Linear(120, 84),
+        nn.Sigmoid(),
         nn.Linear(84, 10),
     )
 
 
 def build_simple_convnet() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2),  # (N, 30, 12, 12)
+        nn.Conv2d(1, 30, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (N, 30, 12, 12)
         nn.Flatten(),
-        nn.Linear(4320, 100), nn.ReLU(),
+        nn.Linear(4320, 100),
+        nn.ReLU(),
         nn.Linear(100, 10),
     )
 
@@ -109,9 +123,13 @@ def build_cnn(width: int = 16) -> nn.Module:
     """
     w = width
     return nn.Sequential(
-        nn.Conv2d(1, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),  # (N, w, 14, 14)
-        *_conv_bn(w, 2 * w), nn.MaxPool2d(2),  # (N, 2w, 7, 7)
-        *_conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),  # (N, 4w, 3, 3)
+        nn.Conv2d(1, w, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(w),
+        nn.ReLU(inplace=True),  # (N, w, 14, 14)
+        *_conv_bn(w, 2 * w),
+        nn.MaxPool2d(2),  # (N, 2w, 7, 7)
+        *_conv_bn(2 * w, 4 * w),
+        nn.MaxPool2d(2),  # (N, 4w, 3, 3)
         nn.Flatten(),
         nn.Linear(4 * w * 9, 10),
     )
@@ -148,54 +166,87 @@ ARCHS: dict[str, Arch] = {
     a.name: a
     for a in [
         Arch(
-            "softmax", build_softmax, "Softmax regression: one linear layer 784 -> 10.",
+            "softmax",
+            build_softmax,
+            "Softmax regression: one linear layer 784 -> 10.",
             "The tutorials' one-layer network (TensorFlow / Keras 'MNIST for beginners').",
-            "97.68% test accuracy after 100 epochs", 0.9768,
+            "97.68% test accuracy after 100 epochs",
+            0.9768,
         ),
         Arch(
-            "mlp", build_mlp, "MLP 784-512-512-10, ReLU, dropout 0.2, no biases.",
+            "mlp",
+            build_mlp,
+            "MLP 784-512-512-10, ReLU, dropout 0.2, no biases.",
             "Keras examples mnist_mlp.py.",
-            "98.59% test accuracy after 100 epochs (batch 100)", 0.9859,
+            "98.59% test accuracy after 100 epochs (batch 100)",
+            0.9859,
             drawn_input=True,
         ),
         Arch(
-            "mlp_128_64", build_mlp_128_64, "MLP 784-128-64-10 with ReLU.",
+            "mlp_128_64",
+            build_mlp_128_64,
+            "MLP 784-128-64-10 with ReLU.",
             "The classic introductory network (PyTorch beginner tutorials).",
-            "no figure reported", None,
+            "no figure reported",
+            None,
         ),
         Arch(
-            "mlp_128_256", build_mlp_128_256, "MLP 784-128-256-10 with ReLU.",
+            "mlp_128_256",
+            build_mlp_128_256,
+            "MLP 784-128-256-10 with ReLU.",
             "A PyTorch tutorial's network.",
-            "validation loss 0.387 after 25 epochs (SGD lr 0.001)", None,
+            "validation loss 0.387 after 25 epochs (SGD lr 0.001)",
+            None,
         ),
         Arch(
-            "convnet", ConvNet, "Two 5x5 convs (10, 20), max-pool, dropout, FC 320-50-10.",
+            "convnet",
+            ConvNet,
+            "Two 5x5 convs (10, 20), max-pool, dropout, FC 320-50-10.",
             "pytorch/examples mnist/main.py (2017).",
-            "99.10% test accuracy after 100 epochs", 0.9910,
-            drawn_input=True, channels_last=True,
+            "99.10% test accuracy after 100 epochs",
+            0.9910,
+            drawn_input=True,
+            channels_last=True,
         ),
         Arch(
-            "lenet", build_lenet, "LeNet-5 as taught: 5x5 convs 6, 16, sigmoid, FC 120-84-10.",
+            "lenet",
+            build_lenet,
+            "LeNet-5 as taught: 5x5 convs 6, 16, sigmoid, FC 120-84-10.",
             "Dive into Deep Learning, LeNet chapter.",
-            "87.4% on FashionMNIST after 5 epochs", 0.874,
-            drawn_input=True, channels_last=True, reported_dataset="fashion",
+            "87.4% on FashionMNIST after 5 epochs",
+            0.874,
+            drawn_input=True,
+            channels_last=True,
+            reported_dataset="fashion",
         ),
         Arch(
-            "lstm", RowLSTM, "LSTM(28 -> 128) over the 28 image rows, linear on the last step.",
+            "lstm",
+            RowLSTM,
+            "LSTM(28 -> 128) over the 28 image rows, linear on the last step.",
             "The row-by-row RNN tutorials (PyTorch / TensorFlow RNN on MNIST).",
-            "98.55% test accuracy after 100 epochs", 0.9855,
+            "98.55% test accuracy after 100 epochs",
+            0.9855,
         ),
         Arch(
-            "simple_convnet", build_simple_convnet, "Conv 5x5 (30) -> max-pool -> FC 4320-100-10.",
+            "simple_convnet",
+            build_simple_convnet,
+            "Conv 5x5 (30) -> max-pool -> FC 4320-100-10.",
             "Deep Learning from Scratch (the numpy book's SimpleConvNet).",
-            "no figure reported", None,
-            drawn_input=True, channels_last=True,
+            "no figure reported",
+            None,
+            drawn_input=True,
+            channels_last=True,
         ),
         Arch(
-            "cnn", build_cnn, "MNIST Lab's fast CNN: stride-2 stem, two 3x3 conv + batch-norm blocks.",
+            "cnn",
+            build_cnn,
+            "MNIST Lab's fast CNN: stride-2 stem, two 3x3 conv + batch-norm blocks.",
             "This project: tuned for accuracy per second of CPU training.",
-            "no tutorial: the project's own default", None,
-            drawn_input=True, channels_last=True, arg_ranges={"width": (4, 64)},
+            "no tutorial: the project's own default",
+            None,
+            drawn_input=True,
+            channels_last=True,
+            arg_ranges={"width": (4, 64)},
         ),
     ]
 }

@@ -48,8 +48,7 @@ def add_style(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]
     extra = []
     if label == 0:
         # often longer than the 0 is tall, sometimes nearly upright through a narrow 0
-        extra.append([(x1 + u(-0.3, 0.25) * w, y0 - u(-0.1, 0.4) * h),
-                      (x0 - u(-0.3, 0.25) * w, y1 + u(-0.1, 0.4) * h)])
+        extra.append([(x1 + u(-0.3, 0.25) * w, y0 - u(-0.1, 0.4) * h), (x0 - u(-0.3, 0.25) * w, y1 + u(-0.1, 0.4) * h)])
     elif label == 7:
         yt = y0 + u(0.42, 0.62) * h
         near = pts[np.abs(pts[:, 1] - yt) < 0.08 * h]

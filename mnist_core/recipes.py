@@ -46,8 +46,9 @@ RECOMMENDED: dict[str, dict] = {
     # 12 epochs, width 24 and the weights' moving average: it learns the world's hands as well as MNIST's
     # (UNIPEN's benchmark writers 98.88% and the MNIST re-render 99.12%, against 98.65% and 98.98% at width
     # 16, for 1.7x the time per epoch; the average: MNIST 99.37% against 99.27% for the last step's weights)
-    "cnn": dict(optimizer="adam", lr=0.01, batch_size=128, epochs=12, schedule="onecycle", augment=True, width=24,
-                ema=0.999),
+    "cnn": dict(
+        optimizer="adam", lr=0.01, batch_size=128, epochs=12, schedule="onecycle", augment=True, width=24, ema=0.999
+    ),
 }
 
 # A first run, done in under a minute on a laptop CPU with its curves moving from the first steps: one
@@ -89,9 +90,23 @@ def finetune(init_from: str, arch: str, collection: str, **overrides) -> TrainCo
     drawing of each digit is held out to measure it). No label smoothing: against the starting model's
     own sharp answers it held back what the drawings teach. Measured with bench/finetune_writer.py (one
     UNIPEN benchmark writer): see its docstring."""
-    return TrainConfig(**{"arch": arch, "init_from": init_from, "collection": collection, "optimizer": "adam",
-                          "lr": 2e-3, "schedule": "onecycle", "batch_size": 64, "epochs": 1, "max_steps": 300,
-                          "augment": True, "distill": 1.0, "log_every": 5, **overrides})
+    return TrainConfig(
+        **{
+            "arch": arch,
+            "init_from": init_from,
+            "collection": collection,
+            "optimizer": "adam",
+            "lr": 2e-3,
+            "schedule": "onecycle",
+            "batch_size": 64,
+            "epochs": 1,
+            "max_steps": 300,
+            "augment": True,
+            "distill": 1.0,
+            "log_every": 5,
+            **overrides,
+        }
+    )
 
 
 def pretrain(arch: str) -> TrainConfig:

@@ -160,12 +160,26 @@ class RunsFolder:
         """The job's small JSON record, written atomically; a failure to write is only logged."""
         s = job.snapshot()
         record = {
-            "format": STATUS_FORMAT, "version": 1, "id": job.id, "name": job.name, "status": s["status"],
-            "message": s["message"], "config": s["config"], "created": s["created"], "started": s["started"],
-            "ended": s["ended"], "checkpoint": Path(s["checkpoint"]).name if s["checkpoint"] else None,
-            "test_accuracy": s["test_accuracy"], "pid": os.getpid(), "proc_start": _proc_start(os.getpid()),
-            "runner": self.token, "kind": job.kind, "uploaded": job.uploaded, "owner": job.owner_tag,
-            "worker": job.worker, "host": HOST,
+            "format": STATUS_FORMAT,
+            "version": 1,
+            "id": job.id,
+            "name": job.name,
+            "status": s["status"],
+            "message": s["message"],
+            "config": s["config"],
+            "created": s["created"],
+            "started": s["started"],
+            "ended": s["ended"],
+            "checkpoint": Path(s["checkpoint"]).name if s["checkpoint"] else None,
+            "test_accuracy": s["test_accuracy"],
+            "pid": os.getpid(),
+            "proc_start": _proc_start(os.getpid()),
+            "runner": self.token,
+            "kind": job.kind,
+            "uploaded": job.uploaded,
+            "owner": job.owner_tag,
+            "worker": job.worker,
+            "host": HOST,
         }
         path = self.status_path(job.name)
         try:
@@ -213,9 +227,18 @@ class RunsFolder:
         metrics = meta["metrics"]
         status = RunStatus(metrics["status"]) if metrics.get("status") in SAVED else RunStatus.FINISHED
         mtime = path.stat().st_mtime
-        return Run(id=f"ckpt-{path.stem}", name=path.stem, config=cfg, path=path, status=status,
-                   message=f"saved to {path}", created=mtime, ended=mtime, checkpoint=path,
-                   test_accuracy=metrics.get("test_accuracy"))
+        return Run(
+            id=f"ckpt-{path.stem}",
+            name=path.stem,
+            config=cfg,
+            path=path,
+            status=status,
+            message=f"saved to {path}",
+            created=mtime,
+            ended=mtime,
+            checkpoint=path,
+            test_accuracy=metrics.get("test_accuracy"),
+        )
 
     def read_status(self, path: Path) -> Run | None:
         """The run a status file records (None for a JSON file that is not one); CheckpointError when unusable."""
@@ -240,16 +263,29 @@ class RunsFolder:
             log.warning("ignoring %s: %s", path, exc)
             raise checkpoints.CheckpointError(f"{path.name}: not a readable status file ({str(exc)[:200]})") from None
         status = RunStatus(rec["status"]) if rec.get("status") in tuple(RunStatus) else RunStatus.FAILED
-        run = Run(id=str(rec.get("id") or uuid.uuid4().hex[:12])[:64], name=name, config=cfg,
-                  path=self.checkpoint_path(name), status=status, message=str(rec.get("message") or ""),
-                  created=created, started=rec.get("started"), ended=rec.get("ended"), kind=kind, uploaded=uploaded,
-                  owner_tag=tag[:16], worker=worker and worker[:100])
+        run = Run(
+            id=str(rec.get("id") or uuid.uuid4().hex[:12])[:64],
+            name=name,
+            config=cfg,
+            path=self.checkpoint_path(name),
+            status=status,
+            message=str(rec.get("message") or ""),
+            created=created,
+            started=rec.get("started"),
+            ended=rec.get("ended"),
+            kind=kind,
+            uploaded=uploaded,
+            owner_tag=tag[:16],
+            worker=worker and worker[:100],
+        )
         if run.status in ACTIVE:
             if self._owner_alive(rec):
                 run.foreign = True  # another live process runs it; shown, not stoppable from here
             else:
-                run.message = (f"the server stopped while this run was {rec.get('status')}; it did not finish "
-                               "and nothing was saved (start it again)")
+                run.message = (
+                    f"the server stopped while this run was {rec.get('status')}; it did not finish "
+                    "and nothing was saved (start it again)"
+                )
                 if kind == EVALUATE:
                     run.message = "the server stopped while its accuracy was being measured; it stays claimed"
                 run.status = RunStatus.INTERRUPTED

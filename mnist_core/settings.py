@@ -23,26 +23,59 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("MNIST_DATA_DIR", "`./data`", "a folder", "Where MNIST (and FashionMNIST, UNIPEN) are read from, "
-            "in torchvision's layout (`DIR/MNIST/raw/`); `--data-dir` wins over it."),
+    Setting(
+        "MNIST_DATA_DIR",
+        "`./data`",
+        "a folder",
+        "Where MNIST (and FashionMNIST, UNIPEN) are read from, "
+        "in torchvision's layout (`DIR/MNIST/raw/`); `--data-dir` wins over it.",
+    ),
     Setting("MNIST_MODELS_DIR", "`models/`", "a folder", "The shipped checkpoints the app offers."),
-    Setting("MNIST_RUNS_DIR", "`./runs`", "a folder", "Where a user's own runs, uploads and kept drawings "
-            "are saved."),
-    Setting("MNIST_CACHE_DIR", "see meaning", "a folder", "The parent of the caches: `compare/` (the "
-            "models' measurements; default inside the runs folder) and `pen/` (rendered pen digits; "
-            "default `~/.cache/mnist_lab`). Deleting it only costs recomputation."),
-    Setting("MNIST_UPLOADS_MAX_MB", "256", "a positive number", "All uploaded checkpoints kept together, "
-            "in MB (each one may be 16 MB)."),
-    Setting("MNIST_LAB_RUNS_PER_SESSION", "12", "a positive whole number", "Runs one browser session may "
-            "have queued or running at once."),
-    Setting("MNIST_LAB_RUNS_PER_DEVICE", "1", "a positive whole number", "Runs that train at once on each "
-            "device of this server (each takes `MNIST_LAB_THREADS` cores)."),
-    Setting("MNIST_LAB_THREADS", "half the cores", "a positive whole number", "PyTorch's threads in the "
-            "server, the command line and the benches."),
-    Setting("MNIST_LAB_RAY_ADDRESS", "unset: train here", "`auto`, `local`, `ray://HOST:PORT`", "Train on "
-            "a Ray cluster instead of this server's own threads."),
-    Setting("MNIST_LAB_SCREENSHOTS", "unset", "`1`", "The browser tests also save the README's screenshots "
-            "to `docs/screenshots/`."),
+    Setting("MNIST_RUNS_DIR", "`./runs`", "a folder", "Where a user's own runs, uploads and kept drawings are saved."),
+    Setting(
+        "MNIST_CACHE_DIR",
+        "see meaning",
+        "a folder",
+        "The parent of the caches: `compare/` (the "
+        "models' measurements; default inside the runs folder) and `pen/` (rendered pen digits; "
+        "default `~/.cache/mnist_lab`). Deleting it only costs recomputation.",
+    ),
+    Setting(
+        "MNIST_UPLOADS_MAX_MB",
+        "256",
+        "a positive number",
+        "All uploaded checkpoints kept together, in MB (each one may be 16 MB).",
+    ),
+    Setting(
+        "MNIST_LAB_RUNS_PER_SESSION",
+        "12",
+        "a positive whole number",
+        "Runs one browser session may have queued or running at once.",
+    ),
+    Setting(
+        "MNIST_LAB_RUNS_PER_DEVICE",
+        "1",
+        "a positive whole number",
+        "Runs that train at once on each device of this server (each takes `MNIST_LAB_THREADS` cores).",
+    ),
+    Setting(
+        "MNIST_LAB_THREADS",
+        "half the cores",
+        "a positive whole number",
+        "PyTorch's threads in the server, the command line and the benches.",
+    ),
+    Setting(
+        "MNIST_LAB_RAY_ADDRESS",
+        "unset: train here",
+        "`auto`, `local`, `ray://HOST:PORT`",
+        "Train on a Ray cluster instead of this server's own threads.",
+    ),
+    Setting(
+        "MNIST_LAB_SCREENSHOTS",
+        "unset",
+        "`1`",
+        "The browser tests also save the README's screenshots to `docs/screenshots/`.",
+    ),
 )
 NAMES = tuple(s.name for s in SETTINGS)
 DEFAULT_SESSION_RUNS = 12  # room for "Train every architecture" (9) and a few more

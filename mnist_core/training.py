@@ -52,12 +52,18 @@ class TrainResult:
         """Write the checkpoint (refused for a run with nothing usable to save)."""
         if not self.usable:
             raise ValueError(f"not saving a {self.status} run with no evaluated model: {self.message}")
-        metrics = {"test_accuracy": self.test_accuracy, "train_seconds": round(self.train_seconds, 3),
-                   "status": RunStatus(self.status).value, "device": self.device,  # plain str: loading refuses enums
-                   "epochs_done": self.history["epochs"][-1]["epoch"], **devices.machine_load()}
+        metrics = {
+            "test_accuracy": self.test_accuracy,
+            "train_seconds": round(self.train_seconds, 3),
+            "status": RunStatus(self.status).value,
+            "device": self.device,  # plain str: loading refuses enums
+            "epochs_done": self.history["epochs"][-1]["epoch"],
+            **devices.machine_load(),
+        }
         extra = {"data_seen": self.data_seen, **(extra or {})}
-        return checkpoints.save(path, self.model, self.config.arch, self.config.to_dict(), self.history,
-                                metrics, name=name, extra=extra)
+        return checkpoints.save(
+            path, self.model, self.config.arch, self.config.to_dict(), self.history, metrics, name=name, extra=extra
+        )
 
     @property
     def usable(self) -> bool:
@@ -107,8 +113,9 @@ def make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer, total_steps: int
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
-def starting_model(config: TrainConfig, device: torch.device, td: TrainingData,
-                   model: nn.Module | None = None) -> nn.Module:
+def starting_model(
+    config: TrainConfig, device: torch.device, td: TrainingData, model: nn.Module | None = None
+) -> nn.Module:
     """The model the run trains, on `device`: `model` if given (a benchmark's own), else the checkpoint it
     fine-tunes (init "default" keeps its weights), else a new `config.arch`; channels-last where it pays."""
     channels_last = model is None and uses_channels_last(config.arch, device)
@@ -146,8 +153,16 @@ def _freeze_batch_norm(model: nn.Module) -> None:
             m.eval()
 
 
-def _batch_loss(config: TrainConfig, model: nn.Module, teacher: nn.Module | None, td: TrainingData,
-                x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, gen: torch.Generator):
+def _batch_loss(
+    config: TrainConfig,
+    model: nn.Module,
+    teacher: nn.Module | None,
+    td: TrainingData,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    idx: torch.Tensor,
+    gen: torch.Generator,
+):
     """One batch's logits and loss: styles and augmentation, normalisation, cross-entropy, and fine-tuning's
     KL(starting model || model) on the rows that are not the collection's."""
     if config.styles:
@@ -189,18 +204,32 @@ class _Epoch:
         return (self.loss_sum / max(self.seen, 1)).item()
 
 
-def _epoch_record(step: int, steps_per_epoch: int, ep: _Epoch, test: tuple[float, float], seconds: float,
-                  batch_size: int) -> dict:
-    return {"epoch": round(step / steps_per_epoch, 4), "train_loss": ep.loss, "train_accuracy": ep.accuracy,
-            "test_loss": test[0], "test_accuracy": test[1], "seconds": round(seconds, 3),
-            "images_per_sec": step * batch_size / max(seconds, 1e-9)}
+def _epoch_record(
+    step: int, steps_per_epoch: int, ep: _Epoch, test: tuple[float, float], seconds: float, batch_size: int
+) -> dict:
+    return {
+        "epoch": round(step / steps_per_epoch, 4),
+        "train_loss": ep.loss,
+        "train_accuracy": ep.accuracy,
+        "test_loss": test[0],
+        "test_accuracy": test[1],
+        "seconds": round(seconds, 3),
+        "images_per_sec": step * batch_size / max(seconds, 1e-9),
+    }
 
 
 class _Loop:
     """One run's loop and its state: the step, the history, and the weights at the last evaluation."""
 
-    def __init__(self, config: TrainConfig, td: TrainingData, model: nn.Module, device: torch.device,
-                 emit: Callable[[Event], None], stop: Callable[[], bool]):
+    def __init__(
+        self,
+        config: TrainConfig,
+        td: TrainingData,
+        model: nn.Module,
+        device: torch.device,
+        emit: Callable[[Event], None],
+        stop: Callable[[], bool],
+    ):
         self.config, self.td, self.model, self.device, self.emit, self.stop = config, td, model, device, emit, stop
         self.gen = torch.Generator().manual_seed(config.seed)
         # fine-tuning's distillation target: the starting model, frozen (batch-norm in eval mode, as the student's)
@@ -264,9 +293,19 @@ class _Loop:
         self.history["steps"].append(point)
         running = round(ep.accuracy, 4)
         self.history["step_accuracy"].append([self.step, point[1], running])
-        self.emit(StepEvent(type=EventKind.STEP, step=self.step, total_steps=self.total_steps, epoch=point[1],
-                            loss=loss, train_accuracy=running, lr=self.opt.param_groups[0]["lr"], elapsed=el,
-                            images_per_sec=self.step * self.config.batch_size / max(el, 1e-9)))
+        self.emit(
+            StepEvent(
+                type=EventKind.STEP,
+                step=self.step,
+                total_steps=self.total_steps,
+                epoch=point[1],
+                loss=loss,
+                train_accuracy=running,
+                lr=self.opt.param_groups[0]["lr"],
+                elapsed=el,
+                images_per_sec=self.step * self.config.batch_size / max(el, 1e-9),
+            )
+        )
 
     def measure(self, ep: _Epoch, should_stop: Callable[[], bool] | None = None) -> None:
         """Evaluate the kept weights on the test set, record the epoch, and remember those weights."""
@@ -314,8 +353,16 @@ def train(
     torch.manual_seed(config.seed)
     model = starting_model(config, device, td, model)
     loop = _Loop(config, td, model, device, emit, stop)
-    emit(StartEvent(type=EventKind.START, total_steps=loop.total_steps, steps_per_epoch=loop.steps_per_epoch,
-                    epochs=config.epochs, device=str(device), train_images=len(td)))
+    emit(
+        StartEvent(
+            type=EventKind.START,
+            total_steps=loop.total_steps,
+            steps_per_epoch=loop.steps_per_epoch,
+            epochs=config.epochs,
+            device=str(device),
+            train_images=len(td),
+        )
+    )
     status, message, ep = RunStatus.FINISHED, "", None
     try:
         for epoch in range(config.epochs):
@@ -341,6 +388,13 @@ def train(
         td.seen["collection"]["held_out_after"] = loss_and_accuracy(model, held, device)[1] if held else None
     model.eval().cpu().to(memory_format=torch.contiguous_format)  # checkpoints and inference get plain tensors
     result = TrainResult(config, model, status, message, history, test_acc, loop.seconds(), str(device), td.seen)
-    emit(EndEvent(type=EventKind.END, status=status, message=message, test_accuracy=test_acc,
-                  train_seconds=result.train_seconds))
+    emit(
+        EndEvent(
+            type=EventKind.END,
+            status=status,
+            message=message,
+            test_accuracy=test_acc,
+            train_seconds=result.train_seconds,
+        )
+    )
     return result

@@ -16,8 +16,10 @@ from .config import TrainConfig
 PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
 # what a run with `styles` saw, recorded in its checkpoint (augment.style_batch on MNIST; on pen renders
 # pen_styles.add_style)
-STYLES_SEEN = ("slashed 0, crossed 7, flagged 1 (a hook to a long flag; and foot), curled 9; "
-               "on pen renders also a floating-bar 5 and a small-headed 9")
+STYLES_SEEN = (
+    "slashed 0, crossed 7, flagged 1 (a hook to a long flag; and foot), curled 9; "
+    "on pen renders also a floating-bar 5 and a small-headed 9"
+)
 PEN_PER_EPOCH = 2  # renders of each pen-drawn digit in one epoch (2: 97.2% against 96.5% with 1, cnn 3 epochs)
 # pen-drawn digits that come once more in each epoch, from the renders the epoch does not use: the 1s, whose
 # flags read as 7s (cnn 12 epochs: the benchmark writers' 1s 96.8% with them, 95.4% without; docs/experiments.md)
@@ -32,8 +34,10 @@ def with_again(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     renders rolled by PEN_PER_EPOCH: an epoch, which takes PEN_PER_EPOCH renders of each, then sees those
     digits in the renders it leaves out of the first copies."""
     again = np.flatnonzero(np.isin(labels, PEN_AGAIN))
-    return (np.concatenate([images, np.roll(images[:, again], PEN_PER_EPOCH, axis=0)], 1),
-            np.concatenate([labels, labels[again]]))
+    return (
+        np.concatenate([images, np.roll(images[:, again], PEN_PER_EPOCH, axis=0)], 1),
+        np.concatenate([labels, labels[again]]),
+    )
 
 
 @dataclass
@@ -58,8 +62,10 @@ class TrainingData:
         if self.pen_images is None:
             return self.images, self.labels
         picks = [(epoch * PEN_PER_EPOCH + j) % len(self.pen_images) for j in range(PEN_PER_EPOCH)]
-        return (torch.cat([self.images, *self.pen_images[picks]]),
-                torch.cat([self.labels, *[self.pen_labels] * PEN_PER_EPOCH]))
+        return (
+            torch.cat([self.images, *self.pen_images[picks]]),
+            torch.cat([self.labels, *[self.pen_labels] * PEN_PER_EPOCH]),
+        )
 
 
 def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:

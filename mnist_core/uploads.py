@@ -34,12 +34,15 @@ def check_size(shown: str, size: int, runner=None) -> None:
     uploads kept past settings.uploads_max_bytes()."""
     limit = min(UPLOAD_MAX_BYTES, checkpoints.MAX_BYTES)
     if size > limit:
-        raise checkpoints.CheckpointError(f"{shown}: {_mb(size)} is too large for a checkpoint (the limit "
-                                          f"is {_mb(limit)}; the largest model here is under 3 MB)")
+        raise checkpoints.CheckpointError(
+            f"{shown}: {_mb(size)} is too large for a checkpoint (the limit "
+            f"is {_mb(limit)}; the largest model here is under 3 MB)"
+        )
     if runner is not None and runner.upload_bytes() + size > settings.uploads_max_bytes():
         raise checkpoints.CheckpointError(
             f"{shown}: not saved: the uploaded models kept here already take {runner.upload_bytes() / 2**20:.0f} MB "
-            f"of the {settings.uploads_max_bytes() / 2**20:.0f} MB allowed; ask whoever runs the lab to remove some")
+            f"of the {settings.uploads_max_bytes() / 2**20:.0f} MB allowed; ask whoever runs the lab to remove some"
+        )
 
 
 def accept_upload(filename: str, content: bytes, runs=None, runner=None, owner: str | None = None) -> Path:
@@ -63,8 +66,9 @@ def accept_upload(filename: str, content: bytes, runs=None, runner=None, owner: 
         try:
             _, meta = checkpoints.load(tmp)
             claimed = meta["metrics"].get("test_accuracy")
-            meta["metrics"] = checkpoints.update_metrics(tmp, test_accuracy=None, claimed_test_accuracy=claimed,
-                                                         accuracy_source="claimed")
+            meta["metrics"] = checkpoints.update_metrics(
+                tmp, test_accuracy=None, claimed_test_accuracy=claimed, accuracy_source="claimed"
+            )
         except checkpoints.CheckpointError as exc:
             raise checkpoints.CheckpointError(str(exc).replace(tmp.name, shown)) from None
         stem = Path(shown).stem if Path(shown).suffix == checkpoints.SUFFIX else (meta.get("name") or "uploaded")

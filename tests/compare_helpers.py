@@ -52,8 +52,14 @@ class RunsCode:
 
 def code_running_checkpoint(path: Path, marker: Path, fmt: str = "torch") -> Path:
     """A file shaped like a checkpoint whose unpickling would run code (torch zip or raw pickle)."""
-    payload = {"format": checkpoints.FORMAT, "version": checkpoints.VERSION, "arch": "softmax",
-               "state_dict": {}, "name": "evil", "hook": RunsCode(marker)}
+    payload = {
+        "format": checkpoints.FORMAT,
+        "version": checkpoints.VERSION,
+        "arch": "softmax",
+        "state_dict": {},
+        "name": "evil",
+        "hook": RunsCode(marker),
+    }
     if fmt == "torch":
         torch.save(payload, path)
     else:

@@ -22,16 +22,28 @@ from mnist_core import settings  # (python -m pytest: the repository is on the p
 # The tests run torch on the threads the app's server uses (one on a 2-core machine): on a full pool,
 # anything else on the machine stalls each operation (settings.torch_threads), and CI runs beside it.
 torch.set_num_threads(settings.torch_threads())
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(autouse=True)
 def _no_lab_settings_from_the_shell(monkeypatch):
     """A developer's own MNIST_LAB_RAY_ADDRESS or MNIST_LAB_RUNS_PER_DEVICE (the README's) never changes
     what a test runs on: the tests that want them set them."""
-    for name in ("MNIST_LAB_RAY_ADDRESS", "MNIST_LAB_RUNS_PER_DEVICE", "MNIST_LAB_RUNS_PER_SESSION",
-                 "MNIST_UPLOADS_MAX_MB"):
+    for name in (
+        "MNIST_LAB_RAY_ADDRESS",
+        "MNIST_LAB_RUNS_PER_DEVICE",
+        "MNIST_LAB_RUNS_PER_SESSION",
+        "MNIST_UPLOADS_MAX_MB",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -50,8 +62,15 @@ def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     for i, d in enumerate(labels):
         img = Image.new("L", (56, 56), 0)
         font = ImageFont.load_default(size=int(rng.integers(30, 44)))
-        ImageDraw.Draw(img).text((28 + rng.integers(-4, 5), 28 + rng.integers(-4, 5)), str(d), fill=255,
-                                 font=font, anchor="mm", stroke_width=int(rng.integers(1, 3)), stroke_fill=255)
+        ImageDraw.Draw(img).text(
+            (28 + rng.integers(-4, 5), 28 + rng.integers(-4, 5)),
+            str(d),
+            fill=255,
+            font=font,
+            anchor="mm",
+            stroke_width=int(rng.integers(1, 3)),
+            stroke_fill=255,
+        )
         images[i] = np.asarray(img.resize((28, 28), Image.BILINEAR))
     return images, labels
 
@@ -107,9 +126,26 @@ class AppServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(script),
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_healthy(self.url, self.proc, timeout=60, log=Path(log))
         except (AssertionError, RuntimeError):
@@ -148,8 +184,13 @@ def shipped_server(app_server, tmp_path):
     models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
     if not (models / "cnn.pt").is_file():
         pytest.skip(f"no trained model at {models / 'cnn.pt'}: reading a drawn digit needs the shipped models")
-    return app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
-                           "MNIST_DATA_DIR": str(tmp_path / "no-data")})
+    return app_server(
+        env={
+            "MNIST_MODELS_DIR": str(models),
+            "MNIST_RUNS_DIR": str(tmp_path / "runs"),
+            "MNIST_DATA_DIR": str(tmp_path / "no-data"),
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -203,8 +244,9 @@ def draw_strokes(page, canvas, digit: int, margin: float = 0.15, steps: int = 4)
         page.mouse.up()
 
 
-def digit_image(digit: int, size: int = 280, width: int = 22, ink=(255, 255, 255, 255),
-                paper=(0, 0, 0, 255), mode: str = "RGBA") -> Image.Image:
+def digit_image(
+    digit: int, size: int = 280, width: int = 22, ink=(255, 255, 255, 255), paper=(0, 0, 0, 255), mode: str = "RGBA"
+) -> Image.Image:
     """The digit's strokes rendered with a round pen, as the canvas draws them (PIL image)."""
     img = Image.new(mode, (size, size), paper)
     draw = ImageDraw.Draw(img)

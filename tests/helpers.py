@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
-def wait_until(cond: Callable[[], object], timeout: float = 120.0, what: str = "the condition",
-               interval: float = 0.05) -> object:
+def wait_until(
+    cond: Callable[[], object], timeout: float = 120.0, what: str = "the condition", interval: float = 0.05
+) -> object:
     """Call `cond` until it returns something true, and return that; AssertionError naming `what` once
     `timeout` seconds have passed. The deadline is the test's budget, not a guess at the machine's speed:
     a busy machine makes it slower, never makes it fail sooner."""
@@ -106,8 +107,9 @@ def open_canvas(page, address: str, timeout: float = 90.0):
 
 def prediction(page):
     """The Draw page's Prediction metric (the contract in DESIGN.md), as a Playwright locator."""
-    return page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(
-        "Prediction", exact=True))
+    return page.get_by_test_id("stMetric").filter(
+        has=page.get_by_test_id("stMetricLabel").get_by_text("Prediction", exact=True)
+    )
 
 
 # --- a bench in this process ------------------------------------------------------------------------------

@@ -19,13 +19,32 @@ MARK = 123457  # a distinctive element count, found and replaced in the pickle t
 def payload(arch: str = "softmax", **changes) -> dict:
     """A well-formed checkpoint dict (untrained weights), with fields changed."""
     model = build(arch)
-    base = {"format": checkpoints.FORMAT, "version": checkpoints.VERSION, "name": "x", "arch": arch,
-            "arch_args": model.arch_args, "config": {"arch": arch, "epochs": 1}, "dataset": "mnist",
-            "history": {"steps": [[1, 0.5, 2.3, 0.1]], "epochs": [
-                {"epoch": 1.0, "train_loss": 2.0, "train_accuracy": 0.5, "test_loss": 2.0, "test_accuracy": 0.5,
-                 "seconds": 1.0, "images_per_sec": 100.0}]},
-            "metrics": {"test_accuracy": 0.5, "train_seconds": 1.0, "status": "finished", "epochs_done": 1.0},
-            "extra": {}, "state_dict": model.state_dict()}
+    base = {
+        "format": checkpoints.FORMAT,
+        "version": checkpoints.VERSION,
+        "name": "x",
+        "arch": arch,
+        "arch_args": model.arch_args,
+        "config": {"arch": arch, "epochs": 1},
+        "dataset": "mnist",
+        "history": {
+            "steps": [[1, 0.5, 2.3, 0.1]],
+            "epochs": [
+                {
+                    "epoch": 1.0,
+                    "train_loss": 2.0,
+                    "train_accuracy": 0.5,
+                    "test_loss": 2.0,
+                    "test_accuracy": 0.5,
+                    "seconds": 1.0,
+                    "images_per_sec": 100.0,
+                }
+            ],
+        },
+        "metrics": {"test_accuracy": 0.5, "train_seconds": 1.0, "status": "finished", "epochs_done": 1.0},
+        "extra": {},
+        "state_dict": model.state_dict(),
+    }
     base.update(changes)
     return base
 

@@ -44,8 +44,14 @@ def test_a_cap_of_two_runs_two_jobs_of_a_queue_at_once_and_counts_the_line(monke
 
     backend = ThreadBackend(run)
     assert backend.per_queue == 2 and "2 runs at a time" in backend.describe()
-    for queue, job in (("cpu", "a1"), ("cpu", "a2"), ("cpu", "a3"), ("cpu", "a4"), ("evaluate", "e1"),
-                       ("evaluate", "e2")):
+    for queue, job in (
+        ("cpu", "a1"),
+        ("cpu", "a2"),
+        ("cpu", "a3"),
+        ("cpu", "a4"),
+        ("evaluate", "e1"),
+        ("evaluate", "e2"),
+    ):
         backend.start(queue, job)
     assert started["a1"].wait(30) and started["a2"].wait(30) and started["e1"].wait(30)
     assert backend.position("a3") == 1 and backend.position("a4") == 2 and backend.position("a1") is None

@@ -21,6 +21,8 @@ LUMINANCE = """([selector, prop]) => {
     .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
   return 0.2126 * r + 0.7152 * g + 0.0722 * b;
 }"""
+
+
 def contrast(a: float, b: float) -> float:
     """WCAG contrast ratio of two luminances (1 to 21; body text wants 4.5 or more)."""
     return (max(a, b) + 0.05) / (min(a, b) + 0.05)
@@ -31,8 +33,9 @@ def server(shipped_server):
     return shipped_server
 
 
-@pytest.mark.parametrize("path, title", [("", "MNIST Lab"), ("/Draw", "Draw · MNIST Lab"),
-                                         ("/Digits", "Digits · MNIST Lab")])
+@pytest.mark.parametrize(
+    "path, title", [("", "MNIST Lab"), ("/Draw", "Draw · MNIST Lab"), ("/Digits", "Digits · MNIST Lab")]
+)
 def test_the_navigation_names_every_page_wherever_a_visit_starts(browser, server, path, title):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()

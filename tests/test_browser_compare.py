@@ -33,8 +33,14 @@ def compare_page(browser, app_server, small_data_dir, tmp_path):
         pytest.skip(f"no shipped models in {models}")
     real = os.environ.get("MNIST_DATA_DIR")
     data_dir = real if real and (Path(real) / "MNIST" / "raw").is_dir() else str(small_data_dir)
-    server = app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(tmp_path / "runs"),
-                             "MNIST_DATA_DIR": data_dir, "MNIST_CACHE_DIR": str(tmp_path / "cache")})
+    server = app_server(
+        env={
+            "MNIST_MODELS_DIR": str(models),
+            "MNIST_RUNS_DIR": str(tmp_path / "runs"),
+            "MNIST_DATA_DIR": data_dir,
+            "MNIST_CACHE_DIR": str(tmp_path / "cache"),
+        }
+    )
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
     page.goto(f"{server.url}/Compare")
@@ -52,7 +58,8 @@ def test_compare_shows_every_shipped_model_in_the_table_and_draws_the_charts(com
     # the grid is drawn on a canvas; its accessible table lists the rows
     page.wait_for_function(
         f"() => document.querySelectorAll(\"[data-testid='stDataFrame'] [role='row']\").length > {len(ARCHS)}",
-        timeout=30_000)
+        timeout=30_000,
+    )
     table = grid.evaluate("g => Array.from(g.querySelectorAll('[role=row]')).map(r => r.textContent).join(' | ')")
     for arch in ARCHS:
         assert arch in table, f"{arch} is not in the table"
@@ -76,9 +83,16 @@ def page_with_a_run(browser, app_server, small_data_dir, tmp_path):
     models, runs = tmp_path / "models", tmp_path / "runs"
     for name in ("softmax", "my-first-run"):
         training.train(TrainConfig(arch="softmax", max_steps=5), data_root=small_data_dir).save(
-            (models if name == "softmax" else runs) / f"{name}.pt", name=name)
-    server = app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(runs),
-                             "MNIST_DATA_DIR": str(small_data_dir), "MNIST_CACHE_DIR": str(tmp_path / "cache")})
+            (models if name == "softmax" else runs) / f"{name}.pt", name=name
+        )
+    server = app_server(
+        env={
+            "MNIST_MODELS_DIR": str(models),
+            "MNIST_RUNS_DIR": str(runs),
+            "MNIST_DATA_DIR": str(small_data_dir),
+            "MNIST_CACHE_DIR": str(tmp_path / "cache"),
+        }
+    )
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
     page.goto(f"{server.url}/Compare")

@@ -24,13 +24,20 @@ pytestmark = pytest.mark.browser
 def server(app_server, small_data_dir, tmp_path):
     models, runs = tmp_path / "models", tmp_path / "runs"
     training.train(TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir).save(
-        models / "softmax.pt", name="softmax")
+        models / "softmax.pt", name="softmax"
+    )
     store = DrawingStore(runs)
     for k in range(4):
         for d in range(10):
             store.add("mine", d, preprocess(np.asarray(digit_image(d, width=14 + 3 * k))))
-    server = app_server(env={"MNIST_MODELS_DIR": str(models), "MNIST_RUNS_DIR": str(runs),
-                             "MNIST_DATA_DIR": str(small_data_dir), "OMP_NUM_THREADS": "1"})
+    server = app_server(
+        env={
+            "MNIST_MODELS_DIR": str(models),
+            "MNIST_RUNS_DIR": str(runs),
+            "MNIST_DATA_DIR": str(small_data_dir),
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     return server, store
 
 
@@ -65,7 +72,8 @@ def test_draw_correct_fine_tune_and_read_with_the_new_model(browser, server):
         page.wait_for_selector(APP_IDLE, timeout=60_000)
         draw_strokes(page, canvas, 7)
         prediction(page).wait_for(timeout=60_000)
-        page.get_by_role("button", name="✓ Right, keep it as a").or_(
-            page.get_by_text("Wrong? It's a")).first.wait_for(timeout=30_000)  # the new model reads and offers to keep
+        page.get_by_role("button", name="✓ Right, keep it as a").or_(page.get_by_text("Wrong? It's a")).first.wait_for(
+            timeout=30_000
+        )  # the new model reads and offers to keep
     finally:
         context.close()

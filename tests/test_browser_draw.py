@@ -38,7 +38,8 @@ def draw(browser, server):
 def ink(page) -> int:
     """How much ink the canvas shows: the sum of its drawing layer's red channel (white on black)."""
     return page.locator("canvas.dc-canvas.lower-canvas").first.evaluate(
-        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.reduce((s, v, i) => i % 4 ? s : s + v, 0)")
+        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.reduce((s, v, i) => i % 4 ? s : s + v, 0)"
+    )
 
 
 def settles(page, done, what: str, timeout: float = 30) -> None:
@@ -170,8 +171,11 @@ def test_undo_clicked_twice_at_once_takes_both_strokes_and_reads_nothing_in_betw
     undo.click()
     wrong = page.evaluate(UNDO_AS_THE_CANVAS_ANSWERS, both)
     assert not wrong, f"a prediction was shown with nothing left to undo: {wrong[:3]}"
-    settles(page, lambda: ink(page) == 0 and prediction(page).count() == 0 and undo.is_disabled(),
-            "two Undos at once did not end on an empty canvas with nothing read")
+    settles(
+        page,
+        lambda: ink(page) == 0 and prediction(page).count() == 0 and undo.is_disabled(),
+        "two Undos at once did not end on an empty canvas with nothing read",
+    )
     page.get_by_text("Draw a digit (0-9) in the black square").wait_for(timeout=30_000)
     draw_strokes(page, canvas, 7)  # and the canvas draws and reads as before
     reads(page, 7)
@@ -194,8 +198,11 @@ def touch_strokes(page, canvas, digit: int) -> None:
     side = box["width"] * 0.7
     for stroke in stroke_points(digit, box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.15, side):
         # a finger reports many small moves: 6 between each pair of the stroke's points
-        points = [stroke[0]] + [(x0 + (x1 - x0) * k / 6, y0 + (y1 - y0) * k / 6)
-                                for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False) for k in range(1, 7)]
+        points = [stroke[0]] + [
+            (x0 + (x1 - x0) * k / 6, y0 + (y1 - y0) * k / 6)
+            for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False)
+            for k in range(1, 7)
+        ]
         kinds = ["touchStart", *["touchMove"] * (len(points) - 1)]
         for kind, (x, y) in zip(kinds, points, strict=True):
             cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
@@ -229,9 +236,15 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
         undo.click()  # the upright stroke goes: one stroke is left, still something to read
         # the first Undo is done when the canvas shows one stroke (it sends that drawing back as it draws it)
         # and the page, idle, reads that drawing (while it waits for the canvas it reads nothing)
-        settles(page, lambda: 0 < ink(page) < both and prediction(page).count() == 1
-                and page.get_by_text("Reading the edited drawing").count() == 0,
-                "the canvas did not send back the drawing without its last stroke, read")
+        settles(
+            page,
+            lambda: (
+                0 < ink(page) < both
+                and prediction(page).count() == 1
+                and page.get_by_text("Reading the edited drawing").count() == 0
+            ),
+            "the canvas did not send back the drawing without its last stroke, read",
+        )
         expect(undo).to_be_enabled()
         undo.click()  # and then the first: the canvas is empty again
         prediction(page).wait_for(state="detached", timeout=30_000)

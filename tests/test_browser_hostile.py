@@ -30,8 +30,12 @@ def status(runs: Path, name: str) -> dict:
 
 def wait_status(runs: Path, name: str, wanted: set[str], timeout: float) -> dict:
     """The run's status file once it says one of `wanted`."""
-    return wait_until(lambda: (s := status(runs, name)).get("status") in wanted and s, timeout,
-                      f"{name} to reach {wanted}", interval=0.2)
+    return wait_until(
+        lambda: (s := status(runs, name)).get("status") in wanted and s,
+        timeout,
+        f"{name} to reach {wanted}",
+        interval=0.2,
+    )
 
 
 def open_train(browser, url: str):
@@ -48,8 +52,9 @@ def start_long_run(page, name: str, epochs: int) -> None:
     page.get_by_text(f"{ARCHS[ARCH].params:,} parameters").wait_for(timeout=60_000)
     # until the rerun for the new architecture ends, the previous one's (stale) form may still be there
     page.locator(APP_IDLE).wait_for(timeout=60_000)
-    page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"Epochs\"]').length === 1",
-                           timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('input[aria-label=\"Epochs\"]').length === 1", timeout=60_000
+    )
     augment = page.get_by_role("switch", name="Augment: random affine")
     if augment.is_checked():
         page.get_by_text("Augment: random affine").click()
@@ -65,11 +70,13 @@ def start_long_run(page, name: str, epochs: int) -> None:
     page.get_by_role("button", name="Start training").click()
 
 
-def test_a_run_trains_to_its_end_after_its_browser_closes(app_server, browser, small_data_dir, tmp_path,
-                                                           record_property):
+def test_a_run_trains_to_its_end_after_its_browser_closes(
+    app_server, browser, small_data_dir, tmp_path, record_property
+):
     runs = tmp_path / "runs"
-    server = app_server(env={"MNIST_DATA_DIR": str(small_data_dir), "MNIST_RUNS_DIR": str(runs),
-                             "OMP_NUM_THREADS": "1"})
+    server = app_server(
+        env={"MNIST_DATA_DIR": str(small_data_dir), "MNIST_RUNS_DIR": str(runs), "OMP_NUM_THREADS": "1"}
+    )
     a_context, a = open_train(browser, server.url)
     start_long_run(a, "left-behind", epochs=20)
     wait_status(runs, "left-behind", {"running", "finished"}, timeout=120)

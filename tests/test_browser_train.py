@@ -98,9 +98,12 @@ def set_run(page, name: str, epochs: int, log_every: int = 1, arch: str = ARCH) 
     page.locator(APP_IDLE).wait_for(timeout=60_000)  # and the rerun that draws its form has ended
     # until the rerun ends, the previous architecture's (stale) widgets are still on the page, and
     # what is typed into them is lost: wait for the form to hold this architecture's recipe
-    page.wait_for_function("n => { const e = document.querySelectorAll('input[aria-label=\"Epochs\"]');"
-                           " return e.length === 1 && e[0].value === n; }",
-                           arg=str(recipes.quick(arch).epochs), timeout=60_000)
+    page.wait_for_function(
+        "n => { const e = document.querySelectorAll('input[aria-label=\"Epochs\"]');"
+        " return e.length === 1 && e[0].value === n; }",
+        arg=str(recipes.quick(arch).epochs),
+        timeout=60_000,
+    )
     augment = page.get_by_role("switch", name="Augment: random affine")
     if augment.is_checked():
         page.get_by_text("Augment: random affine").click()
@@ -130,8 +133,9 @@ def chart_grows(page, script: str, more_than: int, timeout: float = 120) -> int:
     """Wait until the chart shows more than `more_than` points; the count it then showed, read in the same
     evaluation (a second read could land while the chart is being redrawn, and find none)."""
     try:
-        seen = page.wait_for_function(f"() => {{ const n = ({script})(); return n > {more_than} ? n : false; }}",
-                                      timeout=timeout * 1000)
+        seen = page.wait_for_function(
+            f"() => {{ const n = ({script})(); return n > {more_than} ? n : false; }}", timeout=timeout * 1000
+        )
     except Exception as exc:
         raise AssertionError(f"the chart stayed at {page.evaluate(script)} points, not more than {more_than}") from exc
     return int(seen.json_value())

@@ -57,9 +57,18 @@ def predictions(model: nn.Module) -> torch.Tensor:
 
 def payload(**changes) -> dict:
     """A well-formed checkpoint dict for softmax (untrained), with fields changed or removed."""
-    base = {"format": checkpoints.FORMAT, "version": checkpoints.VERSION, "name": "x", "arch": "softmax",
-            "arch_args": {}, "config": {}, "history": {}, "metrics": {}, "extra": {},
-            "state_dict": build("softmax").state_dict()}
+    base = {
+        "format": checkpoints.FORMAT,
+        "version": checkpoints.VERSION,
+        "name": "x",
+        "arch": "softmax",
+        "arch_args": {},
+        "config": {},
+        "history": {},
+        "metrics": {},
+        "extra": {},
+        "state_dict": build("softmax").state_dict(),
+    }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not ...}
 
@@ -96,8 +105,11 @@ def test_round_trip_keeps_predictions_and_metadata(trained, tmp_path):
     assert meta["metrics"]["status"] == "finished" and meta["metrics"]["epochs_done"] == 2
     created = datetime.fromisoformat(meta["created"])
     assert created.tzinfo is not None and created <= datetime.now(timezone.utc)
-    assert meta["versions"] == {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
-                                "python": platform.python_version()}
+    assert meta["versions"] == {
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "python": platform.python_version(),
+    }
     assert meta["extra"] == {"note": "hello", "data_seen": trained.data_seen}  # which training data it saw
     assert "state_dict" not in meta
     # the same file through the public loader
@@ -141,8 +153,11 @@ def test_truncated_file_is_refused(trained, tmp_path):
         assert "could run code" not in refused(bad, "not a readable checkpoint")
 
 
-@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 40, b"PK\x03\x04" + bytes(500),
-                                     b"\x80\x02}q\x00."[:-1]], ids=["empty", "all-bytes", "fake-zip", "cut-pickle"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", bytes(range(256)) * 40, b"PK\x03\x04" + bytes(500), b"\x80\x02}q\x00."[:-1]],
+    ids=["empty", "all-bytes", "fake-zip", "cut-pickle"],
+)
 def test_bytes_that_are_not_a_torch_file_are_refused(content, tmp_path):
     bad = tmp_path / "junk.pt"
     bad.write_bytes(content)
@@ -151,18 +166,22 @@ def test_bytes_that_are_not_a_torch_file_are_refused(content, tmp_path):
 
 def test_random_bytes_are_refused(tmp_path):
     bad = tmp_path / "noise.pt"
-    bad.write_bytes(torch.randint(0, 256, (5000,), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
-                    .numpy().tobytes())
+    bad.write_bytes(
+        torch.randint(0, 256, (5000,), generator=torch.Generator().manual_seed(1), dtype=torch.uint8).numpy().tobytes()
+    )
     msg = refused(bad, "not a readable checkpoint")
     assert "could run code" not in msg  # junk is not reported as a code-running file
 
 
-@pytest.mark.parametrize("state, why", [
-    (lambda: build("mlp").state_dict(), "other layers"),
-    (lambda: {"1.weight": torch.zeros(10, 100), "1.bias": torch.zeros(10)}, "wrong shapes"),
-    (lambda: {"1.weight": torch.zeros(10, 784)}, "a missing bias"),
-    (lambda: {**build("softmax").state_dict(), "2.weight": torch.zeros(3)}, "an extra tensor"),
-])
+@pytest.mark.parametrize(
+    "state, why",
+    [
+        (lambda: build("mlp").state_dict(), "other layers"),
+        (lambda: {"1.weight": torch.zeros(10, 100), "1.bias": torch.zeros(10)}, "wrong shapes"),
+        (lambda: {"1.weight": torch.zeros(10, 784)}, "a missing bias"),
+        (lambda: {**build("softmax").state_dict(), "2.weight": torch.zeros(3)}, "an extra tensor"),
+    ],
+)
 def test_weights_of_another_shape_are_refused(state, why, tmp_path):
     bad = tmp_path / "misfit.pt"
     torch.save(payload(state_dict=state()), bad)
@@ -185,8 +204,15 @@ def test_a_cnn_records_its_width_and_older_checkpoints_still_load_as_width_16(tm
     assert checkpoints.load(again)[0][0].out_channels == 16
 
 
-@pytest.mark.parametrize("args, why", [({"width": 10**6}, "from 4 to 64"), ({"width": 2.5}, "whole number"),
-                                       ({"width": True}, "whole number"), ({"depth": 3}, "no argument 'depth'")])
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        ({"width": 10**6}, "from 4 to 64"),
+        ({"width": 2.5}, "whole number"),
+        ({"width": True}, "whole number"),
+        ({"depth": 3}, "no argument 'depth'"),
+    ],
+)
 def test_builder_arguments_out_of_range_are_refused_before_building(args, why, tmp_path):
     bad = tmp_path / "huge.pt"  # a hostile file must not make the server allocate a giant network
     torch.save(payload(arch="cnn", arch_args=args, state_dict=build("cnn").state_dict()), bad)
@@ -200,8 +226,11 @@ def test_a_run_sets_the_width_within_its_range_and_only_where_the_network_has_on
     model, meta = checkpoints.load(result.save(tmp_path / "narrow.pt"))
     assert model[0].out_channels == 8 and meta["arch_args"] == {"width": 8} and meta["config"]["width"] == 8
     assert recipes.recommended("cnn").width == 24 and recipes.tutorial("cnn").width == 0
-    for arch, width, why in [("cnn", 10**6, "from 4 to 64"), ("cnn", True, "whole number"),
-                             ("mlp", 24, "takes no argument 'width'")]:
+    for arch, width, why in [
+        ("cnn", 10**6, "from 4 to 64"),
+        ("cnn", True, "whole number"),
+        ("mlp", 24, "takes no argument 'width'"),
+    ]:
         with pytest.raises(ValueError, match=why):
             TrainConfig(arch=arch, width=width)
 
@@ -213,10 +242,19 @@ def test_unknown_architecture_is_refused(arch, tmp_path):
     refused(bad, "unknown architecture")
 
 
-@pytest.mark.parametrize("obj", [[1, 2, 3], torch.zeros(3), "a string", 42, None,
-                                 build("softmax").state_dict(),  # a bare state dict, as many tutorials save
-                                 {"format": "something-else", "arch": "softmax"}],
-                         ids=["list", "tensor", "str", "int", "none", "bare-state-dict", "other-format"])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        [1, 2, 3],
+        torch.zeros(3),
+        "a string",
+        42,
+        None,
+        build("softmax").state_dict(),  # a bare state dict, as many tutorials save
+        {"format": "something-else", "arch": "softmax"},
+    ],
+    ids=["list", "tensor", "str", "int", "none", "bare-state-dict", "other-format"],
+)
 def test_torch_files_that_are_not_checkpoints_are_refused(obj, tmp_path):
     bad = tmp_path / "other.pt"
     torch.save(obj, bad)
@@ -380,9 +418,30 @@ def test_a_failed_rename_leaves_no_temp_file(tmp_path, monkeypatch):
 
 # -- safe names -------------------------------------------------------------------------------
 
-HOSTILE_NAMES = ["../../etc/passwd", "..", ".", "../", "a/b/c", "/abs/path", "a\\b\\..\\c", "x\x00y", "\x00",
-                 "a" * 500, "🙂", "digit 🙂 7", "", "   ", "-rf", ".hidden", "..\\..\\windows", "名前",
-                 "tab\tnew\nline", "~", "$(rm -rf ~)", "a..b...c"]
+HOSTILE_NAMES = [
+    "../../etc/passwd",
+    "..",
+    ".",
+    "../",
+    "a/b/c",
+    "/abs/path",
+    "a\\b\\..\\c",
+    "x\x00y",
+    "\x00",
+    "a" * 500,
+    "🙂",
+    "digit 🙂 7",
+    "",
+    "   ",
+    "-rf",
+    ".hidden",
+    "..\\..\\windows",
+    "名前",
+    "tab\tnew\nline",
+    "~",
+    "$(rm -rf ~)",
+    "a..b...c",
+]
 SAFE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 

@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from mnist_core import checkpoints, recipes
-from mnist_core.__main__ import _config_from_args, main, parser
+from mnist_core.__main__ import main
+from mnist_core.cli import config_from_args, parser
 from mnist_core.models import ARCHS, get_arch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,14 +41,25 @@ def home(tmp_path_factory) -> Path:
 
 
 def cli(home: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MNIST_DATA_DIR", "no_proxy", "NO_PROXY") and not k.startswith("MNIST_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MNIST_DATA_DIR", "no_proxy", "NO_PROXY") and not k.startswith("MNIST_")
+    }
     dead = f"http://127.0.0.1:{closed_port()}"
-    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MNIST_RUNS_DIR=str(home / "runs"),
-               MNIST_MODELS_DIR=str(home / "models"), http_proxy=dead, https_proxy=dead, HTTP_PROXY=dead,
-               HTTPS_PROXY=dead)
-    return subprocess.run([sys.executable, "-m", "mnist_core", *args], cwd=home, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        OMP_NUM_THREADS="1",
+        MNIST_RUNS_DIR=str(home / "runs"),
+        MNIST_MODELS_DIR=str(home / "models"),
+        http_proxy=dead,
+        https_proxy=dead,
+        HTTP_PROXY=dead,
+        HTTPS_PROXY=dead,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_core", *args], cwd=home, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
@@ -63,8 +75,19 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
 def trained(home, small_data_dir) -> tuple[Path, dict, subprocess.CompletedProcess]:
     """`train --arch softmax --epochs 1 --json` on the small data: (checkpoint, summary, process)."""
     out = home / "out" / "soft.pt"
-    proc = cli(home, "train", "--arch", "softmax", "--epochs", "1", "--data-dir", str(small_data_dir),
-               "--out", str(out), "--json")
+    proc = cli(
+        home,
+        "train",
+        "--arch",
+        "softmax",
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(small_data_dir),
+        "--out",
+        str(out),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     return out, summary, proc
@@ -126,8 +149,11 @@ def test_architecture_names_are_case_insensitive(typed):
 def test_train_help_shows_every_default(home):
     proc = cli(home, "train", "--help")
     assert proc.returncode == 0, proc.stderr
-    options = [a for a in parser()._subparsers._group_actions[0].choices["train"]._actions
-               if a.option_strings and a.dest not in ("help", "json", "tutorial")]
+    options = [
+        a
+        for a in parser()._subparsers._group_actions[0].choices["train"]._actions
+        if a.option_strings and a.dest not in ("help", "json", "tutorial")
+    ]
     text = " ".join(proc.stdout.split())
     for action in options:
         assert action.help and "default" in action.help, action.dest
@@ -137,8 +163,19 @@ def test_train_help_shows_every_default(home):
 
 
 def test_max_steps_json_reports_what_ran(home, small_data_dir, tmp_path):
-    proc = cli(home, "train", "--arch", "softmax", "--max-steps", "4", "--data-dir", str(small_data_dir),
-               "--out", str(tmp_path / "four.pt"), "--json")
+    proc = cli(
+        home,
+        "train",
+        "--arch",
+        "softmax",
+        "--max-steps",
+        "4",
+        "--data-dir",
+        str(small_data_dir),
+        "--out",
+        str(tmp_path / "four.pt"),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     steps_per_epoch = -(-1200 // recipes.recommended("softmax").batch_size)
@@ -164,9 +201,7 @@ def test_archs_table_is_aligned(home):
                 end = at + len(column)
                 assert row[end - 1].isdigit() and row[end] == " ", row
             else:
-                assert row[at - 2:at] == "  " and row[at] != " ", (column, row)
-
-
+                assert row[at - 2 : at] == "  " and row[at] != " ", (column, row)
 
 
 def test_missing_data_dir_is_a_clean_error(home):
@@ -222,10 +257,13 @@ def test_truncated_test_labels_are_named(small_data_dir, tmp_path, capsys):
     assert code == 2 and err.startswith("error: ") and bad_file in err and partner_of(bad_file) not in err
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--lr", "-1", "learning rate must be in (0, 10]"),
-    ("--label-smoothing", "1", "label smoothing must be in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--lr", "-1", "learning rate must be in (0, 10]"),
+        ("--label-smoothing", "1", "label smoothing must be in [0, 1)"),
+    ],
+)
 def test_bad_hyperparameter_is_a_clean_error(flag, value, message, small_data_dir, capsys):
     code, out, err = run_main(capsys, "train", "--arch", "softmax", flag, value, "--data-dir", str(small_data_dir))
     assert code == 2 and err == f"error: {message}\n" and out == ""
@@ -233,8 +271,8 @@ def test_bad_hyperparameter_is_a_clean_error(flag, value, message, small_data_di
 
 def test_train_flags_override_the_chosen_recipe():
     args = parser().parse_args(["train", "--arch", "cnn", "--tutorial", "--label-smoothing", "0.2", "--lr", "0.03"])
-    assert _config_from_args(args) == recipes.tutorial("cnn", label_smoothing=0.2, lr=0.03)
-    assert _config_from_args(parser().parse_args(["train"])) == recipes.recommended("cnn")
+    assert config_from_args(args) == recipes.tutorial("cnn", label_smoothing=0.2, lr=0.03)
+    assert config_from_args(parser().parse_args(["train"])) == recipes.recommended("cnn")
 
 
 def test_corrupt_checkpoint_is_a_clean_error_naming_it(tmp_path, small_data_dir, capsys):
@@ -279,9 +317,28 @@ def test_a_diverging_run_exits_1_and_saves_nothing(small_data_dir, tmp_path, cap
     # in-process (the same main() the subprocesses run): a run that diverges is reported, not saved
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
     out = tmp_path / "diverged.pt"
-    code, stdout, _ = run_main(capsys, "train", "--arch", "mlp", "--optimizer", "sgd_momentum", "--lr", "10",
-                               "--schedule", "constant", "--no-augment", "--batch-size", "64", "--epochs", "1",
-                               "--data-dir", str(small_data_dir), "--out", str(out), "--json")
+    code, stdout, _ = run_main(
+        capsys,
+        "train",
+        "--arch",
+        "mlp",
+        "--optimizer",
+        "sgd_momentum",
+        "--lr",
+        "10",
+        "--schedule",
+        "constant",
+        "--no-augment",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(small_data_dir),
+        "--out",
+        str(out),
+        "--json",
+    )
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert code == 1 and summary["status"] == "diverged" and summary["path"] is None
     assert re.search(r"at step \d+", summary["message"]) and summary["test_accuracy"] is None
@@ -328,8 +385,19 @@ def test_finetune_json_reports_before_and_after_and_saves_a_new_model(home, smal
     for k in range(5):
         for d in range(10):
             store.add("hand", d, preprocess(np.asarray(digit_image(d, width=14 + 3 * k))))
-    proc = cli(home, "finetune", "--from", str(base), "--collection", "hand", "--max-steps", "20",
-               "--data-dir", str(small_data_dir), "--json")
+    proc = cli(
+        home,
+        "finetune",
+        "--from",
+        str(base),
+        "--collection",
+        "hand",
+        "--max-steps",
+        "20",
+        "--data-dir",
+        str(small_data_dir),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     s = json.loads(proc.stdout.strip().splitlines()[-1])
     assert s["status"] == "finished" and s["held_out"] == 10 and s["collection"] == "hand"
@@ -338,6 +406,21 @@ def test_finetune_json_reports_before_and_after_and_saves_a_new_model(home, smal
     saved = Path(s["path"])
     assert saved.parent == (home / "runs").resolve() or saved.parent == home / "runs"
     assert saved.name == "soft_hand.pt" and checkpoints.read(saved)["config"]["collection"] == "hand"
-    again = json.loads(cli(home, "finetune", "--from", str(base), "--collection", "hand", "--max-steps", "5",
-                           "--data-dir", str(small_data_dir), "--json").stdout.strip().splitlines()[-1])
+    again = json.loads(
+        cli(
+            home,
+            "finetune",
+            "--from",
+            str(base),
+            "--collection",
+            "hand",
+            "--max-steps",
+            "5",
+            "--data-dir",
+            str(small_data_dir),
+            "--json",
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert Path(again["path"]).name == "soft_hand-2.pt"  # never over the first

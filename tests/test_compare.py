@@ -64,7 +64,8 @@ def test_curve_points_follow_history(models):
         mine = [p for p in steps if p["model"] == r["name"]]
         assert [[p["step"], p["epoch"], p["loss"], p["seconds"]] for p in mine] == hist["steps"]
         assert [p["test_accuracy"] for p in eps if p["model"] == r["name"]] == [
-            e["test_accuracy"] for e in hist["epochs"]]
+            e["test_accuracy"] for e in hist["epochs"]
+        ]
         assert len(mine) > 1
 
 
@@ -138,14 +139,22 @@ def test_cache_survives_a_restart(models):
 
     measure.summaries()
     evaluation.on_test_set(entry("softmax"))
-    code = ("import torch; from mnist_core import checkpoints, evaluation, inference, measure\n"
-            "def refuse(*a, **k): raise SystemExit('loaded a checkpoint')\n"
-            "checkpoints.load = torch.load = refuse\n"
-            "measure.summaries()\n"
-            "[evaluation.on_test_set(e) for e in inference.model_entries() if e.name == 'softmax']\n"
-            "print('cached')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(),
-                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    code = (
+        "import torch; from mnist_core import checkpoints, evaluation, inference, measure\n"
+        "def refuse(*a, **k): raise SystemExit('loaded a checkpoint')\n"
+        "checkpoints.load = torch.load = refuse\n"
+        "measure.summaries()\n"
+        "[evaluation.on_test_set(e) for e in inference.model_entries() if e.name == 'softmax']\n"
+        "print('cached')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "cached"
 
@@ -178,8 +187,7 @@ def test_cache_invalidated_when_checkpoint_changes(models, small_data_dir, monke
     assert calls == []
 
 
-def test_a_renamed_run_keeps_its_measurements_and_a_changed_one_is_measured_again(models, tmp_path,
-                                                                                  monkeypatch):
+def test_a_renamed_run_keeps_its_measurements_and_a_changed_one_is_measured_again(models, tmp_path, monkeypatch):
     measure.summaries()
     runs = tmp_path / "runs"  # the cache is in it already (runs/.cache)
     old = runs / "mine.pt"
@@ -310,8 +318,9 @@ def _edited(path: Path, tmp_path: Path, **changes) -> bytes:
     return out.read_bytes()
 
 
-@pytest.mark.parametrize("kind", ["random", "truncated", "empty", "text", "wrong_shape", "unknown_arch",
-                                  "plain_torch_file"])
+@pytest.mark.parametrize(
+    "kind", ["random", "truncated", "empty", "text", "wrong_shape", "unknown_arch", "plain_torch_file"]
+)
 def test_upload_refuses_bad_files(models, tmp_path, kind):
     src = models / "mlp_128_64.pt"
     content = {
@@ -394,13 +403,16 @@ def test_machine_load_without_a_load_average(monkeypatch):
     assert compare.timed_on({"device": "cpu", **devices.machine_load()}) == "CPU, load not recorded"
 
 
-@pytest.mark.parametrize("row, text", [
-    ({"device": "cpu"}, "CPU, load not recorded"),  # a checkpoint made before the load was recorded
-    ({"device": "cpu", "load_1min": 1.9, "cpu_count": 2}, "2 CPU cores, idle (load 1.9)"),
-    ({"device": "cpu", "load_1min": 5.7, "cpu_count": 2}, "2 CPU cores, busy: load 5.7"),
-    ({"device": "cuda", "load_1min": 1.0, "cpu_count": 16}, "GPU, 16 CPU cores, idle (load 1.0)"),
-    ({"device": "cpu", "load_1min": "high", "cpu_count": True}, "CPU, load not recorded"),  # odd values: unknown
-])
+@pytest.mark.parametrize(
+    "row, text",
+    [
+        ({"device": "cpu"}, "CPU, load not recorded"),  # a checkpoint made before the load was recorded
+        ({"device": "cpu", "load_1min": 1.9, "cpu_count": 2}, "2 CPU cores, idle (load 1.9)"),
+        ({"device": "cpu", "load_1min": 5.7, "cpu_count": 2}, "2 CPU cores, busy: load 5.7"),
+        ({"device": "cuda", "load_1min": 1.0, "cpu_count": 16}, "GPU, 16 CPU cores, idle (load 1.0)"),
+        ({"device": "cpu", "load_1min": "high", "cpu_count": True}, "CPU, load not recorded"),  # odd values: unknown
+    ],
+)
 def test_timed_on_says_where_a_time_was_measured(row, text):
     assert compare.timed_on(row) == text
 
@@ -408,24 +420,46 @@ def test_timed_on_says_where_a_time_was_measured(row, text):
 def test_timing_caveat_names_the_times_that_may_include_other_work():
     idle = {"name": "a", "train_seconds": 80.0, "device": "cpu", "load_1min": 2.0, "cpu_count": 2}
     assert compare.timing_caveat([idle]) is None
-    caveat = compare.timing_caveat([idle, {"name": "cnn", "train_seconds": 1789.5, "device": "cpu"},
-                                    {**idle, "name": "b", "load_1min": 6.0}])
+    caveat = compare.timing_caveat(
+        [idle, {"name": "cnn", "train_seconds": 1789.5, "device": "cpu"}, {**idle, "name": "b", "load_1min": 6.0}]
+    )
     assert "b trained on a busy machine; cnn carries no load record" in caveat and "a," not in caveat
     assert compare.timing_caveat([{"name": "upload", "train_seconds": None}]) is None
 
 
 def test_settings_tell_two_runs_apart():
-    base = {"optimizer": "adam", "lr": 0.001, "schedule": "constant", "batch_size": 128, "epochs": 1,
-            "augment": False, "pen_data": False, "dataset": "mnist", "init_from": "", "collection": ""}
+    base = {
+        "optimizer": "adam",
+        "lr": 0.001,
+        "schedule": "constant",
+        "batch_size": 128,
+        "epochs": 1,
+        "augment": False,
+        "pen_data": False,
+        "dataset": "mnist",
+        "init_from": "",
+        "collection": "",
+    }
     a = compare.settings_text({"arch": "cnn", "config": base})
     assert a == "cnn · adam lr 0.001 · batch 128 · 1 epoch"
     b = compare.settings_text({"arch": "cnn", "config": {**base, "lr": 0.02, "augment": True, "pen_data": True}})
     assert b == "cnn · adam lr 0.02 · batch 128 · 1 epoch · augmented · pen data"
-    tuned = compare.settings_text({"arch": "cnn", "config": {**base, "schedule": "onecycle", "max_steps": 300,
-                                                             "init_from": "/x/models/cnn.pt", "collection": "mine"}})
+    tuned = compare.settings_text(
+        {
+            "arch": "cnn",
+            "config": {
+                **base,
+                "schedule": "onecycle",
+                "max_steps": 300,
+                "init_from": "/x/models/cnn.pt",
+                "collection": "mine",
+            },
+        }
+    )
     assert tuned == "cnn · adam lr 0.001 onecycle · batch 128 · 300 steps · fine-tuned from cnn · on drawings 'mine'"
     assert compare.settings_text({"arch": "lenet", "config": {**base, "dataset": "fashion", "epochs": 5}}) == (
-        "lenet · FashionMNIST · adam lr 0.001 · batch 128 · 5 epochs")
+        "lenet · FashionMNIST · adam lr 0.001 · batch 128 · 5 epochs"
+    )
     assert compare.settings_text({"arch": "softmax", "config": {}}) == "softmax · ?"  # a file without settings
 
 
@@ -445,14 +479,27 @@ def test_tutorial_figures_keep_mnist_accuracies_apart_from_other_measures():
 
 
 def test_missing_notes_say_why_a_cell_is_empty():
-    rows = [{"name": "a", "test_accuracy": 0.9, "drawn_accuracy": None, "drawn_note": "trained on another dataset"},
-            {"name": "b", "test_accuracy": None, "accuracy_source": "claimed", "drawn_accuracy": None,
-             "drawn_note": "trained on another dataset", "drawings_accuracy": 0.5}]
-    notes = compare.missing_notes(rows, {"test_accuracy": "Test accuracy", "drawn_accuracy": "Real handwriting",
-                                         "drawings_accuracy": "Your drawings"}, {"a": "no held-out drawings"})
-    assert notes == ["Real handwriting — a, b: trained on another dataset",
-                     "Your drawings — a: no held-out drawings",
-                     "Test accuracy — b: only claimed by the uploaded file until it is measured here"]
+    rows = [
+        {"name": "a", "test_accuracy": 0.9, "drawn_accuracy": None, "drawn_note": "trained on another dataset"},
+        {
+            "name": "b",
+            "test_accuracy": None,
+            "accuracy_source": "claimed",
+            "drawn_accuracy": None,
+            "drawn_note": "trained on another dataset",
+            "drawings_accuracy": 0.5,
+        },
+    ]
+    notes = compare.missing_notes(
+        rows,
+        {"test_accuracy": "Test accuracy", "drawn_accuracy": "Real handwriting", "drawings_accuracy": "Your drawings"},
+        {"a": "no held-out drawings"},
+    )
+    assert notes == [
+        "Real handwriting — a, b: trained on another dataset",
+        "Your drawings — a: no held-out drawings",
+        "Test accuracy — b: only claimed by the uploaded file until it is measured here",
+    ]
 
 
 # --- accuracy on a collection of the user's drawings -------------------------------------------------

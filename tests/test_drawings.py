@@ -151,8 +151,9 @@ def test_import_brings_an_export_back_into_a_collection(store):
         store.add("mine", d, x28(d))
     assert store.import_zip("copy", store.export_zip("mine")) == 3
     assert store.counts("copy") == store.counts("mine")
-    np.testing.assert_array_equal(np.stack([d.x28 for d in store.drawings("copy")]),
-                                  np.stack([d.x28 for d in store.drawings("mine")]))
+    np.testing.assert_array_equal(
+        np.stack([d.x28 for d in store.drawings("copy")]), np.stack([d.x28 for d in store.drawings("mine")])
+    )
     # a large canvas PNG in a digit folder is made a 28x28 input as the Draw page would
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -168,15 +169,19 @@ def zip_of(entries: dict) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"not a zip", "not a ZIP"),
-    (zip_of({"notes.txt": b"hello"}), "no drawings"),
-    (zip_of({"../../evil/3/x.png": b"x"}), "expected DIGIT/NAME.png"),
-    (zip_of({"a/b/3/x.png": b"x"}), "expected DIGIT/NAME.png"),
-    (zip_of({"3/x.png": b"this is text, not a PNG"}), "not an image"),
-    (zip_of({"3/huge.png": b"\x00" * (drawings.IMPORT_MAX_INFLATED + 1)}), "inflate to over"),
-    (b"\x00" * (drawings.IMPORT_MAX_BYTES + 1), "at most 20 MB"),
-], ids=["not-zip", "no-pngs", "traversal", "deep", "not-image", "bomb", "too-large"])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a zip", "not a ZIP"),
+        (zip_of({"notes.txt": b"hello"}), "no drawings"),
+        (zip_of({"../../evil/3/x.png": b"x"}), "expected DIGIT/NAME.png"),
+        (zip_of({"a/b/3/x.png": b"x"}), "expected DIGIT/NAME.png"),
+        (zip_of({"3/x.png": b"this is text, not a PNG"}), "not an image"),
+        (zip_of({"3/huge.png": b"\x00" * (drawings.IMPORT_MAX_INFLATED + 1)}), "inflate to over"),
+        (b"\x00" * (drawings.IMPORT_MAX_BYTES + 1), "at most 20 MB"),
+    ],
+    ids=["not-zip", "no-pngs", "traversal", "deep", "not-image", "bomb", "too-large"],
+)
 def test_a_bad_import_is_refused_and_changes_nothing(store, content, message):
     store.add("mine", 2, x28(2))
     good = zip_of({"5/ok.png": z28_png()})

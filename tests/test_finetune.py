@@ -67,8 +67,9 @@ def test_distillation_keeps_the_starting_models_outputs_on_mnist(base, collectio
         cfg = recipes.finetune(str(base), "softmax", "mine", max_steps=40, lr=5e-3, distill=distill)
         model = training.train(cfg, data_root=small_data_dir).model
         with torch.no_grad():
-            return F.kl_div(F.log_softmax(model(x), 1), F.log_softmax(start(x), 1), log_target=True,
-                            reduction="batchmean").item()
+            return F.kl_div(
+                F.log_softmax(model(x), 1), F.log_softmax(start(x), 1), log_target=True, reduction="batchmean"
+            ).item()
 
     kept, free = drift(5.0), drift(0.0)
     assert kept < 0.5 * free, (kept, free)

@@ -39,8 +39,10 @@ ROWS = {
     "string_accuracy": (hf.string_accuracy, r"metrics test_accuracy is '100%', not a number in \[0, 1\]"),
     "bad_history": (hf.bad_history, r"history (step|epoch) 0 is"),
     "nan_weights": (hf.nan_weights, r"weight '.*' holds [\d,]+ non-finite values"),
-    "padding": (lambda p: hf.padded(p, 3),
-                r"extra\['padding'\] is a string of [\d,]+ characters \(the limit is 2000\)"),
+    "padding": (
+        lambda p: hf.padded(p, 3),
+        r"extra\['padding'\] is a string of [\d,]+ characters \(the limit is 2000\)",
+    ),
 }
 
 
@@ -106,8 +108,11 @@ def test_the_zip_bomb_is_refused_before_anything_is_inflated(bomb):
         sizes = {i.filename: (i.file_size, i.compress_size) for i in z.infolist()}
     inflated, packed = max(sizes.values())
     assert inflated == 2**30 and packed < 2**21 and bomb.stat().st_size < 2**21  # 1 GiB in under 2 MB
-    with pytest.raises(CheckpointError, match=r"^bomb\.pt: refused: entry 'archive/data/\d+' would inflate to "
-                                              r"1,024 MB \(the limit is 16 MB"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"^bomb\.pt: refused: entry 'archive/data/\d+' would inflate to "
+        r"1,024 MB \(the limit is 16 MB",
+    ):
         checkpoints.load(bomb)
 
 
@@ -132,8 +137,14 @@ print(json.dumps({"normal": normal, "after": peak(), "outcome": outcome}))
 
 
 def peak_memory(good: Path, bomb: Path, mode: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", PEAK, str(good), str(bomb), mode], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300, env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK, str(good), str(bomb), mode],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -147,8 +158,9 @@ def test_the_zip_bomb_costs_no_memory_to_refuse(bomb, trained, record_property):
     extra_control = (control["after"] - control["normal"]) / 2**20
     record_property("bomb_extra_peak_mb", round(extra, 1))
     record_property("bomb_unguarded_extra_peak_mb", round(extra_control, 1))
-    print(f"zip bomb: peak {extra:.1f} MB above a normal load when refused; {extra_control:.0f} MB when loaded "
-          "unguarded")
+    print(
+        f"zip bomb: peak {extra:.1f} MB above a normal load when refused; {extra_control:.0f} MB when loaded unguarded"
+    )
     assert guarded["outcome"].startswith("bomb.pt: refused:")
     assert control["outcome"] == "loaded" and extra_control > 512, control  # the bomb is real
     assert extra < 300, guarded
@@ -169,8 +181,13 @@ def test_the_command_line_refuses_them_with_a_clean_message(tmp_path, capsys, bo
 
 
 def test_non_finite_metadata_numbers_are_refused(tmp_path):
-    for field, value in [("test_accuracy", float("nan")), ("test_accuracy", 1.5), ("test_accuracy", True),
-                         ("train_seconds", float("inf")), ("train_seconds", -1.0)]:
+    for field, value in [
+        ("test_accuracy", float("nan")),
+        ("test_accuracy", 1.5),
+        ("test_accuracy", True),
+        ("train_seconds", float("inf")),
+        ("train_seconds", -1.0),
+    ]:
         p = hf.payload()
         path = hf.save(tmp_path / "odd.pt", {**p, "metrics": {**p["metrics"], field: value}})
         with pytest.raises(CheckpointError, match=rf"^odd\.pt: refused: .*{field}"):
@@ -210,8 +227,9 @@ def page(script: str) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("script", ["app.py",
-                                    *sorted(f"app_pages/{p.name}" for p in (ROOT / "app_pages").glob("*.py"))])
+@pytest.mark.parametrize(
+    "script", ["app.py", *sorted(f"app_pages/{p.name}" for p in (ROOT / "app_pages").glob("*.py"))]
+)
 def test_every_page_opens_with_the_hostile_files_in_the_runs_folder(lab, bomb, script):
     files = hostile_runs_folder(lab, bomb)
     at = page(script)
@@ -297,6 +315,7 @@ def test_an_upload_named_like_a_running_job_gets_another_name(lab, trained, smal
                 gate.wait(60)  # the run stays running until the test opens the gate
             if on_event:
                 on_event(e)
+
         return real_train(config, data_root=data_root, on_event=event, should_stop=should_stop, **kw)
 
     monkeypatch.setattr(training, "train", paced)
@@ -321,8 +340,11 @@ def test_an_upload_named_like_a_running_job_gets_another_name(lab, trained, smal
 
 def test_per_file_and_total_limits_on_uploads(lab, trained, monkeypatch):
     runner = lab_ui.job_runner()
-    with pytest.raises(CheckpointError, match=r"^big\.pt: 17\.0 MB is too large for a checkpoint \(the limit is "
-                                              r"16\.0 MB"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"^big\.pt: 17\.0 MB is too large for a checkpoint \(the limit is "
+        r"16\.0 MB",
+    ):
         uploads.accept_upload("big.pt", b"\0" * (17 * 2**20), runner=runner)
     good = trained["softmax"].read_bytes()
     monkeypatch.setenv("MNIST_UPLOADS_MAX_MB", str(2.5 * len(good) / 2**20))
@@ -374,6 +396,7 @@ def test_a_run_finishes_when_its_session_goes_and_others_come(lab, small_data_di
                 gate.wait(120)
             if on_event:
                 on_event(e)
+
         return real_train(config, data_root=data_root, on_event=event, should_stop=should_stop, **kw)
 
     monkeypatch.setattr(training, "train", paced)
@@ -419,6 +442,7 @@ def test_only_the_starting_session_or_the_runner_holder_may_stop(lab, small_data
                 gate.wait(60)
             if on_event:
                 on_event(e)
+
         return real_train(config, data_root=data_root, on_event=event, should_stop=should_stop, **kw)
 
     monkeypatch.setattr(training, "train", paced)

@@ -33,26 +33,33 @@ def png_claiming(width: int, height: int) -> bytes:
 def ink_box(a: np.ndarray) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the pixels that differ from the corner pixel."""
     gray = a if a.ndim == 2 else a[..., :3].mean(-1)
-    rows, cols = np.flatnonzero((np.abs(gray - gray[0, 0]) > 64).any(1)), np.flatnonzero(
-        (np.abs(gray - gray[0, 0]) > 64).any(0))
+    rows, cols = (
+        np.flatnonzero((np.abs(gray - gray[0, 0]) > 64).any(1)),
+        np.flatnonzero((np.abs(gray - gray[0, 0]) > 64).any(0)),
+    )
     return rows[0], rows[-1], cols[0], cols[-1]
 
 
 @pytest.fixture
 def no_pixel_decoding(monkeypatch):
     """Decoding any pixel fails the test: a refusal must come from the header alone."""
+
     def refuse(self, *a, **k):
         raise AssertionError("pixels were decoded")
+
     monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
 
 
 # --- each kind of bad upload gets a clear message -----------------------------------------------
-@pytest.mark.parametrize("data, words", [
-    (b"", "empty"),
-    (b"hello, this is a text file\n" * 20, "not an image"),
-    (b"%PDF-1.7\n" + bytes(range(256)) * 8, "not an image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "not an image"),  # a PNG signature and nothing valid after it
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "empty"),
+        (b"hello, this is a text file\n" * 20, "not an image"),
+        (b"%PDF-1.7\n" + bytes(range(256)) * 8, "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "not an image"),  # a PNG signature and nothing valid after it
+    ],
+)
 def test_files_that_are_not_images_are_refused_with_a_message(data, words):
     with pytest.raises(images.ImageError, match=words):
         images.decode(data)

@@ -36,9 +36,11 @@ def leaf_shapes(model: nn.Module) -> dict[str, tuple]:
     shapes, handles = {}, []
     for name, m in model.named_modules():
         if name and not list(m.children()):
+
             def keep(mod, inp, out, name=name):
                 out = out[0] if isinstance(out, tuple) else out
                 shapes.setdefault(name, tuple(out.shape))
+
             handles.append(m.register_forward_hook(keep))
     with torch.inference_mode():
         model.eval()(torch.zeros(1, 1, 28, 28))

@@ -139,8 +139,9 @@ def test_queued_job_is_cancelled_at_once(runner, small_data_dir):
 
 
 def test_huge_learning_rate_diverges_and_saves_nothing(runner, runs_dir, small_data_dir):
-    cfg = TrainConfig(arch="mlp", optimizer="sgd_momentum", lr=10.0, momentum=0.99, epochs=2, batch_size=64,
-                      log_every=1)
+    cfg = TrainConfig(
+        arch="mlp", optimizer="sgd_momentum", lr=10.0, momentum=0.99, epochs=2, batch_size=64, log_every=1
+    )
     job = runner.submit(cfg, name="boom", data_root=small_data_dir)
     assert job.wait(60)
     s = job.snapshot()
@@ -172,8 +173,24 @@ def test_corrupt_dataset_fails_naming_the_file(runner, small_data_dir, tmp_path)
     assert job.status == "failed" and str(f) in job.message and "corrupt" in job.message
 
 
-HOSTILE_NAMES = ["../escape", "../../etc/passwd", "a/b/c", "/abs/path", "nul\x00byte", "x" * 500, "🙂🎉 digits",
-                 "..", "", "   ", "cnn", "CNN", "con", "name with spaces", "dup", "dup"]
+HOSTILE_NAMES = [
+    "../escape",
+    "../../etc/passwd",
+    "a/b/c",
+    "/abs/path",
+    "nul\x00byte",
+    "x" * 500,
+    "🙂🎉 digits",
+    "..",
+    "",
+    "   ",
+    "cnn",
+    "CNN",
+    "con",
+    "name with spaces",
+    "dup",
+    "dup",
+]
 
 
 def test_hostile_names_land_safely_inside_the_runs_dir(runner, runs_dir, small_data_dir):
@@ -207,8 +224,9 @@ def test_ten_jobs_from_five_threads_each_keep_their_own_metrics(runner, small_da
             barrier.wait()
             for k in (2 * i + 1, 2 * i + 2):  # each job its own step count and learning rate
                 arch = "softmax" if k % 2 else "mlp_128_64"
-                submitted[k] = runner.submit(tiny(arch=arch, max_steps=k, lr=k * 1e-3, seed=k), name=f"s{i}",
-                                             data_root=small_data_dir)
+                submitted[k] = runner.submit(
+                    tiny(arch=arch, max_steps=k, lr=k * 1e-3, seed=k), name=f"s{i}", data_root=small_data_dir
+                )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -291,8 +309,13 @@ time.sleep(600)
 
 def test_restart_lists_finished_runs_and_marks_the_killed_one_interrupted(runs_dir, small_data_dir):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(runs_dir), str(small_data_dir)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(runs_dir), str(small_data_dir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x.strip()) for x in proc.stdout], daemon=True).start()
     try:
@@ -330,9 +353,20 @@ def test_restart_lists_finished_runs_and_marks_the_killed_one_interrupted(runs_d
 
 
 def test_a_dead_runner_in_this_process_leaves_its_jobs_interrupted(runs_dir):
-    (runs_dir / "ghost.json").write_text(json.dumps({
-        "format": jobs.STATUS_FORMAT, "id": "g1", "name": "ghost", "status": "running",
-        "config": tiny().to_dict(), "created": time.time(), "pid": os.getpid(), "runner": "gone"}))
+    (runs_dir / "ghost.json").write_text(
+        json.dumps(
+            {
+                "format": jobs.STATUS_FORMAT,
+                "id": "g1",
+                "name": "ghost",
+                "status": "running",
+                "config": tiny().to_dict(),
+                "created": time.time(),
+                "pid": os.getpid(),
+                "runner": "gone",
+            }
+        )
+    )
     (runs_dir / "junk.json").write_text("{not json")
     r = JobRunner(runs_dir)
     assert [(j.name, j.status) for j in r.jobs()] == [("ghost", "interrupted")]
@@ -398,11 +432,30 @@ def test_a_copy_ended_from_its_status_file_never_loses_the_rows_it_followed(runs
     bad.write_bytes(b"not a checkpoint")
     for ckpt, expected_steps in [(good, 4), (bad, 2)]:
         job = jobs.Job("j", "followed", tiny(), runs_dir / "followed.pt")
-        job.apply({"steps": result.history["steps"][:2], "step_accuracy": [], "epochs": [],
-                   "progress": {}, "status": "running", "message": "", "times": {}, "checkpoint": None,
-                   "test_accuracy": None})
-        run = jobs.Run(id="j", name="followed", config=tiny(), path=ckpt, status=jobs.STOPPED, message="stopped",
-                       created=0.0, checkpoint=ckpt, test_accuracy=result.test_accuracy)
+        job.apply(
+            {
+                "steps": result.history["steps"][:2],
+                "step_accuracy": [],
+                "epochs": [],
+                "progress": {},
+                "status": "running",
+                "message": "",
+                "times": {},
+                "checkpoint": None,
+                "test_accuracy": None,
+            }
+        )
+        run = jobs.Run(
+            id="j",
+            name="followed",
+            config=tiny(),
+            path=ckpt,
+            status=jobs.STOPPED,
+            message="stopped",
+            created=0.0,
+            checkpoint=ckpt,
+            test_accuracy=result.test_accuracy,
+        )
         job.end_as_recorded(run)
         s = job.snapshot()
         assert s["status"] == jobs.STOPPED and len(s["steps"]) == expected_steps
@@ -423,8 +476,16 @@ def test_a_job_is_written_before_its_end_is_announced_and_renamed_with_its_files
 
 
 def test_a_runner_on_threads_never_imports_ray(runs_dir):
-    code = ("import sys; from mnist_core import jobs; r = jobs.JobRunner(sys.argv[1]); r.close(); "
-            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'mnist_core.jobs.ray'))))")
-    out = subprocess.run([sys.executable, "-c", code, str(runs_dir)], capture_output=True, text=True, timeout=300,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "MNIST_LAB_RAY_ADDRESS": ""})
+    code = (
+        "import sys; from mnist_core import jobs; r = jobs.JobRunner(sys.argv[1]); r.close(); "
+        "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'mnist_core.jobs.ray'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(runs_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MNIST_LAB_RAY_ADDRESS": ""},
+    )
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]

@@ -19,8 +19,13 @@ MAX_FUNCTION_LINES = 100
 
 def app_modules() -> list[Path]:
     """The app's own code: app.py, the pages, the pages' helpers and the engine (not tests, not benches)."""
-    found = [ROOT / "app.py", *ROOT.glob("app_pages/*.py"), *ROOT.glob("lab_ui*.py"), *ROOT.glob("lab_ui/**/*.py"),
-             *ROOT.glob("mnist_core/**/*.py")]
+    found = [
+        ROOT / "app.py",
+        *ROOT.glob("app_pages/*.py"),
+        *ROOT.glob("lab_ui*.py"),
+        *ROOT.glob("lab_ui/**/*.py"),
+        *ROOT.glob("mnist_core/**/*.py"),
+    ]
     return sorted(p for p in found if p.is_file())
 
 

@@ -132,8 +132,7 @@ def test_metadata_and_recipes(name):
         cfg = TrainConfig(arch=name, **recipe)  # validated on construction
         make = recipes.recommended if fast else recipes.tutorial
         assert make(name) == cfg
-        assert make(name, epochs=1, seed=3) == TrainConfig(
-            arch=name, **{**recipe, "epochs": 1, "seed": 3})
+        assert make(name, epochs=1, seed=3) == TrainConfig(arch=name, **{**recipe, "epochs": 1, "seed": 3})
 
 
 @pytest.mark.parametrize("name", sorted(REPORTED))

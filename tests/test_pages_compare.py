@@ -78,11 +78,17 @@ def test_table_lists_every_model_with_its_checkpoint_figures(lab):
 
 def test_curves_confusion_matrices_per_class_and_gallery(lab, small_data_dir):
     at = compare_page()
-    assert at.multiselect(key="cmp_pick").value == sorted(ARCHS, key=lambda a: -checkpoints.read(
-        lab / f"{a}.pt")["metrics"]["test_accuracy"])
+    assert at.multiselect(key="cmp_pick").value == sorted(
+        ARCHS, key=lambda a: -checkpoints.read(lab / f"{a}.pt")["metrics"]["test_accuracy"]
+    )
     assert [t.label for t in at.tabs] == TABS
-    assert [s.value for s in at.subheader] == ["Training curves", "Confusion matrices", "Per-class accuracy",
-                                               "Misclassified test digits", "Download and upload"]
+    assert [s.value for s in at.subheader] == [
+        "Training curves",
+        "Confusion matrices",
+        "Per-class accuracy",
+        "Misclassified test digits",
+        "Download and upload",
+    ]
     figs = figures(at)
     curves, rest = figs[:3], figs[3:]
     for fig in curves:
@@ -311,5 +317,6 @@ def test_accuracy_on_a_collection_of_drawings(lab, tmp_path):
     assert f"'mine': {held} drawings" in config["Your drawings"]["help"]
     at.selectbox(key="cmp_collection").set_value("few").run()
     assert table(at)["Your drawings"].isna().all()
-    assert any(c.value.startswith("Your drawings — softmax, mlp_128_64: no held-out drawings in 'few'")
-               for c in at.caption)
+    assert any(
+        c.value.startswith("Your drawings — softmax, mlp_128_64: no held-out drawings in 'few'") for c in at.caption
+    )

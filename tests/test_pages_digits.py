@@ -90,7 +90,8 @@ def test_fine_tune_names_what_is_missing_then_trains_a_new_model(runs_dir, small
     monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
     models = tmp_path / "models"
     training.train(TrainConfig(arch="softmax", max_steps=30), data_root=small_data_dir).save(
-        models / "softmax.pt", name="softmax")
+        models / "softmax.pt", name="softmax"
+    )
     monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
     store = DrawingStore()
     store.add("mine", 2, preprocess(np.asarray(digit_image(2))))

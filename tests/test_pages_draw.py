@@ -222,11 +222,18 @@ def test_a_rerun_for_the_same_image_recomputes_nothing(untrained, monkeypatch):
         def wrapper(*a, **k):
             calls[name] = calls.get(name, 0) + 1
             return original(*a, **k)
+
         monkeypatch.setattr(owner, name, wrapper)
 
-    for owner, name in [(images, "decode"), (images, "find_digit"), (preprocess, "squash"),
-                        (inference.Predictor, "proba_batch"), (inference.Predictor, "saliency"),
-                        (lab_ui, "proba_bars"), (lab_ui, "models_figure")]:
+    for owner, name in [
+        (images, "decode"),
+        (images, "find_digit"),
+        (preprocess, "squash"),
+        (inference.Predictor, "proba_batch"),
+        (inference.Predictor, "saliency"),
+        (lab_ui, "proba_bars"),
+        (lab_ui, "models_figure"),
+    ]:
         counting(owner, name)
     at = upload(draw_page(), "four.png", encode(digit_image(4)))
     assert calls["decode"] == calls["find_digit"] == calls["proba_batch"] == calls["proba_bars"] == 1

@@ -61,8 +61,12 @@ def test_closed_sections_compute_nothing(models, monkeypatch):
     for fn in ("activations", "learned_weights", "attribution", "structure_rows"):
         monkeypatch.setattr(inside, fn, lambda *a, fn=fn, **k: calls.append(fn))
     at = page()
-    assert [e.label.split(":")[0] for e in at.expander] == ["Structure", "Activations", "What the model learned",
-                                                           "Why this digit"]
+    assert [e.label.split(":")[0] for e in at.expander] == [
+        "Structure",
+        "Activations",
+        "What the model learned",
+        "Why this digit",
+    ]
     assert calls == []
 
 
@@ -113,8 +117,11 @@ def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(mode
     counts: dict[str, int] = {}
     for fn in ("activations", "attribution"):
         real = getattr(inside, fn)
-        monkeypatch.setattr(inside, fn, lambda *a, fn=fn, real=real, **k: (
-            counts.__setitem__(fn, counts.get(fn, 0) + 1), real(*a, **k))[1])
+        monkeypatch.setattr(
+            inside,
+            fn,
+            lambda *a, fn=fn, real=real, **k: (counts.__setitem__(fn, counts.get(fn, 0) + 1), real(*a, **k))[1],
+        )
     at.switch_page("app_pages/inside.py")
     for key in SECTIONS:
         at.session_state[f"inside_open_{key}"] = True

@@ -92,10 +92,26 @@ def test_train_page_widgets_follow_the_architecture_recipe(lab):
     at = train_page()
     assert not at.exception
     assert at.selectbox(key="arch").options == [f"{a}: {ARCHS[a].description}" for a in ARCHS]
-    labels = {w.label for w in [*at.selectbox, *at.number_input, *at.slider, *at.select_slider, *at.toggle,
-                                *at.text_input, *at.radio]}
-    for label in ("Architecture", "Dataset", "Recipe", "Optimizer", "Learning rate", "Schedule", "Batch size",
-                  "Epochs", "Weight decay", "Weight init", "Label smoothing", "Run name", "Seed", "Device"):
+    labels = {
+        w.label
+        for w in [*at.selectbox, *at.number_input, *at.slider, *at.select_slider, *at.toggle, *at.text_input, *at.radio]
+    }
+    for label in (
+        "Architecture",
+        "Dataset",
+        "Recipe",
+        "Optimizer",
+        "Learning rate",
+        "Schedule",
+        "Batch size",
+        "Epochs",
+        "Weight decay",
+        "Weight init",
+        "Label smoothing",
+        "Run name",
+        "Seed",
+        "Device",
+    ):
         assert label in labels, label
     assert [b.label for b in at.button][:2] == ["Start training", "Train every architecture"]
     # the page opens on cnn's quick first run: one epoch, no augmentation (99% in about 20 s on 2 cores)
@@ -131,8 +147,9 @@ def test_cnns_shipped_recipe_trains_the_shipped_width_and_its_quick_run_the_narr
         assert not at.exception and not at.error, [e.value for e in at.error]
         job = lab_ui.job_runner().get(at.session_state["watch"])
         assert job.config.width == width == (recipes.recommended if shipped else recipes.quick)("cnn").width
-        rerun_until(at, lambda at, job=job: job.snapshot()["status"] in {"finished", "stopped", "failed"},
-                    what="its end")
+        rerun_until(
+            at, lambda at, job=job: job.snapshot()["status"] in {"finished", "stopped", "failed"}, what="its end"
+        )
     assert checkpoints.read(lab / "w24.pt")["arch_args"] == {"width": 24}
     assert checkpoints.read(lab / "w0.pt")["arch_args"] == {}
 
@@ -240,8 +257,7 @@ def test_missing_dataset_gives_the_fix_and_a_clear_failure(runs_dir, tmp_path, m
 
 def test_a_queued_run_shows_its_place_in_line_and_each_run_who_started_it(lab):
     runner = lab_ui.job_runner()
-    theirs = runner.submit(TrainConfig(arch="cnn", epochs=200, batch_size=16), "theirs",
-                           owner="another-session")
+    theirs = runner.submit(TrainConfig(arch="cnn", epochs=200, batch_size=16), "theirs", owner="another-session")
     at = train_page()
     start_run(at, "softmax", "mine", ep=1)  # behind theirs on the same device, one run at a time
     mine = next(j for j in runner.jobs() if j.name == "mine")

@@ -32,8 +32,16 @@ SHAPES = {
 
 
 def record(label, donor, writer, strokes):
-    return {"label": str(label), "donor": donor, "file": f"data/1a/{donor}/{writer}.dat", "writer": writer,
-            "country": "", "quality": "OK", "delineation": "1", "strokes": strokes}
+    return {
+        "label": str(label),
+        "donor": donor,
+        "file": f"data/1a/{donor}/{writer}.dat",
+        "writer": writer,
+        "country": "",
+        "quality": "OK",
+        "delineation": "1",
+        "strokes": strokes,
+    }
 
 
 def write_pen(path, records):
@@ -50,9 +58,11 @@ def pen_root(tmp_path, monkeypatch):
     no bundled copy and a private cache, so nothing outside the test is read or written."""
     monkeypatch.setattr(pen, "BUNDLED", tmp_path / "no bundled copy" / pen.FILE)
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
-    recs = [record(label, donor, f"w{donor}", strokes)
-            for donor in ("apa01", "syn02", "ibm", "gmd1", "val")
-            for label, strokes in SHAPES.items()]
+    recs = [
+        record(label, donor, f"w{donor}", strokes)
+        for donor in ("apa01", "syn02", "ibm", "gmd1", "val")
+        for label, strokes in SHAPES.items()
+    ]
     write_pen(tmp_path / "UNIPEN" / pen.FILE, recs)
     return tmp_path
 
@@ -168,8 +178,20 @@ def test_pen_styles_flag_the_1_and_float_the_5s_bar():
     assert 15 <= degrees.min() and degrees.max() <= 65 and lengths.max() > 1.0  # up to longer than the stem
     assert lengths[degrees < 35].max() <= 0.35  # a shallow flag is a short hook, never a 7's bar
     # a 5: body (neck down, then the belly) and bar; the neck is cut at its lowest-left point, the bar floats
-    body = np.float32([[100, 100], [99, 130], [98, 160], [97, 190], [130, 185], [170, 200], [200, 250],
-                       [190, 300], [150, 330], [100, 335]])
+    body = np.float32(
+        [
+            [100, 100],
+            [99, 130],
+            [98, 160],
+            [97, 190],
+            [130, 185],
+            [170, 200],
+            [200, 250],
+            [190, 300],
+            [150, 330],
+            [100, 335],
+        ]
+    )
     bar = np.float32([[100, 100], [200, 95]])
     out = pen_styles.add_style([body, bar], 5, rng)
     assert np.allclose(out[0], body[3:]) and np.allclose(out[1][:, 0], bar[:, 0])
@@ -201,10 +223,13 @@ def test_training_mixes_pen_digits_and_records_what_it_saw(pen_root, small_data_
     assert result.status == "finished"
     # each pen digit's renders per epoch, and the three 1s (PEN_AGAIN) once more
     assert trainset.PEN_AGAIN == (1,) and starts[0]["train_images"] == 1200 + trainset.PEN_PER_EPOCH * (9 + 3)
-    assert result.data_seen == {"mnist": 1200, "unipen_training_writers": 9,
-                                "unipen_again": {"digits": [1], "images": 3},
-                                "unipen_benchmark_labs_left_out": list(pen.BENCHMARK_LABS),
-                                "styles": trainset.STYLES_SEEN}
+    assert result.data_seen == {
+        "mnist": 1200,
+        "unipen_training_writers": 9,
+        "unipen_again": {"digits": [1], "images": 3},
+        "unipen_benchmark_labs_left_out": list(pen.BENCHMARK_LABS),
+        "styles": trainset.STYLES_SEEN,
+    }
 
 
 def test_the_1s_come_again_in_the_renders_an_epoch_leaves_out():

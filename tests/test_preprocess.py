@@ -69,8 +69,9 @@ def variants(img: np.ndarray) -> dict[str, np.ndarray]:
         "inverted RGB": np.repeat(255 - canvas[..., None], 3, axis=2),
         "white on a transparent canvas": rgba_transparent,
         "black on a transparent canvas": black_on_transparent,
-        "opaque black canvas (RGBA)": np.dstack([np.repeat(canvas[..., None], 3, axis=2),
-                                                 np.full(canvas.shape, 255, np.uint8)]),
+        "opaque black canvas (RGBA)": np.dstack(
+            [np.repeat(canvas[..., None], 3, axis=2), np.full(canvas.shape, 255, np.uint8)]
+        ),
         "float in [0, 1]": canvas.astype(np.float32) / 255.0,
         "16-bit": canvas.astype(np.uint16) * 257,
     }
@@ -165,8 +166,19 @@ def test_a_short_stroke_is_kept_as_a_digit():
         np.full((30, 30, 2), 128, np.uint8),
         np.linspace(0, 255, 64 * 64).reshape(64, 64).astype(np.uint8),
     ],
-    ids=["1x1", "1x1 RGB", "5000x10", "10x5000 RGB", "all ink", "all ink RGBA", "3000x3000 noise",
-         "bool", "HxWx1", "gray+alpha", "gradient"],
+    ids=[
+        "1x1",
+        "1x1 RGB",
+        "5000x10",
+        "10x5000 RGB",
+        "all ink",
+        "all ink RGBA",
+        "3000x3000 noise",
+        "bool",
+        "HxWx1",
+        "gray+alpha",
+        "gradient",
+    ],
 )
 def test_odd_shapes_give_a_result_or_none_without_exception(image):
     for fn in (preprocess, squash):

@@ -32,8 +32,9 @@ ENDLESS = dict(arch="cnn", epochs=200, batch_size=16, log_every=1, augment=False
 def cluster():
     """A local Ray for this module, with 2 CPUs: two runs train at once, a third waits in Ray."""
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 namespace=ray_jobs.NAMESPACE)  # its own, never a cluster already running here
+        ray.init(
+            address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=ray_jobs.NAMESPACE
+        )  # its own, never a cluster already running here
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -120,8 +121,14 @@ runner.close()
 def test_a_second_app_process_sees_and_follows_the_same_runs(runner, small_data_dir, runs_dir, cluster):
     job = runner.submit(TrainConfig(**ENDLESS), "shared", data_root=small_data_dir, owner="s1")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    second = subprocess.Popen([sys.executable, "-c", SECOND_APP, str(runs_dir), cluster], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    second = subprocess.Popen(
+        [sys.executable, "-c", SECOND_APP, str(runs_dir), cluster],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         seen = json.loads(second.stdout.readline() or "{}")  # it follows the run while it trains...
         assert seen, second.stderr.read()[-3000:]
@@ -133,8 +140,11 @@ def test_a_second_app_process_sees_and_follows_the_same_runs(runner, small_data_
     finally:
         second.kill()
     s = job.snapshot()
-    assert s["status"] == RunStatus.STOPPED and last == {"status": "stopped", "steps": len(s["steps"]),
-                                                          "epochs": len(s["epochs"])}
+    assert s["status"] == RunStatus.STOPPED and last == {
+        "status": "stopped",
+        "steps": len(s["steps"]),
+        "epochs": len(s["epochs"]),
+    }
 
 
 def test_an_app_restart_loses_no_ray_run(cluster, small_data_dir, runs_dir):
@@ -196,14 +206,33 @@ def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_dat
 
 
 def test_the_command_line_trains_on_ray_and_prints_the_same_summary(cluster, runs_dir, small_data_dir):
-    cmd = [sys.executable, "-m", "mnist_core", "train", "--arch", "mlp_128_64", "--epochs", "2", "--device", "cpu",
-           "--data-dir", str(small_data_dir), "--out", str(runs_dir / "cli-run.pt"), "--ray", cluster, "--json"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    cmd = [
+        sys.executable,
+        "-m",
+        "mnist_core",
+        "train",
+        "--arch",
+        "mlp_128_64",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--data-dir",
+        str(small_data_dir),
+        "--out",
+        str(runs_dir / "cli-run.pt"),
+        "--ray",
+        cluster,
+        "--json",
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["status"] == "finished" and summary["epochs"] == 2.0 and summary["device"] == "cpu"
     assert summary["path"] == str(runs_dir / "cli-run.pt")
     assert checkpoints.read(runs_dir / "cli-run.pt")["metrics"]["test_accuracy"] == pytest.approx(
-        summary["test_accuracy"])
+        summary["test_accuracy"]
+    )
     assert json.loads((runs_dir / "cli-run.json").read_text())["worker"]

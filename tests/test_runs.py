@@ -12,8 +12,15 @@ from mnist_core.events import RunStatus
 
 
 def status(folder: runs.RunsFolder, name: str, **fields) -> None:
-    record = {"format": runs.STATUS_FORMAT, "id": name, "name": name, "status": "running",
-              "config": TrainConfig(arch="softmax").to_dict(), "created": time.time(), **fields}
+    record = {
+        "format": runs.STATUS_FORMAT,
+        "id": name,
+        "name": name,
+        "status": "running",
+        "config": TrainConfig(arch="softmax").to_dict(),
+        "created": time.time(),
+        **fields,
+    }
     folder.status_path(name).write_text(json.dumps(record))
 
 
@@ -83,8 +90,16 @@ class Recorded:
     id, name, kind, uploaded, owner_tag, worker = "r1", "recorded", runs.TRAIN, 0, runs.owner_tag("s"), "w-1"
 
     def snapshot(self) -> dict:
-        return {"status": "running", "message": "training", "config": TrainConfig(arch="softmax").to_dict(),
-                "created": 1.0, "started": 2.0, "ended": None, "checkpoint": None, "test_accuracy": None}
+        return {
+            "status": "running",
+            "message": "training",
+            "config": TrainConfig(arch="softmax").to_dict(),
+            "created": 1.0,
+            "started": 2.0,
+            "ended": None,
+            "checkpoint": None,
+            "test_accuracy": None,
+        }
 
 
 def test_a_status_file_records_the_worker_and_reads_back(runs_dir):
@@ -93,8 +108,7 @@ def test_a_status_file_records_the_worker_and_reads_back(runs_dir):
     record = json.loads(folder.status_path("recorded").read_text())
     assert record["worker"] == "w-1" and "ray_actor" not in record and record["owner"] == runs.owner_tag("s")
     run = folder.read_status(folder.status_path("recorded"))
-    assert (run.worker, run.owner_tag, run.status, run.foreign) == ("w-1", runs.owner_tag("s"), RunStatus.RUNNING,
-                                                                     True)
+    assert (run.worker, run.owner_tag, run.status, run.foreign) == ("w-1", runs.owner_tag("s"), RunStatus.RUNNING, True)
     folder.close()
 
 

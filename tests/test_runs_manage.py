@@ -76,7 +76,11 @@ def test_rename_follows_the_unique_name_rules(runner, lab, small_data_dir):
         with pytest.raises(ValueError, match=why):
             runner.rename_run("a", bad)
     assert sorted(p.name for p in lab.iterdir() if not p.name.startswith(".")) == [
-        "a.json", "a.pt", "con-2.json", "con-2.pt"]
+        "a.json",
+        "a.pt",
+        "con-2.json",
+        "con-2.pt",
+    ]
 
 
 def test_a_bare_checkpoint_is_renamed_and_deleted_too(runner, lab, small_data_dir):
@@ -129,6 +133,7 @@ def test_a_queued_or_running_job_is_never_renamed_or_deleted(runner, lab, small_
                 gate.wait(60)  # running until the test opens the gate
             if on_event:
                 on_event(e)
+
         return real_train(config, data_root=data_root, on_event=event, should_stop=should_stop, **kw)
 
     monkeypatch.setattr(training, "train", held)

@@ -23,7 +23,7 @@ raise RuntimeError("could not open {SECRET}")
 
 
 def config_values() -> dict[str, str]:
-    """"section.key" -> raw value of the repository's config.toml (flat, as Streamlit's is)."""
+    """ "section.key" -> raw value of the repository's config.toml (flat, as Streamlit's is)."""
     values, section = {}, ""
     for line in (ROOT / ".streamlit" / "config.toml").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
@@ -64,8 +64,13 @@ def boom_server(tmp_path):
     script.write_text(BOOM)
     port = free_port()
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port)],
-                            cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port)],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://localhost:{port}"
     try:
         wait_healthy(url, proc, timeout=60, log=tmp_path / "server.log")

@@ -47,8 +47,10 @@ def run(cfg: TrainConfig, root, **kw) -> tuple[training.TrainResult, list[dict]]
 
 def without_timings(history: dict) -> dict:
     """The history with its wall-clock fields removed (they differ between identical runs)."""
-    return {"steps": [p[:3] for p in history["steps"]],
-            "epochs": [{k: v for k, v in e.items() if k not in TIMING_KEYS} for e in history["epochs"]]}
+    return {
+        "steps": [p[:3] for p in history["steps"]],
+        "epochs": [{k: v for k, v in e.items() if k not in TIMING_KEYS} for e in history["epochs"]],
+    }
 
 
 def weights(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -62,45 +64,48 @@ def same_weights(a: dict, b: dict) -> bool:
 # -- configuration ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("arch", "resnet50", "unknown architecture 'resnet50'"),
-    ("dataset", "cifar10", "unknown dataset 'cifar10'"),
-    ("optimizer", "lbfgs", "optimizer must be one of"),
-    ("schedule", "cosine", "schedule must be one of"),
-    ("init", "orthogonal", "init must be one of"),
-    ("device", "tpu", "device must be one of"),
-    ("lr", 0, "learning rate"),
-    ("lr", -0.1, "learning rate"),
-    ("lr", 1e6, "learning rate"),
-    ("lr", float("nan"), "learning rate"),
-    ("lr", float("inf"), "learning rate"),
-    ("lr", "0.1", "learning rate"),
-    ("lr", True, "learning rate"),
-    ("momentum", 1.0, "momentum"),
-    ("momentum", -0.5, "momentum"),
-    ("momentum", float("nan"), "momentum"),
-    ("momentum", "0.9", "momentum"),
-    ("weight_decay", -1e-4, "weight decay"),
-    ("weight_decay", 2.0, "weight decay"),
-    ("weight_decay", None, "weight decay"),
-    ("label_smoothing", -0.1, "label smoothing"),
-    ("label_smoothing", 1.0, "label smoothing"),
-    ("label_smoothing", "0.1", "label smoothing"),
-    ("label_smoothing", True, "label smoothing"),
-    ("batch_size", 0, "batch size"),
-    ("batch_size", 10_000, "batch size"),
-    ("batch_size", 64.0, "batch size"),
-    ("batch_size", True, "batch size"),
-    ("epochs", 0, "epochs"),
-    ("epochs", 1001, "epochs"),
-    ("epochs", 2.5, "epochs"),
-    ("seed", -1, "seed"),
-    ("seed", 2**63, "seed"),
-    ("seed", "7", "seed"),
-    ("max_steps", -1, "max_steps"),
-    ("train_limit", -5, "train_limit"),
-    ("log_every", 0, "log_every"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("arch", "resnet50", "unknown architecture 'resnet50'"),
+        ("dataset", "cifar10", "unknown dataset 'cifar10'"),
+        ("optimizer", "lbfgs", "optimizer must be one of"),
+        ("schedule", "cosine", "schedule must be one of"),
+        ("init", "orthogonal", "init must be one of"),
+        ("device", "tpu", "device must be one of"),
+        ("lr", 0, "learning rate"),
+        ("lr", -0.1, "learning rate"),
+        ("lr", 1e6, "learning rate"),
+        ("lr", float("nan"), "learning rate"),
+        ("lr", float("inf"), "learning rate"),
+        ("lr", "0.1", "learning rate"),
+        ("lr", True, "learning rate"),
+        ("momentum", 1.0, "momentum"),
+        ("momentum", -0.5, "momentum"),
+        ("momentum", float("nan"), "momentum"),
+        ("momentum", "0.9", "momentum"),
+        ("weight_decay", -1e-4, "weight decay"),
+        ("weight_decay", 2.0, "weight decay"),
+        ("weight_decay", None, "weight decay"),
+        ("label_smoothing", -0.1, "label smoothing"),
+        ("label_smoothing", 1.0, "label smoothing"),
+        ("label_smoothing", "0.1", "label smoothing"),
+        ("label_smoothing", True, "label smoothing"),
+        ("batch_size", 0, "batch size"),
+        ("batch_size", 10_000, "batch size"),
+        ("batch_size", 64.0, "batch size"),
+        ("batch_size", True, "batch size"),
+        ("epochs", 0, "epochs"),
+        ("epochs", 1001, "epochs"),
+        ("epochs", 2.5, "epochs"),
+        ("seed", -1, "seed"),
+        ("seed", 2**63, "seed"),
+        ("seed", "7", "seed"),
+        ("max_steps", -1, "max_steps"),
+        ("train_limit", -5, "train_limit"),
+        ("log_every", 0, "log_every"),
+    ],
+)
 def test_bad_values_raise_a_clear_value_error(field, value, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         TrainConfig(**{field: value})
@@ -156,10 +161,16 @@ def test_every_optimizer_trains_a_few_steps(optimizer, small_data_dir):
 
 def test_optimizer_names_map_to_the_right_torch_optimizers():
     params = [nn.Parameter(torch.zeros(3))]
-    expect = {"sgd": (torch.optim.SGD, 0.0, False), "sgd_momentum": (torch.optim.SGD, 0.8, False),
-              "nesterov": (torch.optim.SGD, 0.8, True), "adagrad": (torch.optim.Adagrad, None, None),
-              "rmsprop": (torch.optim.RMSprop, 0.8, None), "adam": (torch.optim.Adam, None, None),
-              "adamw": (torch.optim.AdamW, None, None), "adadelta": (torch.optim.Adadelta, None, None)}
+    expect = {
+        "sgd": (torch.optim.SGD, 0.0, False),
+        "sgd_momentum": (torch.optim.SGD, 0.8, False),
+        "nesterov": (torch.optim.SGD, 0.8, True),
+        "adagrad": (torch.optim.Adagrad, None, None),
+        "rmsprop": (torch.optim.RMSprop, 0.8, None),
+        "adam": (torch.optim.Adam, None, None),
+        "adamw": (torch.optim.AdamW, None, None),
+        "adadelta": (torch.optim.Adadelta, None, None),
+    }
     assert set(expect) == set(OPTIMIZERS)
     for name, (cls, momentum, nesterov) in expect.items():
         opt = training.make_optimizer(TrainConfig(optimizer=name, lr=0.02, momentum=0.8, weight_decay=0.001), params)
@@ -255,14 +266,29 @@ def test_events_carry_their_fields_in_order(small_data_dir):
     assert kinds.count("start") == kinds.count("end") == 1 and kinds.count("epoch") == 2
 
     start = events[0]
-    assert start == {"type": "start", "total_steps": 20, "steps_per_epoch": 10, "epochs": 2, "device": "cpu",
-                     "train_images": 600}
+    assert start == {
+        "type": "start",
+        "total_steps": 20,
+        "steps_per_epoch": 10,
+        "epochs": 2,
+        "device": "cpu",
+        "train_images": 600,
+    }
 
     steps = [e for e in events if e["type"] == "step"]
     assert [e["step"] for e in steps] == [3, 6, 9, 12, 15, 18, 20]  # every log_every, and the last
     for e in steps:
-        assert set(e) == {"type", "step", "total_steps", "epoch", "loss", "train_accuracy", "lr", "elapsed",
-                          "images_per_sec"}
+        assert set(e) == {
+            "type",
+            "step",
+            "total_steps",
+            "epoch",
+            "loss",
+            "train_accuracy",
+            "lr",
+            "elapsed",
+            "images_per_sec",
+        }
         assert e["total_steps"] == 20 and e["epoch"] == pytest.approx(e["step"] / 10)
         assert math.isfinite(e["loss"]) and e["lr"] == cfg.lr and e["images_per_sec"] > 0
         assert 0 <= e["train_accuracy"] <= 1
@@ -278,8 +304,18 @@ def test_events_carry_their_fields_in_order(small_data_dir):
     epochs = [e for e in events if e["type"] == "epoch"]
     test = data.load("mnist", train=False, root=small_data_dir)
     for n, e in enumerate(epochs, 1):
-        assert set(e) == {"type", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
-                          "images_per_sec", "step", "total_steps"}
+        assert set(e) == {
+            "type",
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "test_loss",
+            "test_accuracy",
+            "seconds",
+            "images_per_sec",
+            "step",
+            "total_steps",
+        }
         assert e["epoch"] == n and e["step"] == 10 * n and e["total_steps"] == 20
         assert 0 <= e["train_accuracy"] <= 1 and 0 <= e["test_accuracy"] <= 1
         assert e == {"type": "epoch", **result.history["epochs"][n - 1], "step": 10 * n, "total_steps": 20}
@@ -518,8 +554,11 @@ def test_conv_nets_train_channels_last_on_the_cpu(arch, small_data_dir, monkeypa
     def build_watched(name: str, args: dict | None = None) -> nn.Module:
         net = build(name, args)
         conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))  # its output has many channels
-        conv.register_forward_hook(lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last)
-                                                                    and not out.is_contiguous()))
+        conv.register_forward_hook(
+            lambda m, i, out: layouts.append(
+                out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+            )
+        )
         return net
 
     monkeypatch.setattr(training, "build", build_watched)

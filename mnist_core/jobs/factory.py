@@ -18,8 +18,9 @@ from .threads import ThreadBackend
 log = logging.getLogger(__name__)
 
 
-def make_backend(run: Callable[[Job], None], folder: RunsFolder, download: bool,
-                 ray_address: str | None = None) -> tuple[Backend, str]:
+def make_backend(
+    run: Callable[[Job], None], folder: RunsFolder, download: bool, ray_address: str | None = None
+) -> tuple[Backend, str]:
     """The backend for a runner: Ray when `ray_address` or $MNIST_LAB_RAY_ADDRESS names a cluster, else this
     process's threads, which call `run(job)`. Returns it and a warning ("" when none): a Ray that is named
     but not installed or not reachable leaves training here, and says why."""

@@ -32,8 +32,16 @@ ANYONE = object()  # stop(owner=ANYONE): the runner's own holder (command line, 
 class Job:
     """One run. Read it through `snapshot()`, `status` and `message`; stop it with `stop()`."""
 
-    def __init__(self, job_id: str, name: str, config: TrainConfig, path: Path, data_root: str | None = None,
-                 kind: str = TRAIN, owner: str | None = None):
+    def __init__(
+        self,
+        job_id: str,
+        name: str,
+        config: TrainConfig,
+        path: Path,
+        data_root: str | None = None,
+        kind: str = TRAIN,
+        owner: str | None = None,
+    ):
         self.id = job_id
         self.name = name
         self.kind = kind
@@ -82,16 +90,31 @@ class Job:
                 self._steps.append((e["step"], e["epoch"], e["loss"], round(e["elapsed"], 3)))  # as in history
                 if "train_accuracy" in e:
                     self._step_acc.append((e["step"], e["epoch"], e["train_accuracy"]))
-                self._progress.update(step=e["step"], total_steps=e["total_steps"], epoch=e["epoch"],
-                                      elapsed=e["elapsed"], images_per_sec=e["images_per_sec"], lr=e["lr"])
+                self._progress.update(
+                    step=e["step"],
+                    total_steps=e["total_steps"],
+                    epoch=e["epoch"],
+                    elapsed=e["elapsed"],
+                    images_per_sec=e["images_per_sec"],
+                    lr=e["lr"],
+                )
             elif kind == EventKind.EPOCH:
                 self._epochs.append({k: v for k, v in e.items() if k not in ("type", "step", "total_steps")})
-                self._progress.update(step=e["step"], total_steps=e["total_steps"], epoch=e["epoch"],
-                                      elapsed=e["seconds"], images_per_sec=e["images_per_sec"])
+                self._progress.update(
+                    step=e["step"],
+                    total_steps=e["total_steps"],
+                    epoch=e["epoch"],
+                    elapsed=e["seconds"],
+                    images_per_sec=e["images_per_sec"],
+                )
                 self._test_accuracy = e["test_accuracy"]
             elif kind == EventKind.START:
-                self._progress.update({k: e[k] for k in ("total_steps", "steps_per_epoch", "epochs", "device",
-                                                         "train_images")}, step=0, epoch=0.0, elapsed=0.0)
+                self._progress.update(
+                    {k: e[k] for k in ("total_steps", "steps_per_epoch", "epochs", "device", "train_images")},
+                    step=0,
+                    epoch=0.0,
+                    elapsed=0.0,
+                )
 
     def set_status(self, status: RunStatus, message: str = "", **times) -> None:
         """Its status and message; `times`: started= or ended= (seconds since the epoch)."""
@@ -138,14 +161,23 @@ class Job:
     def spec(self, device: str, **extra) -> dict:
         """The job as plain data for a worker elsewhere, which rebuilds it with `from_spec`; its config's
         device is `device` (resolved here, so that the worker never picks another); `extra` joins it."""
-        return {"id": self.id, "name": self.name, "config": {**self.config.to_dict(), "device": device},
-                "path": str(self.path), "data_root": self.data_root, "created": self.created,
-                "owner_tag": self.owner_tag, "worker": self.worker, **extra}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "config": {**self.config.to_dict(), "device": device},
+            "path": str(self.path),
+            "data_root": self.data_root,
+            "created": self.created,
+            "owner_tag": self.owner_tag,
+            "worker": self.worker,
+            **extra,
+        }
 
     @classmethod
     def from_spec(cls, spec: dict) -> Job:
-        job = cls(spec["id"], spec["name"], TrainConfig.from_dict(spec["config"]), Path(spec["path"]),
-                  spec["data_root"])
+        job = cls(
+            spec["id"], spec["name"], TrainConfig.from_dict(spec["config"]), Path(spec["path"]), spec["data_root"]
+        )
         job.created, job.owner_tag, job.worker = spec["created"], spec["owner_tag"], spec["worker"]
         return job
 
@@ -154,10 +186,17 @@ class Job:
         data: the new rows, and the latest progress, status and results."""
         n_steps, n_acc, n_epochs = cursor
         with self._lock:
-            return {"steps": self._steps[n_steps:], "step_accuracy": self._step_acc[n_acc:],
-                    "epochs": [dict(r) for r in self._epochs[n_epochs:]], "progress": dict(self._progress),
-                    "status": str(self._status), "message": self._message, "times": dict(self._times),
-                    "checkpoint": self._saved, "test_accuracy": self._test_accuracy}
+            return {
+                "steps": self._steps[n_steps:],
+                "step_accuracy": self._step_acc[n_acc:],
+                "epochs": [dict(r) for r in self._epochs[n_epochs:]],
+                "progress": dict(self._progress),
+                "status": str(self._status),
+                "message": self._message,
+                "times": dict(self._times),
+                "checkpoint": self._saved,
+                "test_accuracy": self._test_accuracy,
+            }
 
     def apply(self, d: dict) -> tuple[int, int, int]:
         """Take in another copy's `delta`; returns the cursor for the next one. A job that has ended here
@@ -228,11 +267,23 @@ class Job:
     def summary(self) -> dict:
         """The job's row in a list: name, status, accuracy; no curves (cheap, never reads a file)."""
         with self._lock:
-            return {"id": self.id, "name": self.name, "kind": self.kind, "uploaded": bool(self.uploaded),
-                    "owner": self.owner_tag, "arch": self.config.arch, "dataset": self.config.dataset,
-                    "status": self._status, "message": self._message, "test_accuracy": self._test_accuracy,
-                    "checkpoint": self._saved, "created": self.created, **self._times,
-                    "step": self._progress.get("step"), "total_steps": self._progress.get("total_steps")}
+            return {
+                "id": self.id,
+                "name": self.name,
+                "kind": self.kind,
+                "uploaded": bool(self.uploaded),
+                "owner": self.owner_tag,
+                "arch": self.config.arch,
+                "dataset": self.config.dataset,
+                "status": self._status,
+                "message": self._message,
+                "test_accuracy": self._test_accuracy,
+                "checkpoint": self._saved,
+                "created": self.created,
+                **self._times,
+                "step": self._progress.get("step"),
+                "total_steps": self._progress.get("total_steps"),
+            }
 
     def snapshot(self) -> dict:
         """A consistent copy of the job's state and metrics, safe to keep and read anywhere."""
@@ -240,18 +291,32 @@ class Job:
         with self._lock:
             p = dict(self._progress)
             snap = {
-                "id": self.id, "name": self.name, "kind": self.kind, "uploaded": bool(self.uploaded),
-                "status": self._status, "message": self._message,
-                "config": self.config.to_dict(), "created": self.created, **self._times,
-                "steps": list(self._steps), "epochs": [dict(r) for r in self._epochs],
+                "id": self.id,
+                "name": self.name,
+                "kind": self.kind,
+                "uploaded": bool(self.uploaded),
+                "status": self._status,
+                "message": self._message,
+                "config": self.config.to_dict(),
+                "created": self.created,
+                **self._times,
+                "steps": list(self._steps),
+                "epochs": [dict(r) for r in self._epochs],
                 "step_accuracy": list(self._step_acc),
-                "checkpoint": self._saved, "test_accuracy": self._test_accuracy,
-                "stop_requested": self._stop.is_set(), "foreign": self.foreign,
+                "checkpoint": self._saved,
+                "test_accuracy": self._test_accuracy,
+                "stop_requested": self._stop.is_set(),
+                "foreign": self.foreign,
             }
         total, step, el = p.get("total_steps") or 0, p.get("step") or 0, p.get("elapsed") or 0.0
         snap.update(
-            total_steps=total, step=step, epoch=p.get("epoch", 0.0), elapsed=el, device=p.get("device"),
-            images_per_sec=p.get("images_per_sec"), lr=p.get("lr"),
+            total_steps=total,
+            step=step,
+            epoch=p.get("epoch", 0.0),
+            elapsed=el,
+            device=p.get("device"),
+            images_per_sec=p.get("images_per_sec"),
+            lr=p.get("lr"),
             progress=min(step / total, 1.0) if total else (1.0 if snap["status"] == RunStatus.FINISHED else 0.0),
             eta_seconds=(total - step) * el / step if step and snap["status"] == RunStatus.RUNNING else None,
         )
@@ -277,7 +342,10 @@ class Job:
                 self._steps, self._epochs, self._step_acc = steps, epochs, step_acc
                 if epochs:
                     last = epochs[-1]
-                    self._progress.update(epoch=last.get("epoch", 0.0), elapsed=last.get("seconds", 0.0),
-                                          images_per_sec=last.get("images_per_sec"))
+                    self._progress.update(
+                        epoch=last.get("epoch", 0.0),
+                        elapsed=last.get("seconds", 0.0),
+                        images_per_sec=last.get("images_per_sec"),
+                    )
                 if steps:
                     self._progress.update(step=steps[-1][0], total_steps=steps[-1][0])

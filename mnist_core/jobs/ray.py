@@ -175,8 +175,11 @@ class RayBackend:
             if queue == "cuda" and not ray.cluster_resources().get("GPU"):
                 raise ValueError("the Ray cluster has no GPU: choose the cpu device")
             gpus = {"num_gpus": 1} if queue == "cuda" else {}
-            handle = _actor_class().options(name=job.worker, namespace=NAMESPACE, lifetime="detached",
-                                            num_cpus=1, **gpus).remote(spec)
+            handle = (
+                _actor_class()
+                .options(name=job.worker, namespace=NAMESPACE, lifetime="detached", num_cpus=1, **gpus)
+                .remote(spec)
+            )
         except Exception as exc:  # the cluster went away, or cannot hold this run
             log.exception("could not hand run %s to Ray", job.name)
             return end(job, self._folder, RunStatus.FAILED, f"Ray could not take it ({first_line(exc)})")
@@ -228,8 +231,11 @@ class RayBackend:
             f = self._followed.get(job.id)
             if f is None or f.started:
                 return None
-            return 1 + sum(1 for o in self._followed.values()
-                           if not o.started and o.queue == f.queue and o.job.created < job.created)
+            return 1 + sum(
+                1
+                for o in self._followed.values()
+                if not o.started and o.queue == f.queue and o.job.created < job.created
+            )
 
     def describe(self) -> str:
         return f"the Ray cluster at {self.address}"
@@ -249,8 +255,9 @@ class RayBackend:
                 for f in items:
                     if f.ref is None:
                         f.ref = f.handle.read.remote(f.cursor)
-                ready = set(ray.wait([f.ref for f in items], num_returns=len(items), timeout=POLL_SECONDS)[0]
-                            if items else [])
+                ready = set(
+                    ray.wait([f.ref for f in items], num_returns=len(items), timeout=POLL_SECONDS)[0] if items else []
+                )
             except Exception:  # the cluster is out of reach for now: the runs are Ray's, read them later
                 log.exception("reading the Ray runs failed")
                 for f in items:
@@ -305,5 +312,9 @@ class RayBackend:
             end(job, self._folder, RunStatus.STOPPED, NOT_STARTED)
         else:
             why = "its process died or was killed, or its machine left the cluster" if f.started else first_line(exc)
-            end(job, self._folder, RunStatus.FAILED, f"its Ray worker went away before the run ended ({why}); "
-                     "nothing was saved: start it again")
+            end(
+                job,
+                self._folder,
+                RunStatus.FAILED,
+                f"its Ray worker went away before the run ended ({why}); nothing was saved: start it again",
+            )

@@ -53,8 +53,9 @@ def session_run_limit() -> int:
 class JobRunner:
     """Queues training jobs on its backend (threads here, or Ray) and keeps every job of its runs folder."""
 
-    def __init__(self, runs_dir: str | os.PathLike | None = None, download: bool = True,
-                 ray_address: str | None = None):
+    def __init__(
+        self, runs_dir: str | os.PathLike | None = None, download: bool = True, ray_address: str | None = None
+    ):
         self.folder = RunsFolder(runs_dir, worker_alive=factory.worker_alive)
         self.runs_dir = self.folder.path
         self.download = download  # False: a missing dataset fails the job instead of downloading
@@ -77,11 +78,18 @@ class JobRunner:
         limit = session_run_limit()
         mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.active)
         if mine + more > limit:
-            raise ValueError(f"this session already has {mine} run{'s' * (mine != 1)} queued or running, and "
-                             f"one session may have {limit} at once ({LIMIT_ENV}): stop one, or wait for one to end")
+            raise ValueError(
+                f"this session already has {mine} run{'s' * (mine != 1)} queued or running, and "
+                f"one session may have {limit} at once ({LIMIT_ENV}): stop one, or wait for one to end"
+            )
 
-    def submit(self, config: TrainConfig, name: str | None = None, data_root: str | os.PathLike | None = None,
-               owner: str | None = None) -> Job:
+    def submit(
+        self,
+        config: TrainConfig,
+        name: str | None = None,
+        data_root: str | os.PathLike | None = None,
+        owner: str | None = None,
+    ) -> Job:
         """Queue a run. The name is made safe and unique; ValueError for a device not present, or when
         the owner already has session_run_limit() runs queued or running.
         owner: the session token that may stop it (None: only whoever holds the runner)."""
@@ -109,8 +117,9 @@ class JobRunner:
                 pass
         return total
 
-    def add_upload(self, src: str | os.PathLike, requested: str, meta: dict, data_root=None,
-                   owner: str | None = None) -> Job:
+    def add_upload(
+        self, src: str | os.PathLike, requested: str, meta: dict, data_root=None, owner: str | None = None
+    ) -> Job:
         """Move a checked checkpoint file (`src`, whose metadata is `meta`) into the runs folder under
         a name that no job, queued, running or done, and no file uses; then measure its accuracy on
         the test set in an "evaluate" job when the data is there. The returned job is the upload's
@@ -139,8 +148,13 @@ class JobRunner:
                 self._write_status(job)
                 self.backend.start(EVAL_QUEUE, job)
             else:
-                work.end(job, self.folder, RunStatus.FINISHED, f"uploaded; its accuracy is only claimed ({said}): the "
-                          f"{data.DATASETS[dataset][1]} test set is not on this machine to measure it")
+                work.end(
+                    job,
+                    self.folder,
+                    RunStatus.FINISHED,
+                    f"uploaded; its accuracy is only claimed ({said}): the "
+                    f"{data.DATASETS[dataset][1]} test set is not on this machine to measure it",
+                )
         return job
 
     def submit_all(self, fast: bool = True, data_root=None, owner: str | None = None, **overrides) -> list[Job]:
@@ -208,8 +222,9 @@ class JobRunner:
         if job.path.resolve().parent != self.runs_dir or job.path.resolve().parent == inference.shipped_dir().resolve():
             raise ValueError(f"{name!r} is not one of your runs: shipped models are never renamed or deleted")
         if job.active:
-            raise ValueError(f"{name!r} is {job.status}: stop it, or wait until it ends, before renaming or "
-                             "deleting it")
+            raise ValueError(
+                f"{name!r} is {job.status}: stop it, or wait until it ends, before renaming or deleting it"
+            )
         return job
 
     def rename_run(self, name: str, new: str) -> Path:

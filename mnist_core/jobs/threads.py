@@ -39,8 +39,9 @@ class ThreadBackend:
             for slot in range(slots):
                 worker = self._workers.get((queue, slot))
                 if worker is None or not worker.is_alive():
-                    worker = threading.Thread(target=self._work, args=(queue, slot), daemon=True,
-                                              name=f"mnist-lab-{queue}-{slot}")
+                    worker = threading.Thread(
+                        target=self._work, args=(queue, slot), daemon=True, name=f"mnist-lab-{queue}-{slot}"
+                    )
                     self._workers[(queue, slot)] = worker
                     worker.start()
                     break

@@ -52,8 +52,7 @@ def train_job(job: Job, folder: RunsFolder, download: bool = True) -> None:
     try:
         if not download and not data.is_available(job.config.dataset, job.data_root):
             data.load(job.config.dataset, train=True, root=job.data_root, download=False)  # raises, with help
-        result = training.train(job.config, data_root=job.data_root, on_event=job.record,
-                                should_stop=job.should_stop)
+        result = training.train(job.config, data_root=job.data_root, on_event=job.record, should_stop=job.should_stop)
         status, message = result.status, result.message
         if result.usable:
             saved = result.save(job.path, name=job.name, extra={"job": job.id})
@@ -89,8 +88,9 @@ def measure_upload(job: Job, folder: RunsFolder) -> None:
         correct = 0
         for i in range(total):
             if job.stop_requested:
-                return end(job, folder, RunStatus.STOPPED,
-                           "stopped by request while measuring; its accuracy stays claimed")
+                return end(
+                    job, folder, RunStatus.STOPPED, "stopped by request while measuring; its accuracy stays claimed"
+                )
             sl = slice(i * EVAL_BATCH, (i + 1) * EVAL_BATCH)
             probs = predictor.proba_batch(split.images[sl].float().numpy() / 255.0)
             correct += int((probs.argmax(1) == split.labels[sl].numpy()).sum())
