@@ -125,7 +125,14 @@ def zipfile_of(path: Path):
 PEAK = """
 import json, resource, sys, torch
 from mnist_core import checkpoints
-def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def peak():
+    # this process's own high-water mark (Linux's VmHWM): getrusage's ru_maxrss also counts the parent's
+    # resident size at the fork, so a large pytest process would hide what the load itself costs
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 checkpoints.load(sys.argv[1]); normal = peak()
 try:
     torch.load(sys.argv[2], weights_only=True) if sys.argv[3] == "unguarded" else checkpoints.load(sys.argv[2])
