@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from conftest import draw_strokes
 from helpers import APP_IDLE, open_draw, prediction
+
+from mnist_core import settings
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 pytestmark = pytest.mark.browser
@@ -75,7 +76,7 @@ def test_the_theme_follows_the_system_and_stays_readable(browser, server, scheme
         page.wait_for_selector(APP_IDLE, timeout=30_000)
         name = f"draw-{scheme}.png"
         page.screenshot(path=str(tmp_path / name))
-        if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+        if settings.screenshots():
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / name))
     finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import APP_IDLE
 
+from mnist_core import settings
 from mnist_core.config import TrainConfig
 from mnist_core.models import ARCHS
 
@@ -69,7 +70,7 @@ def test_compare_shows_every_shipped_model_in_the_table_and_draws_the_charts(com
     # the gallery (Streamlit loads the image list's code lazily: it can appear after the script ends)
     page.locator("[data-testid='stImage'] img").first.wait_for(timeout=30_000)
     page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
-    if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+    if settings.screenshots():
         out = ROOT / "docs" / "screenshots"
         out.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out / "compare.png"), full_page=False)

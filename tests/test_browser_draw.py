@@ -8,12 +8,13 @@ $MNIST_MODELS_DIR), no dataset and no runs; without a trained models/cnn.pt the 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
 from conftest import digit_image, draw_strokes, stroke_points
 from helpers import APP_IDLE, open_draw, prediction, wait_until
+
+from mnist_core import settings
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 pytestmark = pytest.mark.browser
@@ -229,7 +230,7 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
         assert in_view(canvas) and in_view(prediction(page)), "a phone must see the canvas and the prediction"
         assert in_view(undo) and in_view(clear_button)
         page.screenshot(path=str(tmp_path / "draw-phone.png"))
-        if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+        if settings.screenshots():
             page.screenshot(path=str(SCREENSHOT.with_name("draw-phone.png")))
 
         both = ink(page)

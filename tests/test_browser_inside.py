@@ -5,12 +5,13 @@ MNIST_LAB_SCREENSHOTS=1, docs/screenshots/inside.png for the README). Needs the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from conftest import draw_strokes
 from helpers import APP_IDLE, open_draw, prediction
+
+from mnist_core import settings
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 pytestmark = pytest.mark.browser
@@ -57,7 +58,7 @@ def test_a_drawn_digit_explored_on_the_inside_page(browser, server, tmp_path):
     page.wait_for_selector(APP_IDLE, timeout=60_000)
     page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
     page.screenshot(path=str(tmp_path / "inside.png"))
-    if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+    if settings.screenshots():
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT))
     context.close()

@@ -12,7 +12,6 @@ MNIST_LAB_SCREENSHOTS=1 is set (so an ordinary test run leaves the repository un
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from helpers import APP_IDLE
 from playwright.sync_api import expect
 
-from mnist_core import checkpoints, recipes
+from mnist_core import checkpoints, recipes, settings
 from mnist_core.models import ARCHS
 
 pytestmark = pytest.mark.browser
@@ -57,7 +56,7 @@ CLOCK_STOP = """text => {
 
 def screenshot(page, name: str, tmp_path: Path) -> None:
     page.screenshot(path=str(tmp_path / name), full_page=True)
-    if os.environ.get("MNIST_LAB_SCREENSHOTS") == "1":
+    if settings.screenshots():
         out = ROOT / "docs" / "screenshots"
         out.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out / name), full_page=True)
