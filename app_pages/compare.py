@@ -1,6 +1,6 @@
 """Compare: every model side by side; curves, confusion matrices, mistakes; download and upload.
 
-All measuring happens in mnist_core.compare, once per checkpoint, cached on disk.
+All measuring happens in mnist_core.measure and mnist_core.evaluation, once per checkpoint, cached on disk.
 """
 
 from pathlib import Path

@@ -8,25 +8,22 @@ pages use are here too, but for canvas's: the canvas component can only be impor
 changes nothing in the process: app.py calls startup() once.
 """
 
-from lab_ui.charts import accuracy_figure, loss_figure, models_figure, proba_bars, proba_figure, smooth
-from lab_ui.keep import drawing_store, keep_drawing_ui
+from lab_ui.charts import accuracy_figure, loss_figure, models_figure, proba_bars, smooth
+from lab_ui.keep import keep_drawing_ui
 from lab_ui.links import page_link
-from lab_ui.memos import KEPT_SIDE, MEMO_BYTES, MEMO_IMAGES, ImageMemos, image_memo, once, read_image, session_memos
-from lab_ui.models import model_choices, model_probs, predictor, unreadable
-from lab_ui.process import fix_the_mmap_threshold, startup
+from lab_ui.memos import KEPT_SIDE, MEMO_BYTES, MEMO_IMAGES, ImageMemos, image_memo, once, read_image
+from lab_ui.models import model_choices, model_probs, predictor
+from lab_ui.process import startup
 from lab_ui.runs import (
     DATASET_LABELS,
     clear_job_runners,
-    duration,
     job_runner,
     missing_data_help,
-    owner_label,
     run_metrics_ui,
     run_status_ui,
     runner_ui,
     runs_table,
     session_token,
-    stop_run,
     stop_ui,
 )
 
@@ -38,9 +35,6 @@ __all__ = [
     "ImageMemos",
     "accuracy_figure",
     "clear_job_runners",
-    "drawing_store",
-    "duration",
-    "fix_the_mmap_threshold",
     "image_memo",
     "job_runner",
     "keep_drawing_ui",
@@ -50,21 +44,16 @@ __all__ = [
     "model_probs",
     "models_figure",
     "once",
-    "owner_label",
     "page_link",
     "predictor",
     "proba_bars",
-    "proba_figure",
     "read_image",
     "run_metrics_ui",
     "run_status_ui",
     "runner_ui",
     "runs_table",
-    "session_memos",
     "session_token",
     "smooth",
     "startup",
-    "stop_run",
     "stop_ui",
-    "unreadable",
 ]

@@ -4,6 +4,7 @@ mnist_core.inside, on a private copy of the shared model."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ class Looked:
     x28: np.ndarray | None
     top: int | None
 
-    @property
+    @functools.cached_property
     def xkey(self) -> str:
         if self.x28 is None:
             return ""

@@ -27,13 +27,8 @@ def predictor(name: str) -> inference.Predictor:
 
 
 def model_choices() -> list[inference.ModelEntry]:
-    """The models a page may offer: files that pass the checkpoint checks (see unreadable())."""
+    """The models a page may offer: files that pass the checkpoint checks."""
     return inference.usable_entries()
-
-
-def unreadable() -> list[str]:
-    """One line per checkpoint file that is not offered: "NAME: unreadable: reason"."""
-    return [f"{e.path.name}: unreadable: {e.problem.split(': ', 1)[-1]}" for e in inference.unreadable_entries()]
 
 
 def model_probs(memo: dict, name: str, x28, tag: str = "probs") -> object:

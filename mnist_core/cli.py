@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import difflib
 
-from . import data, inference, recipes, settings
+from . import data, devices, inference, recipes, settings
 from .config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig
 from .models import ARCHS
 
@@ -107,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
         "small-headed 9 (default: off)",
     )
     t.add_argument("--seed", type=int, help="default: 0")
-    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="default: auto (a GPU when there is one)")
+    t.add_argument("--device", choices=devices.NAMES, help="default: auto (a GPU when there is one)")
     t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")
     t.add_argument("--max-steps", type=int, help="stop after this many steps (default: 0, no limit)")
     t.add_argument("--train-limit", type=int, help="train on the first N images (default: 0, all)")

@@ -177,10 +177,13 @@ def _cached_summary(entry: inference.ModelEntry, cdir, data_root) -> tuple[dict 
     return row, target
 
 
-def summary(entry: inference.ModelEntry, cdir=None, data_root=None) -> dict:
-    """One table row for a model (cached). Raises checkpoints.CheckpointError for a bad file."""
+def summary(entry: inference.ModelEntry, cdir=None, data_root=None, on_miss: Callable[[], None] | None = None) -> dict:
+    """One table row for a model (cached). Raises checkpoints.CheckpointError for a bad file. `on_miss` is
+    called before the model is measured, when its row is not in the cache."""
     row, target = _cached_summary(entry, cdir, data_root)
     if row is None:
+        if on_miss:
+            on_miss()
         row = _measure(Path(entry.path), data_root)
         cache.store(target, json.dumps(row).encode())
     return {"name": entry.name, "source": entry.source, "path": str(entry.path), **row}
@@ -201,9 +204,8 @@ def summaries(
     rows, problems = [], []
     for i, e in enumerate(entries):
         try:
-            if on_progress and _cached_summary(e, cdir, data_root)[0] is None:
-                on_progress(i, len(entries), e.name)
-            rows.append(summary(e, cdir, data_root))
+            miss = (lambda i=i, e=e: on_progress(i, len(entries), e.name)) if on_progress else None
+            rows.append(summary(e, cdir, data_root, on_miss=miss))
         except checkpoints.CheckpointError as exc:
             problems.append(str(exc))
     return rows, problems

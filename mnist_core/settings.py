@@ -22,6 +22,10 @@ class Setting:
     meaning: str
 
 
+DEFAULT_SESSION_RUNS = 12  # room for "Train every architecture" (9) and a few more
+DEFAULT_UPLOADS_MB = 256
+DEFAULT_RUNS_PER_DEVICE = 1
+
 SETTINGS = (
     Setting(
         "MNIST_DATA_DIR",
@@ -42,19 +46,19 @@ SETTINGS = (
     ),
     Setting(
         "MNIST_UPLOADS_MAX_MB",
-        "256",
+        str(DEFAULT_UPLOADS_MB),
         "a positive number",
         "All uploaded checkpoints kept together, in MB (each one may be 16 MB).",
     ),
     Setting(
         "MNIST_LAB_RUNS_PER_SESSION",
-        "12",
+        str(DEFAULT_SESSION_RUNS),
         "a positive whole number",
         "Runs one browser session may have queued or running at once.",
     ),
     Setting(
         "MNIST_LAB_RUNS_PER_DEVICE",
-        "1",
+        str(DEFAULT_RUNS_PER_DEVICE),
         "a positive whole number",
         "Runs that train at once on each device of this server (each takes `MNIST_LAB_THREADS` cores).",
     ),
@@ -78,8 +82,6 @@ SETTINGS = (
     ),
 )
 NAMES = tuple(s.name for s in SETTINGS)
-DEFAULT_SESSION_RUNS = 12  # room for "Train every architecture" (9) and a few more
-DEFAULT_UPLOADS_MB = 256
 
 
 def _text(name: str) -> str:
@@ -137,7 +139,7 @@ def runs_per_session() -> int:
 
 def runs_per_device() -> int:
     """How many runs train at once on one device of this server."""
-    return _count("MNIST_LAB_RUNS_PER_DEVICE", 1)
+    return _count("MNIST_LAB_RUNS_PER_DEVICE", DEFAULT_RUNS_PER_DEVICE)
 
 
 def torch_threads(cores: int | None = None) -> int:

@@ -22,6 +22,7 @@ from helpers import wait_until
 
 from mnist_core import checkpoints, inference, jobs, recipes, settings, training
 from mnist_core.config import TrainConfig
+from mnist_core.events import RunStatus
 from mnist_core.jobs import JobRunner
 from mnist_core.models import ARCHS
 
@@ -450,7 +451,7 @@ def test_a_copy_ended_from_its_status_file_never_loses_the_rows_it_followed(runs
             name="followed",
             config=tiny(),
             path=ckpt,
-            status=jobs.STOPPED,
+            status=RunStatus.STOPPED,
             message="stopped",
             created=0.0,
             checkpoint=ckpt,
@@ -458,7 +459,7 @@ def test_a_copy_ended_from_its_status_file_never_loses_the_rows_it_followed(runs
         )
         job.end_as_recorded(run)
         s = job.snapshot()
-        assert s["status"] == jobs.STOPPED and len(s["steps"]) == expected_steps
+        assert s["status"] == RunStatus.STOPPED and len(s["steps"]) == expected_steps
         assert len(s["epochs"]) == (1 if ckpt == good else 0)
 
 
@@ -467,8 +468,8 @@ def test_a_job_is_written_before_its_end_is_announced_and_renamed_with_its_files
     end too. A rename moves the checkpoint it names and the file its curves are read from."""
     job = jobs.Job("j", "before", tiny(), tmp_path / "before.pt")
     seen = []
-    job.finish(jobs.STOPPED, "stopped by request", write=lambda j: seen.append((j.status, j.wait(0))))
-    assert seen == [(jobs.STOPPED, False)] and job.wait(0) and job.snapshot()["ended"]
+    job.finish(RunStatus.STOPPED, "stopped by request", write=lambda j: seen.append((j.status, j.wait(0))))
+    assert seen == [(RunStatus.STOPPED, False)] and job.wait(0) and job.snapshot()["ended"]
     job.set_saved(tmp_path / "before.pt", 0.5, read_curves=True)
     job.rename("after", tmp_path / "after.pt")
     s = job.snapshot()  # the curves are read from the new path: a missing file leaves them as they were

@@ -180,7 +180,7 @@ def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_dat
     import lab_ui
 
     monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
-    monkeypatch.setenv(ray_jobs.ADDRESS_ENV, cluster)
+    monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", cluster)
     lab_ui.clear_job_runners()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
     at.switch_page("app_pages/train.py")

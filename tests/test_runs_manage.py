@@ -17,6 +17,7 @@ from compare_helpers import use_models
 
 from mnist_core import cache, checkpoints, inference, jobs, measure, training
 from mnist_core.config import TrainConfig
+from mnist_core.events import RunStatus
 from mnist_core.jobs import JobRunner
 
 
@@ -40,7 +41,7 @@ def runner(lab):
 
 def finished(runner: JobRunner, name: str, data_root) -> jobs.Job:
     job = runner.submit(tiny(), name, data_root=data_root)
-    assert job.wait(120) and job.status == jobs.FINISHED, job.message
+    assert job.wait(120) and job.status == RunStatus.FINISHED, job.message
     return job
 
 
@@ -52,14 +53,14 @@ def test_rename_moves_the_checkpoint_and_its_status_file_together(runner, lab, s
     assert not (lab / "first.pt").exists() and not (lab / "first.json").exists()
     status = json.loads((lab / "my_best_run.json").read_text())
     assert status["name"] == "my_best_run" and status["checkpoint"] == "my_best_run.pt"
-    assert status["status"] == jobs.FINISHED and status["id"] == job.id
+    assert status["status"] == RunStatus.FINISHED and status["id"] == job.id
     assert checkpoints.read(new)["state_dict"].keys() == before["state_dict"].keys()  # the same weights, moved
     assert job.name == "my_best_run" and job.snapshot()["checkpoint"] == str(new)
     assert [j.name for j in runner.jobs()] == ["my_best_run"]
     again = JobRunner(lab)  # after a restart: only the new name, finished, with its curves
     try:
         (restored,) = again.jobs()
-        assert restored.name == "my_best_run" and restored.status == jobs.FINISHED
+        assert restored.name == "my_best_run" and restored.status == RunStatus.FINISHED
         assert restored.snapshot()["epochs"] and restored.snapshot()["test_accuracy"] == job.snapshot()["test_accuracy"]
     finally:
         again.close()
@@ -140,7 +141,7 @@ def test_a_queued_or_running_job_is_never_renamed_or_deleted(runner, lab, small_
     running = runner.submit(tiny(), "running", data_root=small_data_dir)
     queued = runner.submit(tiny(), "queued", data_root=small_data_dir)  # same device: waits its turn
     try:
-        assert started.wait(60) and running.status == jobs.RUNNING and queued.status == jobs.QUEUED
+        assert started.wait(60) and running.status == RunStatus.RUNNING and queued.status == RunStatus.QUEUED
         for name, status in (("running", "running"), ("queued", "queued")):
             with pytest.raises(ValueError, match=f"is {status}: stop it"):
                 runner.rename_run(name, "other")

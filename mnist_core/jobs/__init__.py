@@ -11,54 +11,26 @@ The names callers use are importable from here: `from mnist_core import jobs; jo
 
 from __future__ import annotations
 
-from ..events import RunStatus
-from ..runs import EVALUATE, NAME_LEN, RESERVED, STATUS_FORMAT, STATUS_SUFFIX, TRAIN, Run, owner_tag
-from .backend import EVAL_QUEUE, Backend, device_queue
-from .factory import make_backend
+from ..runs import EVALUATE, RESERVED, STATUS_FORMAT, Run, owner_tag
+from .backend import device_queue
 from .job import ANYONE, Job
-from .runner import LIMIT_ENV, RESTORED, JobRunner, session_run_limit
+from .runner import LIMIT_ENV, JobRunner, session_run_limit
 from .threads import ThreadBackend, devices_cap
-from .work import EVAL_BATCH, NOT_STARTED, end, execute, measure_upload, train_job
-
-# events.RunStatus's members by the names code and tests import from here
-QUEUED, RUNNING = RunStatus.QUEUED, RunStatus.RUNNING
-FINISHED, STOPPED, DIVERGED = RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED
-FAILED, INTERRUPTED = RunStatus.FAILED, RunStatus.INTERRUPTED
-STATUSES = tuple(RunStatus)
+from .work import measure_upload
 
 __all__ = [
     "ANYONE",
-    "DIVERGED",
     "EVALUATE",
-    "EVAL_BATCH",
-    "EVAL_QUEUE",
-    "FAILED",
-    "FINISHED",
-    "INTERRUPTED",
     "LIMIT_ENV",
-    "NAME_LEN",
-    "NOT_STARTED",
-    "QUEUED",
     "RESERVED",
-    "RESTORED",
-    "RUNNING",
-    "STATUSES",
     "STATUS_FORMAT",
-    "STATUS_SUFFIX",
-    "STOPPED",
-    "TRAIN",
-    "Backend",
     "Job",
     "JobRunner",
     "Run",
     "ThreadBackend",
     "device_queue",
     "devices_cap",
-    "end",
-    "execute",
-    "make_backend",
     "measure_upload",
     "owner_tag",
     "session_run_limit",
-    "train_job",
 ]

@@ -256,10 +256,6 @@ class Job:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
-    def should_stop(self) -> bool:
-        """The training loop's question between steps (the same flag as `stop_requested`, as a callable)."""
-        return self._stop.is_set()
-
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has ended (True) or the timeout passed (False)."""
         return self._done.wait(timeout)

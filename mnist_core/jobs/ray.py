@@ -37,8 +37,6 @@ from .work import NOT_STARTED, end, train_job
 
 log = logging.getLogger(__name__)
 
-# "auto" (a cluster started with `ray start --head`), "ray://host:port", or "local" (a Ray started inside
-ADDRESS_ENV = "MNIST_LAB_RAY_ADDRESS"  # this process, for trying it on a laptop): read by settings.ray_address()
 NAMESPACE = "mnist_lab"
 POLL_SECONDS = 0.25  # how often the app reads each run's news (the Train page redraws once a second)
 READ_GRACE = 5.0  # how long an ended actor waits for the app to read its end before it goes

@@ -59,7 +59,6 @@ class JobRunner:
         self.folder = RunsFolder(runs_dir, worker_alive=factory.worker_alive)
         self.runs_dir = self.folder.path
         self.download = download  # False: a missing dataset fails the job instead of downloading
-        self.token = self.folder.token  # tells this runner's status files from another's
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         # threads here, or Ray (ray_address, else $MNIST_LAB_RAY_ADDRESS); backend_warning: why not Ray when asked

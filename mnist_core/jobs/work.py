@@ -52,7 +52,9 @@ def train_job(job: Job, folder: RunsFolder, download: bool = True) -> None:
     try:
         if not download and not data.is_available(job.config.dataset, job.data_root):
             data.load(job.config.dataset, train=True, root=job.data_root, download=False)  # raises, with help
-        result = training.train(job.config, data_root=job.data_root, on_event=job.record, should_stop=job.should_stop)
+        result = training.train(
+            job.config, data_root=job.data_root, on_event=job.record, should_stop=lambda: job.stop_requested
+        )
         status, message = result.status, result.message
         if result.usable:
             saved = result.save(job.path, name=job.name, extra={"job": job.id})
