@@ -191,6 +191,8 @@ class RayBackend:
             f = self._followed.get(job.id)
             if f is None:
                 return job.active  # never handed over, or its end is not read yet: the runner ends it
+            if not f.started and self._began_there(job):
+                f.started = True  # its actor trains already; this app has not read it yet (a busy machine)
             if not f.started:
                 self._followed.pop(job.id)
         try:
@@ -203,6 +205,15 @@ class RayBackend:
         except Exception:
             log.exception("could not stop run %s on Ray", job.name)
         return True
+
+    def _began_there(self, job: Job) -> bool:
+        """Whether the run's status file says its actor has begun it (the actor writes that as it starts), so
+        that a stop reaches the actor's own flag and keeps what it trained, never kills it as unstarted."""
+        try:
+            run = self._folder.read_status(self._folder.status_path(job.name))
+        except checkpoints.CheckpointError:
+            return False
+        return run is not None and run.status == RunStatus.RUNNING
 
     def close(self) -> None:
         self._closed.set()
