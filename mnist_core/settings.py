@@ -25,6 +25,8 @@ class Setting:
 DEFAULT_SESSION_RUNS = 12  # room for "Train every architecture" (9) and a few more
 DEFAULT_UPLOADS_MB = 256
 DEFAULT_RUNS_PER_DEVICE = 1
+DEFAULT_SERVER_RUNS = 60  # a class of 30, two runs each
+DEFAULT_VISITOR_UPLOADS_MB = 32
 
 SETTINGS = (
     Setting(
@@ -55,6 +57,25 @@ SETTINGS = (
         str(DEFAULT_SESSION_RUNS),
         "a positive whole number",
         "Runs one browser session may have queued or running at once.",
+    ),
+    Setting(
+        "MNIST_UPLOADS_PER_VISITOR_MB",
+        str(DEFAULT_VISITOR_UPLOADS_MB),
+        "a positive number",
+        "One visitor's share of `MNIST_UPLOADS_MAX_MB`, in MB.",
+    ),
+    Setting(
+        "MNIST_LAB_RUNS_PER_SERVER",
+        str(DEFAULT_SERVER_RUNS),
+        "a positive whole number",
+        "Runs queued or running on this server at once, every visitor's together; each device's queue "
+        "takes them in turn by visitor.",
+    ),
+    Setting(
+        "MNIST_LAB_OPERATOR_KEY",
+        "unset: no operator in the browser",
+        "any text (a password)",
+        "A visitor who enters it on the Home page may rename, delete or stop anyone's runs and collections.",
     ),
     Setting(
         "MNIST_LAB_RUNS_PER_DEVICE",
@@ -123,18 +144,39 @@ def cache_dir(kind: str) -> Path:
     return Path.home() / ".cache" / "mnist_lab" / kind
 
 
+def _megabytes(name: str, default: float) -> int:
+    """Bytes from a positive number of megabytes in `name`, else `default` megabytes."""
+    try:
+        mb = float(_text(name) or default)
+    except ValueError:
+        mb = default
+    return int((mb if mb > 0 else default) * 2**20)
+
+
 def uploads_max_bytes() -> int:
     """All uploaded checkpoints together: $MNIST_UPLOADS_MAX_MB megabytes, else 256."""
-    try:
-        mb = float(_text("MNIST_UPLOADS_MAX_MB") or DEFAULT_UPLOADS_MB)
-    except ValueError:
-        mb = DEFAULT_UPLOADS_MB
-    return int((mb if mb > 0 else DEFAULT_UPLOADS_MB) * 2**20)
+    return _megabytes("MNIST_UPLOADS_MAX_MB", DEFAULT_UPLOADS_MB)
 
 
 def runs_per_session() -> int:
     """How many runs one session may have queued or running at once (a teacher sets it for a class)."""
     return _count("MNIST_LAB_RUNS_PER_SESSION", DEFAULT_SESSION_RUNS)
+
+
+def runs_per_server() -> int:
+    """How many runs may be queued or running on this server at once, every visitor's together."""
+    return _count("MNIST_LAB_RUNS_PER_SERVER", DEFAULT_SERVER_RUNS)
+
+
+def visitor_uploads_max_bytes() -> int:
+    """One visitor's share of the uploads kept: $MNIST_UPLOADS_PER_VISITOR_MB megabytes, else 32 (never
+    more than uploads_max_bytes())."""
+    return min(_megabytes("MNIST_UPLOADS_PER_VISITOR_MB", DEFAULT_VISITOR_UPLOADS_MB), uploads_max_bytes())
+
+
+def operator_key() -> str:
+    """The operator's key ("" when none is set: then no browser session is the operator)."""
+    return _text("MNIST_LAB_OPERATOR_KEY")
 
 
 def runs_per_device() -> int:
@@ -165,7 +207,11 @@ def screenshots() -> bool:
 def for_workers() -> dict[str, str]:
     """The settings a worker process elsewhere (a Ray worker) needs to find the same data and folders:
     every one set here, less the Ray address itself."""
-    return {n: os.environ[n] for n in NAMES if n in os.environ and n != "MNIST_LAB_RAY_ADDRESS"}
+    return {
+        n: os.environ[n]
+        for n in NAMES
+        if n in os.environ and n not in ("MNIST_LAB_RAY_ADDRESS", "MNIST_LAB_OPERATOR_KEY")
+    }
 
 
 def operator_malloc_threshold() -> bool:
