@@ -32,7 +32,7 @@ def manage_ui(rows: list[dict]) -> None:
         key="cmp_manage_run",
         help="Your finished runs (shipped models and runs still queued or running are not offered)",
     )
-    st.caption(f"**{name}**: {compare.settings_text(mine[name])}")
+    st.caption(f"{lab_ui.name_md(name)}: {compare.settings_text(mine[name])}")
     stem = Path(mine[name]["path"]).stem
     left, right = st.columns(2)
     left.text_input("New name", key="cmp_new_name", max_chars=runs.NAME_LEN)
@@ -78,24 +78,25 @@ def files_ui(rows: list[dict]) -> None:
     )
     done = st.session_state.setdefault("cmp_uploads", {})  # file_id -> (ok, message): each file once
     if upload is not None and upload.file_id not in done:
+        shown = lab_ui.name_md(uploads.display_name(upload.name))
         try:
             saved = uploads.accept_upload(
-                upload.name, upload.getvalue(), runner=lab_ui.job_runner(), owner=lab_ui.session_token()
+                upload.name, upload.getvalue(), runner=lab_ui.job_runner(), owner=lab_ui.visitor_token()
             )
             job = next((j for j in lab_ui.job_runner().jobs() if j.path == saved), None)
             done[upload.file_id] = (
                 True,
-                f"{upload.name}: added as run **{saved.stem}**; "
+                f"{shown}: added as run {lab_ui.name_md(saved.stem)}; "
                 + (
                     "its accuracy is being measured on the test set."
                     if job and job.active
-                    else f"{job.message if job else 'its accuracy is only claimed'}."
+                    else f"{lab_ui.plain(job.message) if job else 'its accuracy is only claimed'}."
                 ),
             )
         except checkpoints.CheckpointError as exc:
-            done[upload.file_id] = (False, f"Refused {exc}")
+            done[upload.file_id] = (False, f"Refused {lab_ui.problem(exc)}")
         except (OSError, ValueError) as exc:
-            done[upload.file_id] = (False, f"{upload.name}: could not be saved ({exc})")
+            done[upload.file_id] = (False, f"{shown}: could not be saved ({lab_ui.problem(exc)})")
         if done[upload.file_id][0]:
             st.rerun()  # list the new model in the table above
     if upload is not None:
@@ -114,7 +115,7 @@ rows, problems = measure.summaries(
 progress.empty()
 for message in problems:
     file, _, why = message.partition(": ")
-    st.warning(f"Not listed: {file}: unreadable: {why}")
+    st.warning(f"Not listed: {lab_ui.plain(file)}: unreadable: {lab_ui.plain(why)}")
 if not rows:
     st.info("No models yet: train one on the Train page, or upload a checkpoint below.")
 else:

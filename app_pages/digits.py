@@ -121,7 +121,7 @@ def finetune_ui(name: str) -> None:
         try:
             arch = lab_ui.predictor(start).arch
             cfg = recipes.finetune(str(entries[start].path), arch, name)
-            job = lab_ui.job_runner().submit(cfg, f"{start} + {name}", owner=lab_ui.session_token())
+            job = lab_ui.job_runner().submit(cfg, f"{start} + {name}", owner=lab_ui.visitor_token())
             st.session_state["watch"] = job.id  # the Train page shows its live charts
         except (ValueError, checkpoints.CheckpointError) as exc:
             st.error(f"Could not start: {exc}")

@@ -75,7 +75,7 @@ def every_model_ui(memo: dict, x28, names: list[str]) -> None:
         try:
             scores[name] = lab_ui.model_probs(memo, name, x28)
         except (checkpoints.CheckpointError, ValueError, OSError) as exc:
-            failed.append(f"{name} ({exc})")
+            failed.append(f"{name} ({lab_ui.problem(exc)})")
     status.empty()
     if failed:
         st.warning(f"Could not load: {'; '.join(failed)}")
@@ -139,7 +139,7 @@ def drawing_ui() -> None:
         memo = lab_ui.image_memo(key)
         read = lab_ui.read_image(memo, data, min_side)
         if "error" in read:
-            st.error(read["error"])
+            st.error(lab_ui.plain(read["error"]))
             return
         if read["steps"] is None:
             st.info(f"{read['blank']} {PROMPT if key[:7] != 'upload:' else 'Upload an image of a digit.'}")

@@ -14,14 +14,15 @@ st.markdown(
 
 st.subheader("Status")
 col_data, col_device, col_models = st.columns(3)
+where = lab_ui.shown_path(data.raw_dir("mnist"), "the folder MNIST_DATA_DIR names")
 if data.is_available("mnist"):
     col_data.metric("Dataset", "MNIST found")
-    col_data.caption(f"in `{data.raw_dir('mnist').resolve()}`")
+    col_data.caption(f"in {where}")
 else:
     mirror = data.DATASETS["mnist"][0].mirrors[0]
     col_data.metric("Dataset", "not found")
     col_data.caption(
-        f"Downloaded to `{data.raw_dir('mnist').resolve()}` from {mirror} when a run starts "
+        f"Downloaded to {where} from {mirror} when a run starts "
         "(needs internet); or set `MNIST_DATA_DIR`. See Train for details."
     )
 col_device.metric("Device", devices.describe_device())
@@ -33,6 +34,8 @@ col_models.caption(", ".join(models) if models else "none yet: train one, or shi
 active = lab_ui.job_runner().active()
 if active:
     st.info(f"Training now: {', '.join(f'{j.name} ({j.status})' for j in active)}.")
+
+lab_ui.operator_ui()
 
 st.subheader("Pages")
 lab_ui.page_link("app_pages/train.py", label="Train: pick an architecture and watch it learn", icon="🏋️")

@@ -40,7 +40,7 @@ def input_ui(drawing: dict | None):
     if digits is None:
         st.info(
             "Draw a digit on the Draw page first: its input shows here. (No MNIST test set on this machine "
-            f"either: looked in `{data.raw_dir('mnist').resolve()}`.)"
+            f"either: looked in {lab_ui.shown_path(data.raw_dir('mnist'), 'the folder MNIST_DATA_DIR names')}.)"
         )
         lab_ui.page_link("app_pages/draw.py", label="Draw a digit", icon="✍️")
         return None, ""

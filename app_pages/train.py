@@ -134,11 +134,11 @@ with settings:
                     log_every=log_every,
                     width=rec.width,
                 )  # the recipe's network size (the shipped cnn is 24 wide), no widget
-                st.session_state["watch"] = runner.submit(cfg, name.strip() or None, owner=lab_ui.session_token()).id
+                st.session_state["watch"] = runner.submit(cfg, name.strip() or None, owner=lab_ui.visitor_token()).id
             else:
-                st.session_state["watch"] = runner.submit_all(dataset=dataset, owner=lab_ui.session_token())[0].id
+                st.session_state["watch"] = runner.submit_all(dataset=dataset, owner=lab_ui.visitor_token())[0].id
         except ValueError as exc:
-            st.error(f"Could not start: {exc}")
+            st.error(f"Could not start: {lab_ui.problem(exc)}")
 
 
 def show_run(runner: jobs.JobRunner, job: jobs.Job) -> None:

@@ -23,11 +23,18 @@ from lab_ui.runs import (
     run_status_ui,
     runner_ui,
     runs_table,
-    session_token,
     stop_ui,
 )
+from lab_ui.text import name_md, plain, problem, shown_path
+from lab_ui.visitors import acting_as, is_operator, may_change, operator_ui, owner_label, visitor_token
 
 __all__ = [
+    "acting_as",
+    "is_operator",
+    "may_change",
+    "operator_ui",
+    "owner_label",
+    "visitor_token",
     "DATASET_LABELS",
     "KEPT_SIDE",
     "MEMO_BYTES",
@@ -41,6 +48,10 @@ __all__ = [
     "loss_figure",
     "missing_data_help",
     "model_choices",
+    "name_md",
+    "plain",
+    "problem",
+    "shown_path",
     "model_probs",
     "models_figure",
     "once",
@@ -52,7 +63,6 @@ __all__ = [
     "run_status_ui",
     "runner_ui",
     "runs_table",
-    "session_token",
     "smooth",
     "startup",
     "stop_ui",

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from lab_ui.text import name_md, problem
 from mnist_core import checkpoints, compare, data, evaluation, inference, measure
 
 N, P, T = st.column_config.NumberColumn, "percent", st.column_config.TextColumn
@@ -134,9 +135,9 @@ VIEWS = {
 
 def drawings_ui(rows: list[dict]) -> tuple[dict | None, dict, str]:
     """The collection picked above the table: (name -> accuracy, or None without collections), notes, help."""
-    found, problem = measure.drawing_collections()
-    if problem:
-        st.caption(f"Your drawings are not shown: {problem}")
+    found, why = measure.drawing_collections()
+    if why:
+        st.caption(f"Your drawings are not shown: {why}")
     if not found:
         return None, {}, ""
     name = st.selectbox(
@@ -150,7 +151,7 @@ def drawings_ui(rows: list[dict]) -> tuple[dict | None, dict, str]:
         scores,
         notes,
         (
-            f"The held-out part of '{name}': {held} drawings (every fifth of each digit, which "
+            f"The held-out part of {name_md(name)}: {held} drawings (every fifth of each digit, which "
             f"fine-tuning never trains on), read by each model. {DASH}"
         ),
     )
@@ -195,7 +196,7 @@ def table_ui(rows: list[dict]) -> None:
     )
     if top:
         st.caption(
-            f"Best test accuracy: **{top['name']}** ({100 * top['test_accuracy']:.2f}%), highlighted; "
+            f"Best test accuracy: {name_md(top['name'])} ({100 * top['test_accuracy']:.2f}%), highlighted; "
             "bold marks the best of each accuracy and the lowest latency. Click a header to sort."
         )
     for note in compare.missing_notes(rows, {k: head[k] for k in VIEWS[view] if k in head}, notes):
@@ -227,11 +228,11 @@ def evaluations_ui(picked: list[dict]) -> dict:
                 evs[r["name"]] = evaluation.on_test_set(entry, r.get("dataset") or "mnist")
             except data.DataUnavailable as exc:
                 st.info(
-                    f"{r['name']}: no confusion matrix or mistakes: {str(exc).splitlines()[0]}. "
+                    f"{name_md(r['name'])}: no confusion matrix or mistakes: {str(exc).splitlines()[0]}. "
                     "The table still shows what its checkpoint records."
                 )
             except (checkpoints.CheckpointError, OSError) as exc:
-                st.warning(f"{r['name']}: could not be evaluated: {exc}")
+                st.warning(f"{name_md(r['name'])}: could not be evaluated: {problem(exc)}")
     return evs
 
 
@@ -266,7 +267,7 @@ def gallery_ui(evs: dict) -> None:
     name = st.selectbox("Mistakes of", list(evs), key="cmp_gallery_model")
     ev = evs[name]
     if not ev.mistakes:
-        st.success(f"{name} gets every test digit right.")
+        st.success(f"{name_md(name)} gets every test digit right.")
         return
     shown = evaluation.gallery(ev, k=24)
     st.caption(f"The {len(shown)} most confident of {ev.mistakes:,} mistakes (confidence of the wrong answer).")

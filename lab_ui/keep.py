@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lab_ui.text import name_md, problem
 from mnist_core import drawings, inference
 
 
@@ -15,7 +16,7 @@ def keep_drawing_ui(key: str, x28, png: bytes | None, model: str, predicted: int
     saved = st.session_state.setdefault("draw_saved", {})
     collection = st.session_state.setdefault("draw_collection", drawings.DEFAULT_COLLECTION)
     row = st.container(horizontal=True)
-    with row.popover(f"Collection: {collection}"):
+    with row.popover(f"Collection: {name_md(collection)}"):
         st.text_input(
             "Keep drawings in the collection",
             key="draw_collection",
@@ -38,9 +39,9 @@ def keep_drawing_ui(key: str, x28, png: bytes | None, model: str, predicted: int
     try:
         counts = drawing_store().counts(collection)
     except drawings.StoreError as exc:
-        st.caption(f"Drawings cannot be kept: {exc}")
+        st.caption(f"Drawings cannot be kept: {problem(exc)}")
         return
-    st.caption(f"*{collection}*: " + " · ".join(f"{d}: {n}" for d, n in counts.items()))
+    st.caption(f"{name_md(collection)}: " + " · ".join(f"{d}: {n}" for d, n in counts.items()))
 
 
 @st.cache_resource(show_spinner=False)
@@ -76,6 +77,6 @@ def _keep_drawing(digit: int) -> None:
             predicted=p["predicted"],
         )
     except drawings.StoreError as exc:
-        st.session_state["draw_keep_error"] = f"Not kept: {exc}"
+        st.session_state["draw_keep_error"] = f"Not kept: {problem(exc)}"
         return
     st.session_state.setdefault("draw_saved", {})[p["key"]] = digit

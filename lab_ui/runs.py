@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 import pandas as pd
 import streamlit as st
 
 from lab_ui.charts import smooth
+from lab_ui.text import name_md, plain, problem, shown_path
+from lab_ui.visitors import acting_as, owner_label
 from mnist_core import data, inference, jobs
 from mnist_core.events import RunStatus
 
 DATASET_LABELS = {"mnist": "MNIST (digits)", "fashion": "FashionMNIST (clothing)"}
-
-
-def session_token() -> str:
-    """This browser session's own token: the runs it starts are the ones it may stop."""
-    return st.session_state.setdefault("_lab_session", uuid.uuid4().hex)
-
-
-def owner_label(tag: str) -> str:
-    """Who started a run, for the runs table: "you", "session 3fa2c1" (another visitor's session, or one of
-    before a restart), or "server" (the command line, a bare checkpoint)."""
-    if not tag:
-        return "server"
-    return "you" if tag == jobs.owner_tag(session_token()) else f"session {tag}"
 
 
 @st.cache_resource(show_spinner=False)
@@ -51,19 +39,22 @@ def runner_ui() -> jobs.JobRunner:
         runner = job_runner()
         runner.refresh()
     except OSError as exc:
-        st.error(f"The runs folder cannot be used ({exc}). Set MNIST_RUNS_DIR to a writable folder and restart.")
+        st.error(
+            f"The runs folder cannot be used ({problem(exc)}). Set MNIST_RUNS_DIR to a writable folder and restart."
+        )
         st.stop()
     if runner.backend_warning:  # Ray was asked for ($MNIST_LAB_RAY_ADDRESS) but cannot be used
         st.warning(runner.backend_warning)
     for file, why in runner.unreadable.items():
-        st.warning(f"Not listed: {file}: unreadable: {why.split(': ', 1)[-1]}")
+        st.warning(f"Not listed: {plain(file)}: unreadable: {plain(why.split(': ', 1)[-1])}")
     return runner
 
 
 def stop_run(job_id: str) -> None:
-    """The Stop button's callback: stop that run if this session started it (the runner checks)."""
+    """The Stop button's callback: stop that run if this visitor started it, or they are the operator (the
+    runner checks)."""
     runner = job_runner()
-    if runner.stop(job_id, owner=session_token()):
+    if runner.stop(job_id, owner=acting_as()):
         job = runner.get(job_id)
         if job is not None:
             job.wait(1.5)  # the loop sees the flag within a step; show the final status at once
@@ -72,7 +63,7 @@ def stop_run(job_id: str) -> None:
 def missing_data_help(dataset: str = "mnist") -> str:
     """What is missing and the ways to provide it, as Markdown."""
     folder = data.DATASETS[dataset][1]
-    raw = data.raw_dir(dataset).resolve()
+    raw = shown_path(data.raw_dir(dataset), "the folder MNIST_DATA_DIR names")
     files = "\n".join(f"  - `{f}`" for f in data.RAW_FILES)
     return (
         f"**{folder} is not on this machine.** Looked for it in `{raw}`. To provide it, either\n"
@@ -117,15 +108,15 @@ def run_status_ui(job: jobs.Job, s: dict, runner: jobs.JobRunner) -> None:
         where = f"number {pos} in line" if pos else "waiting for its turn"
         st.info(f"Queued: {where} on {jobs.device_queue(job.config).upper()} ({runner.describe_backend()}).")
     elif status == RunStatus.FINISHED and (s["kind"] == jobs.EVALUATE or acc is None):
-        (st.success if acc is not None else st.info)(f"Uploaded model: {s['message']}.")
+        (st.success if acc is not None else st.info)(f"Uploaded model: {plain(s['message'])}.")
     elif status == RunStatus.FINISHED:
-        st.success(f"Finished: test accuracy **{acc:.2%}**. Model saved to `{s['checkpoint']}`.")
+        st.success(f"Finished: test accuracy **{acc:.2%}**. Saved as {name_md(s['name'])} in the runs folder.")
     elif status == RunStatus.STOPPED:
-        st.info(f"Stopped: {s['message']}")
+        st.info(f"Stopped: {plain(s['message'])}")
     elif status in (RunStatus.DIVERGED, RunStatus.FAILED):
-        st.error(f"{status.capitalize()}: {s['message']}")
+        st.error(f"{status.capitalize()}: {plain(s['message'])}")
     else:
-        st.warning(f"Interrupted: {s['message']}")
+        st.warning(f"Interrupted: {plain(s['message'])}")
 
 
 def run_metrics_ui(s: dict) -> None:
@@ -139,8 +130,8 @@ def run_metrics_ui(s: dict) -> None:
 
 
 def stop_ui(job: jobs.Job) -> None:
-    """Stop, for the session that started the run only; others are told whose it is."""
-    if job.active and not job.foreign and job.stoppable_by(session_token()):
+    """Stop, for the visitor who started the run (or the operator) only; others are told whose it is."""
+    if job.active and not job.foreign and job.stoppable_by(acting_as()):
         # the callback stops the run whose id was fixed when this very button was drawn
         if st.button(
             "Stop",
@@ -153,7 +144,7 @@ def stop_ui(job: jobs.Job) -> None:
         ):
             st.rerun()
     elif job.active:
-        st.caption("Started in another session: only that session can stop it.")
+        st.caption("Started by another visitor: only they (or the lab's operator) can stop it.")
 
 
 def runs_table(all_jobs: list[jobs.Job]) -> pd.DataFrame:

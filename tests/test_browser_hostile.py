@@ -85,7 +85,7 @@ def test_a_run_trains_to_its_end_after_its_browser_closes(
 
     b_context, b = open_train(browser, server.url)  # a new session opens Train, and reruns it
     try:
-        caption = b.get_by_text("Started in another session")
+        caption = b.get_by_text("Started by another visitor")
 
         def shown_or_ended() -> str:  # while it trains, B is told whose run it is, and has no Stop
             if status(runs, "left-behind").get("status") != "running":

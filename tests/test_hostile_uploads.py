@@ -426,7 +426,7 @@ def test_a_run_finishes_when_its_session_goes_and_others_come(lab, small_data_di
             assert not b.exception
             assert [s.value for s in b.selectbox if s.label == "Run"] == [job.id]  # B watches A's run ...
             assert not [x for x in b.button if x.label == "Stop"]  # ... and cannot stop it
-            assert any("Started in another session" in c.value for c in b.caption)
+            assert any("Started by another visitor" in c.value for c in b.caption)
         assert not runner.stop(job.id, owner=b.session_state["_lab_session"])
         assert not job.stop_requested and job.status == "running"
     finally:

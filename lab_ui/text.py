@@ -1,0 +1,69 @@
+"""Stored names and server paths as visitors see them.
+
+A collection's or a run's name is the visitor's text: in Markdown it must stay text (no link made of
+`www.example.org`, no bold made of `__name__`, no image). `name_md` puts it in a code span, which Markdown
+shows as typed. A path on the server is the operator's business: visitors see it relative to the lab's
+folder, and a folder elsewhere by what sets it; the terminal's log gets the full path.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$&])")
+
+
+def plain(text: object) -> str:
+    """Any text (a message that may echo a visitor's name or file name) as Markdown that shows it as
+    written: Markdown's and Streamlit's markup characters escaped, and a word joiner (U+2060, invisible)
+    put before each "." and after each ":" and "@", which no autolink (www., http:, an e-mail address) or
+    `:directive:` survives. Checked in a browser: no link, image, emphasis or formula is made."""
+    escaped = _MARKUP.sub(r"\\\1", "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in str(text)))
+    return re.sub(r"([@:])", "\\1\u2060", escaped).replace(".", "\u2060.")
+
+
+def name_md(name: object) -> str:
+    """A stored name as Markdown that shows it as typed: a code span (with a backtick in it replaced, and
+    the longest run of spaces kept)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(name)).replace("`", "'")
+    return f"`{text}`" if text.strip() else "`?`"
+
+
+def shown_path(path: str | os.PathLike, where: str) -> str:
+    """A server path for visitors: relative to the app's working folder when it is inside it (`data/MNIST/raw`),
+    else `where` (say, "the folder MNIST_DATA_DIR names"); the full path is logged for the terminal."""
+    full = Path(path).resolve()
+    try:
+        return str(full.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        log.info("%s: %s", where, full)
+        return where
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.])/(?:[^\s/'\"`:,;()]+/)+([^\s/'\"`:,;()]+)")
+_OS_PROBLEMS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the folder is read-only",
+    errno.EACCES: "the server may not write there (read-only, or not permitted)",
+    errno.EPERM: "the server may not write there (read-only, or not permitted)",
+    errno.EISDIR: "a folder is where a file should be",
+    errno.ENOENT: "a file or folder is missing",
+}
+
+
+def problem(exc: BaseException) -> str:
+    """What went wrong, for visitors, as Markdown that shows it as written (plain): an OS error by its kind
+    (the disk is full, read-only...) without the path it names, and any other message with each absolute path
+    cut to its last part. The full text goes to the server's log."""
+    log.warning("shown to a visitor as a problem: %s: %s", type(exc).__name__, exc)
+    if isinstance(exc, OSError) and (exc.errno in _OS_PROBLEMS or exc.strerror):
+        return _OS_PROBLEMS.get(exc.errno) or plain((exc.strerror or type(exc).__name__).lower())
+    return plain(_ABSOLUTE.sub(r"\1", str(exc)) or type(exc).__name__)
