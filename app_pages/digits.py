@@ -1,5 +1,6 @@
-"""Digits: the drawings kept from the Draw page, by collection: thumbnails per digit, delete a wrong
-entry, rename or delete a collection, export it (PNGs by digit + MNIST's IDX files) or import one.
+"""Digits: the drawings kept from the Draw page, by collection: thumbnails of one digit at a time, a page at
+a time (so the page costs the same for 10 drawings or 20,000), delete a wrong entry, rename or delete a
+collection (its owner, or the lab's operator), export it (PNGs by digit + MNIST's IDX files) or import one.
 
 Everything is in mnist_core.drawings (one SQLite file in the runs folder); this page lays it out.
 """
@@ -9,6 +10,8 @@ import streamlit as st
 import lab_ui
 from mnist_core import checkpoints, drawings, images, inference, recipes
 
+PAGE_SIZE = 48  # thumbnails per page (four rows of twelve)
+
 st.title("Your digits")
 st.caption(
     "The drawings you kept on the Draw page (Right, keep it / Wrong? It's a ...), by collection. "
@@ -17,7 +20,7 @@ st.caption(
 try:
     store = drawings.DrawingStore()
 except (drawings.StoreError, OSError) as exc:
-    st.error(f"The drawings cannot be opened: {exc}")
+    st.error(f"The drawings cannot be opened: {lab_ui.problem(exc)}")
     st.stop()
 
 
@@ -26,80 +29,114 @@ def import_ui(current: str | None) -> None:
         name = st.text_input("Into the collection", current or drawings.DEFAULT_COLLECTION, key="dig_import_name")
         upload = st.file_uploader("ZIP file", type=["zip"], key="dig_import")
         if upload and st.button("Import", key="dig_import_go"):
+            # each progress update is a point where a closed tab, or a click on Cancel, stops the import
+            st.button("Cancel", key="dig_import_cancel", help="stops the import: nothing of it is kept")
+            bar = st.progress(0.0, "Reading the ZIP...")
             try:
-                n = store.import_zip(name, upload.getvalue())
-                st.success(f"Imported {n} drawings into *{name.strip()}*.")
-            except drawings.StoreError as exc:
-                st.error(f"Nothing was imported: {exc}")
+                n = store.import_zip(
+                    name,
+                    upload.getvalue(),
+                    by=lab_ui.visitor_token(),
+                    progress=lambda done, total: bar.progress(done / max(total, 1), f"Reading {done:,} / {total:,}"),
+                )
+                bar.empty()
+                st.success(f"Imported {n} drawings into {lab_ui.name_md(name.strip())}.")
+            except (drawings.StoreError, OSError) as exc:
+                bar.empty()
+                st.error(f"Nothing was imported: {lab_ui.problem(exc)}")
+
+
+def _act(action, done: str) -> None:
+    """A button's callback: do it, or keep why not for the page to say."""
+    try:
+        action()
+        st.session_state["dig_done"] = done
+    except (drawings.StoreError, OSError) as exc:
+        st.session_state["dig_error"] = lab_ui.problem(exc)
 
 
 def rename(name: str) -> None:  # callbacks run before the widgets: they may change the picked collection
-    try:
-        store.rename(name, st.session_state[f"dig_rename_{name}"])
-        st.session_state["dig_collection"] = st.session_state[f"dig_rename_{name}"].strip()
-    except drawings.StoreError as exc:
-        st.session_state["dig_error"] = str(exc)
+    new = st.session_state[f"dig_rename_{name}"].strip()
+    _act(lambda: store.rename(name, new, by=lab_ui.acting_as()), f"Renamed to {lab_ui.name_md(new)}.")
+    if "dig_error" not in st.session_state:
+        st.session_state["dig_collection"] = new
 
 
 def delete_collection(name: str) -> None:
     if st.session_state.get(f"dig_confirm_{name}"):
-        st.session_state["dig_done"] = f"Deleted {name} ({store.delete_collection(name)} drawings)."
+        _act(lambda: store.delete_collection(name, by=lab_ui.acting_as()), f"Deleted {lab_ui.name_md(name)}.")
         st.session_state.pop("dig_collection", None)
 
 
-def manage_ui(name: str) -> None:
-    left, right = st.columns(2)
-    with left.popover("Rename"):
-        st.text_input("New name", name, key=f"dig_rename_{name}")
-        st.button("Rename", key=f"dig_rename_go_{name}", on_click=rename, args=(name,))
-    with right.popover("Delete the collection"):
-        st.warning(f"This deletes *{name}* and all its drawings; it cannot be undone.")
-        confirmed = st.checkbox(f"Yes, delete {name}", key=f"dig_confirm_{name}")
-        st.button(
-            "Delete",
-            type="primary",
-            key=f"dig_delete_{name}",
-            disabled=not confirmed,
-            on_click=delete_collection,
-            args=(name,),
+def manage_ui(info) -> None:
+    name = info.name
+    if lab_ui.may_change(info.owner_key):
+        left, right = st.columns(2)
+        with left.popover("Rename"):
+            st.text_input("New name", name, key=f"dig_rename_{name}", max_chars=drawings.NAME_MAX)
+            st.button("Rename", key=f"dig_rename_go_{name}", on_click=rename, args=(name,))
+        with right.popover("Delete the collection"):
+            st.warning(f"This deletes {lab_ui.name_md(name)} and all its drawings; it cannot be undone.")
+            confirmed = st.checkbox("Yes, delete it", key=f"dig_confirm_{name}")
+            st.button(
+                "Delete",
+                type="primary",
+                key=f"dig_delete_{name}",
+                disabled=not confirmed,
+                on_click=delete_collection,
+                args=(name,),
+            )
+    else:
+        st.caption(
+            f"Made by {lab_ui.owner_label(info.owner_key)}: only they (or the lab's operator) may rename or delete "
+            "it. You may add your drawings to it, and delete the ones you kept."
         )
     st.download_button(
         "Export as ZIP (PNGs by digit + MNIST IDX files)",
-        store.export_zip(name),
-        file_name=f"{name}.zip",
+        lambda: store.export_zip(name),  # made when clicked, not on every rerun
+        file_name=f"{drawings.export_folder(name)}.zip",
         mime="application/zip",
         key=f"dig_export_{name}",
+        on_click="ignore",
     )
 
 
-def grid_ui(name: str) -> None:
-    held = {d.id for d in store.split(name)[1]}
-    for digit in range(10):
-        kept = store.drawings(name, digit)
-        st.markdown(
-            f"**{digit}** · {len(kept)} drawing(s)"
-            + ("" if len(kept) >= 3 else " · fewer than 3: draw more to fine-tune on it")
+def grid_ui(name: str, counts: dict[int, int]) -> None:
+    st.markdown(
+        "  \n".join(
+            f"**{d}** · {n} drawing(s)" + ("" if n >= 3 else " · fewer than 3: draw more to fine-tune on it")
+            for d, n in counts.items()
         )
-        if not kept:
-            continue
-        cols = st.columns(12)
-        for i, d in enumerate(kept):
-            with cols[i % 12]:
-                st.image(
-                    images.enlarge(d.x28 / 255.0, 56),
-                    caption="held out"
-                    if d.id in held
-                    else (f"read {d.predicted}" if d.predicted is not None else None),
-                )
-                if st.button("✕", key=f"dig_del_{d.id}", help="delete this drawing"):
-                    store.delete(d.id)
-                    st.rerun()
+    )
+    shown = [d for d, n in counts.items() if n]
+    if not shown:
+        return
+    if st.session_state.get("dig_digit") not in shown:
+        st.session_state["dig_digit"] = shown[0]
+    digit = st.segmented_control("Show the drawings of", shown, key="dig_digit", format_func=lambda d: f"{d}")
+    if digit is None:
+        return
+    pages = max(1, -(-counts[digit] // PAGE_SIZE))
+    page = 1
+    if pages > 1:
+        page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"dig_page_{digit}")
+    mine = lab_ui.acting_as()
+    cols = st.columns(12)
+    for i, d in enumerate(store.page(name, digit, (page - 1) * PAGE_SIZE, PAGE_SIZE)):
+        with cols[i % 12]:
+            st.image(
+                images.enlarge(d.x28 / 255.0, 56),
+                caption="held out" if d.held_out else (f"read {d.predicted}" if d.predicted is not None else None),
+            )
+            if store.may_delete(d.id, by=mine) and st.button("✕", key=f"dig_del_{d.id}", help="delete this drawing"):
+                _act(lambda d=d: store.delete(d.id, by=mine), "Deleted the drawing.")
+                st.rerun()
 
 
 def finetune_ui(name: str) -> None:
     st.subheader("Teach a model your handwriting")
     if problem := drawings.finetune_problem(store, name):
-        st.info(f"Not yet: {problem}.")
+        st.info(f"Not yet: {lab_ui.plain(problem)}.")
         return
     entries = {e.name: e for e in lab_ui.model_choices()}
     if not entries:
@@ -114,17 +151,18 @@ def finetune_ui(name: str) -> None:
         help="a shipped model or one of your runs; it is never overwritten",
     )
     st.caption(
-        f"About 300 steps on *{name}* mixed with MNIST (seconds to a minute on a laptop), saved as a new "
-        f'model "{start} + {name}"; the held-out drawings and MNIST\'s test set measure it before and after.'
+        f"About 300 steps on {lab_ui.name_md(name)} mixed with MNIST (seconds to a minute on a laptop), saved as "
+        f"a new model {lab_ui.name_md(f'{start} + {name}')}; the held-out drawings and MNIST's test set measure "
+        "it before and after."
     )
-    if st.button(f"Fine-tune {start} on {name}", type="primary", key="dig_ft_go"):
+    if st.button("Fine-tune it", type="primary", key="dig_ft_go", help=f"{start} on {name}"):
         try:
             arch = lab_ui.predictor(start).arch
             cfg = recipes.finetune(str(entries[start].path), arch, name)
             job = lab_ui.job_runner().submit(cfg, f"{start} + {name}", owner=lab_ui.visitor_token())
             st.session_state["watch"] = job.id  # the Train page shows its live charts
-        except (ValueError, checkpoints.CheckpointError) as exc:
-            st.error(f"Could not start: {exc}")
+        except (ValueError, checkpoints.CheckpointError, drawings.StoreError, OSError) as exc:
+            st.error(f"Could not start: {lab_ui.problem(exc)}")
     finetune_results_ui(name)
 
 
@@ -159,18 +197,24 @@ def finetune_results_ui(name: str) -> None:
 for key, show in (("dig_error", st.error), ("dig_done", st.success)):
     if message := st.session_state.pop(key, None):
         show(message)
-collections = store.collections()
-if not collections:
-    st.info("No drawings kept yet: draw on the Draw page and press **Right, keep it** or pick the digit you meant.")
-    import_ui(None)
-    st.stop()
-names = list(collections)
-if st.session_state.get("dig_collection") not in names:
-    st.session_state["dig_collection"] = (
-        drawings.DEFAULT_COLLECTION if drawings.DEFAULT_COLLECTION in names else names[0]
+try:
+    collections = {c.name: c for c in store.collections_info()}
+    if not collections:
+        st.info("No drawings kept yet: draw on the Draw page and press **Right, keep it** or pick the digit you meant.")
+        import_ui(None)
+        st.stop()
+    names = list(collections)
+    if st.session_state.get("dig_collection") not in names:
+        st.session_state["dig_collection"] = (
+            drawings.DEFAULT_COLLECTION if drawings.DEFAULT_COLLECTION in names else names[0]
+        )
+    name = st.selectbox(
+        "Collection", names, key="dig_collection", format_func=lambda n: f"{n} ({collections[n].size:,})"
     )
-name = st.selectbox("Collection", names, key="dig_collection", format_func=lambda n: f"{n} ({collections[n]})")
-manage_ui(name)
-import_ui(name)
-finetune_ui(name)
-grid_ui(name)
+    manage_ui(collections[name])
+    import_ui(name)
+    counts = store.counts(name)
+    finetune_ui(name)
+    grid_ui(name, counts)
+except (drawings.StoreError, OSError) as exc:
+    st.error(f"The drawings cannot be read: {lab_ui.problem(exc)}")

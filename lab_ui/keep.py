@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab_ui.text import name_md, problem
+from lab_ui.visitors import visitor_token
 from mnist_core import drawings, inference
 
 
@@ -38,7 +39,7 @@ def keep_drawing_ui(key: str, x28, png: bytes | None, model: str, predicted: int
         st.warning(error)
     try:
         counts = drawing_store().counts(collection)
-    except drawings.StoreError as exc:
+    except (drawings.StoreError, OSError) as exc:
         st.caption(f"Drawings cannot be kept: {problem(exc)}")
         return
     st.caption(f"{name_md(collection)}: " + " · ".join(f"{d}: {n}" for d, n in counts.items()))
@@ -75,8 +76,9 @@ def _keep_drawing(digit: int) -> None:
             png=p["png"],
             model=p["model"],
             predicted=p["predicted"],
+            by=visitor_token(),
         )
-    except drawings.StoreError as exc:
+    except (drawings.StoreError, OSError) as exc:
         st.session_state["draw_keep_error"] = f"Not kept: {problem(exc)}"
         return
     st.session_state.setdefault("draw_saved", {})[p["key"]] = digit
