@@ -16,9 +16,14 @@ st.caption("Which architecture is best, and why: accuracy, speed, and the digits
 
 
 def manage_ui(rows: list[dict]) -> None:
-    """Rename or delete one of the user's runs (never a shipped model, never a queued or running job)."""
-    busy = {j.name for j in lab_ui.job_runner().jobs() if j.active}
-    mine = {r["name"]: r for r in rows if r["source"] == "run" and Path(r["path"]).stem not in busy}
+    """Rename or delete one of the visitor's runs (never a shipped model, another visitor's run, or a queued or
+    running job); the operator may change any run."""
+    owners = {j.name: j.owner_key for j in lab_ui.job_runner().jobs() if not j.active}
+    mine = {
+        r["name"]: r
+        for r in rows
+        if r["source"] == "run" and Path(r["path"]).stem in owners and lab_ui.may_change(owners[Path(r["path"]).stem])
+    }
     flash = st.session_state.pop("cmp_flash", None)
     if mine or flash:
         st.subheader("Your runs: rename or delete")
@@ -30,14 +35,15 @@ def manage_ui(rows: list[dict]) -> None:
         "Run",
         list(mine),
         key="cmp_manage_run",
-        help="Your finished runs (shipped models and runs still queued or running are not offered)",
+        help="Your finished runs (shipped models, other visitors' runs and runs still queued or running are "
+        "not offered)",
     )
     st.caption(f"{lab_ui.name_md(name)}: {compare.settings_text(mine[name])}")
     stem = Path(mine[name]["path"]).stem
     left, right = st.columns(2)
     left.text_input("New name", key="cmp_new_name", max_chars=runs.NAME_LEN)
     left.button("Rename", key="cmp_rename", on_click=_manage, args=("rename", name, stem))
-    sure = right.checkbox(f"Delete **{name}** for good (its checkpoint and its record)", key=f"cmp_sure_{stem}")
+    sure = right.checkbox("Delete it for good (its checkpoint and its record)", key=f"cmp_sure_{stem}")
     right.button("Delete", key="cmp_delete", disabled=not sure, on_click=_manage, args=("delete", name, stem))
 
 
@@ -45,17 +51,21 @@ def _manage(action: str, name: str, stem: str) -> None:
     """The Rename and Delete buttons' callback (runs before the page, so the table below shows the result)."""
     try:
         if action == "rename":
-            new = lab_ui.job_runner().rename_run(stem, st.session_state.get("cmp_new_name", "")).stem
+            new = (
+                lab_ui.job_runner()
+                .rename_run(stem, st.session_state.get("cmp_new_name", ""), by=lab_ui.acting_as())
+                .stem
+            )
             st.session_state["cmp_pick"] = [new if n == name else n for n in st.session_state.get("cmp_pick", [])]
             st.session_state["cmp_new_name"], st.session_state["cmp_manage_run"] = "", new
-            st.session_state["cmp_flash"] = (True, f"Renamed **{name}** to **{new}**.")
+            st.session_state["cmp_flash"] = (True, f"Renamed {lab_ui.name_md(name)} to {lab_ui.name_md(new)}.")
         else:
-            lab_ui.job_runner().delete_run(stem)
+            lab_ui.job_runner().delete_run(stem, by=lab_ui.acting_as())
             st.session_state.pop(f"cmp_sure_{stem}", None)
             st.session_state.pop("cmp_manage_run", None)
-            st.session_state["cmp_flash"] = (True, f"Deleted **{name}**.")
-    except ValueError as exc:
-        st.session_state["cmp_flash"] = (False, f"Not done: {exc}")
+            st.session_state["cmp_flash"] = (True, f"Deleted {lab_ui.name_md(name)}.")
+    except (ValueError, OSError) as exc:
+        st.session_state["cmp_flash"] = (False, f"Not done: {lab_ui.problem(exc)}")
 
 
 def files_ui(rows: list[dict]) -> None:

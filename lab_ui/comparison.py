@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from lab_ui.text import name_md, problem
+from lab_ui.text import name_md, plain, problem
 from mnist_core import checkpoints, compare, data, evaluation, inference, measure
 
 N, P, T = st.column_config.NumberColumn, "percent", st.column_config.TextColumn
@@ -137,7 +137,7 @@ def drawings_ui(rows: list[dict]) -> tuple[dict | None, dict, str]:
     """The collection picked above the table: (name -> accuracy, or None without collections), notes, help."""
     found, why = measure.drawing_collections()
     if why:
-        st.caption(f"Your drawings are not shown: {why}")
+        st.caption(f"Your drawings are not shown: {plain(why)}")
     if not found:
         return None, {}, ""
     name = st.selectbox(
