@@ -19,7 +19,7 @@ from compare_helpers import ARCHS, make_model, use_models
 from helpers import open_page
 from streamlit.testing.v1 import AppTest
 
-from mnist_core import checkpoints, data, evaluation, inference, measure
+from mnist_core import checkpoints, data, evaluation, inference, measure, uploads
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 TABS = ["Test accuracy per epoch", "Loss per step, by epoch", "Loss per step, by wall-clock seconds"]
@@ -266,16 +266,23 @@ def test_without_the_test_set_the_notes_say_why_cells_are_empty(lab, tmp_path, m
     assert notes == ["MNIST re-drawn — softmax, mlp_128_64: needs the MNIST test set, which is not available"]
 
 
-def test_a_run_is_renamed_and_then_deleted_from_the_page(lab, tmp_path):
+def operator_page(monkeypatch) -> AppTest:
+    """The Compare page of a session that signed in with the operator's key (as the Home page does)."""
+    monkeypatch.setenv("MNIST_LAB_OPERATOR_KEY", "sesame")
+    return open_page("app_pages/compare.py", timeout=180, state={"_lab_operator_key": "sesame"})
+
+
+def test_a_run_is_renamed_and_then_deleted_from_the_page(lab, tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     runs.mkdir()
-    shutil.copy2(lab / "softmax.pt", runs / "myrun.pt")
-    at = compare_page()
+    shutil.copy2(lab / "softmax.pt", runs / "myrun.pt")  # a bare checkpoint: the operator's to change
+    assert not [s for s in compare_page().selectbox if s.key == "cmp_manage_run"]  # a visitor is not offered it
+    at = operator_page(monkeypatch)
     assert at.selectbox(key="cmp_manage_run").options == ["myrun"]  # the shipped models are never offered
     at.text_input(key="cmp_new_name").set_value("better name").run()
     at.button(key="cmp_rename").click().run()
     assert not at.exception
-    assert any(s.value == "Renamed **myrun** to **better_name**." for s in at.success)
+    assert any(s.value == "Renamed `myrun` to `better_name`." for s in at.success)
     assert list(table(at)["Model"]) == [*ARCHS, "better_name"]
     assert (runs / "better_name.pt").is_file() and not (runs / "myrun.pt").exists()
     assert "better_name" in at.multiselect(key="cmp_pick").value and at.text_input(key="cmp_new_name").value == ""
@@ -283,16 +290,16 @@ def test_a_run_is_renamed_and_then_deleted_from_the_page(lab, tmp_path):
     at.checkbox(key="cmp_sure_better_name").check().run()
     at.button(key="cmp_delete").click().run()
     assert not at.exception
-    assert any(s.value == "Deleted **better_name**." for s in at.success)
+    assert any(s.value == "Deleted `better_name`." for s in at.success)
     assert list(table(at)["Model"]) == list(ARCHS) and not list(runs.glob("*.pt"))
     assert not [s for s in at.selectbox if s.key == "cmp_manage_run"]
 
 
-def test_a_refused_rename_says_why_and_changes_nothing(lab, tmp_path):
+def test_a_refused_rename_says_why_and_changes_nothing(lab, tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     runs.mkdir()
     shutil.copy2(lab / "softmax.pt", runs / "myrun.pt")
-    at = compare_page()
+    at = operator_page(monkeypatch)
     at.text_input(key="cmp_new_name").set_value("myrun").run()
     at.button(key="cmp_rename").click().run()
     assert [e.value for e in at.error] == ["Not done: 'myrun' is its name already"]
@@ -320,3 +327,27 @@ def test_accuracy_on_a_collection_of_drawings(lab, tmp_path):
     assert any(
         c.value.startswith("Your drawings — softmax, mlp_128_64: no held-out drawings in 'few'") for c in at.caption
     )
+
+
+def visitor_page(token: str) -> AppTest:
+    """The Compare page of one visitor (a browser: its token, as lab_ui.visitor_token finds it)."""
+    return open_page("app_pages/compare.py", timeout=180, state={"_lab_visitor": token})
+
+
+def test_only_the_visitor_who_uploaded_a_run_may_rename_or_delete_it(lab, tmp_path):
+    import lab_ui
+
+    saved = uploads.accept_upload(
+        "alices.pt", (lab / "softmax.pt").read_bytes(), runner=lab_ui.job_runner(), owner="session:alice"
+    )
+    job = next(j for j in lab_ui.job_runner().jobs() if j.path == saved)
+    assert job.wait(120)
+    alice, bob = visitor_page("session:alice"), visitor_page("session:bob")
+    assert alice.selectbox(key="cmp_manage_run").options == [saved.stem]
+    assert not [s for s in bob.selectbox if s.key == "cmp_manage_run"]  # not offered under "Your runs"
+    with pytest.raises(ValueError, match="another visitor"):  # nor done when asked for directly
+        lab_ui.job_runner().delete_run(saved.stem, by="session:bob")
+    assert saved.is_file()
+    alice.checkbox(key=f"cmp_sure_{saved.stem}").check().run()
+    alice.button(key="cmp_delete").click().run()
+    assert not alice.exception and not saved.exists()
