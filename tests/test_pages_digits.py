@@ -4,6 +4,7 @@ renaming and deleting a collection (with a confirmation), export and import, and
 from __future__ import annotations
 
 import io
+import sqlite3
 import zipfile
 
 import numpy as np
@@ -14,20 +15,25 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_core import preprocess
 from mnist_core.config import TrainConfig
-from mnist_core.drawings import DrawingStore
+from mnist_core.drawings import DrawingStore, StoreError
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def page() -> AppTest:
-    return open_page("app_pages/digits.py")
+PAGE_SIZE = 48  # app_pages/digits.py's thumbnails per page
+ALICE, BOB = "session:alice", "session:bob"  # two visitors (lab_ui.visitor_token's fallback form)
+
+
+def page(visitor: str = ALICE, **state) -> AppTest:
+    """The Digits page as `visitor` sees it."""
+    return open_page("app_pages/digits.py", state={"_lab_visitor": visitor, **state})
 
 
 @pytest.fixture
 def store(runs_dir) -> DrawingStore:
     s = DrawingStore()
     for d in (1, 1, 1, 4):
-        s.add("mine", d, preprocess(np.asarray(digit_image(d))), model="cnn", predicted=7)
+        s.add("mine", d, preprocess(np.asarray(digit_image(d))), model="cnn", predicted=7, by=ALICE)
     return s
 
 
@@ -45,9 +51,10 @@ def test_the_collection_shows_by_digit_and_an_entry_can_be_deleted(store):
     assert at.selectbox(key="dig_collection").value == "mine"
     text = markdowns(at)
     assert "**1** · 3 drawing(s)" in text and "**4** · 1 drawing(s) · fewer than 3" in text
-    assert len([b for b in at.button if (b.key or "").startswith("dig_del_")]) == 4  # one per thumbnail
+    assert len([b for b in at.button if (b.key or "").startswith("dig_del_")]) == 3  # the 1s: one per thumbnail
     first = store.drawings("mine", 1)[0]
     at.button(key=f"dig_del_{first.id}").click().run()
+    at.run()  # the page after its rerun
     assert not at.exception
     assert first.id not in [d.id for d in store.drawings("mine")] and len(store.drawings("mine")) == 3
     assert "**1** · 2 drawing(s)" in markdowns(at)
@@ -115,3 +122,38 @@ def test_fine_tune_names_what_is_missing_then_trains_a_new_model(runs_dir, small
         assert 0 <= row[col] <= 1, col
     assert checkpoints.read(models / "softmax.pt")["name"] == "softmax"  # the original is untouched
     lab_ui.job_runner().close()
+
+
+def test_another_visitor_may_add_but_not_rename_or_delete_a_collection(store, monkeypatch):
+    bob = page(BOB)
+    assert not [b for b in bob.button if (b.key or "").startswith(("dig_del_", "dig_rename_go", "dig_delete_"))]
+    assert any("only they (or the lab's operator) may rename or delete it" in c.value for c in bob.caption)
+    with pytest.raises(StoreError, match="another visitor"):
+        store.delete_collection("mine", by=BOB)
+    with pytest.raises(StoreError, match="another visitor"):
+        store.rename("mine", "bobs", by=BOB)
+    mine = store.add("mine", 7, preprocess(np.asarray(digit_image(7))), by=BOB)  # a class collection: anyone adds
+    bob.segmented_control(key="dig_digit").set_value(7).run()
+    assert [b.key for b in bob.button if (b.key or "").startswith("dig_del_")] == [f"dig_del_{mine}"]  # his own
+    assert store.collections() == {"mine": 5}
+    monkeypatch.setenv("MNIST_LAB_OPERATOR_KEY", "sesame")  # the operator may do anything
+    op = page(BOB, _lab_operator_key="sesame")
+    op.checkbox(key="dig_confirm_mine").check().run()
+    op.button(key="dig_delete_mine").click().run()
+    assert not op.exception and store.collections() == {}
+
+
+def test_a_collection_of_twenty_thousand_shows_one_page_of_one_digit(runs_dir):
+    s = DrawingStore()
+    s.add("big", 3, preprocess(np.asarray(digit_image(3))), by=ALICE)
+    with sqlite3.connect(s.path) as conn:  # as a store from before the cap might hold: 20,000 drawings
+        row = conn.execute("SELECT collection_id, digit, x28, created FROM drawings").fetchone()
+        conn.executemany(
+            "INSERT INTO drawings (collection_id, digit, x28, created) VALUES (?, ?, ?, ?)",
+            [(row[0], k % 10, row[2], row[3]) for k in range(19_999)],
+        )
+    at = page()
+    assert not at.exception
+    thumbs = [b for b in at.button if (b.key or "").startswith("dig_del_")]
+    assert len(thumbs) == PAGE_SIZE  # the first page of the 0s, and nothing of the other 18,000
+    assert at.number_input(key="dig_page_0").max == -(-2000 // PAGE_SIZE)
