@@ -54,7 +54,7 @@ def test_draw_correct_fine_tune_and_read_with_the_new_model(browser, server):
         assert store.counts("mine")[7] == 5 and store.drawings("mine", 7)[-1].model == "softmax"
 
         page.goto(f"{server.url}/Digits")
-        go = page.get_by_role("button", name="Fine-tune softmax on mine")
+        go = page.get_by_role("button", name="Fine-tune it")
         go.wait_for(timeout=90_000)
         go.click()
         page.get_by_text("Watch a fine-tuning run's live charts").wait_for(timeout=60_000)
@@ -75,5 +75,33 @@ def test_draw_correct_fine_tune_and_read_with_the_new_model(browser, server):
         page.get_by_role("button", name="✓ Right, keep it as a").or_(page.get_by_text("Wrong? It's a")).first.wait_for(
             timeout=30_000
         )  # the new model reads and offers to keep
+    finally:
+        context.close()
+
+
+def test_stored_names_show_as_typed_never_as_links_or_formatting(browser, server):
+    """A collection named like a web address, or with Markdown's emphasis, is text on Digits and Compare
+    (in the selectors, the messages and the held-out caption), as it is in its name."""
+    server, store = server
+    x = preprocess(np.asarray(digit_image(3)))
+    for name in ("www.evil.example", "__dunder__"):
+        for d in range(10):
+            for _ in range(5):
+                store.add(name, d, x, by=None)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        for path, name in (("Digits", "www.evil.example"), ("Digits", "__dunder__"), ("Compare", "www.evil.example")):
+            page.goto(f"{server.url}/{path}")
+            page.wait_for_selector(APP_IDLE, timeout=120_000)
+            box = "dig_collection" if path == "Digits" else "cmp_collection"
+            page.locator(f".st-key-{box} input").click()
+            page.get_by_role("option", name=name, exact=False).first.click()
+            page.wait_for_selector(APP_IDLE, timeout=120_000)
+            main = page.get_by_test_id("stMain")
+            expect(main.get_by_text(name, exact=False).first).to_be_visible(timeout=30_000)
+            links = main.locator("a").evaluate_all("els => els.map(e => e.href)")
+            assert not [h for h in links if "evil" in h], links
+            assert not main.locator("strong, em").filter(has_text="dunder").count()
     finally:
         context.close()
