@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -305,5 +306,30 @@ def test_a_corrupt_drawings_file_is_named_and_the_page_still_predicts(untrained,
     bad.write_bytes(b"not a database" * 100)
     at = upload(draw_page(), "three.png", encode(digit_image(3)))
     assert "Prediction" in metrics(at)
-    assert str(bad.resolve()) in texts(at.caption) and "cannot be kept" in texts(at.caption)
+    shown = texts(at.caption).replace("\u2060", "")  # (the word joiners that keep names from becoming links)
+    assert "drawings.sqlite3" in shown and "cannot be kept" in shown
+    assert str(bad.resolve()) not in shown  # the server's path is for the terminal's log
     assert bad.read_bytes() == b"not a database" * 100
+
+
+def test_the_drawings_database_moved_away_while_the_page_is_open_is_made_anew(untrained, runs_dir):
+    at = upload(draw_page(), "three.png", encode(digit_image(3)))
+    (right,) = [b for b in at.button if b.label.startswith("✓ Right, keep it as a")]
+    right.click().run()
+    assert len(kept(runs_dir)) == 1
+    (runs_dir / "drawings.sqlite3").rename(runs_dir / "old.sqlite3")  # what an operator is told to do
+    at = upload(at, "seven.png", encode(digit_image(7)))
+    at.pills(key="draw_wrong").set_value(7).run()
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    assert [d.digit for d in kept(runs_dir)] == [7]  # a new, working store; the old file is untouched
+    with sqlite3.connect(runs_dir / "old.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM drawings").fetchone() == (1,)
+
+
+def test_a_folder_in_the_databases_place_is_named_and_nothing_is_lost(untrained, runs_dir):
+    (runs_dir / "drawings.sqlite3").mkdir(parents=True)
+    at = upload(draw_page(), "three.png", encode(digit_image(3)))
+    assert "Prediction" in metrics(at)
+    shown = texts(at.caption).replace("\u2060", "").lower()
+    assert "cannot be kept" in shown and "folder" in shown
+    assert (runs_dir / "drawings.sqlite3").is_dir() and not list((runs_dir / "drawings.sqlite3").iterdir())
