@@ -8,7 +8,7 @@ Everything is in mnist_core.drawings (one SQLite file in the runs folder); this 
 import streamlit as st
 
 import lab_ui
-from mnist_core import checkpoints, drawings, images, inference, recipes
+from mnist_core import checkpoints, drawings, images, inference, names, recipes
 
 PAGE_SIZE = 48  # thumbnails per page (four rows of twelve)
 
@@ -70,7 +70,7 @@ def delete_collection(name: str) -> None:
 
 def manage_ui(info) -> None:
     name = info.name
-    if lab_ui.may_change(info.owner_key):
+    if lab_ui.may_change(info.owner):
         left, right = st.columns(2)
         with left.popover("Rename"):
             st.text_input("New name", name, key=f"dig_rename_{name}", max_chars=drawings.NAME_MAX)
@@ -88,20 +88,20 @@ def manage_ui(info) -> None:
             )
     else:
         st.caption(
-            f"Made by {lab_ui.owner_label(info.owner_key)}: only they (or the lab's operator) may rename or delete "
+            f"Made by {lab_ui.owner_label(info.owner)}: only they (or the lab's operator) may rename or delete "
             "it. You may add your drawings to it, and delete the ones you kept."
         )
     st.download_button(
         "Export as ZIP (PNGs by digit + MNIST IDX files)",
         lambda: store.export_zip(name),  # made when clicked, not on every rerun
-        file_name=f"{drawings.export_folder(name)}.zip",
+        file_name=f"{names.folder_name(name)}.zip",
         mime="application/zip",
         key=f"dig_export_{name}",
         on_click="ignore",
     )
 
 
-def grid_ui(name: str, counts: dict[int, int]) -> None:
+def grid_ui(info, counts: dict[int, int]) -> None:
     st.markdown(
         "  \n".join(
             f"**{d}** · {n} drawing(s)" + ("" if n >= 3 else " · fewer than 3: draw more to fine-tune on it")
@@ -122,13 +122,15 @@ def grid_ui(name: str, counts: dict[int, int]) -> None:
         page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"dig_page_{digit}")
     mine = lab_ui.acting_as()
     cols = st.columns(12)
-    for i, d in enumerate(store.page(name, digit, (page - 1) * PAGE_SIZE, PAGE_SIZE)):
+    for i, d in enumerate(store.page(info.name, digit, (page - 1) * PAGE_SIZE, PAGE_SIZE)):
         with cols[i % 12]:
             st.image(
                 images.enlarge(d.x28 / 255.0, 56),
                 caption="held out" if d.held_out else (f"read {d.predicted}" if d.predicted is not None else None),
             )
-            if store.may_delete(d.id, by=mine) and st.button("✕", key=f"dig_del_{d.id}", help="delete this drawing"):
+            if drawings.may_delete(d, info.owner, mine) and st.button(
+                "✕", key=f"dig_del_{d.id}", help="delete this drawing"
+            ):
                 _act(lambda d=d: store.delete(d.id, by=mine), "Deleted the drawing.")
                 st.rerun()
 
@@ -203,18 +205,18 @@ try:
         st.info("No drawings kept yet: draw on the Draw page and press **Right, keep it** or pick the digit you meant.")
         import_ui(None)
         st.stop()
-    names = list(collections)
-    if st.session_state.get("dig_collection") not in names:
+    listed = list(collections)
+    if st.session_state.get("dig_collection") not in listed:
         st.session_state["dig_collection"] = (
-            drawings.DEFAULT_COLLECTION if drawings.DEFAULT_COLLECTION in names else names[0]
+            drawings.DEFAULT_COLLECTION if drawings.DEFAULT_COLLECTION in listed else listed[0]
         )
     name = st.selectbox(
-        "Collection", names, key="dig_collection", format_func=lambda n: f"{n} ({collections[n].size:,})"
+        "Collection", listed, key="dig_collection", format_func=lambda n: f"{n} ({collections[n].size:,})"
     )
     manage_ui(collections[name])
     import_ui(name)
     counts = store.counts(name)
     finetune_ui(name)
-    grid_ui(name, counts)
+    grid_ui(collections[name], counts)
 except (drawings.StoreError, OSError) as exc:
     st.error(f"The drawings cannot be read: {lab_ui.problem(exc)}")
