@@ -13,8 +13,11 @@ import pytest
 from conftest import digit_image
 from PIL import Image
 
-from mnist_core import data, drawings, preprocess
+from mnist_core import data, drawings, owners, preprocess
 from mnist_core.drawings import DrawingStore, StoreError
+
+
+ME = "visitor A's token"  # a visitor (lab_ui.visitor_token); owners.ANYONE is the operator
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ def png_of(digit: int) -> bytes:
 def test_a_drawing_round_trips_with_its_label_model_and_png(store, runs_dir):
     assert store.path == (runs_dir / "drawings.sqlite3").resolve()
     x = x28(7)
-    i = store.add("mine", 7, x, png=png_of(7), model="cnn", predicted=1)
+    i = store.add("mine", 7, x, png=png_of(7), model="cnn", predicted=1, by=ME)
     (d,) = store.drawings("mine")
     assert (d.id, d.digit, d.model, d.predicted) == (i, 7, "cnn", 1)
     np.testing.assert_array_equal(d.x28, drawings.to_uint8(x))
@@ -49,34 +52,34 @@ def test_a_drawing_round_trips_with_its_label_model_and_png(store, runs_dir):
 
 def test_a_blank_drawing_a_bad_digit_or_name_is_refused(store):
     with pytest.raises(StoreError, match="blank"):
-        store.add("mine", 3, np.zeros((28, 28), np.float32))
+        store.add("mine", 3, np.zeros((28, 28), np.float32), by=ME)
     for digit in (-1, 10, 3.5, "3"):
         with pytest.raises(StoreError, match="0-9"):
-            store.add("mine", digit, x28(3))
+            store.add("mine", digit, x28(3), by=ME)
     for name in ("", "   ", "../evil", "a" * 65, "semi;colon"):
         with pytest.raises(StoreError, match="collection name"):
-            store.add(name, 3, x28(3))
+            store.add(name, 3, x28(3), by=ME)
     assert store.collections() == {}
 
 
 def test_collections_rename_delete_and_entries(store):
-    ids = [store.add("class 4b", d, x28(d)) for d in (1, 1, 2)]
-    store.add("mine", 5, x28(5))
+    ids = [store.add("class 4b", d, x28(d), by=ME) for d in (1, 1, 2)]
+    store.add("mine", 5, x28(5), by=ME)
     assert store.collections() == {"class 4b": 3, "mine": 1}
-    assert store.delete(ids[0]) and not store.delete(ids[0])
-    store.rename("class 4b", "class 4c")
+    assert store.delete(ids[0], by=ME) and not store.delete(ids[0], by=ME)
+    store.rename("class 4b", "class 4c", by=ME)
     assert store.counts("class 4c")[1] == 1 and store.collections() == {"class 4c": 2, "mine": 1}
     with pytest.raises(StoreError, match="exists already"):
-        store.rename("class 4c", "MINE")  # names are told apart without case
+        store.rename("class 4c", "MINE", by=ME)  # names are told apart without case
     with pytest.raises(StoreError, match="no collection"):
-        store.rename("nope", "other")
-    assert store.delete_collection("class 4c") == 2
+        store.rename("nope", "other", by=ME)
+    assert store.delete_collection("class 4c", by=ME) == 2
     assert store.collections() == {"mine": 1} and store.drawings("class 4c") == []
 
 
 def test_every_fifth_drawing_of_a_digit_is_held_out(store):
     for k in range(12):
-        store.add("mine", k % 2, x28(k % 2))  # six 0s and six 1s, interleaved
+        store.add("mine", k % 2, x28(k % 2), by=ME)  # six 0s and six 1s, interleaved
     train, held = store.split("mine")
     assert sorted(d.digit for d in held) == [0, 1]  # the fifth 0 and the fifth 1
     assert len(train) == 10 and {d.id for d in train}.isdisjoint({d.id for d in held})
@@ -90,7 +93,7 @@ def test_two_sessions_saving_at_once_lose_nothing(store):
             mine = DrawingStore()  # each session opens the store itself
             barrier.wait()
             for j in range(25):
-                mine.add("mine", (k + j) % 10, x28((k + j) % 10))
+                mine.add("mine", (k + j) % 10, x28((k + j) % 10), by=ME)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -109,7 +112,8 @@ def test_a_corrupt_file_is_named_and_never_overwritten(runs_dir, content):
     path.write_bytes(content)
     with pytest.raises(StoreError) as err:
         DrawingStore()
-    assert str(path.resolve()) in str(err.value) and "left as it is" in str(err.value)
+    assert "damaged" in str(err.value) and "left as it is" in str(err.value) and "move it away" in str(err.value)
+    assert str(path.parent) not in str(err.value) and "drawings.sqlite3 in the runs folder" in str(err.value)
     assert path.read_bytes() == content
 
 
@@ -119,7 +123,7 @@ def test_another_programs_database_is_named_and_left_alone(runs_dir):
         conn.execute("CREATE TABLE notes (t TEXT)")
         conn.execute("INSERT INTO notes VALUES ('mine')")
     before = path.read_bytes()
-    with pytest.raises(StoreError, match="not a usable MNIST Lab drawings database"):
+    with pytest.raises(StoreError, match="is damaged or is not this lab's"):
         DrawingStore()
     assert path.read_bytes() == before
     with sqlite3.connect(path) as conn:
@@ -128,9 +132,9 @@ def test_another_programs_database_is_named_and_left_alone(runs_dir):
 
 def test_export_is_pngs_by_digit_and_the_four_idx_files_mnist_code_reads(store, tmp_path):
     for k in range(10):
-        store.add("mine", k % 5, x28(k % 5))  # two of each of 0-4
+        store.add("mine", k % 5, x28(k % 5), by=ME)  # two of each of 0-4
     for _ in range(3):
-        store.add("mine", 4, x28(4))  # 4 has five: its fifth is held out
+        store.add("mine", 4, x28(4), by=ME)  # 4 has five: its fifth is held out
     z = zipfile.ZipFile(io.BytesIO(store.export_zip("mine")))
     pngs = [n for n in z.namelist() if n.endswith(".png")]
     assert len(pngs) == 13 and all(n.split("/")[1] in "01234" for n in pngs)
@@ -148,7 +152,7 @@ def test_export_is_pngs_by_digit_and_the_four_idx_files_mnist_code_reads(store, 
 
 def test_import_brings_an_export_back_into_a_collection(store):
     for d in (3, 3, 8):
-        store.add("mine", d, x28(d))
+        store.add("mine", d, x28(d), by=ME)
     assert store.import_zip("copy", store.export_zip("mine")) == 3
     assert store.counts("copy") == store.counts("mine")
     np.testing.assert_array_equal(
@@ -183,7 +187,7 @@ def zip_of(entries: dict) -> bytes:
     ids=["not-zip", "no-pngs", "traversal", "deep", "not-image", "bomb", "too-large"],
 )
 def test_a_bad_import_is_refused_and_changes_nothing(store, content, message):
-    store.add("mine", 2, x28(2))
+    store.add("mine", 2, x28(2), by=ME)
     good = zip_of({"5/ok.png": z28_png()})
     with pytest.raises(StoreError, match=message):
         store.import_zip("mine", good[:0] + content if content else good)
