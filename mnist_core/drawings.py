@@ -232,8 +232,9 @@ class DrawingStore:
             if row is None:
                 return False
             if not (owners.may_change(by, row[0]) or owners.may_change(by, row[1])):
+                who = "another visitor" if row[0] else "no visitor (the command line, or before owners were recorded)"
                 raise StoreError(
-                    "this drawing was kept by another visitor: only they, the collection's owner or the lab's "
+                    f"this drawing was kept by {who}: only they, the collection's owner or the lab's "
                     "operator may delete it"
                 )
             return conn.execute("DELETE FROM drawings WHERE id = ?", (int(drawing_id),)).rowcount == 1

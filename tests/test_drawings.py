@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import threading
+import time
 import zipfile
 
 import numpy as np
@@ -15,7 +16,6 @@ from PIL import Image
 
 from mnist_core import data, drawings, owners, preprocess
 from mnist_core.drawings import DrawingStore, StoreError
-
 
 ME = "visitor A's token"  # a visitor (lab_ui.visitor_token); owners.ANYONE is the operator
 
@@ -205,3 +205,155 @@ def test_a_bad_file_among_good_ones_adds_none_of_them(store):
     with pytest.raises(StoreError, match="5/c.png"):
         store.import_zip("new", content)
     assert store.collections() == {}
+
+
+# --- owners ---------------------------------------------------------------------------------------
+THEM = "visitor B's token"
+
+
+def test_only_a_collections_owner_renames_or_deletes_it_and_anyone_adds_to_it(store):
+    mine = store.add("class 4b", 1, x28(1), by=ME)
+    theirs = store.add("class 4b", 2, x28(2), by=THEM)  # a class's collection: anyone adds to it
+    (info,) = store.collections_info()
+    assert (info.name, info.size, info.owner) == ("class 4b", 2, owners.key(ME))
+    assert store.may_change("class 4b", ME) and not store.may_change("class 4b", THEM)
+    assert store.may_change("class 4b", owners.ANYONE) and not store.may_change("nope", owners.ANYONE)
+    for refused in (
+        lambda: store.rename("class 4b", "ours", by=THEM),
+        lambda: store.delete_collection("class 4b", by=THEM),
+    ):
+        with pytest.raises(StoreError, match="another visitor's: only its owner or the lab's operator"):
+            refused()
+    with pytest.raises(StoreError, match="kept by another visitor"):
+        store.delete(mine, by=THEM)
+    assert store.delete(theirs, by=THEM)  # their own drawing in my collection
+    theirs = store.add("class 4b", 2, x28(2), by=THEM)
+    assert store.delete(theirs, by=ME)  # the collection's owner may clear it
+    by_them = {d.id: d.owner for d in store.drawings("class 4b")}
+    assert by_them == {mine: owners.key(ME)} and store.collections() == {"class 4b": 1}
+    store.rename("class 4b", "class 4c", by=owners.ANYONE)  # the operator may do anything
+    assert store.delete_collection("class 4c", by=ME) == 1 and store.collections() == {}
+
+
+def test_every_change_needs_by(store):
+    i = store.add("mine", 1, x28(1), by=ME)
+    for call in (
+        lambda: store.add("mine", 1, x28(1)),
+        lambda: store.delete(i),
+        lambda: store.rename("mine", "other"),
+        lambda: store.delete_collection("mine"),
+    ):
+        with pytest.raises(TypeError, match="by"):
+            call()
+
+
+def test_a_collection_made_by_nobody_is_changed_only_by_the_operator(store):
+    store.add("shared", 3, x28(3), by=owners.ANYONE)  # the command line: owner ""
+    assert store.collections_info()[0].owner == ""
+    for by in (ME, "", None):
+        assert not store.may_change("shared", by)
+    with pytest.raises(StoreError, match="made by no visitor"):
+        store.delete_collection("shared", by=ME)
+    assert store.delete_collection("shared", by=owners.ANYONE) == 1
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE collections (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, created REAL NOT NULL);
+CREATE TABLE drawings (
+    id INTEGER PRIMARY KEY,
+    collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+    digit INTEGER NOT NULL CHECK (digit BETWEEN 0 AND 9),
+    x28 BLOB NOT NULL CHECK (length(x28) = 784),
+    png BLOB, created REAL NOT NULL, model TEXT,
+    predicted INTEGER CHECK (predicted IS NULL OR predicted BETWEEN 0 AND 9)
+);
+CREATE INDEX drawings_by_collection ON drawings(collection_id, digit, id);
+INSERT INTO meta VALUES ('format', 'mnist-lab-drawings'), ('version', '1');
+"""
+
+
+def legacy_store(path, rows: int, name: str = "mine") -> None:
+    """A version-1 database (before owners) holding `rows` drawings in one collection, made by SQL."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+        conn.execute("INSERT INTO collections (id, name, created) VALUES (1, ?, 0)", (name,))
+        ink = drawings.to_uint8(x28(1)).tobytes()
+        conn.executemany(
+            "INSERT INTO drawings (collection_id, digit, x28, png, created, model, predicted) "
+            "VALUES (1, ?, ?, NULL, ?, NULL, NULL)",
+            ((k % 10, ink, float(k)) for k in range(rows)),
+        )
+    conn.close()
+
+
+def test_a_version_1_database_is_migrated_in_place_keeping_every_drawing(runs_dir):
+    path = runs_dir / "drawings.sqlite3"
+    legacy_store(path, 12)
+    store = DrawingStore()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() == ("2",)
+    conn.close()
+    assert store.collections_info() == [drawings.CollectionInfo("mine", 12, "")]
+    assert {d.owner for d in store.drawings("mine")} == {""}
+    with pytest.raises(StoreError, match="kept by no visitor"):
+        store.delete(store.drawings("mine")[0].id, by=ME)
+    store.add("mine", 4, x28(4), by=ME)  # anyone still adds to it
+    assert DrawingStore().collections() == {"mine": 13}  # opened again: already version 2
+
+
+# --- size: a cap, and queries that cost the same in any collection -----------------------------------
+
+
+def test_a_full_collection_refuses_another_drawing_saying_the_cap(store, monkeypatch):
+    monkeypatch.setattr(drawings, "COLLECTION_MAX", 3)
+    for d in (1, 2, 3):
+        store.add("mine", d, x28(d), by=ME)
+    with pytest.raises(StoreError, match=r"'mine' is full \(3 drawings; a collection holds at most 3\)"):
+        store.add("mine", 4, x28(4), by=ME)
+    assert store.room("mine") == 0 and store.room("other") == 3
+    store.add("other", 4, x28(4), by=ME)
+    assert store.collections() == {"mine": 3, "other": 1}
+
+
+def test_a_legacy_collection_of_20000_drawings_still_opens_with_fast_pages(runs_dir, monkeypatch):
+    """Made by SQL, as a store from before the cap may hold it: every page's query stays fast, a page holds
+    PAGE_MAX at most with `split`'s held-out flag, and Compare measures a bounded sample of it."""
+    legacy_store(runs_dir / "drawings.sqlite3", 20_000, "big")
+    store = DrawingStore()
+    t0 = time.perf_counter()
+    assert store.collections() == {"big": 20_000} and store.counts("big") == dict.fromkeys(range(10), 2000)
+    first = store.page("big", 3)
+    last = store.page("big", 3, offset=1990, limit=50)
+    newest = store.page("big", newest=True, limit=20)
+    held = store.held_out("big", limit=100)
+    took = time.perf_counter() - t0
+    assert took < 0.5, f"{took:.2f} s"
+    assert len(first) == drawings.PAGE_MAX and len(last) == 10 and all(d.digit == 3 for d in first + last)
+    assert [d.held_out for d in first[:10]] == [False] * 4 + [True] + [False] * 4 + [True]
+    assert [d.held_out for d in last] == [(1990 + k + 1) % 5 == 0 for k in range(10)]
+    assert [d.id for d in newest] == list(range(20_000, 19_980, -1))
+    assert len(held) == 100 and all(d.held_out for d in held) and held[-1].id == 20_000
+    assert store.held_out_count("big") == 4000
+    with pytest.raises(StoreError, match="is full"):
+        store.add("big", 1, x28(1), by=owners.ANYONE)
+
+    from mnist_core import measure
+
+    measured = []
+    monkeypatch.setattr(
+        measure, "_on_drawings", lambda name, path, xs, labels, content: measured.append(len(xs)) or 1.0
+    )
+    result = measure.collection_accuracies([{"name": "m", "path": "m.pt"}], "big", runs_dir)
+    assert measured == [measure.ON_DRAWINGS_MAX] and (result.measured, result.held_out) == (1000, 4000)
+    assert result.scores == {"m": 1.0}
+
+
+def test_page_and_split_agree_on_the_held_out_part(store):
+    for k in range(23):
+        store.add("mine", k % 3, x28(k % 3), by=ME)
+    train, held = store.split("mine")
+    paged = [d for offset in range(0, 23, 4) for d in store.page("mine", offset=offset, limit=4)]
+    assert [d.id for d in paged] == sorted(d.id for d in train + held)
+    assert {d.id for d in paged if d.held_out} == {d.id for d in held}
+    assert {d.id for d in store.held_out("mine")} == {d.id for d in held}

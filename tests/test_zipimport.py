@@ -26,32 +26,50 @@ ME = "visitor A's token"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def deflated_zeros(mb: int) -> bytes:
-    """A raw deflate stream that inflates to `mb` MiB of zeros (about 1 KB per MiB), made in pieces."""
+def png28(ink: bool = True) -> bytes:
+    a = np.zeros((28, 28), np.uint8)
+    if ink:
+        a[6:22, 12:16] = 255  # a "1"
+    buf = io.BytesIO()
+    Image.fromarray(a, "L").save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+def padded_png_stream(mb: int) -> tuple[bytes, int, int]:
+    """(raw deflate stream, CRC, size) of a 28x28 PNG followed by `mb` MiB of zeros: the stream inflates to
+    `mb` MiB, while the CRC and size are the PNG's, which is what a lying record claims (Python's zipfile
+    inflates the whole stream, keeps the claimed size, and finds the CRC right)."""
+    png = png28()
     c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     chunk = bytes(2**20)
-    return b"".join(c.compress(chunk) for _ in range(mb)) + c.flush()
+    stream = c.compress(png) + b"".join(c.compress(chunk) for _ in range(mb)) + c.flush()
+    return stream, zlib.crc32(png), len(png)
+
+
+def local_header(name: bytes, stream: bytes, crc: int, size: int) -> bytes:
+    return struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(stream), size, len(name), 0) + name
+
+
+def central_record(name: bytes, stream_len: int, crc: int, size: int, offset: int) -> bytes:
+    fields = (b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, stream_len, size, len(name), 0, 0, 0, 0, 0, offset)
+    return struct.pack("<4s6H3L5H2L", *fields) + name
+
+
+def end_record(records: int, directory: bytes, start: int) -> bytes:
+    return struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, records, records, len(directory), start, 0)
 
 
 def lying_zip(records: int = 20_000, distinct: bool = False, mb: int = 200) -> bytes:
-    """One local entry `0/a.png` whose stream inflates to `mb` MiB, and `records` central-directory records
-    all pointing at it (named `0/a.png` each, or `0/a00001.png` ... when `distinct`), each claiming 100 bytes."""
-    stream = deflated_zeros(mb)
-    crc, claimed = 0, 100
-    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(stream), claimed, 7, 0) + b"0/a.png"
-    central = []
-    for k in range(records):
-        name = f"0/a{k:05d}.png".encode() if distinct else b"0/a.png"
-        central.append(
-            struct.pack(
-                "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, len(stream), claimed, len(name), 0, 0, 0, 0, 0, 0
-            )
-            + name
-        )
-    directory = b"".join(central)
-    start = len(local) + len(stream)
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, records, records, len(directory), start, 0)
-    return local + stream + directory + end
+    """One local entry `0/a.png` whose stream inflates to `mb` MiB (a PNG, then zeros), and `records`
+    central-directory records all pointing at it (named `0/a.png` each, or `0/a00001.png` ... when
+    `distinct`), each claiming the PNG's size and CRC."""
+    stream, crc, size = padded_png_stream(mb)
+    local = local_header(b"0/a.png", stream, crc, size)
+    directory = b"".join(
+        central_record(f"0/a{k:05d}.png".encode() if distinct else b"0/a.png", len(stream), crc, size, 0)
+        for k in range(records)
+    )
+    return local + stream + directory + end_record(records, directory, len(local) + len(stream))
 
 
 PEAK = r"""
@@ -102,16 +120,14 @@ def test_a_lying_zip_is_refused_within_a_second_and_50_mb(tmp_path, distinct):
 
 def overlapping_zip() -> bytes:
     """Two entries at different offsets, the first's data holding the second (local header and all)."""
-    stream = zlib.compress(png28(), 9)[2:-4]  # raw deflate
-    inner = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, 0, len(stream), 100, 7, 0) + b"0/b.png" + stream
-    outer = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, 0, len(inner), 100, 7, 0) + b"0/a.png"
-    records = [(b"0/a.png", 0, len(inner)), (b"0/b.png", len(outer), len(stream))]
-    directory = b"".join(
-        struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, 0, packed, 100, 7, 0, 0, 0, 0, 0, offset) + name
-        for name, offset, packed in records
+    png = png28()
+    stream = zlib.compress(png, 9)[2:-4]  # raw deflate
+    inner = local_header(b"0/b.png", stream, zlib.crc32(png), len(png)) + stream
+    outer = local_header(b"0/a.png", inner, zlib.crc32(png), len(png))
+    directory = central_record(b"0/a.png", len(inner), zlib.crc32(png), len(png), 0) + central_record(
+        b"0/b.png", len(stream), zlib.crc32(png), len(png), len(outer)
     )
-    start = len(outer) + len(inner)
-    return outer + inner + directory + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 2, 2, len(directory), start, 0)
+    return outer + inner + directory + end_record(2, directory, len(outer) + len(inner))
 
 
 def zip_of(entries: dict, method=zipfile.ZIP_DEFLATED) -> bytes:
@@ -122,40 +138,24 @@ def zip_of(entries: dict, method=zipfile.ZIP_DEFLATED) -> bytes:
     return buf.getvalue()
 
 
-def png28(ink: bool = True) -> bytes:
-    a = np.zeros((28, 28), np.uint8)
-    if ink:
-        a[6:22, 12:16] = 255  # a "1"
-    buf = io.BytesIO()
-    Image.fromarray(a, "L").save(buf, "PNG")
-    return buf.getvalue()
-
-
 @pytest.fixture
 def store(runs_dir) -> DrawingStore:
     return DrawingStore()
 
 
 def test_entries_that_inflate_past_their_record_are_cut_off_at_its_size(store):
-    """Honest offsets, no overlap, but each record claims 100 bytes of a stream that inflates to 50 MiB:
-    each is cut off at 101 bytes inflated (its claimed size, plus one), never 50 MiB."""
-    stream = deflated_zeros(50)
+    """Honest offsets, no overlap, but each record claims the size of a PNG at the front of a stream that
+    inflates to 50 MiB: the first is cut off one byte past its claimed size, never inflated to 50 MiB (the
+    app as it was inflated each whole stream, 30 x 50 MiB)."""
+    stream, crc, size = padded_png_stream(50)
     parts, central, offset = [], [], 0
     for k in range(30):
         name = f"0/a{k:02d}.png".encode()
-        local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, 0, len(stream), 100, len(name), 0)
-        central.append(
-            struct.pack(
-                "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, 0, len(stream), 100, len(name), 0, 0, 0, 0, 0, offset
-            )
-            + name
-        )
-        parts.append(local + name + stream)
+        parts.append(local_header(name, stream, crc, size) + stream)
+        central.append(central_record(name, len(stream), crc, size, offset))
         offset += len(parts[-1])
     directory = b"".join(central)
-    content = (
-        b"".join(parts) + directory + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 30, 30, len(directory), offset, 0)
-    )
+    content = b"".join(parts) + directory + end_record(30, directory, offset)
     inflated = []
     real = zlib.decompressobj
 
@@ -174,12 +174,12 @@ def test_entries_that_inflate_past_their_record_are_cut_off_at_its_size(store):
     zipimport.zlib.decompressobj = Counting
     try:
         t0 = time.perf_counter()
-        with pytest.raises(StoreError, match=r"'0/a00.png' inflates to more than the 100 bytes its record says"):
+        with pytest.raises(StoreError, match=rf"'0/a00.png' inflates to more than the {size} bytes its record says"):
             store.import_zip("mine", content, by=ME)
         assert time.perf_counter() - t0 < 1.0
     finally:
         zipimport.zlib.decompressobj = real
-    assert inflated == [101] and store.collections() == {}
+    assert inflated == [size + 1] and store.collections() == {}
 
 
 @pytest.mark.parametrize(
