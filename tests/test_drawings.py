@@ -357,3 +357,174 @@ def test_page_and_split_agree_on_the_held_out_part(store):
     assert [d.id for d in paged] == sorted(d.id for d in train + held)
     assert {d.id for d in paged if d.held_out} == {d.id for d in held}
     assert {d.id for d in store.held_out("mine")} == {d.id for d in held}
+
+
+# --- the file: moved away, replaced, a link, a folder, damaged, read-only, full ------------------------
+
+
+def no_path(message: str, runs_dir) -> bool:
+    """A visitor's message names the lab's things, never the server's folders."""
+    return str(runs_dir.parent) not in message and "drawings.sqlite3 in the runs folder" in message
+
+
+def test_a_database_moved_away_while_the_server_runs_is_made_again_whole(store, runs_dir, tmp_path):
+    """What the app's own message tells an operator to do: the next call makes a new, valid, empty store
+    (the app as it was made an empty file without tables, and every call failed until a restart)."""
+    store.add("mine", 1, x28(1), by=ME)
+    moved = tmp_path / "moved.sqlite3"
+    store.path.rename(moved)
+    assert store.collections() == {}
+    store.add("mine", 2, x28(2), by=ME)
+    assert store.counts("mine")[2] == 1 and DrawingStore().collections() == {"mine": 1}
+    with sqlite3.connect(store.path) as conn:
+        assert dict(conn.execute("SELECT key, value FROM meta")) == {"format": "mnist-lab-drawings", "version": "2"}
+    conn.close()
+    with sqlite3.connect(moved) as conn:  # the moved file keeps what it had
+        assert conn.execute("SELECT count(*) FROM drawings").fetchone() == (1,)
+    conn.close()
+
+
+def test_a_replaced_database_is_checked_again(store, runs_dir, tmp_path):
+    store.add("mine", 1, x28(1), by=ME)
+    other = DrawingStore(tmp_path / "other runs")
+    other.add("theirs", 5, x28(5), by=ME)
+    other.path.replace(store.path)  # another valid store: read as it is
+    assert store.collections() == {"theirs": 1}
+    foreign = tmp_path / "foreign.sqlite3"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE notes (t TEXT)")
+    conn.close()
+    foreign.replace(store.path)
+    before = store.path.read_bytes()
+    with pytest.raises(StoreError, match="is damaged or is not this lab's") as err:
+        store.add("mine", 1, x28(1), by=ME)
+    assert "move it away" in str(err.value) and no_path(str(err.value), runs_dir)
+    assert store.path.read_bytes() == before
+
+
+@pytest.mark.parametrize("when", ["at start", "while running"])
+def test_a_link_at_the_database_path_is_refused_and_never_followed(runs_dir, tmp_path, when):
+    """A dangling link would have made the database at its target, outside the runs folder."""
+    target = tmp_path / "outside" / "elsewhere.sqlite3"
+    target.parent.mkdir()
+    path = runs_dir / "drawings.sqlite3"
+    if when == "while running":
+        store = DrawingStore()
+        path.unlink()
+    path.symlink_to(target)
+    with pytest.raises(StoreError, match="is a symbolic link; the lab never follows one") as err:
+        DrawingStore().add("mine", 1, x28(1), by=ME) if when == "at start" else store.add("mine", 1, x28(1), by=ME)
+    assert not target.exists() and path.is_symlink() and no_path(str(err.value), runs_dir)
+
+
+@pytest.mark.parametrize("when", ["at start", "while running"])
+def test_a_folder_in_the_databases_place_is_named(runs_dir, when):
+    path = runs_dir / "drawings.sqlite3"
+    store = DrawingStore() if when == "while running" else None
+    if store:
+        path.unlink()
+    path.mkdir()
+    with pytest.raises(StoreError, match="a folder named drawings.sqlite3 is in the drawings database's place") as e:
+        (store or DrawingStore()).add("mine", 1, x28(1), by=ME)
+    assert "damaged" not in str(e.value) and path.is_dir() and str(runs_dir) not in str(e.value)
+
+
+def test_a_damaged_database_is_named_and_left_as_it_is(store, runs_dir, caplog):
+    """Pages of the drawings table overwritten after the store was opened: the next read says damaged,
+    and to move it away (the file is not changed by being read)."""
+    for k in range(60):
+        store.add("mine", k % 10, x28(k % 10), png=png_of(k % 10), by=ME)
+    data = bytearray(store.path.read_bytes())
+    data[3 * 4096 : len(data) - 4096] = b"\xa5" * (len(data) - 4 * 4096)
+    store.path.write_bytes(bytes(data))
+    with pytest.raises(StoreError) as err:
+        store.drawings("mine")
+    message = str(err.value)
+    assert "is damaged" in message and "move it away" in message and no_path(message, runs_dir)
+    assert store.path.read_bytes() == bytes(data)
+    assert str(store.path) in caplog.text  # the terminal gets the path
+
+
+def test_a_read_only_database_says_so_and_loses_nothing(store, runs_dir, monkeypatch):
+    """SQLite refusing every write (as for a read-only file or folder): never "damaged", never "move it
+    away"; what it holds stays readable."""
+    store.add("mine", 1, x28(1), by=ME)
+    monkeypatch.setattr(drawings_db(), "PRAGMAS", [*drawings_db().PRAGMAS, "PRAGMA query_only=ON"])
+    for change in (lambda: store.add("mine", 2, x28(2), by=ME), lambda: store.delete_collection("mine", by=ME)):
+        with pytest.raises(StoreError, match="cannot be written: the file or the runs folder is read-only") as err:
+            change()
+        assert "move it away" not in str(err.value) and "damaged" not in str(err.value)
+        assert no_path(str(err.value), runs_dir)
+    assert store.collections() == {"mine": 1}
+
+
+def drawings_db():
+    from mnist_core import dbfile
+
+    return dbfile
+
+
+@pytest.mark.parametrize("code, message", [(13, "read-only"), (28, "disk holding the runs folder is full")])
+def test_a_database_that_cannot_be_created_says_why(runs_dir, monkeypatch, code, message):
+    """A read-only runs folder (EACCES) or a full disk (ENOSPC) when the database is first made."""
+    import errno
+
+    def refuse(*args, **kwargs):
+        raise OSError(code, errno.errorcode[code], str(runs_dir / "drawings.sqlite3"))
+
+    monkeypatch.setattr(drawings_db().os, "open", refuse)
+    with pytest.raises(StoreError, match=message) as err:
+        DrawingStore()
+    assert "move it away" not in str(err.value) and str(runs_dir) not in str(err.value)
+
+
+def test_a_full_disk_says_so_and_loses_nothing(store, runs_dir, monkeypatch):
+    """SQLite's own "database or disk is full" (a database that may not grow a page, as on a full disk)."""
+    store.add("mine", 1, x28(1), by=ME)
+    monkeypatch.setattr(drawings_db(), "PRAGMAS", [*drawings_db().PRAGMAS, "PRAGMA max_page_count=1"])
+    with pytest.raises(StoreError, match="the disk holding the runs folder is full") as err:
+        store.add("mine", 2, x28(2), png=bytes(200_000), by=ME)
+    assert "move it away" not in str(err.value) and "damaged" not in str(err.value)
+    assert no_path(str(err.value), runs_dir) and store.collections() == {"mine": 1}
+
+
+# --- names ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [".", "..", "...", "m\u0456n\u0435", "\uff4d\uff49\uff4e\uff45", "[x](https://evil.example/a.png)", "a\u200db"],
+    ids=["dot", "dot-dot", "dots", "cyrillic-in-latin", "full-width", "markdown-link", "zero-width-joiner"],
+)
+def test_dot_mixed_script_and_odd_names_are_refused_without_repeating_them(store, name):
+    with pytest.raises(StoreError, match="a collection name is 1 to 64") as err:
+        store.add(name, 1, x28(1), by=ME)
+    assert (name not in str(err.value) or not name.strip(".")) and "http" not in str(err.value)
+    assert store.collections() == {}
+
+
+def test_a_look_alike_of_another_collections_name_is_refused(store):
+    for name in ("ace", "mine", "class 1"):
+        store.add(name, 1, x28(1), by=ME)
+    store.add("other", 1, x28(1), by=ME)
+    for lookalike, of in (("\u0430\u0441\u0435", "ace"), ("rnine", "mine"), ("CLASS l", "class 1")):
+        for attempt in (
+            lambda n: store.add(n, 1, x28(1), by=ME),
+            lambda n: store.rename("other", n, by=ME),
+            lambda n: store.import_zip(n, b"refused before the ZIP is read", by=ME),
+        ):
+            with pytest.raises(StoreError, match=f"looks like the collection '{of}'"):
+                attempt(lookalike)
+    store.rename("mine", "Mine", by=ME)  # its own look-alike: itself
+    store.add("www.evil.example", 1, x28(1), by=ME)  # plain text on the pages: a name, not a link
+    assert sorted(store.collections()) == ["Mine", "ace", "class 1", "other", "www.evil.example"]
+
+
+def test_a_name_from_before_the_rules_still_opens_and_exports_to_a_safe_folder(runs_dir):
+    legacy_store(runs_dir / "drawings.sqlite3", 10, "..")
+    store = DrawingStore()
+    assert store.counts("..")[3] == 1
+    names = zipfile.ZipFile(io.BytesIO(store.export_zip(".."))).namelist()
+    assert all(n.startswith("collection/") for n in names) and not any(".." in n for n in names)
+    assert store.import_zip("copy", store.export_zip(".."), by=ME) == 10
+    assert store.delete_collection("..", by=owners.ANYONE) == 10
