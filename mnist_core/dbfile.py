@@ -134,7 +134,8 @@ class Database:
             if self._checked is not None:
                 log.warning("the drawings database %s was gone: starting a new, empty one", self.path)
             self._set_aside_orphans()
-            try:  # O_EXCL | O_NOFOLLOW: never through a link that appeared meanwhile
+            try:  # the whole runs folder may have gone too; O_EXCL | O_NOFOLLOW: never through a link
+                self.folder.mkdir(parents=True, exist_ok=True)
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
             except FileExistsError:
                 pass  # another session made it at the same moment: checked below like any file
@@ -148,8 +149,8 @@ class Database:
             )
 
     def _set_aside_orphans(self) -> None:
-        """A write-ahead log left without its database (the file moved away, not its -wal) would be replayed
-        into the new one: it is renamed aside (kept, never applied) and its index removed."""
+        """A write-ahead log left without its database (the file moved away, not its -wal, while a connection
+        had commits in it) would be discarded by the new one: it is renamed aside, kept for the operator."""
         wal, shm = Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
         try:
             if wal.is_file() and not wal.is_symlink() and wal.stat().st_size:

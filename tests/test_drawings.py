@@ -4,6 +4,7 @@ export to MNIST's formats and import back, and bad imports that change nothing."
 from __future__ import annotations
 
 import io
+import shutil
 import sqlite3
 import threading
 import time
@@ -382,6 +383,9 @@ def test_a_database_moved_away_while_the_server_runs_is_made_again_whole(store, 
     with sqlite3.connect(moved) as conn:  # the moved file keeps what it had
         assert conn.execute("SELECT count(*) FROM drawings").fetchone() == (1,)
     conn.close()
+    shutil.move(runs_dir, tmp_path / "moved runs")  # the whole runs folder, too
+    store.add("mine", 3, x28(3), by=ME)
+    assert store.collections() == {"mine": 1}
 
 
 def test_a_replaced_database_is_checked_again(store, runs_dir, tmp_path):
@@ -528,3 +532,22 @@ def test_a_name_from_before_the_rules_still_opens_and_exports_to_a_safe_folder(r
     assert all(n.startswith("collection/") for n in names) and not any(".." in n for n in names)
     assert store.import_zip("copy", store.export_zip(".."), by=ME) == 10
     assert store.delete_collection("..", by=owners.ANYONE) == 10
+
+
+def test_a_write_ahead_log_left_without_its_database_is_kept_aside(store, runs_dir, tmp_path):
+    """The database moved away but not its -wal (commits of a connection still open then): the new store
+    starts whole and empty, and the log is kept aside byte for byte (SQLite would discard it)."""
+    store.add("mine", 1, x28(1), by=ME)
+    held = sqlite3.connect(store.path)  # another connection, its commit still in the log
+    held.execute("PRAGMA wal_autocheckpoint=0")
+    held.execute("INSERT INTO collections (name, created, owner) VALUES ('logged', 0, '')")
+    held.commit()
+    wal = runs_dir / "drawings.sqlite3-wal"
+    log = wal.read_bytes()
+    held.close()
+    store.path.rename(tmp_path / "moved.sqlite3")
+    wal.write_bytes(log)
+    store.add("mine", 2, x28(2), by=ME)
+    assert store.collections() == {"mine": 1}
+    (kept,) = runs_dir.glob("drawings.sqlite3-wal.orphaned-*")
+    assert kept.read_bytes() == log
