@@ -1,66 +1,46 @@
 """The user's labelled drawings: one SQLite database in the runs folder, drawings in named collections.
 
 Each drawing keeps the 28x28 model input (uint8, 784 bytes), the original canvas PNG, the true digit,
-its collection, when it was saved, and what the model in use predicted. WAL mode and one short
-transaction per change, each on its own connection with a busy timeout, so two sessions saving at
-once lose nothing. A file at the database's path that is not this store (corrupt, or another
-program's) is reported with its path and never overwritten.
+its collection, when it was saved, what the model in use predicted, and who kept it (owners.key of the
+visitor's token; "" for nobody: the command line, or before owners were recorded). A collection is owned by
+whoever made it: anyone may add to it (a class's collection), only its owner (or owners.ANYONE, the
+operator) renames or deletes it; a drawing is deleted by whoever kept it or the collection's owner.
+
+A collection holds at most COLLECTION_MAX drawings, and what the pages ask (`page`, `counts`,
+`collections_info`, `held_out` with a limit) costs the same however large a collection is (one that grew
+larger before the cap still opens). WAL mode and one short transaction per change, each on its own
+connection, so two sessions saving at once lose nothing; the file itself (moved away, replaced, damaged,
+read-only, a full disk) is mnist_core.dbfile's, names are mnist_core.names', reading an import ZIP safely
+is mnist_core.zipimport's.
 
 A collection exports as a ZIP of PNGs in `digit/` folders plus MNIST's four IDX files (every fifth
-drawing of each digit is the test part, as `split` holds out), and imports back from such a ZIP,
-checked like any upload; a bad file changes nothing.
+drawing of each digit is the test part, as `split` holds out), and imports back from such a ZIP; a bad
+file changes nothing.
 """
 
 from __future__ import annotations
 
 import io
-import re
-import sqlite3
 import struct
 import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import inference
+from . import inference, names, owners, zipimport
+from .dbfile import DB_NAME as DB_NAME
+from .dbfile import Database, StoreError, write
+from .names import NAME_MAX as NAME_MAX
+from .names import check_name as check_name
 
-DB_NAME = "drawings.sqlite3"
-FORMAT, VERSION = "mnist-lab-drawings", 1
 DEFAULT_COLLECTION = "mine"
-NAME_MAX = 64
 MIN_INK = 20  # summed 0..255 ink below this (under a tenth of one pixel row) is a blank canvas, never saved
 HOLDOUT_EVERY = 5  # every fifth drawing of a digit is held out (the test part of a collection)
-# an import is checked before anything is read into the store
-IMPORT_MAX_BYTES = 20 * 2**20
-IMPORT_MAX_FILES = 20_000
-IMPORT_MAX_INFLATED = 200 * 2**20
-IMPORT_MAX_SIDE = 1024
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS collections (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS drawings (
-    id INTEGER PRIMARY KEY,
-    collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-    digit INTEGER NOT NULL CHECK (digit BETWEEN 0 AND 9),
-    x28 BLOB NOT NULL CHECK (length(x28) = 784),
-    png BLOB,
-    created REAL NOT NULL,
-    model TEXT,
-    predicted INTEGER CHECK (predicted IS NULL OR predicted BETWEEN 0 AND 9)
-);
-CREATE INDEX IF NOT EXISTS drawings_by_collection ON drawings(collection_id, digit, id);
-"""
-_NAME_OK = re.compile(r"^[\w .+-]+$")
-_ENTRY = re.compile(r"^(?:[^/]+/)?([0-9])/[\w.+-]{1,100}\.png$", re.IGNORECASE)
-
-
-class StoreError(Exception):
-    """The database cannot be used (a corrupt or foreign file, a bad name, a bad import): says why."""
+COLLECTION_MAX = 5_000  # drawings in one collection
+PAGE_MAX = 200  # drawings in one `page`
+IMPORT_MAX_BYTES, IMPORT_MAX_INFLATED = zipimport.IMPORT_MAX_BYTES, zipimport.IMPORT_MAX_INFLATED
+_COLUMNS = "d.id, d.digit, d.x28, d.created, d.model, d.predicted, d.owner"
 
 
 @dataclass(frozen=True)
@@ -71,14 +51,15 @@ class Drawing:
     created: float
     model: str | None
     predicted: int | None
+    owner: str = ""  # owners.key of whoever kept it ("" for nobody)
+    held_out: bool = False  # in the held-out part (every HOLDOUT_EVERY-th of its digit, in saving order)
 
 
-def check_name(name: str) -> str:
-    """A collection name as given, trimmed; StoreError for an empty, long or odd one."""
-    text = str(name or "").strip()
-    if not text or len(text) > NAME_MAX or not _NAME_OK.match(text):
-        raise StoreError(f"a collection name is 1 to {NAME_MAX} letters, digits, spaces or . + - _ (got {name!r})")
-    return text
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    size: int  # drawings
+    owner: str  # owners.key of whoever made it ("" for nobody: only owners.ANYONE changes it)
 
 
 def to_uint8(x28) -> np.ndarray:
@@ -91,181 +72,251 @@ def to_uint8(x28) -> np.ndarray:
     return a
 
 
+def owner_key(by) -> str:
+    """What is recorded as the owner of what `by` makes: its key, or "" for owners.ANYONE or nobody."""
+    return owners.key(by) if isinstance(by, str) else ""
+
+
+def may_delete(drawing: Drawing, collection_owner: str, by) -> bool:
+    """Whether `by` may delete a drawing: whoever kept it, or the collection's owner (or owners.ANYONE)."""
+    return owners.may_change(by, drawing.owner) or owners.may_change(by, collection_owner)
+
+
+def _given(name) -> str:
+    """A name as given for an existing collection (one made before today's rules still opens)."""
+    text = str(name if name is not None else "").strip()
+    if not text or len(text) > 4 * NAME_MAX:
+        check_name(text)  # raises, saying what a name is
+    return text
+
+
+def _not_yours(name: str, owner: str, doing: str) -> StoreError:
+    who = "another visitor's" if owner else "made by no visitor (the command line, or before owners were recorded)"
+    return StoreError(f"the collection '{name}' is {who}: only its owner or the lab's operator may {doing} it")
+
+
+def _full(name: str, size: int) -> StoreError:
+    return StoreError(
+        f"the collection '{name}' is full ({size:,} drawings; a collection holds at most {COLLECTION_MAX:,}): "
+        "keep new drawings in another collection, or delete some"
+    )
+
+
 class DrawingStore:
     """The drawings database of one runs folder (`$MNIST_RUNS_DIR`, else ./runs)."""
 
     def __init__(self, runs_dir=None):
-        self.path = (inference.runs_dir(runs_dir) / DB_NAME).resolve()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._open_or_create()
+        self.db = Database(inference.runs_dir(runs_dir).resolve())
+        self.path = self.db.path  # never shown to visitors (messages say "the drawings database")
 
-    # -- the file ---------------------------------------------------------------------------
-    def _refuse(self, why: str) -> StoreError:
+    # -- collections, inside a connection ---------------------------------------------------
+    @staticmethod
+    def _find(conn, name: str) -> tuple[int, str, str] | None:
+        """(id, owner, stored name) of a collection (names are told apart without case)."""
+        return conn.execute("SELECT id, owner, name FROM collections WHERE name = ?", (name,)).fetchone()
+
+    @staticmethod
+    def _size(conn, cid: int) -> int:
+        return conn.execute("SELECT count(*) FROM drawings WHERE collection_id = ?", (cid,)).fetchone()[0]
+
+    @staticmethod
+    def _check_new(conn, name: str, but: int | None = None) -> str:
+        """A new collection's name: today's rules, and not a look-alike of another collection's."""
+        name = check_name(name)
+        others = [n for i, n in conn.execute("SELECT id, name FROM collections") if i != but]
+        if other := names.lookalike(name, others):
+            raise StoreError(f"that name looks like the collection '{other}': pick a name that reads differently")
+        return name
+
+    def _for_adding(self, conn, name: str, by, n: int) -> tuple[int, str]:
+        """(id, name) of the collection `n` drawings go into, made (owned by `by`) if new; StoreError if
+        they would pass COLLECTION_MAX."""
+        row = self._find(conn, name)
+        if row is None:
+            name = self._check_new(conn, name)
+            cid = conn.execute(
+                "INSERT INTO collections (name, created, owner) VALUES (?, ?, ?)", (name, time.time(), owner_key(by))
+            ).lastrowid
+            return cid, name
+        size = self._size(conn, row[0])
+        if size + n > COLLECTION_MAX:
+            raise _full(row[2], size) if n == 1 else self._no_room(row[2], size, n)
+        return row[0], row[2]
+
+    @staticmethod
+    def _no_room(name: str, size: int, n: int) -> StoreError:
+        room = max(0, COLLECTION_MAX - size)
         return StoreError(
-            f"{self.path} is not a usable MNIST Lab drawings database ({why}); it was left as it "
-            "is: move it away (or set MNIST_RUNS_DIR) to start a new one"
+            f"{n:,} drawings would not fit: '{name}' has room for {room:,} more (a collection holds at most "
+            f"{COLLECTION_MAX:,}); nothing was imported"
         )
 
-    def _open_or_create(self) -> None:
-        existed = self.path.exists() and self.path.stat().st_size > 0
-        try:
-            if existed:  # read it read-only first: a file that is not ours must not change by being looked at
-                conn = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=30)
-                try:
-                    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-                finally:
-                    conn.close()
-            else:
-                with self._connect() as conn:
-                    with conn:
-                        conn.executescript(SCHEMA)
-                        conn.executemany(
-                            "INSERT OR IGNORE INTO meta VALUES (?, ?)",  # a racing creator: same rows
-                            [("format", FORMAT), ("version", VERSION)],
-                        )
-                    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as exc:  # "file is not a database", "no such table: meta", ...
-            raise self._refuse(str(exc)) from None
-        if meta.get("format") != FORMAT:
-            raise self._refuse(f"its format is {meta.get('format')!r}")
-        if str(meta.get("version")) != str(VERSION):
-            raise self._refuse(f"schema version {meta.get('version')}, this app reads {VERSION}")
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection of its own (safe from any thread); `with conn:` inside makes a transaction."""
-        conn = sqlite3.connect(self.path, timeout=30)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives the app crashing; one fsync less
-            conn.execute("PRAGMA foreign_keys=ON")
-            yield conn
-        finally:
-            conn.close()
-
-    def _collection_id(self, conn, name: str, create: bool) -> int | None:
-        if create:  # OR IGNORE: another session may create the same collection at the same moment
-            conn.execute("INSERT OR IGNORE INTO collections (name, created) VALUES (?, ?)", (name, time.time()))
-        row = conn.execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
-        return row[0] if row else None
+    def _select(self, conn, name, digit=None, *, held_only=False, offset=0, limit=-1, newest=False) -> list[Drawing]:
+        """Drawings of a collection in saving order (newest first if asked), each with its held-out flag,
+        computed in SQL by `split`'s rule; only the page's rows are read (the rest only from the index)."""
+        row = self._find(conn, _given(name))
+        if row is None:
+            return []
+        where, args = "collection_id = ?", [row[0]]
+        if digit is not None:
+            where, args = where + " AND digit = ?", [*args, int(digit)]
+        order = "DESC" if newest else "ASC"
+        rows = conn.execute(
+            f"WITH ranked AS (SELECT id, ROW_NUMBER() OVER (PARTITION BY digit ORDER BY id) % {HOLDOUT_EVERY} = 0 "
+            f"AS held FROM drawings WHERE {where}), "
+            f"picked AS (SELECT id, held FROM ranked {'WHERE held' if held_only else ''} "
+            f"ORDER BY id {order} LIMIT ? OFFSET ?) "
+            f"SELECT {_COLUMNS}, p.held FROM picked p JOIN drawings d ON d.id = p.id ORDER BY d.id {order}",
+            (*args, int(limit), int(offset)),
+        ).fetchall()
+        return [
+            Drawing(i, d, np.frombuffer(x, np.uint8).reshape(28, 28).copy(), c, m, p, o, bool(h))
+            for i, d, x, c, m, p, o, h in rows
+        ]
 
     # -- drawings ---------------------------------------------------------------------------
-    def add(
-        self,
-        collection: str,
-        digit: int,
-        x28,
-        png: bytes | None = None,
-        model: str | None = None,
-        predicted: int | None = None,
-    ) -> int:
-        """Save one labelled drawing; its id. StoreError for a blank input or a digit outside 0-9."""
-        name = check_name(collection)
-        if not isinstance(digit, (int, np.integer)) or not 0 <= int(digit) <= 9:
-            raise StoreError(f"the true digit must be 0-9, not {digit!r}")
+    def add(self, collection: str, digit: int, x28, png=None, model=None, predicted=None, *, by) -> int:
+        """Save one labelled drawing, kept by `by` (a visitor's token, or owners.ANYONE); its id. A new
+        collection is `by`'s. StoreError for a blank input, a digit outside 0-9, a bad new name, a full
+        collection."""
+        name = _given(collection)
+        if not isinstance(digit, (int, np.integer)) or isinstance(digit, bool) or not 0 <= int(digit) <= 9:
+            raise StoreError(f"the true digit must be 0-9, not {str(digit)[:20]!r}")
         pixels = to_uint8(x28)
         if int(pixels.sum(dtype=np.int64)) < MIN_INK:
             raise StoreError("a blank drawing is not saved")
-        with self._connect() as conn, conn:
-            cid = self._collection_id(conn, name, create=True)
+        predicted = None if predicted is None else int(predicted)
+        with self.db.connect() as conn, write(conn):
+            cid, _ = self._for_adding(conn, name, by, 1)
             return conn.execute(
-                "INSERT INTO drawings (collection_id, digit, x28, png, created, model, predicted) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    cid,
-                    int(digit),
-                    pixels.tobytes(),
-                    png,
-                    time.time(),
-                    model,
-                    None if predicted is None else int(predicted),
-                ),
+                "INSERT INTO drawings (collection_id, digit, x28, png, created, model, predicted, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, int(digit), pixels.tobytes(), png, time.time(), model, predicted, owner_key(by)),
             ).lastrowid
 
     def drawings(self, collection: str, digit: int | None = None) -> list[Drawing]:
-        """A collection's drawings, oldest first (of one digit when given)."""
-        query = (
-            "SELECT d.id, d.digit, d.x28, d.created, d.model, d.predicted FROM drawings d "
-            "JOIN collections c ON c.id = d.collection_id WHERE c.name = ?"
-        )
-        args: tuple = (check_name(collection),)
-        if digit is not None:
-            query, args = query + " AND d.digit = ?", (*args, int(digit))
-        with self._connect() as conn:
-            rows = conn.execute(query + " ORDER BY d.id", args).fetchall()
-        return [Drawing(i, d, np.frombuffer(x, np.uint8).reshape(28, 28).copy(), c, m, p) for i, d, x, c, m, p in rows]
+        """All of a collection's drawings, oldest first (of one digit when given); the pages use `page`."""
+        with self.db.connect() as conn:
+            return self._select(conn, collection, digit)
+
+    def page(
+        self, collection: str, digit: int | None = None, offset: int = 0, limit: int = PAGE_MAX, newest: bool = False
+    ) -> list[Drawing]:
+        """At most `limit` (<= PAGE_MAX) drawings from `offset` on, in saving order (newest first if asked),
+        of one digit when given, each with `held_out` set: a page costs the same in any collection."""
+        limit, offset = max(0, min(int(limit), PAGE_MAX)), max(0, int(offset))
+        with self.db.connect() as conn:
+            return self._select(conn, collection, digit, offset=offset, limit=limit, newest=newest)
+
+    def held_out(self, collection: str, limit: int | None = None) -> list[Drawing]:
+        """The held-out part (the newest `limit` of it when given), oldest first."""
+        with self.db.connect() as conn:
+            part = self._select(conn, collection, held_only=True, limit=-1 if limit is None else limit, newest=True)
+        return part[::-1]
+
+    def held_out_count(self, collection: str) -> int:
+        return sum(n // HOLDOUT_EVERY for n in self.counts(collection).values())
 
     def png(self, drawing_id: int) -> bytes | None:
-        with self._connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute("SELECT png FROM drawings WHERE id = ?", (int(drawing_id),)).fetchone()
         return row[0] if row else None
 
-    def delete(self, drawing_id: int) -> bool:
-        with self._connect() as conn, conn:
+    def delete(self, drawing_id: int, *, by) -> bool:
+        """Delete one drawing (whoever kept it, or the collection's owner); False if it was gone."""
+        with self.db.connect() as conn, write(conn):
+            row = conn.execute(
+                "SELECT d.owner, c.owner FROM drawings d JOIN collections c ON c.id = d.collection_id WHERE d.id = ?",
+                (int(drawing_id),),
+            ).fetchone()
+            if row is None:
+                return False
+            if not (owners.may_change(by, row[0]) or owners.may_change(by, row[1])):
+                who = "another visitor" if row[0] else "no visitor (the command line, or before owners were recorded)"
+                raise StoreError(
+                    f"this drawing was kept by {who}: only they, the collection's owner or the lab's "
+                    "operator may delete it"
+                )
             return conn.execute("DELETE FROM drawings WHERE id = ?", (int(drawing_id),)).rowcount == 1
 
     def counts(self, collection: str) -> dict[int, int]:
         """Drawings per digit in a collection (every digit 0-9, zeros included)."""
         out = dict.fromkeys(range(10), 0)
-        with self._connect() as conn:
+        with self.db.connect() as conn:
             for digit, n in conn.execute(
                 "SELECT d.digit, count(*) FROM drawings d JOIN collections c ON "
                 "c.id = d.collection_id WHERE c.name = ? GROUP BY d.digit",
-                (check_name(collection),),
+                (_given(collection),),
             ):
                 out[digit] = n
         return out
 
     # -- collections ------------------------------------------------------------------------
-    def collections(self) -> dict[str, int]:
-        """Every collection's name and size, by name."""
-        with self._connect() as conn:
+    def collections_info(self) -> list[CollectionInfo]:
+        """Every collection's name, size and owner's key, by name."""
+        with self.db.connect() as conn:
             rows = conn.execute(
-                "SELECT c.name, count(d.id) FROM collections c LEFT JOIN drawings d "
+                "SELECT c.name, count(d.id), c.owner FROM collections c LEFT JOIN drawings d "
                 "ON d.collection_id = c.id GROUP BY c.id ORDER BY c.name"
             ).fetchall()
-        return dict(rows)
+        return [CollectionInfo(*r) for r in rows]
 
-    def rename(self, old: str, new: str) -> None:
-        old, new = check_name(old), check_name(new)
-        with self._connect() as conn, conn:
-            cid = self._collection_id(conn, old, create=False)
-            if cid is None:
-                raise StoreError(f"there is no collection {old!r}")
-            other = self._collection_id(conn, new, create=False)
-            if other is not None and other != cid:
-                raise StoreError(f"a collection named {new!r} exists already")
-            conn.execute("UPDATE collections SET name = ? WHERE id = ?", (new, cid))
+    def collections(self) -> dict[str, int]:
+        """Every collection's name and size, by name."""
+        return {c.name: c.size for c in self.collections_info()}
 
-    def delete_collection(self, name: str) -> int:
-        """Delete a collection and its drawings; how many drawings went."""
-        name = check_name(name)
-        with self._connect() as conn, conn:
-            cid = self._collection_id(conn, name, create=False)
-            if cid is None:
+    def may_change(self, name: str, by) -> bool:
+        """Whether `by` may rename or delete the collection (False if there is none of that name)."""
+        with self.db.connect() as conn:
+            row = self._find(conn, _given(name))
+        return row is not None and owners.may_change(by, row[1])
+
+    def room(self, name: str) -> int:
+        """How many more drawings the collection takes (COLLECTION_MAX for a new one)."""
+        with self.db.connect() as conn:
+            row = self._find(conn, _given(name))
+            return COLLECTION_MAX - (self._size(conn, row[0]) if row else 0)
+
+    def rename(self, old: str, new: str, *, by) -> None:
+        old, new = _given(old), check_name(new)
+        with self.db.connect() as conn, write(conn):
+            row = self._find(conn, old)
+            if row is None:
+                raise StoreError("there is no collection of that name")
+            if not owners.may_change(by, row[1]):
+                raise _not_yours(row[2], row[1], "rename")
+            other = self._find(conn, new)
+            if other is not None and other[0] != row[0]:
+                raise StoreError(f"a collection named '{other[2]}' exists already")
+            new = self._check_new(conn, new, but=row[0])
+            conn.execute("UPDATE collections SET name = ? WHERE id = ?", (new, row[0]))
+
+    def delete_collection(self, name: str, *, by) -> int:
+        """Delete a collection and its drawings (its owner, or owners.ANYONE); how many drawings went."""
+        with self.db.connect() as conn, write(conn):
+            row = self._find(conn, _given(name))
+            if row is None:
                 return 0
-            n = conn.execute("SELECT count(*) FROM drawings WHERE collection_id = ?", (cid,)).fetchone()[0]
-            conn.execute("DELETE FROM collections WHERE id = ?", (cid,))
+            if not owners.may_change(by, row[1]):
+                raise _not_yours(row[2], row[1], "delete")
+            n = self._size(conn, row[0])
+            conn.execute("DELETE FROM collections WHERE id = ?", (row[0],))
             return n
 
     # -- held-out part, export, import ----------------------------------------------------------
     def split(self, collection: str) -> tuple[list[Drawing], list[Drawing]]:
         """(train, held out): every HOLDOUT_EVERY-th drawing of each digit, in saving order, is held out."""
-        train, held = [], []
-        seen = dict.fromkeys(range(10), 0)
-        for d in self.drawings(collection):
-            seen[d.digit] += 1
-            (held if seen[d.digit] % HOLDOUT_EVERY == 0 else train).append(d)
-        return train, held
+        every = self.drawings(collection)
+        return [d for d in every if not d.held_out], [d for d in every if d.held_out]
 
     def export_zip(self, collection: str) -> bytes:
-        """The collection as a ZIP: NAME/DIGIT/ID.png (28x28, white on black) and MNIST's four IDX files
-        (train-* the training part, t10k-* the held-out part), readable by any MNIST code."""
+        """The collection as a ZIP: FOLDER/DIGIT/ID.png (28x28, white on black) and MNIST's four IDX files
+        (train-* the training part, t10k-* the held-out part), readable by any MNIST code. FOLDER is the
+        name made safe (names.folder_name)."""
         from PIL import Image
 
-        name = check_name(collection)
-        train, held = self.split(name)
-        folder = re.sub(r"[^\w.+-]", "_", name)
+        train, held = self.split(collection)
+        folder = names.folder_name(_given(collection))
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             for d in sorted(train + held, key=lambda d: d.id):
@@ -280,18 +331,34 @@ class DrawingStore:
                 )
         return buf.getvalue()
 
-    def import_zip(self, collection: str, content: bytes) -> int:
-        """Add the PNGs of an exported ZIP (`[NAME/]DIGIT/FILE.png`) to a collection, in one transaction:
-        a bad file (too large, a zip bomb, odd names, an image that does not decode) adds nothing."""
-        name = check_name(collection)
-        items = read_import(content)
-        with self._connect() as conn, conn:
-            cid = self._collection_id(conn, name, create=True)
-            now = time.time()
+    def import_zip(self, collection: str, content: bytes, *, by=None, progress=None) -> int:
+        """Add the PNGs of a ZIP (`[NAME/]DIGIT/FILE.png`) to a collection (a new one is `by`'s), in one
+        transaction: a bad file (too large, a zip bomb or a lying directory, odd names, an image that does not
+        decode or is blank, more than the collection has room for) adds nothing. `progress(done, total)` is
+        called between entries (zipimport.read_import); if it raises, the import stops and adds nothing."""
+        name = _given(collection)
+        with self.db.connect() as conn:
+            row = self._find(conn, name)
+            size = self._size(conn, row[0]) if row else 0
+            if row is None:
+                self._check_new(conn, name)  # refused before the ZIP is read
+        if size >= COLLECTION_MAX:
+            raise _full(row[2], size)
+        room = COLLECTION_MAX - size
+        why = f"'{row[2] if row else name}' has room for {room:,} more (a collection holds at most {COLLECTION_MAX:,})"
+        items = []
+        for entry, digit, pixels in zipimport.read_import(content, room=room, no_room=why, progress=progress):
+            pixels = to_uint8(pixels)
+            if int(pixels.sum(dtype=np.int64)) < MIN_INK:
+                raise StoreError(f"{entry!r}: a blank image; like the Draw page, an import keeps no blank drawings")
+            items.append((digit, pixels))
+        with self.db.connect() as conn, write(conn):
+            cid, _ = self._for_adding(conn, name, by, len(items))
+            now, me = time.time(), owner_key(by)
             conn.executemany(
-                "INSERT INTO drawings (collection_id, digit, x28, png, created, model, predicted) "
-                "VALUES (?, ?, ?, NULL, ?, 'imported', NULL)",
-                [(cid, digit, x28.tobytes(), now) for digit, x28 in items],
+                "INSERT INTO drawings (collection_id, digit, x28, png, created, model, predicted, owner) "
+                "VALUES (?, ?, ?, NULL, ?, 'imported', NULL, ?)",
+                [(cid, digit, x28.tobytes(), now, me) for digit, x28 in items],
             )
         return len(items)
 
@@ -300,53 +367,6 @@ def idx_bytes(array: np.ndarray) -> bytes:
     """A uint8 array in MNIST's IDX format (magic 0x0000080N, big-endian sizes)."""
     a = np.ascontiguousarray(array, dtype=np.uint8)
     return struct.pack(">I", 0x0800 | a.ndim) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes()
-
-
-def read_import(content: bytes) -> list[tuple[int, np.ndarray]]:
-    """(digit, 28x28 uint8) for each PNG of an import ZIP, or StoreError saying what is wrong with it."""
-    from PIL import Image
-
-    from .preprocess import preprocess
-
-    if len(content) > IMPORT_MAX_BYTES:
-        raise StoreError(
-            f"the file is {len(content) / 2**20:.1f} MB; an import is at most {IMPORT_MAX_BYTES // 2**20} MB"
-        )
-    try:
-        z = zipfile.ZipFile(io.BytesIO(content))
-        infos = [i for i in z.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise StoreError(f"not a ZIP file ({exc})") from None
-    pngs = [i for i in infos if i.filename.lower().endswith(".png")]
-    if len(infos) > IMPORT_MAX_FILES:
-        raise StoreError(f"{len(infos):,} files in the ZIP; at most {IMPORT_MAX_FILES:,}")
-    if sum(i.file_size for i in infos) > IMPORT_MAX_INFLATED:  # sizes from the directory, before inflating
-        raise StoreError(f"the ZIP would inflate to over {IMPORT_MAX_INFLATED // 2**20} MB")
-    if not pngs:
-        raise StoreError("no drawings in the ZIP: expected PNG files in folders named by digit (0/ ... 9/)")
-    items = []
-    for info in pngs:
-        m = _ENTRY.match(info.filename)
-        if not m or ".." in info.filename or info.filename.startswith("/"):
-            raise StoreError(f"{info.filename!r}: expected DIGIT/NAME.png (optionally inside one folder)")
-        try:
-            with z.open(info) as f:
-                data = f.read(IMPORT_MAX_INFLATED)
-            img = Image.open(io.BytesIO(data))
-            if max(img.size) > IMPORT_MAX_SIDE:
-                raise StoreError(f"{info.filename}: {img.size[0]} x {img.size[1]} pixels, at most {IMPORT_MAX_SIDE}")
-            pixels = np.asarray(img.convert("L"))
-        except StoreError:
-            raise
-        except Exception as exc:  # PIL raises many kinds for a file that is not an image
-            raise StoreError(f"{info.filename}: not an image that can be read ({type(exc).__name__})") from None
-        if pixels.shape != (28, 28):  # a larger drawing: made an MNIST-style input as the Draw page would
-            x = preprocess(pixels)
-            if x is None:
-                raise StoreError(f"{info.filename}: a blank image")
-            pixels = to_uint8(x)
-        items.append((int(m.group(1)), pixels))
-    return items
 
 
 # --- fine-tuning on a collection (an ordinary training job: TrainConfig.init_from + collection) -----

@@ -14,10 +14,10 @@ import hashlib
 import json
 import math
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -216,6 +216,7 @@ def summaries(
 _ON_DRAWINGS: dict[tuple, float] = {}  # (checkpoint content, held-out content) -> accuracy
 _ON_DRAWINGS_LOCK = threading.Lock()
 ON_DRAWINGS_KEEP = 512
+ON_DRAWINGS_MAX = 1_000  # held-out drawings measured per collection: the newest, at most this many
 
 
 def drawing_collections(runs=None) -> tuple[dict[str, int], str | None]:
@@ -224,7 +225,7 @@ def drawing_collections(runs=None) -> tuple[dict[str, int], str | None]:
         return {}, None
     try:
         return drawings.DrawingStore(runs).collections(), None
-    except (drawings.StoreError, sqlite3.Error) as exc:
+    except drawings.StoreError as exc:
         return {}, str(exc)
 
 
@@ -244,23 +245,32 @@ def _on_drawings(name: str, path: Path, xs: np.ndarray, labels: np.ndarray, cont
     return acc
 
 
-def collection_accuracies(
-    rows: list[dict], collection: str, runs=None
-) -> tuple[dict[str, float | None], dict[str, str], int]:
+class CollectionScores(NamedTuple):
+    """Each model's accuracy on a collection's held-out drawings, and what it was measured on."""
+
+    scores: dict[str, float | None]  # model name -> fraction right, or None
+    notes: dict[str, str]  # model name -> why None
+    measured: int  # held-out drawings measured: the newest ON_DRAWINGS_MAX of them at most
+    held_out: int  # held-out drawings in the collection
+
+
+def collection_accuracies(rows: list[dict], collection: str, runs=None) -> CollectionScores:
     """Each row's accuracy on the held-out part of a collection (every fifth drawing of each digit, the part
-    fine-tuning never trains on), through its Predictor.proba_batch: (name -> fraction or None, name -> why
-    None, held-out drawings). Remembered per checkpoint content and held-out content."""
+    fine-tuning never trains on), through its Predictor.proba_batch. A large collection is measured on its
+    newest ON_DRAWINGS_MAX held-out drawings (`measured` < `held_out` says so), so the cost is bounded
+    however large it is. Remembered per checkpoint content and measured content."""
     try:
-        _, held = drawings.DrawingStore(runs).split(collection)
-    except (drawings.StoreError, sqlite3.Error) as exc:
-        return dict.fromkeys(r["name"] for r in rows), {r["name"]: str(exc) for r in rows}, 0
+        store = drawings.DrawingStore(runs)
+        held, total = store.held_out(collection, limit=ON_DRAWINGS_MAX), store.held_out_count(collection)
+    except drawings.StoreError as exc:
+        return CollectionScores(dict.fromkeys(r["name"] for r in rows), {r["name"]: str(exc) for r in rows}, 0, 0)
     xs, labels = drawings.arrays(held)
     if not len(xs):
         why = (
             f"no held-out drawings in '{collection}' yet: every {drawings.HOLDOUT_EVERY}th drawing of each "
             f"digit is held out, so a digit needs {drawings.HOLDOUT_EVERY} drawings"
         )
-        return dict.fromkeys(r["name"] for r in rows), {r["name"]: why for r in rows}, 0
+        return CollectionScores(dict.fromkeys(r["name"] for r in rows), {r["name"]: why for r in rows}, 0, total)
     content = hashlib.sha1(labels.tobytes() + xs.tobytes()).hexdigest()
     scores, notes = {}, {}
     for r in rows:
@@ -272,4 +282,4 @@ def collection_accuracies(
             scores[name] = _on_drawings(name, Path(r["path"]), xs, labels, content)
         except (checkpoints.CheckpointError, OSError) as exc:
             scores[name], notes[name] = None, f"could not be measured ({str(exc).splitlines()[0][:200]})"
-    return scores, notes, len(xs)
+    return CollectionScores(scores, notes, len(xs), total)

@@ -14,7 +14,19 @@ import pytest
 import torch
 from compare_helpers import ARCHS, code_running_checkpoint, make_model, use_models
 
-from mnist_core import cache, checkpoints, compare, data, devices, evaluation, inference, measure, pen, uploads
+from mnist_core import (
+    cache,
+    checkpoints,
+    compare,
+    data,
+    devices,
+    evaluation,
+    inference,
+    measure,
+    owners,
+    pen,
+    uploads,
+)
 from mnist_core.models import ARCHS as REGISTRY
 from mnist_core.models import build, param_count
 
@@ -514,7 +526,7 @@ def _collection(runs: Path, name: str, per_digit: int, seed: int = 5):
     images, labels = synthetic_digits(400, seed)
     for d in range(10):
         for img in images[labels == d][:per_digit]:
-            store.add(name, d, img)
+            store.add(name, d, img, by=owners.ANYONE)
     return store
 
 
@@ -526,8 +538,8 @@ def test_collection_accuracy_is_measured_on_the_held_out_part_and_cached(models,
     store = _collection(runs, "mine", per_digit=10)
     assert measure.drawing_collections() == ({"mine": 100}, None)
     rows, _ = measure.summaries()
-    scores, notes, held = measure.collection_accuracies(rows, "mine")
-    assert held == 20 and notes == {}  # every fifth of each digit: 2 of each
+    scores, notes, held, of = measure.collection_accuracies(rows, "mine")
+    assert held == of == 20 and notes == {}  # every fifth of each digit: 2 of each
     xs, labels = drawings.arrays(store.split("mine")[1])
     for r in rows:
         p = inference.load_model(r["path"])
@@ -547,7 +559,7 @@ def test_collection_accuracy_is_measured_on_the_held_out_part_and_cached(models,
 def test_a_collection_without_held_out_drawings_says_so(models, tmp_path):
     _collection(tmp_path / "runs", "few", per_digit=3)
     rows, _ = measure.summaries()
-    scores, notes, held = measure.collection_accuracies(rows, "few")
+    scores, notes, held, _ = measure.collection_accuracies(rows, "few")
     assert held == 0 and set(scores.values()) == {None}
     assert all("needs 5 drawings" in n for n in notes.values()) and set(notes) == {r["name"] for r in rows}
 
@@ -559,4 +571,4 @@ def test_a_foreign_drawings_database_is_named_not_used(models, tmp_path):
     runs.mkdir()
     (runs / drawings.DB_NAME).write_bytes(b"not a database at all" * 100)
     found, problem = measure.drawing_collections()
-    assert found == {} and str(runs / drawings.DB_NAME) in problem
+    assert found == {} and "drawings.sqlite3 in the runs folder" in problem and str(runs) not in problem

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from conftest import digit_image
 
-from mnist_core import checkpoints, data, preprocess, recipes, training, trainset
+from mnist_core import checkpoints, data, owners, preprocess, recipes, training, trainset
 from mnist_core.config import TrainConfig
 from mnist_core.drawings import DrawingStore
 from mnist_core.jobs import JobRunner
@@ -32,7 +32,7 @@ def collection(runs_dir) -> DrawingStore:
     store = DrawingStore()
     for k in range(5):
         for d in range(10):
-            store.add("mine", d, drawn(d, k), model="softmax", predicted=0)
+            store.add("mine", d, drawn(d, k), model="softmax", predicted=0, by=owners.ANYONE)
     return store
 
 
@@ -80,8 +80,8 @@ def test_distillation_keeps_the_starting_models_outputs_on_mnist(base, collectio
 def test_too_few_drawings_are_named_instead_of_trained_on(base, runs_dir, small_data_dir):
     store = DrawingStore()
     for k in range(4):
-        store.add("few", 3, drawn(3, k))
-    store.add("few", 7, drawn(7, 0))
+        store.add("few", 3, drawn(3, k), by=owners.ANYONE)
+    store.add("few", 7, drawn(7, 0), by=owners.ANYONE)
     with pytest.raises(ValueError, match="draw 2 more 7s"):
         training.train(recipes.finetune(str(base), "softmax", "few", max_steps=5), data_root=small_data_dir)
     with pytest.raises(ValueError, match="no drawings yet"):

@@ -1,0 +1,221 @@
+"""Reading an import ZIP safely: the drawings of `[NAME/]DIGIT/FILE.png` entries, or StoreError saying why not.
+
+A ZIP's central directory may lie: many records with one name, or pointing at one compressed stream, each
+claiming a small size (Python's zipfile reads such a file as it claims). Nothing it claims is trusted: the
+directory is read here, and checked before anything is inflated: at most IMPORT_MAX_FILES entries, names
+of the expected form and each once, no two entries' local headers and data overlapping, everything inside
+the file, no ZIP64 (an import is too small to need it). Each entry is then inflated here (zlib, never the sizes the
+directory states) with a hard cap on the bytes actually produced: an entry that inflates past the size its
+record claims is refused at that size plus one byte, and its checksum must match. The whole read is bounded
+in CPU time (time.thread_time) and wall time, and `progress(done, total)` is called between entries: if it
+raises (a closed tab, a Cancel), the read stops there and the exception goes up.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import time
+import zipfile
+import zlib
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from .dbfile import StoreError
+
+IMPORT_MAX_BYTES = 20 * 2**20
+IMPORT_MAX_FILES = 20_000
+IMPORT_MAX_INFLATED = 200 * 2**20  # the directory's claimed sizes, summed (the bytes inflated are at most these)
+ENTRY_MAX_BYTES = 8 * 2**20  # one PNG file, inflated
+IMPORT_MAX_SIDE = 1024
+IMPORT_MAX_CPU_S = 30.0  # this thread's CPU time for the whole read
+IMPORT_MAX_WALL_S = 90.0
+PROGRESS_EVERY_S = 0.1  # progress is reported at most this often (and at the start and the end)
+_ENTRY = re.compile(r"^(?:[^/]+/)?([0-9])/[\w.+-]{1,100}\.png$", re.IGNORECASE)
+_LOCAL, _LOCAL_SIZE = b"PK\x03\x04", 30
+_CENTRAL, _CENTRAL_SIZE = b"PK\x01\x02", 46
+_CENTRAL_FORMAT = "<4x2H4x3L3H8xL"  # after the signature: flags, method, CRC, sizes, name/extra/comment lengths, offset
+_END, _END_SIZE = b"PK\x05\x06", 22
+
+Progress = Callable[[int, int], object]
+
+
+class Entry(NamedTuple):
+    """One record of a ZIP's central directory, as it claims."""
+
+    name: str
+    flags: int
+    method: int
+    crc: int
+    packed: int  # compressed size
+    size: int  # inflated size
+    offset: int  # of its local header
+
+
+def shown(name: str) -> str:
+    """An entry's name as a message may show it: letters, digits and / . + - _ only, at most 80 characters."""
+    text = re.sub(r"[^\w/.+-]", "?", name)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def read_import(
+    content: bytes, *, room: int = IMPORT_MAX_FILES, no_room: str = "", progress: Progress | None = None
+) -> list[tuple[str, int, np.ndarray]]:
+    """(entry name as shown, digit, pixels) for each PNG of an import ZIP: a 28x28 image as uint8, a larger
+    one made a model input as the Draw page would (float, 28x28). More than `room` drawings is refused
+    before anything is inflated, with `no_room` (why) in the message."""
+    if len(content) > IMPORT_MAX_BYTES:
+        raise StoreError(
+            f"the file is {len(content) / 2**20:.1f} MB; an import is at most {IMPORT_MAX_BYTES // 2**20} MB"
+        )
+    pngs = [(e, span) for e, span in check_directory(content) if e.name.lower().endswith(".png")]
+    if not pngs:
+        raise StoreError("no drawings in the ZIP: expected PNG files in folders named by digit (0/ ... 9/)")
+    if len(pngs) > room:
+        raise StoreError(f"{len(pngs):,} drawings in the ZIP, but {no_room or f'there is room for {room:,}'}")
+    cpu0, wall0, said = time.thread_time(), time.monotonic(), -1.0
+    items = []
+    for k, (entry, span) in enumerate(pngs):
+        if progress is not None and (k == 0 or time.monotonic() - said >= PROGRESS_EVERY_S):
+            progress(k, len(pngs))
+            said = time.monotonic()
+        if time.thread_time() - cpu0 > IMPORT_MAX_CPU_S or time.monotonic() - wall0 > IMPORT_MAX_WALL_S:
+            raise StoreError(
+                f"reading the ZIP took too long ({k:,} of {len(pngs):,} drawings read in over "
+                f"{IMPORT_MAX_CPU_S:.0f} s of the server's time); nothing was imported: import it in smaller parts"
+            )
+        name = shown(entry.name)
+        items.append((name, int(_ENTRY.match(entry.name).group(1)), decode(name, inflate(content, entry, span))))
+    if progress is not None:
+        progress(len(pngs), len(pngs))
+    return items
+
+
+def _end_record(content: bytes) -> tuple[int, int, int]:
+    """(entries, directory offset, directory end) from the end-of-central-directory record."""
+    pos = len(content)
+    while (pos := content.rfind(_END, max(0, len(content) - _END_SIZE - 0xFFFF), pos)) >= 0:
+        disk, disk_dir, here, entries, size, offset, comment = struct.unpack_from("<4H2LH", content, pos + 4)
+        if pos + _END_SIZE + comment == len(content):  # the real one, not those bytes inside a comment
+            if disk or disk_dir or here != entries or offset + size > pos:
+                break
+            if entries == 0xFFFF or offset == 0xFFFFFFFF:
+                raise StoreError("a ZIP64 file: an import is small enough for a plain ZIP")
+            return entries, offset, offset + size
+    raise StoreError("not a ZIP file (or a damaged one)")
+
+
+def check_directory(content: bytes) -> list[tuple[Entry, tuple[int, int]]]:
+    """Each file entry and its compressed data's [start, end), after checking the whole central directory
+    without inflating anything: at most IMPORT_MAX_FILES records, names (each once), methods, claimed sizes,
+    and that no two entries (local header and data) overlap or reach into the directory. It stops at the
+    first fault: a directory of 20,000 lying records costs what its first two cost."""
+    count, start_dir, end_dir = _end_record(content)
+    if count > IMPORT_MAX_FILES:
+        raise StoreError(f"{count:,} files in the ZIP; at most {IMPORT_MAX_FILES:,}")
+    names: set[str] = set()
+    offsets: set[int] = set()
+    spans, out, claimed, pos = [], [], 0, start_dir
+    for _ in range(count):
+        if pos + _CENTRAL_SIZE > end_dir or content[pos : pos + 4] != _CENTRAL:
+            raise StoreError("not a ZIP file (or a damaged one)")
+        flags, method, crc, packed, size, n, m, k, offset = struct.unpack_from(_CENTRAL_FORMAT, content, pos + 4)
+        raw = content[pos + _CENTRAL_SIZE : pos + _CENTRAL_SIZE + n]
+        pos += _CENTRAL_SIZE + n + m + k
+        name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        entry = Entry(name, flags, method, crc, packed, size, offset)
+        _check_entry(entry, names, offsets)
+        claimed += size
+        span = _data_span(content, start_dir, entry)
+        spans.append((offset, span[1], name))
+        if not name.endswith("/"):
+            out.append((entry, span))
+    if claimed > IMPORT_MAX_INFLATED:
+        raise StoreError(f"the ZIP would inflate to over {IMPORT_MAX_INFLATED // 2**20} MB")
+    spans.sort()
+    for (_, stop, a), (start, _, b) in zip(spans, spans[1:], strict=False):
+        if start < stop:
+            raise StoreError(
+                f"{shown(b)!r} overlaps {shown(a)!r} in the ZIP (entries sharing their data): a crafted file"
+            )
+    return out
+
+
+def _check_entry(entry: Entry, names: set[str], offsets: set[int]) -> None:
+    """One record on its own, and against the names and local headers seen before it."""
+    name, folded = entry.name, entry.name.casefold()
+    if folded in names:
+        raise StoreError(f"{shown(name)!r} is in the ZIP twice: a damaged or crafted file")
+    if entry.offset in offsets:
+        raise StoreError(f"{shown(name)!r} shares its data with another entry in the ZIP: a crafted file")
+    names.add(folded)
+    offsets.add(entry.offset)
+    png = folded.endswith(".png")
+    if png and (not _ENTRY.match(name) or ".." in name or name.startswith("/")):
+        raise StoreError(f"{shown(name)!r}: expected DIGIT/NAME.png (optionally inside one folder)")
+    if entry.flags & 0x1:
+        raise StoreError(f"{shown(name)!r} is encrypted; an import holds plain PNG files")
+    if entry.method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise StoreError(f"{shown(name)!r} is compressed in a way this lab does not read (use Deflate)")
+    if png and entry.size > ENTRY_MAX_BYTES:
+        raise StoreError(f"{shown(name)!r} would inflate to over {ENTRY_MAX_BYTES // 2**20} MB")
+
+
+def _data_span(content: bytes, start_dir: int, entry: Entry) -> tuple[int, int]:
+    """[start, end) of an entry's compressed data, read from its local header; StoreError if it lies outside
+    the file's data part."""
+    off = entry.offset
+    if off + _LOCAL_SIZE > start_dir or content[off : off + 4] != _LOCAL:
+        raise StoreError(f"{shown(entry.name)!r} points outside the ZIP's data: a damaged or crafted file")
+    name_len, extra_len = struct.unpack_from("<HH", content, off + 26)
+    start = off + _LOCAL_SIZE + name_len + extra_len
+    if start + entry.packed > start_dir:
+        raise StoreError(f"{shown(entry.name)!r} points outside the ZIP's data: a damaged or crafted file")
+    return start, start + entry.packed
+
+
+def inflate(content: bytes, entry: Entry, span: tuple[int, int]) -> bytes:
+    """An entry's bytes, inflated here with a hard cap: at most its claimed size plus one byte is ever made."""
+    name, cap = shown(entry.name), entry.size
+    raw = memoryview(content)[span[0] : span[1]]
+    if entry.method == zipfile.ZIP_STORED:
+        data = bytes(raw)
+        complete = len(data) == cap
+    else:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            data = inflater.decompress(raw, cap + 1)
+        except zlib.error:
+            raise StoreError(f"{name!r}: its compressed data is damaged") from None
+        if len(data) > cap:
+            raise StoreError(f"{name!r} inflates to more than the {cap:,} bytes its record says: a crafted file")
+        complete = inflater.eof and len(data) == cap
+    if not complete or zlib.crc32(data) != entry.crc:
+        raise StoreError(f"{name!r}: damaged (its size or checksum does not match the ZIP's directory)")
+    return data
+
+
+def decode(name: str, data: bytes) -> np.ndarray:
+    """A PNG's pixels: 28x28 as uint8 (255 = ink), a larger image made a model input (float) as Draw does."""
+    from PIL import Image
+
+    from .preprocess import preprocess
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        if max(img.size) > IMPORT_MAX_SIDE:
+            raise StoreError(f"{name!r}: {img.size[0]} x {img.size[1]} pixels, at most {IMPORT_MAX_SIDE}")
+        pixels = np.asarray(img.convert("L"))
+    except StoreError:
+        raise
+    except Exception as exc:  # PIL raises many kinds for a file that is not an image
+        raise StoreError(f"{name!r}: not an image that can be read ({type(exc).__name__})") from None
+    if pixels.shape == (28, 28):
+        return pixels
+    x = preprocess(pixels)
+    if x is None:
+        raise StoreError(f"{name!r}: a blank image; like the Draw page, an import keeps no blank drawings")
+    return x
