@@ -139,7 +139,7 @@ def drawing_ui() -> None:
         memo = lab_ui.image_memo(key)
         read = lab_ui.read_image(memo, data, min_side)
         if "error" in read:
-            st.error(lab_ui.plain(read["error"]))
+            st.error(read["error"])  # the app's own words: no visitor text in them
             return
         if read["steps"] is None:
             st.info(f"{read['blank']} {PROMPT if key[:7] != 'upload:' else 'Upload an image of a digit.'}")

@@ -95,7 +95,7 @@ def main() -> int:
         for i in kept:
             predicted = int(start.proba_batch(inputs[i][None])[0].argmax())
             t = time.perf_counter()
-            store.add("writer", mine[i].label, inputs[i], model=args.model, predicted=predicted)
+            store.add("writer", mine[i].label, inputs[i], model=args.model, predicted=predicted, by=None)
             saves.append(1000 * (time.perf_counter() - t))
         print(
             f"save a drawing: median {np.median(saves):.2f} ms, p95 {np.percentile(saves, 95):.2f} ms, "

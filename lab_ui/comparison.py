@@ -146,13 +146,18 @@ def drawings_ui(rows: list[dict]) -> tuple[dict | None, dict, str]:
         key="cmp_collection",
         format_func=lambda n: f"{n} ({found[n]} drawings)",
     )
-    scores, notes, held = measure.collection_accuracies(rows, name)
+    got = measure.collection_accuracies(rows, name)
+    sample = (
+        f"the newest {got.measured:,} of its {got.held_out:,} held-out drawings"
+        if got.measured < got.held_out
+        else f"its {got.held_out:,} held-out drawings"
+    )
     return (
-        scores,
-        notes,
+        got.scores,
+        got.notes,
         (
-            f"The held-out part of {name_md(name)}: {held} drawings (every fifth of each digit, which "
-            f"fine-tuning never trains on), read by each model. {DASH}"
+            f"{name_md(name)}: {sample} (every fifth of each digit, which fine-tuning never trains on), read by "
+            f"each model. {DASH}"
         ),
     )
 

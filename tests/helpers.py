@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import re
 import subprocess
 import time
 import urllib.request
@@ -41,6 +42,11 @@ def wait_until(
 
 
 # --- the app in this process (streamlit.testing.v1.AppTest) --------------------------------------------
+def unmarked(text: str) -> str:
+    """A message as a visitor reads it: without lab_ui.plain's Markdown escapes and word joiners."""
+    return re.sub(r"\\(.)", r"\1", str(text)).replace("\u2060", "")
+
+
 def open_app(timeout: float = 120):
     """The app as a visitor opens it (app.py: its navigation, then the home page), run once."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()

@@ -29,7 +29,7 @@ def server(app_server, small_data_dir, tmp_path):
     store = DrawingStore(runs)
     for k in range(4):
         for d in range(10):
-            store.add("mine", d, preprocess(np.asarray(digit_image(d, width=14 + 3 * k))))
+            store.add("mine", d, preprocess(np.asarray(digit_image(d, width=14 + 3 * k))), by=None)
     server = app_server(
         env={
             "MNIST_MODELS_DIR": str(models),

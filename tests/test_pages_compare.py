@@ -219,7 +219,7 @@ def add_collection(runs: Path, name: str = "mine", per_digit: int = 10) -> None:
     images, labels = synthetic_digits(400, 7)
     for d in range(10):
         for img in images[labels == d][:per_digit]:
-            store.add(name, d, img)
+            store.add(name, d, img, by=None)
 
 
 def test_every_view_of_the_table_fits_a_1400_px_window_with_the_model_pinned(lab, tmp_path):
@@ -316,12 +316,12 @@ def test_accuracy_on_a_collection_of_drawings(lab, tmp_path):
     assert picker.options == ["few (20 drawings)", "mine (100 drawings)"]
     picker.set_value("mine").run()
     rows, _ = measure.summaries()
-    scores, _, held = measure.collection_accuracies(rows, "mine")
+    scores, _, _, held = measure.collection_accuracies(rows, "mine")
     df = table(at).set_index("Model")
     for name, acc in scores.items():
         assert df.loc[name, "Your drawings"] == pytest.approx(acc)
     _, config = shown(at)
-    assert f"'mine': {held} drawings" in config["Your drawings"]["help"]
+    assert f"`mine`: its {held:,} held-out drawings" in config["Your drawings"]["help"]
     at.selectbox(key="cmp_collection").set_value("few").run()
     assert table(at)["Your drawings"].isna().all()
     assert any(
