@@ -45,12 +45,16 @@ def _manage(action: str, name: str, stem: str) -> None:
     """The Rename and Delete buttons' callback (runs before the page, so the table below shows the result)."""
     try:
         if action == "rename":
-            new = lab_ui.job_runner().rename_run(stem, st.session_state.get("cmp_new_name", "")).stem
+            new = (
+                lab_ui.job_runner()
+                .rename_run(stem, st.session_state.get("cmp_new_name", ""), by=lab_ui.session_token())
+                .stem
+            )
             st.session_state["cmp_pick"] = [new if n == name else n for n in st.session_state.get("cmp_pick", [])]
             st.session_state["cmp_new_name"], st.session_state["cmp_manage_run"] = "", new
             st.session_state["cmp_flash"] = (True, f"Renamed **{name}** to **{new}**.")
         else:
-            lab_ui.job_runner().delete_run(stem)
+            lab_ui.job_runner().delete_run(stem, by=lab_ui.session_token())
             st.session_state.pop(f"cmp_sure_{stem}", None)
             st.session_state.pop("cmp_manage_run", None)
             st.session_state["cmp_flash"] = (True, f"Deleted **{name}**.")

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from lab_ui.charts import smooth
-from mnist_core import data, inference, jobs
+from mnist_core import data, inference, jobs, owners
 from mnist_core.events import RunStatus
 
 DATASET_LABELS = {"mnist": "MNIST (digits)", "fashion": "FashionMNIST (clothing)"}
@@ -25,7 +25,7 @@ def owner_label(tag: str) -> str:
     before a restart), or "server" (the command line, a bare checkpoint)."""
     if not tag:
         return "server"
-    return "you" if tag == jobs.owner_tag(session_token()) else f"session {tag}"
+    return "you" if tag == owners.tag(session_token()) else f"session {tag}"
 
 
 @st.cache_resource(show_spinner=False)

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import checkpoints, cli, data, drawings, evaluation, inference, recipes, shipping
+from . import checkpoints, cli, data, drawings, evaluation, inference, owners, recipes, shipping
 from .config import TrainConfig
 from .events import Event, EventKind, RunStatus
 from .models import ARCHS
@@ -136,7 +136,7 @@ def _train_on_ray(cfg: TrainConfig, args, name: str) -> int:
         while not job.wait(1.0):
             shown = _print_epochs(job.snapshot()["epochs"], shown, args.json)
     except KeyboardInterrupt:
-        runner.stop(job.id, jobs.ANYONE)
+        runner.stop(job.id, owners.ANYONE)
         job.wait(120)
     s = job.snapshot()
     _print_epochs(s["epochs"], shown, args.json)

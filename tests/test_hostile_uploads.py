@@ -27,7 +27,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
-from mnist_core import checkpoints, compare, inference, jobs, measure, runs, training, uploads
+from mnist_core import checkpoints, compare, inference, jobs, measure, owners, runs, training, uploads
 from mnist_core.checkpoints import CheckpointError
 from mnist_core.config import TrainConfig
 
@@ -460,7 +460,7 @@ def test_only_the_starting_session_or_the_runner_holder_may_stop(lab, small_data
         assert runner.stop(job.id, owner="session-a") and job.stop_requested
         other = runner.submit(cfg, "theirs", data_root=small_data_dir, owner="session-b")
         assert not runner.stop(other.id)  # a caller that names no session stops only ownerless jobs
-        assert runner.stop(other.id, jobs.ANYONE)  # the runner's holder (command line, close) stops any
+        assert runner.stop(other.id, owners.ANYONE)  # the runner's holder (command line, close) stops any
         gate.set()
         assert runner.wait_all(60)
     finally:

@@ -20,7 +20,7 @@ import pytest
 import torch
 from helpers import wait_until
 
-from mnist_core import checkpoints, inference, jobs, recipes, settings, training
+from mnist_core import checkpoints, inference, jobs, owners, recipes, settings, training
 from mnist_core.config import TrainConfig
 from mnist_core.events import RunStatus
 from mnist_core.jobs import JobRunner
@@ -418,7 +418,7 @@ def test_one_session_may_queue_only_its_share_of_runs(runner, small_data_dir, mo
     third = runner.submit(tiny(), name="mine-3", data_root=small_data_dir, owner="student-a")
     assert third.owner == "student-a"
     for job in (first, third, other):
-        runner.stop(job.id, owner=jobs.ANYONE)
+        runner.stop(job.id, owner=owners.ANYONE)
         assert job.wait(120)
     monkeypatch.setenv(jobs.LIMIT_ENV, "not a number")
     assert jobs.session_run_limit() == settings.DEFAULT_SESSION_RUNS

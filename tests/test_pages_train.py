@@ -14,7 +14,7 @@ from helpers import open_app, open_page, rerun_until
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
-from mnist_core import checkpoints, data, inference, jobs, recipes, training
+from mnist_core import checkpoints, data, inference, jobs, owners, recipes, training
 from mnist_core.config import OPTIMIZERS, TrainConfig
 from mnist_core.jobs import ray as ray_backend
 from mnist_core.models import ARCHS
@@ -267,7 +267,7 @@ def test_a_queued_run_shows_its_place_in_line_and_each_run_who_started_it(lab):
     assert any(i.value.startswith(where) for i in at.info), [i.value for i in at.info]
     (df,) = [d.value for d in at.dataframe]
     who = dict(zip(df["run"], df["started by"], strict=True))
-    assert who == {"mine": "you", "theirs": f"session {jobs.owner_tag('another-session')}"}
+    assert who == {"mine": "you", "theirs": f"session {owners.tag('another-session')}"}
     assert "another-session" not in df.to_string()  # the token that stops it is never shown
 
 
