@@ -424,6 +424,29 @@ def test_one_session_may_queue_only_its_share_of_runs(runner, small_data_dir, mo
     assert jobs.session_run_limit() == settings.DEFAULT_SESSION_RUNS
 
 
+def test_the_server_takes_only_so_many_runs_from_visitors_and_each_visitor_in_turn(runner, small_data_dir, monkeypatch):
+    """Reloading for new sessions does not get round the limit: past settings.runs_per_server() runs queued
+    or running (the holder's count) a visitor's submit is refused, naming the setting; the runner's holder
+    is not refused. A visitor's run queued behind another visitor's three is next in line."""
+    monkeypatch.setenv(jobs.SERVER_LIMIT_ENV, "5")
+    held = runner.submit(long_cnn(), name="holders", data_root=small_data_dir)
+    wait_until(lambda: held.status == "running", what="the holder's run to start")
+    made = [runner.submit(long_cnn(), name=f"a{i}", data_root=small_data_dir, owner="visitor-a") for i in range(3)]
+    newcomer = runner.submit(long_cnn(), name="b", data_root=small_data_dir, owner="visitor-b")
+    assert [runner.queue_position(j) for j in (*made, newcomer)] == [1, 3, 4, 2]  # a, b, a, a: in turn
+    with pytest.raises(ValueError, match=r"the server already has 5 runs queued or running.*MNIST_LAB_RUNS_PER_SERVER"):
+        runner.submit(tiny(), name="refused", data_root=small_data_dir, owner="reload-9")
+    with pytest.raises(ValueError, match="MNIST_LAB_RUNS_PER_SERVER"):
+        runner.submit_all(data_root=small_data_dir, owner="reload-10")
+    extra = runner.submit(long_cnn(), name="holders-2", data_root=small_data_dir)  # the holder is never refused
+    assert "refused" not in [j.name for j in runner.jobs()]
+    assert runner.stop(made[0].id, owner="visitor-a") and runner.stop(extra.id)
+    late = runner.submit(long_cnn(), name="late", data_root=small_data_dir, owner="reload-9")  # a place was freed
+    for job in (held, *made, newcomer, extra, late):
+        runner.stop(job.id, owner=owners.ANYONE)
+        assert job.wait(120)
+
+
 def test_a_copy_ended_from_its_status_file_never_loses_the_rows_it_followed(runs_dir, small_data_dir, tmp_path):
     """A run followed from another process (Ray) that ends there: the status file's checkpoint has the
     whole curve, which replaces the rows followed; an unreadable one leaves those rows as they were."""

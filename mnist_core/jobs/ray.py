@@ -14,6 +14,11 @@ and its run marked failed, never left running.
 The runs folder and the data folder must be at the same paths on every node (one machine, or a shared
 filesystem). Ray is optional (requirements-ray.txt): nothing here imports it until a backend is made, and
 nothing but mnist_core.jobs.factory imports this module. A job's `worker` is its actor's name.
+
+The queue's order is Ray's (about the order the runs came): this backend holds no waiting list of its own,
+so the thread backend's turn by visitor (jobs.threads.FairQueue) does not apply to training here; the
+runner's limits (per session, and settings.runs_per_server() for the whole server) still bound what any
+visitor puts in Ray's queue. Measuring uploads stays in this process, in a ThreadBackend, in turn by visitor.
 """
 
 from __future__ import annotations
@@ -233,7 +238,8 @@ class RayBackend:
 
     def position(self, job: Job) -> int | None:
         """1 for the next run to start on its device, as far as this app knows (Ray places runs in about the
-        order they came; others' runs count once an app has seen them); None when it is not waiting."""
+        order they came, not in turn by visitor; others' runs count once an app has seen them); None when it
+        is not waiting."""
         if job.worker is None:
             return self._local.position(job)
         with self._lock:
