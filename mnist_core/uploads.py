@@ -2,9 +2,10 @@
 folder's one naming rule (runs.unique_name, as a new run is), within its limits, its accuracy only claimed.
 
 Limits: one file is at most UPLOAD_MAX_BYTES (and checkpoints.MAX_BYTES); the uploads kept in the runs folder
-take at most settings.uploads_max_bytes() together (counted by the app's runner, which knows which runs were
-uploaded). With the runner the upload becomes a run whose accuracy is measured on the test set
-(JobRunner.add_upload); without one (tests, scripts) the file is only saved.
+take at most settings.uploads_max_bytes() together, and one visitor's at most settings.visitor_uploads_max_bytes()
+(counted by the app's runner, which knows which runs were uploaded, and by whom: their owner key). With the
+runner the upload becomes a run whose accuracy is measured on the test set (JobRunner.add_upload); without
+one (tests, scripts) the file is only saved.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from . import checkpoints, inference, settings
 from .runs import unique_name
 
 UPLOAD_MAX_BYTES = 16 * 2**20  # one uploaded checkpoint (the largest model here is under 3 MB)
+VISITOR_SHARE_ENV = "MNIST_UPLOADS_PER_VISITOR_MB"  # named in messages
 
 
 def display_name(filename: str) -> str:
@@ -29,9 +31,10 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
 
 
-def check_size(shown: str, size: int, runner=None) -> None:
+def check_size(shown: str, size: int, runner=None, owner: str | None = None) -> None:
     """CheckpointError when `size` bytes is over one file's limit, or (with the app's `runner`) would take the
-    uploads kept past settings.uploads_max_bytes()."""
+    uploads kept past settings.uploads_max_bytes(), or `owner`'s (a visitor's token) past their share,
+    settings.visitor_uploads_max_bytes(): one visitor never fills the uploads for everyone."""
     limit = min(UPLOAD_MAX_BYTES, checkpoints.MAX_BYTES)
     if size > limit:
         raise checkpoints.CheckpointError(
@@ -43,6 +46,13 @@ def check_size(shown: str, size: int, runner=None) -> None:
             f"{shown}: not saved: the uploaded models kept here already take {runner.upload_bytes() / 2**20:.0f} MB "
             f"of the {settings.uploads_max_bytes() / 2**20:.0f} MB allowed; ask whoever runs the lab to remove some"
         )
+    if runner is not None and owner is not None:
+        mine, share = runner.upload_bytes(owner), settings.visitor_uploads_max_bytes()
+        if mine + size > share:
+            raise checkpoints.CheckpointError(
+                f"{shown}: not saved: your uploaded models already take {_mb(mine)} of the {_mb(share)} each "
+                f"visitor may keep ({VISITOR_SHARE_ENV}); delete one of yours first"
+            )
 
 
 def accept_upload(filename: str, content: bytes, runs=None, runner=None, owner: str | None = None) -> Path:
@@ -57,7 +67,7 @@ def accept_upload(filename: str, content: bytes, runs=None, runner=None, owner: 
     background job. Raises CheckpointError with a message naming the uploaded file.
     """
     shown = display_name(filename)
-    check_size(shown, len(content), runner)
+    check_size(shown, len(content), runner, owner)
     rdir = runner.runs_dir if runner is not None else inference.runs_dir(runs)
     rdir.mkdir(parents=True, exist_ok=True)
     tmp = rdir / f".upload-{uuid.uuid4().hex}.tmp"  # not *.pt: never listed while unchecked
