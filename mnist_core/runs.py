@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from . import checkpoints, inference
+from . import checkpoints, inference, public
 from .config import TrainConfig
 from .events import ACTIVE, SAVED, RunStatus
 from .files import write_atomic
@@ -182,8 +182,8 @@ class RunsFolder:
         path = self.status_path(job.name)
         try:
             write_atomic(path, json.dumps(record, indent=1))
-        except OSError as exc:
-            log.warning("could not write %s: %s", path, exc)
+        except OSError as exc:  # the run goes on; its status is known here, not after a restart
+            log.warning("could not write %s: %s (%s)", path, exc, public.disk_problem(exc, folder=self.path))
 
     # -- listing and restoring -----------------------------------------------------------------
     def scan(self, known: Iterable[str] = ()) -> tuple[list[Run], dict[str, str]]:
@@ -231,7 +231,7 @@ class RunsFolder:
             config=cfg,
             path=path,
             status=status,
-            message=f"saved to {path}",
+            message=f"saved in the runs folder as {path.name}",
             created=mtime,
             ended=mtime,
             checkpoint=path,

@@ -10,13 +10,15 @@ one (tests, scripts) the file is only saved.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from pathlib import Path
 
-from . import checkpoints, inference, settings
+from . import checkpoints, inference, public, settings
 from .runs import unique_name
 
+log = logging.getLogger(__name__)
 UPLOAD_MAX_BYTES = 16 * 2**20  # one uploaded checkpoint (the largest model here is under 3 MB)
 VISITOR_SHARE_ENV = "MNIST_UPLOADS_PER_VISITOR_MB"  # named in messages
 
@@ -64,11 +66,21 @@ def accept_upload(filename: str, content: bytes, runs=None, runner=None, owner: 
     `claimed_test_accuracy` and `test_accuracy` is cleared until it is measured. With a `runner`
     (the app's) the name is reserved through it, so that it is never the name of a queued or running
     job, the total size of uploads is bounded, and the accuracy is measured on the test set in a
-    background job. Raises CheckpointError with a message naming the uploaded file.
+    background job. Raises CheckpointError with a message naming the uploaded file (and, when the runs folder
+    cannot be written, what is wrong with it: read-only, a full disk).
     """
     shown = display_name(filename)
     check_size(shown, len(content), runner, owner)
     rdir = runner.runs_dir if runner is not None else inference.runs_dir(runs)
+    try:
+        return _save(shown, content, rdir, runner, owner)
+    except (OSError, RuntimeError) as exc:  # torch.save on a full disk raises RuntimeError
+        log.exception("saving the upload %s in %s failed", shown, rdir)
+        problem = public.disk_problem(exc, folder=rdir if rdir.is_dir() else rdir.parent)
+        raise checkpoints.CheckpointError(f"{shown}: not saved: {problem}") from None
+
+
+def _save(shown: str, content: bytes, rdir: Path, runner, owner: str | None) -> Path:
     rdir.mkdir(parents=True, exist_ok=True)
     tmp = rdir / f".upload-{uuid.uuid4().hex}.tmp"  # not *.pt: never listed while unchecked
     try:

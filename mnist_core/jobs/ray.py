@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import checkpoints, settings
+from .. import checkpoints, public, settings
 from ..events import ACTIVE, RunStatus
 from ..runs import RunsFolder
 from .backend import EVAL_QUEUE, device_queue
@@ -87,9 +87,9 @@ def connect(address: str) -> None:
 
 
 def first_line(exc: BaseException) -> str:
-    """An exception in one short line, for a run's message."""
+    """An exception in one short line, for a run's message (without the server's paths: visitors read it)."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+    return public.without_paths(f"{type(exc).__name__}: {text[0][:300]}") if text else type(exc).__name__
 
 
 class RunActor:
