@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_core import checkpoints, drawings, inference, public, recipes, training, uploads
+from mnist_core import checkpoints, drawings, inference, recipes, training, uploads
 from mnist_core.config import TrainConfig
 from mnist_core.events import RunStatus
 from mnist_core.jobs import JobRunner
@@ -165,6 +165,8 @@ def test_an_upload_into_a_runs_folder_that_cannot_be_written_says_so(
 
 
 def test_without_paths_names_the_folders_and_keeps_only_a_files_last_part(tmp_path):
+    from mnist_core import public
+
     runs = tmp_path / "runs"
     text = f"no model named '{runs}/x.pt' in {runs}; see /etc/ssl/certs and C:\\Users\\me\\y.pt (http://x.org/a)"
     assert public.without_paths(text, {runs: "the runs folder"}) == (
