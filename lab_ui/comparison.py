@@ -233,7 +233,7 @@ def evaluations_ui(picked: list[dict]) -> dict:
                 evs[r["name"]] = evaluation.on_test_set(entry, r.get("dataset") or "mnist")
             except data.DataUnavailable as exc:
                 st.info(
-                    f"{name_md(r['name'])}: no confusion matrix or mistakes: {str(exc).splitlines()[0]}. "
+                    f"{name_md(r['name'])}: no confusion matrix or mistakes: {plain(exc.public)}. "
                     "The table still shows what its checkpoint records."
                 )
             except (checkpoints.CheckpointError, OSError) as exc:

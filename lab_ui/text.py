@@ -8,11 +8,12 @@ folder, and a folder elsewhere by what sets it; the terminal's log gets the full
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
 from pathlib import Path
+
+from mnist_core import data, public, settings
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +48,15 @@ def shown_path(path: str | os.PathLike, where: str) -> str:
         return where
 
 
-_ABSOLUTE = re.compile(r"(?<![\w.])/(?:[^\s/'\"`:,;()]+/)+([^\s/'\"`:,;()]+)")
-_OS_PROBLEMS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.EROFS: "the folder is read-only",
-    errno.EACCES: "the server may not write there (read-only, or not permitted)",
-    errno.EPERM: "the server may not write there (read-only, or not permitted)",
-    errno.EISDIR: "a folder is where a file should be",
-    errno.ENOENT: "a file or folder is missing",
-}
-
-
 def problem(exc: BaseException) -> str:
-    """What went wrong, for visitors, as Markdown that shows it as written (plain): an OS error by its kind
-    (the disk is full, read-only...) without the path it names, and any other message with each absolute path
-    cut to its last part. The full text goes to the server's log."""
+    """What went wrong, for visitors, as Markdown that shows it as written (plain): a failed write by what is
+    wrong (read-only, the disk is full: mnist_core.public.disk_problem), a missing data set in its public
+    words, and any other message without the server's paths (public.without_paths). The full text goes to
+    the server's log."""
     log.warning("shown to a visitor as a problem: %s: %s", type(exc).__name__, exc)
-    if isinstance(exc, OSError) and (exc.errno in _OS_PROBLEMS or exc.strerror):
-        return _OS_PROBLEMS.get(exc.errno) or plain((exc.strerror or type(exc).__name__).lower())
-    return plain(_ABSOLUTE.sub(r"\1", str(exc)) or type(exc).__name__)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return plain(public.disk_problem(exc, "the folder"))
+    if isinstance(exc, data.DataUnavailable):
+        return plain(exc.public)
+    folders = {settings.runs_dir(): "the runs folder", settings.data_dir(): "the data folder"}
+    return plain(public.without_paths(str(exc), folders) or type(exc).__name__)

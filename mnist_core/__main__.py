@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import shlex
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
-from . import checkpoints, cli, data, drawings, evaluation, inference, recipes, shipping
+from . import checkpoints, cli, data, drawings, evaluation, inference, owners, public, recipes, settings, shipping
 from .config import TrainConfig
 from .events import Event, EventKind, RunStatus
 from .models import ARCHS
@@ -136,7 +137,7 @@ def _train_on_ray(cfg: TrainConfig, args, name: str) -> int:
         while not job.wait(1.0):
             shown = _print_epochs(job.snapshot()["epochs"], shown, args.json)
     except KeyboardInterrupt:
-        runner.stop(job.id, jobs.ANYONE)
+        runner.stop(job.id, owners.ANYONE)
         job.wait(120)
     s = job.snapshot()
     _print_epochs(s["epochs"], shown, args.json)
@@ -193,9 +194,39 @@ def cmd_pretrain(args) -> int:
     return 0 if ok else 1
 
 
+def store_fault(exc: BaseException) -> int:
+    """A drawings database that cannot be used (damaged, read-only, a full disk): said in words, exit 1."""
+    where = settings.runs_dir() / drawings.DB_NAME
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    low = text.lower()
+    if isinstance(exc, OSError):
+        said = public.disk_problem(exc, f"the drawings database's folder ({where.parent})", folder=where.parent)
+    elif "readonly" in low or "read-only" in low:
+        said = f"the drawings database {where} is read-only (or its folder is): nothing was changed"
+    elif "disk is full" in low or "disk full" in low:
+        said = f"{public.FULL}: the drawings database {where} could not be written, nothing was changed"
+    elif isinstance(exc, drawings.StoreError):
+        said = text
+    else:
+        said = f"the drawings database {where} cannot be used ({text})"
+    print(f"error: {said}", file=sys.stderr)
+    return 1
+
+
 def cmd_collection(args) -> int:
-    """collection list | export NAME [FILE] | import NAME FILE: the user's kept drawings."""
-    store = drawings.DrawingStore()
+    """collection list | export NAME [FILE] | import NAME FILE: the user's kept drawings. A database that
+    cannot be opened or written (damaged, read-only, a full disk) is said in words, exit code 1."""
+    try:
+        store = drawings.DrawingStore()
+    except (drawings.StoreError, sqlite3.Error, OSError) as exc:
+        return store_fault(exc)
+    try:
+        return _collection(args, store)
+    except sqlite3.Error as exc:
+        return store_fault(exc)
+
+
+def _collection(args, store) -> int:
     if args.action == "list":
         found = store.collections()
         for name, n in found.items():
@@ -226,7 +257,10 @@ def cmd_finetune(args) -> int:
     arch = checkpoints.read(start)["arch"]
     steps = {"max_steps": args.max_steps} if args.max_steps else {}
     cfg = recipes.finetune(str(start), arch, args.collection, **steps)
-    result = train(cfg, data_root=args.data_dir, on_event=_progress(args.json))
+    try:
+        result = train(cfg, data_root=args.data_dir, on_event=_progress(args.json))
+    except (drawings.StoreError, sqlite3.Error) as exc:  # the collection's database cannot be read
+        return store_fault(exc)
     name = base = checkpoints.safe_name(f"{Path(args.start).stem} + {args.collection}")
     for k in range(2, 1000):  # a new model: never over an existing run or the model it started from
         if not checkpoints.path_in(inference.runs_dir(), name).exists():

@@ -357,7 +357,7 @@ def path_in(directory: str | os.PathLike, name: str) -> Path:
     directory = Path(directory).resolve()
     path = (directory / (safe_name(name) + SUFFIX)).resolve()
     if path.parent != directory:
-        raise ValueError(f"run name {name!r} does not map inside {directory}")
+        raise ValueError(f"run name {name!r} does not map inside its folder")
     return path
 
 

@@ -16,7 +16,7 @@ import torch
 from torchvision import datasets
 from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
 
-from . import settings
+from . import public, settings
 
 # Mean and std of the MNIST training pixels in [0, 1]; every model sees (x - MEAN) / STD.
 MEAN = 0.1307
@@ -40,7 +40,13 @@ RAW_FILES = [
 
 
 class DataUnavailable(RuntimeError):
-    """The dataset is missing or unreadable; the message says where we looked and what to do."""
+    """The dataset is missing or unreadable; the message says where we looked and what to do (for the
+    operator: the command line, the terminal). `public` says it for a visitor: the files named relative to
+    the data folder, no server path (public.without_paths of the message unless given)."""
+
+    def __init__(self, message: str, public_text: str | None = None):
+        super().__init__(message)
+        self.public = public_text if public_text is not None else public.without_paths(message)
 
 
 @dataclass(frozen=True)
@@ -69,15 +75,22 @@ def is_available(dataset: str = "mnist", root: str | os.PathLike | None = None) 
     return all((raw / name).is_file() for name in RAW_FILES)
 
 
-def _help(dataset: str, root: Path, why: str) -> str:
+def _help(dataset: str, root: Path, why: str) -> DataUnavailable:
     raw = root / DATASETS[dataset][1] / "raw"
-    return (
+    shown = public.without_paths(why, {root: "the data folder"})
+    said = (
+        f"{DATASETS[dataset][1]} is not available on this server: {shown}. "
+        f"Whoever runs the lab can set MNIST_DATA_DIR to a folder holding {DATASETS[dataset][1]}/raw/ with the "
+        f"four files {', '.join(RAW_FILES)}, or place them in the data folder's {DATASETS[dataset][1]}/raw/."
+    )
+    return DataUnavailable(
         f"{DATASETS[dataset][1]} is not available: {why}\n"
         f"Looked in {raw.resolve()}. Fix it by one of:\n"
         f"  - set MNIST_DATA_DIR (or pass --data-dir) to a folder holding "
         f"{DATASETS[dataset][1]}/raw/ with the four files {', '.join(RAW_FILES)};\n"
         f"  - place those four files in {raw.resolve()};\n"
-        f"  - connect to the internet and it is downloaded there automatically."
+        f"  - connect to the internet and it is downloaded there automatically.",
+        said,
     )
 
 
@@ -96,21 +109,24 @@ def _load_cached(dataset: str, train: bool, root: str, download: bool) -> Split:
     root_path = Path(root)
     if not is_available(dataset, root_path):
         if not download:
-            raise DataUnavailable(_help(dataset, root_path, "the files are missing"))
+            raise _help(dataset, root_path, "the files are missing")
         try:
             ds = cls(root, train=train, download=True)
         except Exception as exc:  # no internet, a mirror down, a bad checksum
-            raise DataUnavailable(_help(dataset, root_path, f"download failed ({exc})")) from exc
+            raise _help(dataset, root_path, f"download failed ({exc})") from exc
     else:
         try:
             ds = cls(root, train=train, download=False)
         except Exception as exc:  # a truncated or corrupt IDX file
             prefix = "train" if train else "t10k"
             files = [raw_dir(dataset, root_path) / f for f in RAW_FILES if f.startswith(prefix)]
-            bad = [str(f) for f in files if not _readable_idx(f)] or [str(f) for f in files]
+            bad = [f for f in files if not _readable_idx(f)] or files
+            why = str(exc) or type(exc).__name__
             raise DataUnavailable(
-                f"Could not read {' / '.join(bad)}: {str(exc) or type(exc).__name__}. The file is corrupt or "
-                f"truncated; delete it and place a fresh copy (or let it download)."
+                f"Could not read {' / '.join(map(str, bad))}: {why}. The file is corrupt or "
+                f"truncated; delete it and place a fresh copy (or let it download).",
+                f"Could not read {' / '.join(_relative(f, root_path) for f in bad)} in the data folder: it is "
+                "corrupt or truncated; whoever runs the lab can place a fresh copy.",
             ) from exc
     images, labels = ds.data, ds.targets.long()
     if images.dtype != torch.uint8 or images.shape[1:] != (28, 28) or len(images) != len(labels):
@@ -118,7 +134,32 @@ def _load_cached(dataset: str, train: bool, root: str, download: bool) -> Split:
             f"Unexpected data in {raw_dir(dataset, root_path)}: images {tuple(images.shape)} "
             f"{images.dtype}, labels {tuple(labels.shape)}"
         )
+    _check_labels(dataset, train, root_path, labels)
     return Split(images.contiguous(), labels.contiguous())
+
+
+def _relative(path: Path, root: Path) -> str:
+    """A data file as messages name it: its path inside the data folder (MNIST/raw/...)."""
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _check_labels(dataset: str, train: bool, root: Path, labels: torch.Tensor) -> None:
+    """DataUnavailable naming the labels file (relative to the data folder) when a label is not a class:
+    an operator's own IDX files may hold any byte, and a label of 200 must not reach the loss as an
+    index (an IndexError deep in training)."""
+    n = len(DATASETS[dataset][2])
+    if not len(labels) or (int(labels.min()) >= 0 and int(labels.max()) < n):
+        return
+    bad = labels[(labels < 0) | (labels >= n)]
+    where = _relative(raw_dir(dataset, root) / f"{'train' if train else 't10k'}-labels-idx1-ubyte", root)
+    message = (
+        f"{where} in the data folder holds {len(bad):,} label{'s' * (len(bad) != 1)} outside 0-{n - 1} "
+        f"(the first: {int(bad[0])}): it is not a {DATASETS[dataset][1]} labels file; place a fresh copy"
+    )
+    raise DataUnavailable(message, message)
 
 
 def load(

@@ -135,7 +135,9 @@ def resolve(name_or_path: str | os.PathLike, models_dir=None) -> Path:
     p = Path(name_or_path)
     if p.suffix == checkpoints.SUFFIX and p.is_file():
         return p
-    raise ValueError(f"no model named {str(name_or_path)!r}; available: {', '.join(list_models(models_dir)) or 'none'}")
+    shown = p.name if p.name != str(name_or_path) else str(name_or_path)  # a path: its file's name, never the path
+    log.warning("no model named %s", name_or_path)
+    raise ValueError(f"no model named {shown!r}; available: {', '.join(list_models(models_dir)) or 'none'}")
 
 
 # Test-time augmentation for the models made for drawn input (Arch.drawn_input): each input is read as

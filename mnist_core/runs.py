@@ -18,11 +18,11 @@ Nothing here runs a job, nor imports what does: mnist_core.jobs turns these reco
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
+import re
 import socket
 import time
 import uuid
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from . import checkpoints, inference
+from . import checkpoints, inference, public
 from .config import TrainConfig
 from .events import ACTIVE, SAVED, RunStatus
 from .files import write_atomic
@@ -40,18 +40,13 @@ from .models import ARCHS
 log = logging.getLogger(__name__)
 
 STATUS_FORMAT = "mnist-lab-job"
+_KEY = re.compile(r"[0-9a-f]{32}")  # an owners.key as stored
 STATUS_SUFFIX = ".json"
 HOST = socket.gethostname()  # this machine, in each status file: a pid means something only on its own host
 NAME_LEN = 56  # room for a "-NN" suffix inside checkpoints.safe_name's 64 characters
 TRAIN, EVALUATE = "train", "evaluate"  # what a job does: train a model, or measure an uploaded one
 # Names Windows refuses as file stems; refused everywhere so a runs folder can be copied over.
 RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-
-
-def owner_tag(owner: str | None) -> str:
-    """A session's short public name for the runs it started ("" for the runner's holder): a hash of its
-    token, so that showing who started a run never shows what stops it."""
-    return hashlib.blake2b(owner.encode(), digest_size=3).hexdigest() if owner else ""
 
 
 def unique_name(folder: str | os.PathLike, requested: str | None, arch: str, taken: Iterable[str] = ()) -> str:
@@ -80,6 +75,7 @@ class Recorded(Protocol):
     kind: str
     uploaded: int
     owner_tag: str
+    owner_key: str
     worker: str | None
 
     def snapshot(self) -> dict: ...
@@ -103,7 +99,8 @@ class Run:
     checkpoint: Path | None = None  # its checkpoint, checked, when it has one (curves are read from it later)
     test_accuracy: float | None = None  # the checkpoint's own figure
     foreign: bool = False  # another live process runs it: shown, not stoppable from here
-    owner_tag: str = ""  # who started it (owner_tag()), as shown
+    owner_tag: str = ""  # who started it (owners.tag()), as shown
+    owner_key: str = ""  # who may change it (owners.key()); "" for no visitor (the command line, old files)
     worker: str | None = None  # the name of what runs it elsewhere (a Ray actor), when the backend has one
 
 
@@ -178,14 +175,15 @@ class RunsFolder:
             "kind": job.kind,
             "uploaded": job.uploaded,
             "owner": job.owner_tag,
+            "owner_key": job.owner_key,
             "worker": job.worker,
             "host": HOST,
         }
         path = self.status_path(job.name)
         try:
             write_atomic(path, json.dumps(record, indent=1))
-        except OSError as exc:
-            log.warning("could not write %s: %s", path, exc)
+        except OSError as exc:  # the run goes on; its status is known here, not after a restart
+            log.warning("could not write %s: %s (%s)", path, exc, public.disk_problem(exc, folder=self.path))
 
     # -- listing and restoring -----------------------------------------------------------------
     def scan(self, known: Iterable[str] = ()) -> tuple[list[Run], dict[str, str]]:
@@ -233,7 +231,7 @@ class RunsFolder:
             config=cfg,
             path=path,
             status=status,
-            message=f"saved to {path}",
+            message=f"saved in the runs folder as {path.name}",
             created=mtime,
             ended=mtime,
             checkpoint=path,
@@ -258,6 +256,8 @@ class RunsFolder:
             kind = rec.get("kind") if rec.get("kind") in (TRAIN, EVALUATE) else TRAIN
             uploaded = rec.get("uploaded") if isinstance(rec.get("uploaded"), int) else 0
             tag = rec.get("owner") if isinstance(rec.get("owner"), str) and rec["owner"].isalnum() else ""
+            key = rec.get("owner_key") if isinstance(rec.get("owner_key"), str) else ""
+            key = key if _KEY.fullmatch(key) else ""  # a file without one (written before owners): no visitor's
             worker = _worker(rec)
         except (OSError, ValueError, TypeError, RecursionError) as exc:
             log.warning("ignoring %s: %s", path, exc)
@@ -276,6 +276,7 @@ class RunsFolder:
             kind=kind,
             uploaded=uploaded,
             owner_tag=tag[:16],
+            owner_key=key,
             worker=worker and worker[:100],
         )
         if run.status in ACTIVE:

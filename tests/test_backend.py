@@ -71,3 +71,61 @@ def test_the_cap_ignores_a_setting_that_is_not_a_positive_whole_number(monkeypat
     for raw in ("0", "-3", "two", "1.5", "", "\u00b2"):
         monkeypatch.setenv("MNIST_LAB_RUNS_PER_DEVICE", raw)
         assert devices_cap() == 1
+
+
+class Owned:
+    """A job as the backend sees it: only its owner's key counts (Job.owner_key)."""
+
+    def __init__(self, name: str, owner_key: str):
+        self.name, self.owner_key = name, owner_key
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def test_a_queue_takes_its_jobs_in_turn_by_owner_so_one_visitor_never_starves_another():
+    """Visitor a queues 5 runs, then b and c one each: b's run is next (a was just served), c's after it,
+    then a's in their order; the positions the backend reports are that order, and a job taken back
+    leaves the others' turn as it was."""
+    gate, ran, started = threading.Event(), [], threading.Event()
+
+    def run(job: Owned) -> None:
+        ran.append(job.name)
+        started.set()
+        gate.wait(30)
+
+    backend = ThreadBackend(run, per_queue=1)
+    a = [Owned(f"a{i}", "key-a") for i in range(1, 6)]
+    b1, c1 = Owned("b1", "key-b"), Owned("c1", "key-c")
+    backend.start("cpu", a[0])
+    assert started.wait(30)  # a1 trains; a2..a5 wait
+    for job in (*a[1:], b1, c1):
+        backend.start("cpu", job)
+    assert backend.position(b1) == 1 and backend.position(c1) == 2  # at most (owners waiting) in line
+    assert [backend.position(j) for j in a[1:]] == [3, 4, 5, 6] and backend.position(a[0]) is None
+    assert backend.stop(a[2]) and backend.position(a[3]) == 4 and backend.position(c1) == 2
+    gate.set()
+    for w in backend.workers():
+        w.join(30)
+    assert ran == ["a1", "b1", "c1", "a2", "a4", "a5"]
+
+
+def test_a_newcomer_goes_before_owners_already_served_and_the_holders_jobs_take_turns_too():
+    gate, ran, started = threading.Event(), [], threading.Event()
+
+    def run(job) -> None:
+        ran.append(str(job))
+        started.set()
+        gate.wait(30)
+
+    backend = ThreadBackend(run, per_queue=1)
+    jobs = [Owned("a1", "key-a"), Owned("a2", "key-a"), "holder-1", "holder-2", Owned("b1", "key-b")]
+    backend.start("cpu", jobs[0])
+    assert started.wait(30)
+    for job in jobs[1:]:  # the holder's jobs (no owner_key) are one owner, ""
+        backend.start("cpu", job)
+    assert [backend.position(j) for j in jobs] == [None, 3, 1, 4, 2]
+    gate.set()
+    for w in backend.workers():
+        w.join(30)
+    assert ran == ["a1", "holder-1", "b1", "a2", "holder-2"]

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_core import checkpoints, recipes
+from mnist_core import checkpoints, drawings, recipes, training
 from mnist_core.__main__ import main
 from mnist_core.cli import config_from_args, parser
+from mnist_core.config import TrainConfig
 from mnist_core.models import ARCHS, get_arch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,6 +289,69 @@ def test_unknown_model_name_is_a_clean_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MNIST_MODELS_DIR", str(tmp_path / "models"))
     code, _, err = run_main(capsys, "evaluate", "no-such-model")
     assert code == 2 and "no model named 'no-such-model'" in err
+
+
+def test_a_label_of_200_in_the_operators_idx_files_is_a_clean_error(small_data_dir, tmp_path, capsys):
+    from test_data import labels_of_200
+
+    root, relative = labels_of_200(small_data_dir, tmp_path)
+    code, _, err = run_main(capsys, "train", "--arch", "softmax", "--max-steps", "1", "--data-dir", str(root))
+    assert code == 2 and err.startswith("error: ") and relative in err and "outside 0-9" in err
+
+
+@pytest.fixture
+def store_runs(tmp_path, monkeypatch) -> Path:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(runs))
+    return runs
+
+
+def assert_store_fault(code: int, out: str, err: str, *needles: str) -> None:
+    """Exit code 1, one line that says what is wrong with the drawings database, no traceback."""
+    assert code == 1 and err.startswith("error: ") and "Traceback" not in err + out, (code, out, err)
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+def test_a_malformed_drawings_database_is_a_clean_error_for_collection_and_finetune(store_runs, small_data_dir, capsys):
+    (store_runs / drawings.DB_NAME).write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)  # a damaged file
+    assert_store_fault(*run_main(capsys, "collection", "list"))
+    assert_store_fault(*run_main(capsys, "collection", "import", "mine", str(store_runs / "x.zip")))
+    base = training.train(
+        TrainConfig(arch="softmax", epochs=1, batch_size=100, max_steps=2, train_limit=200), data_root=small_data_dir
+    ).save(store_runs.parent / "base.pt")
+    code, out, err = run_main(
+        capsys,
+        "finetune",
+        "--from",
+        str(base),
+        "--collection",
+        "mine",
+        "--max-steps",
+        "1",
+        "--data-dir",
+        str(small_data_dir),
+    )
+    assert_store_fault(code, out, err)
+
+
+@pytest.mark.parametrize(
+    "fault, said",
+    [("attempt to write a readonly database", "is read-only"), ("database or disk is full", "the disk is full")],
+)
+def test_a_read_only_or_full_drawings_database_is_a_clean_error(store_runs, tmp_path, capsys, monkeypatch, fault, said):
+    from mnist_core.drawings import DrawingStore
+
+    def refused(*args, **kwargs):
+        raise sqlite3.OperationalError(fault)
+
+    DrawingStore(store_runs).collections()  # a healthy database...
+    for method in ("collections", "import_zip", "export_zip"):
+        monkeypatch.setattr(DrawingStore, method, refused)  # ...that cannot be written now
+    assert_store_fault(*run_main(capsys, "collection", "list"), said)
+    (tmp_path / "in.zip").write_bytes(b"PK")
+    assert_store_fault(*run_main(capsys, "collection", "import", "mine", str(tmp_path / "in.zip")), said)
 
 
 def test_pretrain_writes_a_shipped_checkpoint_and_prints_a_table(home, small_data_dir, tmp_path):

@@ -210,3 +210,42 @@ def test_normalize_on_the_device(device):
 def test_normalised_training_set_has_zero_mean_unit_std(real_data_dir):
     x = data.normalize(data.load(root=real_data_dir, train=True).images[:20000])
     assert abs(float(x.mean())) < 0.02 and abs(float(x.std()) - 1.0) < 0.02
+
+
+def labels_of_200(small_data_dir: Path, tmp_path: Path, train: bool = True) -> tuple[Path, str]:
+    """A copy of the small data set whose labels file holds a 200 (an operator's own IDX files)."""
+    root = tmp_path / "labels200"
+    shutil.copytree(small_data_dir / "MNIST", root / "MNIST")
+    name = f"{'train' if train else 't10k'}-labels-idx1-ubyte"
+    f = root / "MNIST" / "raw" / name
+    labels = np.frombuffer(f.read_bytes()[8:], np.uint8).copy()
+    labels[3] = 200
+    write_idx(f, labels)
+    return root, f"MNIST/raw/{name}"
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_a_label_outside_0_to_9_is_a_data_error_naming_the_file_in_the_data_folder(small_data_dir, tmp_path, train):
+    root, relative = labels_of_200(small_data_dir, tmp_path, train)
+    with pytest.raises(data.DataUnavailable) as err:
+        data.load("mnist", train=train, root=root, download=False)
+    for said in (str(err.value), err.value.public):
+        assert relative in said and "outside 0-9" in said and "200" in said
+        assert str(tmp_path) not in said  # named relative to the data folder
+
+
+def test_a_missing_or_corrupt_data_set_is_told_to_visitors_without_the_servers_paths(small_data_dir, tmp_path):
+    """The operator's message (the command line) names the folder; the visitor's (`public`) does not."""
+    with pytest.raises(data.DataUnavailable) as err:
+        data.load("mnist", train=True, root=tmp_path / "nowhere", download=False)
+    assert str(tmp_path / "nowhere") in str(err.value)
+    assert str(tmp_path) not in err.value.public and "/" + tmp_path.name not in err.value.public
+    assert "MNIST_DATA_DIR" in err.value.public and "train-images-idx3-ubyte" in err.value.public
+    bad = tmp_path / "bad"
+    shutil.copytree(small_data_dir / "MNIST", bad / "MNIST")
+    f = bad / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    f.write_bytes(f.read_bytes()[:5000])
+    with pytest.raises(data.DataUnavailable) as err:
+        data.load("mnist", train=True, root=bad, download=False)
+    assert str(f) in str(err.value)
+    assert "MNIST/raw/train-images-idx3-ubyte" in err.value.public and str(tmp_path) not in err.value.public

@@ -27,7 +27,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
-from mnist_core import checkpoints, compare, inference, jobs, measure, runs, training, uploads
+from mnist_core import checkpoints, compare, inference, jobs, measure, owners, runs, training, uploads
 from mnist_core.checkpoints import CheckpointError
 from mnist_core.config import TrainConfig
 
@@ -368,6 +368,37 @@ def test_per_file_and_total_limits_on_uploads(lab, trained, monkeypatch):
         restarted.close()
 
 
+def test_each_visitor_has_a_share_of_the_uploads_that_survives_a_restart(lab, trained, monkeypatch):
+    """One visitor cannot fill the uploads for everyone: past their share (MNIST_UPLOADS_PER_VISITOR_MB) their
+    upload is refused, while another visitor still uploads; deleting one of theirs frees room; a restart
+    keeps who uploaded what (the owner key in the status files)."""
+    runner = lab_ui.job_runner()
+    good = trained["softmax"].read_bytes()
+    monkeypatch.setenv("MNIST_UPLOADS_PER_VISITOR_MB", str(1.5 * len(good) / 2**20))
+    uploads.accept_upload("a1.pt", good, runner=runner, owner="visitor-a")
+    with pytest.raises(
+        CheckpointError,
+        match=r"^a2\.pt: not saved: your uploaded models already take .* each "
+        r"visitor may keep \(MNIST_UPLOADS_PER_VISITOR_MB\); delete one of yours first",
+    ):
+        uploads.accept_upload("a2.pt", good, runner=runner, owner="visitor-a")
+    uploads.accept_upload("b1.pt", good, runner=runner, owner="visitor-b")
+    assert sorted(p.name for p in lab.glob("*.pt")) == ["a1.pt", "b1.pt"]
+    runner.wait_all(60)  # measured: each file has its measured accuracy written in (its size changes a little)
+    mine, theirs = runner.upload_bytes("visitor-a"), runner.upload_bytes("visitor-b")
+    assert mine > 0 and theirs > 0 and runner.upload_bytes() == mine + theirs and runner.upload_bytes("c") == 0
+    restarted = jobs.JobRunner(lab)
+    try:
+        assert restarted.upload_bytes("visitor-a") == runner.upload_bytes("visitor-a")
+        with pytest.raises(CheckpointError, match="your uploaded models already take"):
+            uploads.accept_upload("a2.pt", good, runner=restarted, owner="visitor-a")
+        restarted.delete_run("a1", by="visitor-a")
+        assert uploads.accept_upload("a2.pt", good, runner=restarted, owner="visitor-a").name == "a2.pt"
+        restarted.wait_all(60)
+    finally:
+        restarted.close()
+
+
 def test_an_upload_is_named_by_the_rule_new_runs_follow_with_or_without_the_runner(lab, trained):
     """One naming rule (runs.unique_name): without the app's runner an upload still never takes a shipped
     model's name, one Windows refuses, or a file's in the runs folder; the runner adds its jobs' names."""
@@ -460,7 +491,7 @@ def test_only_the_starting_session_or_the_runner_holder_may_stop(lab, small_data
         assert runner.stop(job.id, owner="session-a") and job.stop_requested
         other = runner.submit(cfg, "theirs", data_root=small_data_dir, owner="session-b")
         assert not runner.stop(other.id)  # a caller that names no session stops only ownerless jobs
-        assert runner.stop(other.id, jobs.ANYONE)  # the runner's holder (command line, close) stops any
+        assert runner.stop(other.id, owners.ANYONE)  # the runner's holder (command line, close) stops any
         gate.set()
         assert runner.wait_all(60)
     finally:

@@ -20,7 +20,7 @@ import pytest
 import torch
 from helpers import wait_until
 
-from mnist_core import checkpoints, inference, jobs, recipes, settings, training
+from mnist_core import checkpoints, inference, jobs, owners, recipes, settings, training
 from mnist_core.config import TrainConfig
 from mnist_core.events import RunStatus
 from mnist_core.jobs import JobRunner
@@ -69,7 +69,7 @@ def test_job_runs_saves_checkpoint_and_status(runner, runs_dir, small_data_dir):
     assert meta["history"]["epochs"] == s["epochs"]
     assert status_file(runs_dir, "first_run")["status"] == "finished"
     assert "first_run" in inference.list_models()
-    assert str(path) in s["message"]
+    assert "saved in the runs folder as first_run.pt" in s["message"] and str(runs_dir) not in s["message"]
 
 
 def test_stop_takes_effect_within_a_step_and_keeps_the_evaluated_model(runner, small_data_dir):
@@ -158,7 +158,7 @@ def test_missing_dataset_fails_with_the_fix(runs_dir, tmp_path):
     job = runner.submit(tiny(), name="nodata", data_root=tmp_path / "nowhere")
     assert job.wait(30)
     assert job.status == "failed"
-    assert str(tmp_path / "nowhere" / "MNIST" / "raw") in job.message
+    assert str(tmp_path) not in job.message and "MNIST/raw/" in job.message  # visitors read no server path
     assert "MNIST_DATA_DIR" in job.message and "train-images-idx3-ubyte" in job.message
     assert status_file(runs_dir, "nodata")["status"] == "failed"
     runner.close()
@@ -171,7 +171,8 @@ def test_corrupt_dataset_fails_naming_the_file(runner, small_data_dir, tmp_path)
     f.write_bytes(f.read_bytes()[:5000])  # truncated IDX
     job = runner.submit(tiny(), name="corrupt", data_root=bad)
     assert job.wait(30)
-    assert job.status == "failed" and str(f) in job.message and "corrupt" in job.message
+    assert job.status == "failed" and "MNIST/raw/train-images-idx3-ubyte" in job.message and "corrupt" in job.message
+    assert str(tmp_path) not in job.message
 
 
 HOSTILE_NAMES = [
@@ -418,10 +419,33 @@ def test_one_session_may_queue_only_its_share_of_runs(runner, small_data_dir, mo
     third = runner.submit(tiny(), name="mine-3", data_root=small_data_dir, owner="student-a")
     assert third.owner == "student-a"
     for job in (first, third, other):
-        runner.stop(job.id, owner=jobs.ANYONE)
+        runner.stop(job.id, owner=owners.ANYONE)
         assert job.wait(120)
     monkeypatch.setenv(jobs.LIMIT_ENV, "not a number")
     assert jobs.session_run_limit() == settings.DEFAULT_SESSION_RUNS
+
+
+def test_the_server_takes_only_so_many_runs_from_visitors_and_each_visitor_in_turn(runner, small_data_dir, monkeypatch):
+    """Reloading for new sessions does not get round the limit: past settings.runs_per_server() runs queued
+    or running (the holder's count) a visitor's submit is refused, naming the setting; the runner's holder
+    is not refused. A visitor's run queued behind another visitor's three is next in line."""
+    monkeypatch.setenv(jobs.SERVER_LIMIT_ENV, "5")
+    held = runner.submit(long_cnn(), name="holders", data_root=small_data_dir)
+    wait_until(lambda: held.status == "running", what="the holder's run to start")
+    made = [runner.submit(long_cnn(), name=f"a{i}", data_root=small_data_dir, owner="visitor-a") for i in range(3)]
+    newcomer = runner.submit(long_cnn(), name="b", data_root=small_data_dir, owner="visitor-b")
+    assert [runner.queue_position(j) for j in (*made, newcomer)] == [1, 3, 4, 2]  # a, b, a, a: in turn
+    with pytest.raises(ValueError, match=r"the server already has 5 runs queued or running.*MNIST_LAB_RUNS_PER_SERVER"):
+        runner.submit(tiny(), name="refused", data_root=small_data_dir, owner="reload-9")
+    with pytest.raises(ValueError, match="MNIST_LAB_RUNS_PER_SERVER"):
+        runner.submit_all(data_root=small_data_dir, owner="reload-10")
+    extra = runner.submit(long_cnn(), name="holders-2", data_root=small_data_dir)  # the holder is never refused
+    assert "refused" not in [j.name for j in runner.jobs()]
+    assert runner.stop(made[0].id, owner="visitor-a") and runner.stop(extra.id)
+    late = runner.submit(long_cnn(), name="late", data_root=small_data_dir, owner="reload-9")  # a place was freed
+    for job in (held, *made, newcomer, extra, late):
+        runner.stop(job.id, owner=owners.ANYONE)
+        assert job.wait(120)
 
 
 def test_a_copy_ended_from_its_status_file_never_loses_the_rows_it_followed(runs_dir, small_data_dir, tmp_path):

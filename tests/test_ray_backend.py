@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import wait_until
 
-from mnist_core import checkpoints, jobs
+from mnist_core import checkpoints, jobs, owners
 from mnist_core.config import TrainConfig
 from mnist_core.events import RunStatus
 from mnist_core.jobs import ray as ray_jobs
@@ -44,7 +44,7 @@ def runner(cluster, runs_dir):
     r = jobs.JobRunner(runs_dir, download=False, ray_address=cluster)
     yield r
     for job in r.active():  # a test's runs never outlive it: they would hold the cluster's CPUs
-        r.stop(job.id, jobs.ANYONE)
+        r.stop(job.id, owners.ANYONE)
     assert r.wait_all(120), "a Ray run did not end after its stop"
     r.close()
 
@@ -67,7 +67,7 @@ def test_a_run_on_ray_ends_with_its_curves_and_checkpoint(runner, small_data_dir
     record = json.loads((runs_dir / "on-ray.json").read_text())
     assert record["status"] == "finished" and record["worker"] == job.worker
     assert record["pid"] != os.getpid()  # written by the Ray worker
-    assert record["owner"] == jobs.owner_tag("student-1") and "student-1" not in json.dumps(record)
+    assert record["owner"] == owners.tag("student-1") and "student-1" not in json.dumps(record)
     wait_until(lambda: ray_jobs.actor_alive(job.worker) is False, 30, "the ended run's actor to go")
 
 
@@ -84,7 +84,7 @@ def test_stop_reaches_a_running_run_and_a_queued_one_never_runs(runner, small_da
     assert a.wait(60), "a running Ray run did not end within a minute of its stop"
     s = a.snapshot()
     assert s["status"] == RunStatus.STOPPED
-    assert runner.stop(b.id, jobs.ANYONE) and b.wait(60)
+    assert runner.stop(b.id, owners.ANYONE) and b.wait(60)
     assert not c.snapshot()["steps"]  # the queued one never trained
 
 
@@ -104,7 +104,7 @@ import json, sys, time
 from mnist_core import jobs
 runner = jobs.JobRunner(sys.argv[1], download=False, ray_address=sys.argv[2])
 job = next(j for j in runner.jobs() if j.name == "shared")
-seen = {"foreign": job.foreign, "status_first": str(job.status), "stop_by_a_session": runner.stop(job.id, "s1")}
+seen = {"foreign": job.foreign, "status_first": str(job.status), "stop_by_a_session": runner.stop(job.id, "s2")}
 n = len(job.snapshot()["steps"])
 deadline = time.monotonic() + 240
 while len(job.snapshot()["steps"]) < n + 5 and time.monotonic() < deadline:  # its curve grows here too
@@ -133,7 +133,7 @@ def test_a_second_app_process_sees_and_follows_the_same_runs(runner, small_data_
         seen = json.loads(second.stdout.readline() or "{}")  # it follows the run while it trains...
         assert seen, second.stderr.read()[-3000:]
         assert seen["status_first"] in ("queued", "running") and seen["foreign"] is False and seen["grew"] >= 5
-        assert seen["stop_by_a_session"] is False  # no session of the other app can stop it
+        assert seen["stop_by_a_session"] is False  # another visitor, in the other app too, cannot stop it
         assert runner.stop(job.id, owner="s1") and job.wait(120)  # ...and sees its end, stopped from here
         last = json.loads(second.stdout.readline() or "{}")
         assert second.wait(120) == 0, second.stderr.read()[-3000:]
@@ -157,8 +157,9 @@ def test_an_app_restart_loses_no_ray_run(cluster, small_data_dir, runs_dir):
         again = next(j for j in second.jobs() if j.name == "survivor")
         assert again.status == RunStatus.RUNNING and not again.foreign
         wait_until(lambda: len(again.snapshot()["steps"]) > len(job.snapshot()["steps"]), 60, "its curves to go on")
-        assert not second.stop(again.id, owner="s")  # a session's token does not survive a restart
-        assert second.stop(again.id, jobs.ANYONE) and again.wait(60)
+        assert again.owner_key == owners.key("s")  # kept by the actor's status files across the restart
+        assert not second.stop(again.id, owner="another visitor")
+        assert second.stop(again.id, owner="s") and again.wait(60)  # its visitor (the same browser) stops it
         assert again.status == RunStatus.STOPPED
     finally:
         second.stop_all()

@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from mnist_core import runs
+from mnist_core import owners, runs
 from mnist_core.config import TrainConfig
 from mnist_core.events import RunStatus
 
@@ -87,7 +87,8 @@ def test_a_worker_named_in_a_record_is_asked_of_the_callable_the_folder_was_give
 
 
 class Recorded:
-    id, name, kind, uploaded, owner_tag, worker = "r1", "recorded", runs.TRAIN, 0, runs.owner_tag("s"), "w-1"
+    id, name, kind, uploaded, owner_tag, worker = "r1", "recorded", runs.TRAIN, 0, owners.tag("s"), "w-1"
+    owner_key = owners.key("s")
 
     def snapshot(self) -> dict:
         return {
@@ -106,9 +107,9 @@ def test_a_status_file_records_the_worker_and_reads_back(runs_dir):
     folder = runs.RunsFolder(runs_dir, worker_alive=lambda name: name == "w-1")
     folder.write_status(Recorded())
     record = json.loads(folder.status_path("recorded").read_text())
-    assert record["worker"] == "w-1" and "ray_actor" not in record and record["owner"] == runs.owner_tag("s")
+    assert record["worker"] == "w-1" and "ray_actor" not in record and record["owner"] == owners.tag("s")
     run = folder.read_status(folder.status_path("recorded"))
-    assert (run.worker, run.owner_tag, run.status, run.foreign) == ("w-1", runs.owner_tag("s"), RunStatus.RUNNING, True)
+    assert (run.worker, run.owner_tag, run.status, run.foreign) == ("w-1", owners.tag("s"), RunStatus.RUNNING, True)
     folder.close()
 
 
@@ -118,5 +119,24 @@ def test_one_naming_rule_with_or_without_a_folder_object(runs_dir):
     assert runs.unique_name(runs_dir, "taken", "mlp") == "taken-2" == folder.unique_name("taken", "mlp")
     assert runs.unique_name(runs_dir, "../../My run 😀", "mlp") == "My_run"
     assert runs.unique_name(runs_dir, "x" * 500, "mlp") == "x" * runs.NAME_LEN
-    assert runs.owner_tag(None) == "" and len(runs.owner_tag("token")) == 6 and runs.owner_tag("token").isalnum()
+    assert owners.tag(None) == "" and len(owners.tag("token")) == 6 and owners.tag("token").isalnum()
+    folder.close()
+
+
+def test_a_status_file_keeps_its_owners_key_and_an_old_one_reads_as_no_visitors(runs_dir):
+    """Who may change a run survives a restart: the key is in the status file (never the token); a file
+    written before owners were recorded, or with a key that is not one, reads as made by no visitor."""
+    folder = runs.RunsFolder(runs_dir, worker_alive=lambda name: True)
+    folder.write_status(Recorded())
+    path = folder.status_path("recorded")
+    record = json.loads(path.read_text())
+    assert record["owner_key"] == owners.key("s") and '"s"' not in path.read_text()
+    assert folder.read_status(path).owner_key == owners.key("s")
+    for old in (None, "not a key", 42, owners.key("s").upper() + "x"):
+        if old is None:
+            record.pop("owner_key")
+        else:
+            record["owner_key"] = old
+        path.write_text(json.dumps(record))
+        assert folder.read_status(path).owner_key == ""
     folder.close()

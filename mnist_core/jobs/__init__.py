@@ -6,23 +6,25 @@
 - factory.py: which backend a runner gets (the only module that imports ray.py, lazily);
 - runner.py: `JobRunner` (queue, limits, owners, restore, rename and delete).
 
+Who may stop, rename or delete a run is mnist_core.owners' rule (`owners.ANYONE` for the runner's holder).
+
 The names callers use are importable from here: `from mnist_core import jobs; jobs.JobRunner(...)`.
 """
 
 from __future__ import annotations
 
-from ..runs import EVALUATE, RESERVED, STATUS_FORMAT, Run, owner_tag
+from ..runs import EVALUATE, RESERVED, STATUS_FORMAT, Run
 from .backend import device_queue
-from .job import ANYONE, Job
-from .runner import LIMIT_ENV, JobRunner, session_run_limit
+from .job import Job
+from .runner import LIMIT_ENV, SERVER_LIMIT_ENV, JobRunner, session_run_limit
 from .threads import ThreadBackend, devices_cap
 from .work import measure_upload
 
 __all__ = [
-    "ANYONE",
     "EVALUATE",
     "LIMIT_ENV",
     "RESERVED",
+    "SERVER_LIMIT_ENV",
     "STATUS_FORMAT",
     "Job",
     "JobRunner",
@@ -31,6 +33,5 @@ __all__ = [
     "device_queue",
     "devices_cap",
     "measure_upload",
-    "owner_tag",
     "session_run_limit",
 ]

@@ -19,14 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import checkpoints
+from .. import checkpoints, owners
 from ..config import TrainConfig
 from ..events import ACTIVE, Event, EventKind, RunStatus
-from ..runs import TRAIN, Run, owner_tag
+from ..runs import TRAIN, Run
 
 log = logging.getLogger(__name__)
-
-ANYONE = object()  # stop(owner=ANYONE): the runner's own holder (command line, tests, close)
 
 
 class Job:
@@ -45,8 +43,9 @@ class Job:
         self.id = job_id
         self.name = name
         self.kind = kind
-        self.owner = owner  # the session token that may stop it (None: whoever holds the runner)
-        self.owner_tag = owner_tag(owner)  # who started it, as shown to everyone (never the token itself)
+        self.owner = owner  # the visitor's token that may stop it (None: whoever holds the runner)
+        self.owner_key = owners.key(owner)  # kept in its status file: who may change it after a restart too
+        self.owner_tag = owners.tag(owner)  # who started it, as shown to everyone (never the token itself)
         self.worker: str | None = None  # the name of what runs it elsewhere (a Ray actor), if anything does
         self.uploaded = 0  # bytes, for an uploaded checkpoint (counted against settings.uploads_max_bytes())
         self.config = config
@@ -72,7 +71,7 @@ class Job:
         """The job for a run found in the runs folder (before a restart, or in another process)."""
         job = cls(run.id, run.name, run.config, run.path, kind=run.kind)
         job.created, job.uploaded, job.foreign = run.created, run.uploaded, run.foreign
-        job.owner_tag, job.worker = run.owner_tag, run.worker
+        job.owner_tag, job.owner_key, job.worker = run.owner_tag, run.owner_key, run.worker
         job.set_status(run.status, run.message, started=run.started, ended=run.ended)
         if run.status not in ACTIVE:
             job._done.set()
@@ -169,6 +168,7 @@ class Job:
             "data_root": self.data_root,
             "created": self.created,
             "owner_tag": self.owner_tag,
+            "owner_key": self.owner_key,
             "worker": self.worker,
             **extra,
         }
@@ -179,6 +179,7 @@ class Job:
             spec["id"], spec["name"], TrainConfig.from_dict(spec["config"]), Path(spec["path"]), spec["data_root"]
         )
         job.created, job.owner_tag, job.worker = spec["created"], spec["owner_tag"], spec["worker"]
+        job.owner_key = spec.get("owner_key", "")
         return job
 
     def delta(self, cursor: tuple[int, int, int] = (0, 0, 0)) -> dict:
@@ -249,8 +250,18 @@ class Job:
         self._stop.set()
 
     def stoppable_by(self, owner) -> bool:
-        """Whether a stop from `owner` (a session token, or ANYONE) may stop this job."""
-        return owner is ANYONE or self.owner is None or owner == self.owner
+        """Whether a stop from `owner` (a visitor's token, or owners.ANYONE) may stop this job: ANYONE, the
+        visitor that started it (its key: the same browser after a restart too), or anyone for a job the
+        runner's holder started (no owner, no key)."""
+        if owner is owners.ANYONE or owners.may_change(owner, self.owner_key):
+            return True
+        return self.owner is None and not self.owner_key
+
+    def changeable_by(self, by) -> bool:
+        """Whether `by` (a visitor's token, or owners.ANYONE) may rename or delete this run: its owner, or
+        ANYONE (the operator, the command line); a run of no visitor (the command line's, a bare
+        checkpoint) only ANYONE."""
+        return owners.may_change(by, self.owner_key)
 
     @property
     def stop_requested(self) -> bool:

@@ -14,6 +14,11 @@ and its run marked failed, never left running.
 The runs folder and the data folder must be at the same paths on every node (one machine, or a shared
 filesystem). Ray is optional (requirements-ray.txt): nothing here imports it until a backend is made, and
 nothing but mnist_core.jobs.factory imports this module. A job's `worker` is its actor's name.
+
+The queue's order is Ray's (about the order the runs came): this backend holds no waiting list of its own,
+so the thread backend's turn by visitor (jobs.threads.FairQueue) does not apply to training here; the
+runner's limits (per session, and settings.runs_per_server() for the whole server) still bound what any
+visitor puts in Ray's queue. Measuring uploads stays in this process, in a ThreadBackend, in turn by visitor.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import checkpoints, settings
+from .. import checkpoints, public, settings
 from ..events import ACTIVE, RunStatus
 from ..runs import RunsFolder
 from .backend import EVAL_QUEUE, device_queue
@@ -82,9 +87,9 @@ def connect(address: str) -> None:
 
 
 def first_line(exc: BaseException) -> str:
-    """An exception in one short line, for a run's message."""
+    """An exception in one short line, for a run's message (without the server's paths: visitors read it)."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+    return public.without_paths(f"{type(exc).__name__}: {text[0][:300]}") if text else type(exc).__name__
 
 
 class RunActor:
@@ -233,7 +238,8 @@ class RayBackend:
 
     def position(self, job: Job) -> int | None:
         """1 for the next run to start on its device, as far as this app knows (Ray places runs in about the
-        order they came; others' runs count once an app has seen them); None when it is not waiting."""
+        order they came, not in turn by visitor; others' runs count once an app has seen them); None when it
+        is not waiting."""
         if job.worker is None:
             return self._local.position(job)
         with self._lock:

@@ -9,10 +9,15 @@ Every job writes a small JSON status file next to its checkpoint at each change 
 restores the runs it finds there (mnist_core.runs: names, status files, listing, what a restart leaves:
 "interrupted" for a job whose process is gone while it was queued or running).
 
-Who may stop a run: the session that started it (its `owner` token), or the code that holds the runner (the
-command line, tests, `close`). Nothing else sets a job's stop flag: closing a browser, opening a new session
-or rerunning a page never does, and another visitor's session is not shown a Stop button for a run it did
-not start.
+Who may stop a run: the visitor that started it (its `owner` token; its key, owners.key, once restored from
+its status file), or the code that holds the runner (owners.ANYONE: the command line, tests, `close`).
+Nothing else sets a job's stop flag: closing a browser, opening a new session or rerunning a page never
+does, and another visitor's session is not shown a Stop button for a run it did not start. Who may rename
+or delete one (`may_change`): its visitor, or owners.ANYONE (the operator); a run of no visitor (the command
+line's, a bare checkpoint) only ANYONE. The key is kept in the status file, so this survives a restart.
+
+Limits: one session has at most settings.runs_per_session() runs queued or running, and the server at most
+settings.runs_per_server() (visitors are refused past it; the runner's holder never is).
 
 An uploaded checkpoint becomes a run through `add_upload` (mnist_core.uploads.accept_upload checks it first):
 it gets a name no job (queued, running or done) and no file uses, and its accuracy is measured on the test
@@ -30,19 +35,21 @@ import time
 import uuid
 from pathlib import Path
 
-from .. import checkpoints, data, devices, inference, recipes, settings
+from .. import checkpoints, data, devices, inference, owners, recipes, settings
 from ..config import TrainConfig
 from ..events import RunStatus
 from ..models import ARCHS
 from ..runs import EVALUATE, Run, RunsFolder
 from . import factory, work
 from .backend import EVAL_QUEUE
-from .job import ANYONE, Job
+from .job import Job
 
 log = logging.getLogger(__name__)
 
 LIMIT_ENV = "MNIST_LAB_RUNS_PER_SESSION"  # named in messages
-RESTORED = "restored"  # the owner of a run followed from elsewhere: no session's token, so no session stops it
+SERVER_LIMIT_ENV = "MNIST_LAB_RUNS_PER_SERVER"
+RESTORED = object()  # the owner of a run followed from elsewhere: no token; its key says which visitor may stop it
+NOT_YOURS = "it is another visitor's run; only they, or the lab's operator, may rename or delete it"
 
 
 def session_run_limit() -> int:
@@ -68,18 +75,28 @@ class JobRunner:
         self.refresh()
 
     # -- queueing ------------------------------------------------------------------------------
-    def _check_session_limit(self, owner: str | None, more: int) -> None:
-        """ValueError when `owner` (a session) would have more than session_run_limit() runs queued or
-        running: on a shared server one student cannot fill the queue. The runner's holder (no owner)
-        is not limited."""
+    def _check_limits(self, owner: str | None, more: int) -> None:
+        """ValueError when `owner` (a visitor's token) would have more than session_run_limit() runs queued
+        or running, or the server more than settings.runs_per_server() (every visitor's, the holder's
+        included): on a shared server one student cannot fill the queue, nor can one who reloads the page
+        for new sessions. The runner's holder (no owner: the command line, the operator's scripts) is
+        limited by neither; its runs count towards the server's."""
         if owner is None:
             return
+        key = owners.key(owner)
         limit = session_run_limit()
-        mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.active)
+        mine = sum(1 for j in self._jobs.values() if j.owner_key == key and j.active)
         if mine + more > limit:
             raise ValueError(
                 f"this session already has {mine} run{'s' * (mine != 1)} queued or running, and "
                 f"one session may have {limit} at once ({LIMIT_ENV}): stop one, or wait for one to end"
+            )
+        cap = settings.runs_per_server()
+        everyone = sum(1 for j in self._jobs.values() if j.active)
+        if everyone + more > cap:
+            raise ValueError(
+                f"the server already has {everyone} run{'s' * (everyone != 1)} queued or running, every "
+                f"visitor's together, and takes at most {cap} at once ({SERVER_LIMIT_ENV}): wait for some to end"
             )
 
     def submit(
@@ -90,12 +107,13 @@ class JobRunner:
         owner: str | None = None,
     ) -> Job:
         """Queue a run. The name is made safe and unique; ValueError for a device not present, or when
-        the owner already has session_run_limit() runs queued or running.
-        owner: the session token that may stop it (None: only whoever holds the runner)."""
+        the owner already has session_run_limit() runs queued or running, or the server
+        settings.runs_per_server(). owner: the visitor's token that may stop, rename and delete it (None:
+        the runner's holder; then only owners.ANYONE renames or deletes it)."""
         device = devices.resolve_device(config.device).type  # ValueError for a device not here
         root = str(data.data_dir(data_root).resolve())
         with self._lock:
-            self._check_session_limit(owner, 1)
+            self._check_limits(owner, 1)
             final = self.unique_name(name, config.arch)
             job = Job(uuid.uuid4().hex[:12], final, config, self.folder.checkpoint_path(final), root, owner=owner)
             self._jobs[job.id] = job
@@ -104,10 +122,12 @@ class JobRunner:
         return job
 
     # -- uploads -------------------------------------------------------------------------------
-    def upload_bytes(self) -> int:
-        """Bytes of uploaded checkpoints kept in the runs folder."""
+    def upload_bytes(self, owner: str | None = None) -> int:
+        """Bytes of uploaded checkpoints kept in the runs folder: every one, or (`owner`, a visitor's token)
+        that visitor's only (settings.visitor_uploads_max_bytes() is their share)."""
+        key = owners.key(owner) if owner is not None else None
         with self._lock:
-            jobs = [j for j in self._jobs.values() if j.uploaded]
+            jobs = [j for j in self._jobs.values() if j.uploaded and (key is None or j.owner_key == key)]
         total = 0
         for j in jobs:
             try:
@@ -160,14 +180,15 @@ class JobRunner:
         """Queue every architecture with its recipe (the fast one by default): all of them, or none when
         they would take the owner past session_run_limit()."""
         with self._lock:
-            self._check_session_limit(owner, len(ARCHS))
+            self._check_limits(owner, len(ARCHS))
             recipe = recipes.recommended if fast else recipes.tutorial
             return [self.submit(recipe(a, **overrides), None, data_root, owner) for a in ARCHS]
 
     def stop(self, job_id: str, owner=None) -> bool:
         """Stop a running job, or cancel a queued one. False when there is no such active job, or
         when `owner` (a session's token) is not the one that started it. Without an owner only a
-        job submitted without one can be stopped; ANYONE (the runner's holder) stops any."""
+        job submitted without one can be stopped; owners.ANYONE (the runner's holder) stops any, and a
+        visitor stops a run of theirs restored after a restart (its owner key)."""
         job = self.get(job_id)
         if job is None or not job.active or job.foreign or not job.stoppable_by(owner):
             return False
@@ -179,7 +200,7 @@ class JobRunner:
 
     def stop_all(self) -> None:
         for job in self.active():
-            self.stop(job.id, ANYONE)
+            self.stop(job.id, owners.ANYONE)
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, job_id: str | None) -> Job | None:
@@ -210,8 +231,13 @@ class JobRunner:
         return True
 
     # -- renaming and deleting a finished run -------------------------------------------------
-    def _finished_run(self, name: str) -> Job:
-        """The run called `name` in the runs folder, if it may be renamed or deleted; ValueError why not."""
+    def may_change(self, job: Job, by) -> bool:
+        """Whether `by` (a visitor's token, or owners.ANYONE) may rename or delete `job`: the visitor who
+        made it (its owner key, kept across restarts), or ANYONE; a run of no visitor only ANYONE."""
+        return job.changeable_by(by)
+
+    def _finished_run(self, name: str, by) -> Job:
+        """The run called `name` in the runs folder, if `by` may rename or delete it; ValueError why not."""
         self.refresh()
         job = next((j for j in self._jobs.values() if j.name == name), None)
         if job is None:
@@ -220,21 +246,24 @@ class JobRunner:
             raise ValueError(f"there is no run named {name!r} (another session may have renamed or deleted it)")
         if job.path.resolve().parent != self.runs_dir or job.path.resolve().parent == inference.shipped_dir().resolve():
             raise ValueError(f"{name!r} is not one of your runs: shipped models are never renamed or deleted")
+        if not job.changeable_by(by):
+            raise ValueError(f"{name!r}: {NOT_YOURS}")
         if job.active:
             raise ValueError(
                 f"{name!r} is {job.status}: stop it, or wait until it ends, before renaming or deleting it"
             )
         return job
 
-    def rename_run(self, name: str, new: str) -> Path:
+    def rename_run(self, name: str, new: str, *, by) -> Path:
         """Give a finished run a new name: its checkpoint and its status file move together (the weights are
         not rewritten). The new name is made safe and unique as for a new run (my run -> my_run, my_run-2 if
-        taken). Returns the checkpoint's new path; ValueError for a shipped model, a queued or running job,
-        an empty name or one that is its name already."""
+        taken). Returns the checkpoint's new path; ValueError for a shipped model, another visitor's run
+        (`by`: the visitor's token, or owners.ANYONE), a queued or running job, an empty name or one that is
+        its name already."""
         if not str(new or "").replace("\x00", "").strip():
             raise ValueError("a new name is needed")
         with self._lock:
-            job = self._finished_run(name)
+            job = self._finished_run(name, by)
             if checkpoints.safe_name(str(new).strip()).lower() == job.name.lower():
                 raise ValueError(f"{job.name!r} is its name already")
             final = self.unique_name(new, job.config.arch)
@@ -255,11 +284,11 @@ class JobRunner:
             log.info("run %s renamed to %s", name, final)
             return new_ckpt
 
-    def delete_run(self, name: str) -> list[Path]:
+    def delete_run(self, name: str, *, by) -> list[Path]:
         """Delete a finished run: its checkpoint and its status file. Returns the files removed; ValueError
-        for a shipped model or a queued or running job."""
+        for a shipped model, another visitor's run (`by`, as for rename_run) or a queued or running job."""
         with self._lock:
-            job = self._finished_run(name)
+            job = self._finished_run(name, by)
             removed = []
             for path in (job.path, self._status_path(job.name)):
                 try:
@@ -319,7 +348,7 @@ class JobRunner:
         ending = [j for j in self.active() if not (self.backend.keeps_running and j.worker)]
         deadline = time.monotonic() + 10
         for job in ending:
-            self.stop(job.id, ANYONE)
+            self.stop(job.id, owners.ANYONE)
         for job in ending:
             job.wait(max(deadline - time.monotonic(), 0))
         self.backend.close()

@@ -4,15 +4,19 @@
 Each takes plain inputs (the job, its runs folder), writes the job's status file at each change of status,
 and ends the job itself; `execute` runs the one a job's kind asks for and never raises, so one job never
 ends the worker that the rest of its queue waits for.
+
+A job's message is shown to every visitor: it names the model and the folders in words, never a server path
+(`end` passes it through public.without_paths; the full error goes to the log).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import time
 
-from .. import checkpoints, data, inference, training
+from .. import checkpoints, data, drawings, inference, public, training
 from ..events import RunStatus
 from ..runs import EVALUATE, RunsFolder
 from .job import Job
@@ -24,8 +28,27 @@ EVAL_BATCH = 500
 
 
 def end(job: Job, folder: RunsFolder, status: RunStatus, message: str) -> None:
-    """Final status: recorded, written to its status file, and only then announced to waiters."""
-    job.finish(status, message, folder.write_status)
+    """Final status: recorded, written to its status file, and only then announced to waiters. The message
+    never holds a server path: the runs and data folders are named in words, any other path by its last part."""
+    job.finish(status, shown(message, folder, job), folder.write_status)
+
+
+def shown(message: str, folder: RunsFolder, job: Job) -> str:
+    """A message as visitors may read it: no absolute path of this server."""
+    return public.without_paths(message, {folder.path: "the runs folder", job.data_root: "the data folder"})
+
+
+def failure(exc: BaseException, folder: RunsFolder, job: Job) -> str:
+    """What went wrong, in one line a visitor may read: a disk fault in words (read-only, full), a drawings
+    database fault named as such, else the error's first line without paths. The whole goes to the log."""
+    if isinstance(exc, data.DataUnavailable):
+        return exc.public
+    if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, IsADirectoryError)):
+        return public.disk_problem(exc, folder=folder.path)
+    if isinstance(exc, (drawings.StoreError, sqlite3.Error)):
+        return f"the drawings database cannot be read ({shown(str(exc).splitlines()[0][:300], folder, job)})"
+    first = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return shown(f"{type(exc).__name__}: {first}" if first else type(exc).__name__, folder, job)
 
 
 def execute(job: Job, folder: RunsFolder, download: bool = True) -> None:
@@ -57,19 +80,24 @@ def train_job(job: Job, folder: RunsFolder, download: bool = True) -> None:
         )
         status, message = result.status, result.message
         if result.usable:
-            saved = result.save(job.path, name=job.name, extra={"job": job.id})
+            try:
+                saved = result.save(job.path, name=job.name, extra={"job": job.id})
+            except (OSError, RuntimeError) as exc:  # a read-only runs folder, a full disk (torch: RuntimeError)
+                log.exception("job %s: saving %s failed", job.name, job.path)
+                problem = public.disk_problem(exc, folder=folder.path)
+                return end(job, folder, RunStatus.FAILED, f"{message}; the model could not be saved: {problem}")
             job.set_saved(saved, result.test_accuracy)
-            message += f"; saved to {saved}"
+            message += f"; saved in the runs folder as {saved.name}"
         elif status == RunStatus.STOPPED:
             message += "; stopped before its first evaluation, so no model was saved"
         elif status == RunStatus.DIVERGED:
             message += "; the model was not saved"
     except data.DataUnavailable as exc:
-        status, message = RunStatus.FAILED, str(exc)
-    except (ValueError, OSError, RuntimeError) as exc:  # a bad setting, a full disk, out of memory
-        log.exception("job %s failed", job.name)
-        first = str(exc).splitlines()[0][:300] if str(exc) else ""
-        status, message = RunStatus.FAILED, f"{type(exc).__name__}: {first}"
+        log.warning("job %s: %s", job.name, exc)
+        status, message = RunStatus.FAILED, exc.public
+    except (ValueError, OSError, RuntimeError, drawings.StoreError, sqlite3.Error) as exc:  # a bad setting, a
+        log.exception("job %s failed", job.name)  # full disk, out of memory, a drawings database's fault
+        status, message = RunStatus.FAILED, failure(exc, folder, job)
     end(job, folder, status, message)
 
 
@@ -106,6 +134,8 @@ def measure_upload(job: Job, folder: RunsFolder) -> None:
         status, message = RunStatus.FINISHED, f"measured {acc:.2%} on the {n:,} test images{said}"
     except (data.DataUnavailable, checkpoints.CheckpointError, ValueError, OSError, RuntimeError) as exc:
         log.exception("measuring %s failed", job.name)
-        why = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        status, message = RunStatus.FAILED, f"could not measure it ({why}); its accuracy stays claimed"
+        status, message = (
+            RunStatus.FAILED,
+            f"could not measure it ({failure(exc, folder, job)}); its accuracy stays claimed",
+        )
     end(job, folder, status, message)
