@@ -66,9 +66,9 @@ def missing_data_help(dataset: str = "mnist") -> str:
     raw = shown_path(data.raw_dir(dataset), "the folder MNIST_DATA_DIR names")
     files = "\n".join(f"  - `{f}`" for f in data.RAW_FILES)
     return (
-        f"**{folder} is not on this machine.** Looked for it in `{raw}`. To provide it, either\n"
+        f"**{folder} is not on this machine.** Looked for it in {raw}. To provide it, either\n"
         f"- set the environment variable `MNIST_DATA_DIR` to a folder that holds `{folder}/raw/` and restart "
-        f"the app, or\n- place these four files (unzipped) in `{raw}`:\n{files}\n\n"
+        f"the app, or\n- place these four files (unzipped) in {raw}:\n{files}\n\n"
         "With an internet connection it is downloaded there automatically when a run starts; without one, "
         "the run fails with this message. Drawing and comparing the shipped models still work."
     )

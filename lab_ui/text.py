@@ -38,11 +38,12 @@ def name_md(name: object) -> str:
 
 
 def shown_path(path: str | os.PathLike, where: str) -> str:
-    """A server path for visitors: relative to the app's working folder when it is inside it (`data/MNIST/raw`),
-    else `where` (say, "the folder MNIST_DATA_DIR names"); the full path is logged for the terminal."""
+    """A server path for visitors, as Markdown: relative to the app's working folder when it is inside it
+    (`data/MNIST/raw`, in a code span), else `where` in words (say, "the folder MNIST_DATA_DIR names"); the
+    full path is logged for the terminal."""
     full = Path(path).resolve()
     try:
-        return str(full.relative_to(Path.cwd().resolve()))
+        return name_md(full.relative_to(Path.cwd().resolve()))
     except ValueError:
         log.info("%s: %s", where, full)
         return where

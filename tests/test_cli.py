@@ -421,7 +421,7 @@ def test_collection_list_export_import_and_a_bad_import(home, tmp_path):
     assert "no collections yet" in cli(home, "collection", "list").stdout
     store = DrawingStore(home / "runs")
     for d in (1, 1, 7):
-        store.add("mine", d, preprocess(np.asarray(digit_image(d))))
+        store.add("mine", d, preprocess(np.asarray(digit_image(d))), by=None)
     listed = cli(home, "collection", "list")
     assert listed.returncode == 0 and "mine: 3 drawings (0: 0, 1: 2" in listed.stdout and "7: 1" in listed.stdout
     out = tmp_path / "mine.zip"
@@ -449,7 +449,7 @@ def test_finetune_json_reports_before_and_after_and_saves_a_new_model(home, smal
     store = DrawingStore(home / "runs")
     for k in range(5):
         for d in range(10):
-            store.add("hand", d, preprocess(np.asarray(digit_image(d, width=14 + 3 * k))))
+            store.add("hand", d, preprocess(np.asarray(digit_image(d, width=14 + 3 * k))), by=None)
     proc = cli(
         home,
         "finetune",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from compare_helpers import ARCHS, make_model, use_models
-from helpers import open_page
+from helpers import open_page, unmarked
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import checkpoints, data, evaluation, inference, measure, uploads
@@ -72,7 +72,7 @@ def test_table_lists_every_model_with_its_checkpoint_figures(lab):
         assert row["Epochs"] == meta["history"]["epochs"][-1]["epoch"]
         assert 0 <= row["Real handwriting"] <= 1 and row["Latency (ms)"] > 0
     best = df.loc[df["Test accuracy"].idxmax(), "Model"]
-    assert any(c.value.startswith(f"Best test accuracy: **{best}**") for c in at.caption)
+    assert any(c.value.startswith(f"Best test accuracy: `{best}`") for c in at.caption)
     assert not at.warning and not at.error
 
 
@@ -140,7 +140,7 @@ def test_a_corrupt_upload_is_refused_with_a_message_and_the_page_keeps_working(l
     at.file_uploader(key="cmp_upload").set_value(("broken.pt", os.urandom(3000), "application/octet-stream")).run()
     assert not at.exception
     (error,) = at.error
-    assert error.value.startswith("Refused broken.pt:")
+    assert unmarked(error.value).startswith("Refused broken.pt:")
     assert ".upload-" not in error.value and "Traceback" not in error.value
     assert table(at).equals(before)
     runs = tmp_path / "runs"
@@ -151,7 +151,7 @@ def test_a_corrupt_upload_is_refused_with_a_message_and_the_page_keeps_working(l
     good = (lab / "softmax.pt").read_bytes()
     at.file_uploader(key="cmp_upload").set_value(("my upload.pt", good, "application/octet-stream")).run()
     assert not at.exception
-    assert any("added as run **my_upload**" in s.value for s in at.success)
+    assert any("added as run `my_upload`" in s.value for s in at.success)
     assert "my_upload" in list(table(at)["Model"])
     stored = checkpoints.read(runs / "my_upload.pt")  # the upload, its accuracy claimed until measured here
     claimed = checkpoints.read(lab / "softmax.pt")["metrics"]["test_accuracy"]
@@ -163,7 +163,7 @@ def test_a_corrupt_checkpoint_in_the_runs_folder_is_named_and_the_rest_listed(la
     runs.mkdir()
     (runs / "junk.pt").write_bytes(b"not a checkpoint at all")
     at = compare_page()
-    assert any(w.value.startswith("Not listed: junk.pt:") for w in at.warning)
+    assert any(unmarked(w.value).startswith("Not listed: junk.pt:") for w in at.warning)
     assert list(table(at)["Model"]) == list(ARCHS)
 
 

@@ -68,7 +68,7 @@ def test_a_failed_finetune_from_a_missing_checkpoint_names_no_path(runner, runs_
     rng = np.random.default_rng(0)
     for d in range(10):
         for _ in range(3):
-            store.add("mine", d, (rng.random((28, 28)) > 0.7).astype(np.float32))
+            store.add("mine", d, (rng.random((28, 28)) > 0.7).astype(np.float32), by=None)
     cfg = recipes.finetune(str(runs_dir / "blocker.pt"), "softmax", "mine", max_steps=2)
     job = runner.submit(cfg, name="ft", data_root=small_data_dir)
     assert job.wait(60) and job.status == RunStatus.FAILED
