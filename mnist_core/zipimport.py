@@ -1,10 +1,10 @@
 """Reading an import ZIP safely: the drawings of `[NAME/]DIGIT/FILE.png` entries, or StoreError saying why not.
 
 A ZIP's central directory may lie: many records with one name, or pointing at one compressed stream, each
-claiming a small size (Python's zipfile reads such a file as it claims). Nothing it claims is trusted: the
-directory is read here, and checked before anything is inflated: at most IMPORT_MAX_FILES entries, names
-of the expected form and each once, no two entries' local headers and data overlapping, everything inside
-the file, no ZIP64 (an import is too small to need it). Each entry is then inflated here (zlib, never the sizes the
+claiming a small size (Python's zipfile lists such a file as it claims, and would inflate it so). Nothing it
+claims is trusted: zipfile's listing is checked before anything is inflated: at most IMPORT_MAX_FILES
+entries, names of the expected form and each once, no two entries' local headers and data overlapping,
+everything inside the file. Each entry is then inflated here (zlib, never the sizes the
 directory states) with a hard cap on the bytes actually produced: an entry that inflates past the size its
 record claims is refused at that size plus one byte, and its checksum must match. The whole read is bounded
 in CPU time (time.thread_time) and wall time, and `progress(done, total)` is called between entries: if it
@@ -36,9 +36,6 @@ IMPORT_MAX_WALL_S = 90.0
 PROGRESS_EVERY_S = 0.1  # progress is reported at most this often (and at the start and the end)
 _ENTRY = re.compile(r"^(?:[^/]+/)?([0-9])/[\w.+-]{1,100}\.png$", re.IGNORECASE)
 _LOCAL, _LOCAL_SIZE = b"PK\x03\x04", 30
-_CENTRAL, _CENTRAL_SIZE = b"PK\x01\x02", 46
-_CENTRAL_FORMAT = "<4x2H4x3L3H8xL"  # after the signature: flags, method, CRC, sizes, name/extra/comment lengths, offset
-_END, _END_SIZE = b"PK\x05\x06", 22
 
 Progress = Callable[[int, int], object]
 
@@ -94,44 +91,30 @@ def read_import(
     return items
 
 
-def _end_record(content: bytes) -> tuple[int, int, int]:
-    """(entries, directory offset, directory end) from the end-of-central-directory record."""
-    pos = len(content)
-    while (pos := content.rfind(_END, max(0, len(content) - _END_SIZE - 0xFFFF), pos)) >= 0:
-        disk, disk_dir, here, entries, size, offset, comment = struct.unpack_from("<4H2LH", content, pos + 4)
-        if pos + _END_SIZE + comment == len(content):  # the real one, not those bytes inside a comment
-            if disk or disk_dir or here != entries or offset + size > pos:
-                break
-            if entries == 0xFFFF or offset == 0xFFFFFFFF:
-                raise StoreError("a ZIP64 file: an import is small enough for a plain ZIP")
-            return entries, offset, offset + size
-    raise StoreError("not a ZIP file (or a damaged one)")
-
-
 def check_directory(content: bytes) -> list[tuple[Entry, tuple[int, int]]]:
     """Each file entry and its compressed data's [start, end), after checking the whole central directory
-    without inflating anything: at most IMPORT_MAX_FILES records, names (each once), methods, claimed sizes,
-    and that no two entries (local header and data) overlap or reach into the directory. It stops at the
-    first fault: a directory of 20,000 lying records costs what its first two cost."""
-    count, start_dir, end_dir = _end_record(content)
-    if count > IMPORT_MAX_FILES:
-        raise StoreError(f"{count:,} files in the ZIP; at most {IMPORT_MAX_FILES:,}")
+    (as zipfile reads it, which trusts what each record claims) without inflating anything: at most
+    IMPORT_MAX_FILES records, names (each once), methods, claimed sizes, and that no two entries (local header
+    and data) overlap or reach past the file's end."""
+    try:
+        infos = zipfile.ZipFile(io.BytesIO(content)).infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        raise StoreError("not a ZIP file (or a damaged one)") from None
+    if len(infos) > IMPORT_MAX_FILES:
+        raise StoreError(f"{len(infos):,} files in the ZIP; at most {IMPORT_MAX_FILES:,}")
     names: set[str] = set()
     offsets: set[int] = set()
-    spans, out, claimed, pos = [], [], 0, start_dir
-    for _ in range(count):
-        if pos + _CENTRAL_SIZE > end_dir or content[pos : pos + 4] != _CENTRAL:
-            raise StoreError("not a ZIP file (or a damaged one)")
-        flags, method, crc, packed, size, n, m, k, offset = struct.unpack_from(_CENTRAL_FORMAT, content, pos + 4)
-        raw = content[pos + _CENTRAL_SIZE : pos + _CENTRAL_SIZE + n]
-        pos += _CENTRAL_SIZE + n + m + k
-        name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        entry = Entry(name, flags, method, crc, packed, size, offset)
+    spans, out, claimed = [], [], 0
+    for info in infos:
+        entry = Entry(
+            info.filename, info.flag_bits, info.compress_type, info.CRC, info.compress_size, info.file_size,
+            info.header_offset,
+        )  # fmt: skip
         _check_entry(entry, names, offsets)
-        claimed += size
-        span = _data_span(content, start_dir, entry)
-        spans.append((offset, span[1], name))
-        if not name.endswith("/"):
+        claimed += entry.size
+        span = _data_span(content, entry)
+        spans.append((entry.offset, span[1], entry.name))
+        if not entry.name.endswith("/"):
             out.append((entry, span))
     if claimed > IMPORT_MAX_INFLATED:
         raise StoreError(f"the ZIP would inflate to over {IMPORT_MAX_INFLATED // 2**20} MB")
@@ -164,15 +147,15 @@ def _check_entry(entry: Entry, names: set[str], offsets: set[int]) -> None:
         raise StoreError(f"{shown(name)!r} would inflate to over {ENTRY_MAX_BYTES // 2**20} MB")
 
 
-def _data_span(content: bytes, start_dir: int, entry: Entry) -> tuple[int, int]:
+def _data_span(content: bytes, entry: Entry) -> tuple[int, int]:
     """[start, end) of an entry's compressed data, read from its local header; StoreError if it lies outside
-    the file's data part."""
+    the file."""
     off = entry.offset
-    if off + _LOCAL_SIZE > start_dir or content[off : off + 4] != _LOCAL:
+    if off < 0 or off + _LOCAL_SIZE > len(content) or content[off : off + 4] != _LOCAL:
         raise StoreError(f"{shown(entry.name)!r} points outside the ZIP's data: a damaged or crafted file")
     name_len, extra_len = struct.unpack_from("<HH", content, off + 26)
     start = off + _LOCAL_SIZE + name_len + extra_len
-    if start + entry.packed > start_dir:
+    if start + entry.packed > len(content):
         raise StoreError(f"{shown(entry.name)!r} points outside the ZIP's data: a damaged or crafted file")
     return start, start + entry.packed
 
