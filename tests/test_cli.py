@@ -299,14 +299,6 @@ def test_a_label_of_200_in_the_operators_idx_files_is_a_clean_error(small_data_d
     assert code == 2 and err.startswith("error: ") and relative in err and "outside 0-9" in err
 
 
-@pytest.fixture
-def store_runs(tmp_path, monkeypatch) -> Path:
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    monkeypatch.setenv("MNIST_RUNS_DIR", str(runs))
-    return runs
-
-
 def assert_store_fault(code: int, out: str, err: str, *needles: str) -> None:
     """Exit code 1, one line that says what is wrong with the drawings database, no traceback."""
     assert code == 1 and err.startswith("error: ") and "Traceback" not in err + out, (code, out, err)
@@ -314,13 +306,13 @@ def assert_store_fault(code: int, out: str, err: str, *needles: str) -> None:
         assert needle in err, (needle, err)
 
 
-def test_a_malformed_drawings_database_is_a_clean_error_for_collection_and_finetune(store_runs, small_data_dir, capsys):
-    (store_runs / drawings.DB_NAME).write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)  # a damaged file
+def test_a_malformed_drawings_database_is_a_clean_error_for_collection_and_finetune(runs_dir, small_data_dir, capsys):
+    (runs_dir / drawings.DB_NAME).write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)  # a damaged file
     assert_store_fault(*run_main(capsys, "collection", "list"))
-    assert_store_fault(*run_main(capsys, "collection", "import", "mine", str(store_runs / "x.zip")))
+    assert_store_fault(*run_main(capsys, "collection", "import", "mine", str(runs_dir / "x.zip")))
     base = training.train(
         TrainConfig(arch="softmax", epochs=1, batch_size=100, max_steps=2, train_limit=200), data_root=small_data_dir
-    ).save(store_runs.parent / "base.pt")
+    ).save(runs_dir.parent / "base.pt")
     code, out, err = run_main(
         capsys,
         "finetune",
@@ -340,13 +332,13 @@ def test_a_malformed_drawings_database_is_a_clean_error_for_collection_and_finet
     "fault, said",
     [("attempt to write a readonly database", "is read-only"), ("database or disk is full", "the disk is full")],
 )
-def test_a_read_only_or_full_drawings_database_is_a_clean_error(store_runs, tmp_path, capsys, monkeypatch, fault, said):
+def test_a_read_only_or_full_drawings_database_is_a_clean_error(runs_dir, tmp_path, capsys, monkeypatch, fault, said):
     from mnist_core.drawings import DrawingStore
 
     def refused(*args, **kwargs):
         raise sqlite3.OperationalError(fault)
 
-    DrawingStore(store_runs).collections()  # a healthy database...
+    DrawingStore(runs_dir).collections()  # a healthy database...
     for method in ("collections", "import_zip", "export_zip"):
         monkeypatch.setattr(DrawingStore, method, refused)  # ...that cannot be written now
     assert_store_fault(*run_main(capsys, "collection", "list"), said)
