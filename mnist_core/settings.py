@@ -56,7 +56,7 @@ SETTINGS = (
         "MNIST_LAB_RUNS_PER_SESSION",
         str(DEFAULT_SESSION_RUNS),
         "a positive whole number",
-        "Runs one browser session may have queued or running at once.",
+        "Runs one visitor (a browser) may have queued or running at once.",
     ),
     Setting(
         "MNIST_UPLOADS_PER_VISITOR_MB",

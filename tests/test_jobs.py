@@ -409,9 +409,9 @@ def test_one_session_may_queue_only_its_share_of_runs(runner, small_data_dir, mo
     monkeypatch.setenv(jobs.LIMIT_ENV, "2")
     first = runner.submit(long_cnn(), name="mine-1", data_root=small_data_dir, owner="student-a")
     second = runner.submit(tiny(), name="mine-2", data_root=small_data_dir, owner="student-a")
-    with pytest.raises(ValueError, match=r"already has 2 runs queued or running.*2 at once.*stop one"):
+    with pytest.raises(ValueError, match=r"already have 2 runs queued or running.*2 at once.*stop one"):
         runner.submit(tiny(), name="mine-3", data_root=small_data_dir, owner="student-a")
-    with pytest.raises(ValueError, match="already has 2 runs"):
+    with pytest.raises(ValueError, match="already have 2 runs"):
         runner.submit_all(data_root=small_data_dir, owner="student-a")
     other = runner.submit(tiny(), name="theirs", data_root=small_data_dir, owner="student-b")
     assert [j.name for j in runner.jobs()].count("mine-3") == 0 and other.status in ("queued", "running")

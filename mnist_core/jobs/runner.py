@@ -88,8 +88,8 @@ class JobRunner:
         mine = sum(1 for j in self._jobs.values() if j.owner_key == key and j.active)
         if mine + more > limit:
             raise ValueError(
-                f"this session already has {mine} run{'s' * (mine != 1)} queued or running, and "
-                f"one session may have {limit} at once ({LIMIT_ENV}): stop one, or wait for one to end"
+                f"you already have {mine} run{'s' * (mine != 1)} queued or running, and "
+                f"one visitor may have {limit} at once ({LIMIT_ENV}): stop one, or wait for one to end"
             )
         cap = settings.runs_per_server()
         everyone = sum(1 for j in self._jobs.values() if j.active)
