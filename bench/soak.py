@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 from conftest import CHROMIUM_FLAGS, AppServer, digit_image, draw_strokes  # noqa: E402
-from helpers import APP_IDLE, open_draw, prediction  # noqa: E402
+from helpers import APP_IDLE, open_draw, prediction, wait_until  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from mnist_core import training  # noqa: E402
@@ -182,10 +182,9 @@ def act_import(v: SimpleNamespace, lab: Lab, steps: list) -> None:
     page.get_by_label("Into the collection", exact=True).press("Enter")  # the browser marks its rerun as running
     page.locator(APP_IDLE).wait_for()
     uploader.filter(has_text="ZIP file").locator("input[type=file]").set_input_files(str(lab.zip_path))
-    page.locator(APP_IDLE).wait_for()
-    if not uploader.filter(has_text="ZIP file").is_visible():  # another visitor's first collection redrew the page
-        expander.click()
-    go = page.get_by_role("button", name="Import", exact=True)
+    go, shown = page.get_by_role("button", name="Import", exact=True), uploader.filter(has_text="ZIP file").is_visible
+    # another visitor's first collection redraws the page with the expander closed: open it again
+    wait_until(lambda: go.is_visible() or (not shown() and expander.click()), lab.timeout, "Import", 0.5)
     done = page.get_by_text(re.compile(r"^Imported \d+ drawings"))
     steps.append(timed(page, "import", go.click, done, alert(page)))
     must_show(page, done, "import")
