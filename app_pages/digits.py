@@ -196,14 +196,18 @@ def finetune_results_ui(name: str) -> None:
     st.dataframe(rows, hide_index=True, column_config={k: pct for k in list(rows[0])[2:]})
 
 
+# The import's place comes first and never moves: what is drawn above a widget names it, so an expander
+# below a message or a list that changes (another visitor's first collection) would close on the next rerun.
+import_place = st.container()
 for key, show in (("dig_error", st.error), ("dig_done", st.success)):
     if message := st.session_state.pop(key, None):
         show(message)
 try:
     collections = {c.name: c for c in store.collections_info()}
+    with import_place:
+        import_ui(st.session_state.get("dig_collection") if collections else None)
     if not collections:
         st.info("No drawings kept yet: draw on the Draw page and press **Right, keep it** or pick the digit you meant.")
-        import_ui(None)
         st.stop()
     listed = list(collections)
     if st.session_state.get("dig_collection") not in listed:
@@ -214,7 +218,6 @@ try:
         "Collection", listed, key="dig_collection", format_func=lambda n: f"{n} ({collections[n].size:,})"
     )
     manage_ui(collections[name])
-    import_ui(name)
     counts = store.counts(name)
     finetune_ui(name)
     grid_ui(collections[name], counts)
