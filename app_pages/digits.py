@@ -32,13 +32,14 @@ def import_ui(current: str | None) -> None:
             # each progress update is a point where a closed tab, or a click on Cancel, stops the import
             st.button("Cancel", key="dig_import_cancel", help="stops the import: nothing of it is kept")
             bar = st.progress(0.0, "Reading the ZIP...")
+
+            def progress(done: int, total: int) -> None:
+                if not lab_ui.tab_open():  # Streamlit goes on running a closed tab's script: stop here
+                    raise drawings.StoreError("the page was closed")
+                bar.progress(done / max(total, 1), f"Reading {done:,} / {total:,}")
+
             try:
-                n = store.import_zip(
-                    name,
-                    upload.getvalue(),
-                    by=lab_ui.visitor_token(),
-                    progress=lambda done, total: bar.progress(done / max(total, 1), f"Reading {done:,} / {total:,}"),
-                )
+                n = store.import_zip(name, upload.getvalue(), by=lab_ui.visitor_token(), progress=progress)
                 bar.empty()
                 st.success(f"Imported {n} drawings into {lab_ui.name_md(name.strip())}.")
             except (drawings.StoreError, OSError) as exc:

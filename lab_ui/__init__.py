@@ -26,11 +26,17 @@ from lab_ui.runs import (
     stop_ui,
 )
 from lab_ui.text import name_md, plain, problem, shown_path
-from lab_ui.visitors import acting_as, is_operator, may_change, operator_ui, owner_label, visitor_token
+from lab_ui.visitors import (
+    acting_as,
+    may_change,
+    operator_ui,
+    owner_label,
+    tab_open,
+    visitor_token,
+)
 
 __all__ = [
     "acting_as",
-    "is_operator",
     "may_change",
     "operator_ui",
     "owner_label",
@@ -66,4 +72,5 @@ __all__ = [
     "smooth",
     "startup",
     "stop_ui",
+    "tab_open",
 ]
