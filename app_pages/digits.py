@@ -26,16 +26,17 @@ except (drawings.StoreError, OSError) as exc:
 
 def import_ui(current: str | None) -> None:
     with st.expander("Import a collection (a ZIP exported here, or PNGs in folders 0/ ... 9/)"):
-        name = st.text_input("Into the collection", current or drawings.DEFAULT_COLLECTION, key="dig_import_name")
+        # its first value only: a default that followed the page (another visitor's collection appearing) would
+        # reset what the visitor typed
+        st.session_state.setdefault("dig_import_name", current or drawings.DEFAULT_COLLECTION)
+        name = st.text_input("Into the collection", key="dig_import_name")
         upload = st.file_uploader("ZIP file", type=["zip"], key="dig_import")
         if upload and st.button("Import", key="dig_import_go"):
             # each progress update is a point where a closed tab, or a click on Cancel, stops the import
             st.button("Cancel", key="dig_import_cancel", help="stops the import: nothing of it is kept")
             bar = st.progress(0.0, "Reading the ZIP...")
 
-            def progress(done: int, total: int) -> None:
-                if not lab_ui.tab_open():  # Streamlit goes on running a closed tab's script: stop here
-                    raise drawings.StoreError("the page was closed")
+            def progress(done: int, total: int) -> None:  # Streamlit stops the script here for a closed tab
                 bar.progress(done / max(total, 1), f"Reading {done:,} / {total:,}")
 
             try:

@@ -183,8 +183,16 @@ def act_import(v: SimpleNamespace, lab: Lab, steps: list) -> None:
     page.locator(APP_IDLE).wait_for()
     uploader.filter(has_text="ZIP file").locator("input[type=file]").set_input_files(str(lab.zip_path))
     go, shown = page.get_by_role("button", name="Import", exact=True), uploader.filter(has_text="ZIP file").is_visible
-    # another visitor's first collection redraws the page with the expander closed: open it again
-    wait_until(lambda: go.is_visible() or (not shown() and expander.click()), lab.timeout, "Import", 0.5)
+    chosen = uploader.get_by_text(lab.zip_path.name)
+
+    def ready() -> bool:  # the file set while a rerun was on its way may be dropped: set it again
+        if go.is_visible():
+            return True
+        if shown() and not chosen.count():
+            uploader.filter(has_text="ZIP file").locator("input[type=file]").set_input_files(str(lab.zip_path))
+        return False
+
+    wait_until(ready, lab.timeout, "Import", 0.5)
     done = page.get_by_text(re.compile(r"^Imported \d+ drawings"))
     steps.append(timed(page, "import", go.click, done, alert(page)))
     must_show(page, done, "import")

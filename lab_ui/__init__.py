@@ -31,7 +31,6 @@ from lab_ui.visitors import (
     may_change,
     operator_ui,
     owner_label,
-    tab_open,
     visitor_token,
 )
 
@@ -72,5 +71,4 @@ __all__ = [
     "smooth",
     "startup",
     "stop_ui",
-    "tab_open",
 ]

@@ -97,16 +97,3 @@ def operator_ui() -> None:
                 st.error("That is not the operator's key.")
             else:
                 st.rerun()
-
-
-def tab_open() -> bool:
-    """Whether this session's browser tab is still connected. Streamlit keeps running a script whose tab was
-    closed (the session waits a while for a reconnect), so a long task asks this between its steps and
-    stops when the visitor has gone. True where it cannot tell (a test's AppTest, a bare script run)."""
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx(suppress_warning=True)
-    if ctx is None or not Runtime.exists():
-        return True
-    return Runtime.instance().is_active_session(ctx.session_id)

@@ -7,7 +7,12 @@ data set; the collection already holds four drawings of each digit, and the one 
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +116,45 @@ def test_stored_names_show_as_typed_never_as_links_or_formatting(browser, server
             assert not main.locator("strong, em").filter(has_text="dunder").count()
     finally:
         context.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def slow_zip(n: int = 3000, side: int = 600) -> bytes:
+    """A valid import that takes the server many seconds: n large PNGs of a drawn 7, each made an input."""
+    png = io.BytesIO()
+    digit_image(7, size=side, width=side // 12, mode="L", ink=255, paper=0).save(png, "PNG")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for k in range(n):
+            z.writestr(f"7/{k:05d}.png", png.getvalue())
+    return buf.getvalue()
+
+
+def test_closing_the_tab_stops_an_import_and_keeps_nothing_of_it(browser, server, tmp_path):
+    """The import reports its progress between entries: each report is where Streamlit stops the script of a
+    tab that was closed (or of a page whose Cancel was pressed), so the server does not read on for nobody."""
+    server, store = server
+    (tmp_path / "slow.zip").write_bytes(slow_zip())
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{server.url}/Digits")
+    page.wait_for_selector(APP_IDLE, timeout=120_000)
+    page.get_by_text("Import a collection").click()
+    page.get_by_label("Into the collection").fill("slow")
+    page.get_by_label("Into the collection").press("Enter")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(tmp_path / "slow.zip"))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text(re.compile(r"^Reading")).wait_for(timeout=60_000)
+    time.sleep(1)  # well into it
+    context.close()  # the visitor leaves while the server reads the ZIP
+    time.sleep(2)  # the next progress report meets the closed tab
+    before, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+    time.sleep(3)
+    busy = (cpu_seconds(server.proc.pid) - before) / (time.monotonic() - t0)
+    assert busy < 0.3, f"the server still works on the closed tab's import: {busy:.0%} of a core"
+    assert "slow" not in store.collections()  # and nothing of it was kept
