@@ -135,9 +135,10 @@ def slow_zip(n: int = 3000, side: int = 600) -> bytes:
     return buf.getvalue()
 
 
-def test_closing_the_tab_stops_an_import_and_keeps_nothing_of_it(browser, server, tmp_path):
+@pytest.mark.parametrize("leave", ["close the tab", "Cancel"])
+def test_closing_the_tab_or_cancel_stops_an_import_and_keeps_nothing_of_it(browser, server, tmp_path, leave):
     """The import reports its progress between entries: each report is where Streamlit stops the script of a
-    tab that was closed (or of a page whose Cancel was pressed), so the server does not read on for nobody."""
+    tab that was closed, or of a page whose Cancel was pressed, so the server does not read on for nobody."""
     server, store = server
     (tmp_path / "slow.zip").write_bytes(slow_zip())
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -151,10 +152,15 @@ def test_closing_the_tab_stops_an_import_and_keeps_nothing_of_it(browser, server
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text(re.compile(r"^Reading")).wait_for(timeout=60_000)
     time.sleep(1)  # well into it
-    context.close()  # the visitor leaves while the server reads the ZIP
+    if leave == "Cancel":
+        page.get_by_role("button", name="Cancel").click()
+        page.wait_for_selector(APP_IDLE, timeout=60_000)
+    else:
+        context.close()  # the visitor leaves while the server reads the ZIP
     time.sleep(2)  # the next progress report meets the closed tab
     before, t0 = cpu_seconds(server.proc.pid), time.monotonic()
     time.sleep(3)
     busy = (cpu_seconds(server.proc.pid) - before) / (time.monotonic() - t0)
     assert busy < 0.3, f"the server still works on the closed tab's import: {busy:.0%} of a core"
     assert "slow" not in store.collections()  # and nothing of it was kept
+    context.close()
