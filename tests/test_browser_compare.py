@@ -92,11 +92,17 @@ def page_with_a_run(browser, app_server, small_data_dir, tmp_path):
             "MNIST_RUNS_DIR": str(runs),
             "MNIST_DATA_DIR": str(small_data_dir),
             "MNIST_CACHE_DIR": str(tmp_path / "cache"),
+            "MNIST_LAB_OPERATOR_KEY": "sesame",
         }
     )
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
-    page.goto(f"{server.url}/Compare")
+    page.goto(server.url)  # a run of no visitor's (a bare checkpoint) is the operator's to change: sign in
+    page.get_by_text("Lab operator").click()
+    page.get_by_label("Operator key").fill("sesame")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("You are the lab's operator").wait_for(timeout=60_000)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Compare").click()  # in the app: one session
     yield page, models, runs
     context.close()
 
