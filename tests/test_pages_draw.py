@@ -375,3 +375,11 @@ def test_after_clear_the_page_shows_its_prompt_not_a_flat_image_message(untraine
     shown = texts(at.info)
     assert "Draw a digit (0-9)" in shown and images.FLAT_MESSAGE not in shown, shown
     assert "Prediction" not in metrics(at) and not at.tabs
+
+
+def test_the_saliency_tabs_link_to_inside_has_a_label_that_fits_beside_the_heat_map(untrained):
+    at = open_tab(upload(draw_page(), "four.png", encode(digit_image(4))), "Saliency")
+    (link,) = [e for e in at.get("page_link") if "Inside" in e.proto.label]
+    # a link's label is one line, cut where it meets the edge: a phone's screen (390 px) holds about 36
+    assert len(link.proto.label) <= 36, link.proto.label
+    assert "Integrated Gradients" in texts(at.markdown)  # what the longer label said, in the text above it
