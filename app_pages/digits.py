@@ -104,12 +104,14 @@ def manage_ui(info) -> None:
 
 
 def grid_ui(info, counts: dict[int, int]) -> None:
-    st.markdown(
-        "  \n".join(
-            f"**{d}** · {n} drawing(s)" + ("" if n >= 3 else " · fewer than 3: draw more to fine-tune on it")
-            for d, n in counts.items()
-        )
-    )
+    lines = [
+        f"**{d}** · {n} drawing(s)" + ("" if n >= 3 else " · fewer than 3: draw more to fine-tune on it")
+        for d, n in counts.items()
+        if n
+    ]
+    if missing := [str(d) for d, n in counts.items() if not n]:
+        lines.append(f"Not drawn yet: {', '.join(missing)}")
+    st.markdown("  \n".join(lines))
     shown = [d for d, n in counts.items() if n]
     if not shown:
         return

@@ -101,15 +101,11 @@ def saliency_ui(memo: dict, model: str, x28, top: int) -> None:
     right.markdown(
         f"Which input pixels pushed **{model}** towards **{top}**: the size of the gradient of that "
         "class's score with respect to each pixel, scaled to the largest. Bright yellow: a small change "
-        "there would move the score most. Grey: the digit itself."
+        "there would move the score most. Grey: the digit itself. The Inside page shows every layer's "
+        "view of this drawing, and asks why in more ways (Integrated Gradients, Grad-CAM)."
     )
-    with right:
-        lab_ui.page_link(
-            "app_pages/inside.py",
-            label="Inside: every layer's view of this drawing, and more ways to "
-            "ask why (Integrated Gradients, Grad-CAM)",
-            icon="🔬",
-        )
+    with right:  # (a short label: a link is one line, cut at the screen's edge)
+        lab_ui.page_link("app_pages/inside.py", label="Inside: more ways to ask why", icon="🔬")
 
 
 st.html(canvas.PAGE_STYLE, unsafe_allow_javascript=True)

@@ -14,16 +14,16 @@ st.markdown(
 
 st.subheader("Status")
 col_data, col_device, col_models = st.columns(3)
-where = lab_ui.shown_path(data.raw_dir("mnist"), "the folder MNIST_DATA_DIR names")
+# a third of the page: plain words that wrap at spaces (a code span or a URL would break mid-word)
+where = lab_ui.shown_path(data.raw_dir("mnist"), "the folder MNIST_DATA_DIR names", code=False)
 if data.is_available("mnist"):
     col_data.metric("Dataset", "MNIST found")
     col_data.caption(f"in {where}")
 else:
-    mirror = data.DATASETS["mnist"][0].mirrors[0]
     col_data.metric("Dataset", "not found")
     col_data.caption(
-        f"Downloaded to {where} from {mirror} when a run starts "
-        "(needs internet); or set `MNIST_DATA_DIR`. See Train for details."
+        f"Downloaded into {where} from the PyTorch project's mirror when a run starts (needs internet), "
+        f"or set {lab_ui.plain('MNIST_DATA_DIR')} to a folder that holds it. See Train for details."
     )
 col_device.metric("Device", devices.describe_device())
 col_device.caption("where training runs; predictions run on the CPU")

@@ -31,24 +31,26 @@ if st.session_state.get("inside_model") not in names:
 
 
 def input_ui(drawing: dict | None):
-    """(x28 or None, a sentence saying what it is)."""
-    sources = (["Your drawing"] if drawing else []) + ["An MNIST test digit"]
-    source = st.radio("Input", sources, horizontal=True, key="inside_source")
-    if source == "Your drawing":
-        return drawing["x28"], "your last drawing on the Draw page"
+    """(x28 or None, a sentence saying what it is). A choice of input only where there are two."""
     digits = inside_views.mnist_test_set()
-    if digits is None:
+    if digits is None and drawing is None:
         st.info(
             "Draw a digit on the Draw page first: its input shows here. (No MNIST test set on this machine "
             f"either: looked in {lab_ui.shown_path(data.raw_dir('mnist'), 'the folder MNIST_DATA_DIR names')}.)"
         )
         lab_ui.page_link("app_pages/draw.py", label="Draw a digit", icon="✍️")
         return None, ""
+    if digits is None or (
+        drawing is not None
+        and st.radio("Input", ["Your drawing", "An MNIST test digit"], horizontal=True, key="inside_source")
+        == "Your drawing"
+    ):
+        return drawing["x28"], "your last drawing on the Draw page"
     x, y = digits
-    c1, c2 = st.columns(2)
-    cls = c1.selectbox("Digit", ["any", *range(10)], key="inside_class")
+    cls = st.selectbox("Digit", ["any", *range(10)], key="inside_class")
     pool = np.flatnonzero(y == cls) if cls != "any" else np.arange(len(y))
-    if c2.button("Another one", width="stretch") or st.session_state.get("inside_index") not in set(pool):
+    # the input column's own width (a column within it would cut the label short)
+    if st.button("Another digit", width="stretch") or st.session_state.get("inside_index") not in set(pool):
         st.session_state["inside_index"] = int(np.random.default_rng().choice(pool))
     i = st.session_state["inside_index"]
     return x[i].astype(np.float32) / 255.0, f"MNIST test digit #{i}, labelled {y[i]}"

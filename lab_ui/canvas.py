@@ -117,7 +117,8 @@ def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
         if editing():
             st.caption("Reading the edited drawing…")
             return None, None, 0
-        png = canvas.image_bytes  # the canvas as PNG; None before the first stroke
+        # a canvas without strokes (before the first, or cleared) is no drawing yet, not a flat image
+        png = canvas.image_bytes if strokes else None
         # ink no bigger than 1.5 brush widths is one click of the pen: a dot, not a digit
         return (hashlib.blake2b(png, digest_size=16).hexdigest(), png, int(1.5 * brush)) if png else (None, None, 0)
     upload = st.file_uploader(

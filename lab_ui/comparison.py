@@ -12,7 +12,11 @@ import streamlit as st
 from lab_ui.text import name_md, plain, problem
 from mnist_core import checkpoints, compare, data, evaluation, inference, measure
 
-N, P, T = st.column_config.NumberColumn, "percent", st.column_config.TextColumn
+N, T = st.column_config.NumberColumn, st.column_config.TextColumn
+# Accuracies are shown by the table's Styler with two decimals each (a column's "percent" format drops
+# trailing zeros: "99.3%" beside "92.11%"); their columns have no format of their own, which would win.
+PERCENT = "{:.2%}"
+ACCURACIES = ("test_accuracy", "drawings_accuracy", "drawn_accuracy", "redrawn_accuracy")  # measured here
 DASH = "—: see the notes under the table for why a cell is empty."
 COLUMNS = {  # row key -> (table header, column config); widths keep each view within a 1400 px window
     "name": (
@@ -27,7 +31,6 @@ COLUMNS = {  # row key -> (table header, column config); widths keep each view w
     "test_accuracy": (
         "Test accuracy",
         N(
-            format=P,
             width=100,
             help="On the full test set, measured here or at the "
             "end of training: the network's own reading of each image. The Draw page "
@@ -35,11 +38,10 @@ COLUMNS = {  # row key -> (table header, column config); widths keep each view w
             f"drawn input (as the next two columns do). {DASH}",
         ),
     ),
-    "drawings_accuracy": ("Your drawings", N(format=P, width=100)),  # its help names the collection
+    "drawings_accuracy": ("Your drawings", N(width=100)),  # its help names the collection
     "drawn_accuracy": (
         "Real handwriting",
         N(
-            format=P,
             width=115,
             help="UNIPEN's benchmark writers (3,469 "
             "pen-drawn digits by 44 writers from Spain, Germany, the UK, Belgium and Canada, never trained on), their "
@@ -49,7 +51,6 @@ COLUMNS = {  # row key -> (table header, column config); widths keep each view w
     "redrawn_accuracy": (
         "MNIST re-drawn",
         N(
-            format=P,
             width=110,
             help=f"{measure.DRAWN_N} MNIST test digits "
             f"re-rendered as canvas drawings (seed 0): MNIST's own writers, so it cannot see other hands. {DASH}",
@@ -58,7 +59,6 @@ COLUMNS = {  # row key -> (table header, column config); widths keep each view w
     "claimed_accuracy": (
         "Claimed, not measured",
         N(
-            format=P,
             width=125,
             help="What an uploaded file says of "
             "itself, until it is measured on the test set here (never taken as its accuracy, never highlighted)",
@@ -105,7 +105,6 @@ COLUMNS = {  # row key -> (table header, column config); widths keep each view w
     "tutorial_mnist": (
         "Tutorial (MNIST)",
         N(
-            format=P,
             width=115,
             help="The architecture's tutorial's own MNIST "
             "test accuracy, only where it reported one. —: it reported another dataset or measure, or nothing "
@@ -173,17 +172,17 @@ def table_ui(rows: list[dict]) -> None:
     top = compare.best(rows)
     bold = "font-weight: bold"  # no colour of its own: readable in both themes
     best_row = "background-color: #dcfce7; color: #14532d"  # its own text colour: readable in the dark theme too
-    shade = lambda row: [best_row if top and row["Model"] == top["name"] else ""] * len(row)
+    measured = [head[k] for k in ACCURACIES if k in head]
+    percents = [*measured, *(head[k] for k in ("claimed_accuracy", "tutorial_mnist") if k in head)]
+    styler = df.style.format(na_rep="—").format(PERCENT, subset=percents, na_rep="—")
+    if top:  # the best model's accuracies, not its other cells (its latency may well be the slowest)
+        styler = styler.map(lambda _: best_row, subset=pd.IndexSlice[df.index[df["Model"] == top["name"]], measured])
     best_of = [head[k] for k in ("test_accuracy", "drawings_accuracy", "drawn_accuracy") if k in head]
-    styler = (
-        df.style.apply(shade, axis=1)
-        .format(na_rep="—")
-        .highlight_max(subset=best_of, props=bold)
-        .highlight_min(subset=["Latency (ms)"], props=bold)
-    )  # never the training time: recipes differ
+    styler = styler.highlight_max(subset=best_of, props=bold).highlight_min(subset=["Latency (ms)"], props=bold)
+    # (never the training time: recipes differ)
     config = {h: COLUMNS[k][1] for k, h in head.items()}
     if "drawings_accuracy" in head:
-        config[head["drawings_accuracy"]] = N(format=P, width=100, help=drawings_help)
+        config[head["drawings_accuracy"]] = N(width=100, help=drawings_help)
     view = st.radio(
         "Columns",
         list(VIEWS),
@@ -224,20 +223,23 @@ def curves_ui(picked: list[dict], colors: dict) -> None:
 
 
 def evaluations_ui(picked: list[dict]) -> dict:
-    """Evaluations of the picked models (cached per checkpoint); messages where impossible."""
-    evs = {}
+    """Evaluations of the picked models (cached per checkpoint); messages where impossible (one for
+    all the models that lack the same data, not one box each saying the same)."""
+    evs, unavailable = {}, {}
     with st.spinner("Evaluating on the test set (once per checkpoint)..."):
         for r in picked:
             try:
                 entry = inference.ModelEntry(r["name"], Path(r["path"]), r["source"])
                 evs[r["name"]] = evaluation.on_test_set(entry, r.get("dataset") or "mnist")
             except data.DataUnavailable as exc:
-                st.info(
-                    f"{name_md(r['name'])}: no confusion matrix or mistakes: {plain(exc.public)}. "
-                    "The table still shows what its checkpoint records."
-                )
+                unavailable.setdefault(exc.public, []).append(name_md(r["name"]))
             except (checkpoints.CheckpointError, OSError) as exc:
                 st.warning(f"{name_md(r['name'])}: could not be evaluated: {problem(exc)}")
+    for why, names in unavailable.items():
+        st.info(
+            f"{', '.join(names)}: no confusion matrix or mistakes: {plain(why)}. The table still shows what "
+            f"{'its checkpoint records' if len(names) == 1 else 'their checkpoints record'}."
+        )
     return evs
 
 

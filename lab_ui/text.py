@@ -37,13 +37,15 @@ def name_md(name: object) -> str:
     return f"`{text}`" if text.strip() else "`?`"
 
 
-def shown_path(path: str | os.PathLike, where: str) -> str:
+def shown_path(path: str | os.PathLike, where: str, code: bool = True) -> str:
     """A server path for visitors, as Markdown: relative to the app's working folder when it is inside it
-    (`data/MNIST/raw`, in a code span), else `where` in words (say, "the folder MNIST_DATA_DIR names"); the
+    (`data/MNIST/raw`, in a code span; code=False: as plain text, for a narrow column, where a code span
+    breaks in the middle of a word), else `where` in words (say, "the folder MNIST_DATA_DIR names"); the
     full path is logged for the terminal."""
     full = Path(path).resolve()
     try:
-        return name_md(full.relative_to(Path.cwd().resolve()))
+        relative = full.relative_to(Path.cwd().resolve())
+        return name_md(relative) if code else plain(relative.as_posix())
     except ValueError:
         log.info("%s: %s", where, full)
         return where

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -187,9 +188,27 @@ def test_without_the_test_set_the_table_still_shows(lab, tmp_path, monkeypatch):
     df = table(at)
     assert list(df["Model"]) == list(ARCHS) and df["MNIST re-drawn"].isna().all()  # UNIPEN ships with the app
     assert len(at.tabs) == 3  # curves come from the checkpoints
-    notes = [i.value for i in at.info]
-    assert len(notes) == len(ARCHS) and all("no confusion matrix" in n and "not available" in n for n in notes)
+    (note,) = [i.value for i in at.info]  # one message for the models that all lack the same data
+    assert "no confusion matrix" in note and "not available" in note and "their checkpoints" in note
+    assert all(f"`{a}`" in note for a in ARCHS)
     assert not at.image
+
+
+def test_accuracies_have_two_decimals_and_only_the_best_models_accuracies_are_shaded(lab):
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    at = compare_page()
+    (d,) = at.dataframe
+    df, config = table(at), json.loads(d.proto.columns)
+    text = convert_arrow_bytes_to_pandas_df(d.proto.arrow_data.styler.display_values)  # the cells as shown
+    for col in ("Test accuracy", "Real handwriting", "MNIST re-drawn", "Tutorial (MNIST)"):
+        assert not config[col].get("type_config", {}).get("format"), config[col]  # (it would win over the text)
+        assert all(re.fullmatch(r"\d{1,3}\.\d\d%|—", t) for t in text[col]), list(text[col])
+    best = int(df["Test accuracy"].idxmax())
+    rules = [r.split("{") for r in d.proto.arrow_data.styler.styles.split("}") if "background-color" in r]
+    shaded = {cell for selectors, _ in rules for cell in re.findall(r"row(\d+)_col(\d+)", selectors)}
+    accuracies = ("Test accuracy", "Real handwriting", "MNIST re-drawn")
+    assert shaded == {(str(best), str(df.columns.get_loc(c))) for c in accuracies}  # not its latency
 
 
 def test_with_no_models_the_page_says_how_to_get_one(tmp_path, monkeypatch):

@@ -60,6 +60,14 @@ def test_the_collection_shows_by_digit_and_an_entry_can_be_deleted(store):
     assert "**1** · 2 drawing(s)" in markdowns(at)
 
 
+def test_only_drawn_digits_get_a_line_and_the_missing_ones_share_one(store):
+    text = markdowns(page())
+    assert "**1** · 3 drawing(s)" in text and "**4** · 1 drawing(s) · fewer than 3" in text
+    assert "0 drawing(s)" not in text and "**0**" not in text
+    assert text.count("fewer than 3") == 1  # the 4s only: the 1s have three
+    assert "Not drawn yet: 0, 2, 3, 5, 6, 7, 8, 9" in text
+
+
 def test_rename_then_delete_with_a_confirmation(store):
     at = page()
     at.text_input(key="dig_rename_mine").set_value("class 4b")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from compare_helpers import make_model
+from conftest import make_mnist_dir
 from helpers import open_page
 
 from mnist_core import data
@@ -84,3 +85,20 @@ def test_every_page_works_without_dataset_or_internet(offline, tmp_path, small_m
 def test_every_page_is_found():
     """The parametrization above really covers the pages (the home page, Train and Compare at least)."""
     assert {"app.py", "app_pages/home.py", "app_pages/train.py", "app_pages/compare.py"} <= set(PAGES)
+
+
+@pytest.mark.parametrize("found", [False, True], ids=["not-found", "found"])
+def test_the_dataset_location_is_a_caption_that_wraps_at_spaces(tmp_path, monkeypatch, runs_dir, found):
+    """The status column is a third of the page: a code span or a URL in it breaks in the middle of a word."""
+    from helpers import unmarked
+
+    monkeypatch.chdir(tmp_path)  # the lab's folder: the data folder is named relative to it
+    if found:
+        make_mnist_dir(tmp_path / "data", n_train=60, n_test=30)
+    monkeypatch.delenv("MNIST_DATA_DIR", raising=False)  # the default: data/ in the lab's folder
+    at = open_page("app.py")
+    (status,) = [c for c in at.columns if any(m.label == "Dataset" for m in c.metric)]
+    (caption,) = [unmarked(c.value) for c in status.caption]
+    assert "data/MNIST/raw" in caption and status.metric[0].value == ("MNIST found" if found else "not found")
+    assert "`" not in caption and "http" not in caption, caption
+    assert max(len(word) for word in caption.split()) <= 20, caption

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 import streamlit as st
 from conftest import digit_image
@@ -101,7 +102,7 @@ def test_an_mnist_test_digit_by_class_through_every_view_of_every_model(models, 
     y = data.load("mnist", train=False, download=False).labels
     for _ in range(2):
         assert y[at.session_state["inside_index"]] == 7
-        at.button[0].click().run()  # "Another one": still a 7
+        at.button[0].click().run()  # "Another digit": still a 7
         assert not at.exception, at.exception
 
 
@@ -127,7 +128,7 @@ def test_the_draw_pages_drawing_is_the_input_and_each_view_is_computed_once(mode
         at.session_state[f"inside_open_{key}"] = True
     at.run()
     assert not at.exception, at.exception
-    assert at.radio(key="inside_source").value == "Your drawing"
+    assert not at.radio  # (no MNIST test set here: the drawing is the input, with no choice to make)
     first = dict(counts)
     assert first == {"activations": 1, "attribution": 3}
     at.run()  # a rerun for the same drawing and model computes nothing again
@@ -149,3 +150,28 @@ def test_the_train_page_shows_the_picked_architectures_layers_when_asked(models)
     assert not at.exception, at.exception
     tables = [d.value for d in at.dataframe if "Output shape" in d.value]
     assert "1 x 16 x 4 x 4" in list(tables[0]["Output shape"])  # LeNet's conv block, as the tutorial prints it
+
+
+def test_without_mnist_there_is_no_one_option_choice_of_input(models):
+    at = page()
+    assert not [r for r in at.radio if "An MNIST test digit" in r.options]  # nothing to choose between
+    assert "No MNIST test set" in texts(at.info)
+    x28 = np.asarray(digit_image(3).convert("L").resize((28, 28)), np.float32) / 255
+    at.session_state["inside_drawing"] = {"x28": x28, "model": "cnn"}  # as the Draw page leaves it
+    at.run()
+    assert not at.exception, at.exception
+    assert not [r for r in at.radio if "An MNIST test digit" in r.options]
+    assert "cnn reads" in [m.label for m in at.metric]  # the drawing is the input, without a choice to make
+
+
+def test_another_digit_has_the_input_columns_width_for_its_label(models, monkeypatch, small_data_dir):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
+    at = page()
+    (button,) = [b for b in at.button if b.label.startswith("Another")]
+    # in the input column (a quarter of the page) itself, not in a column within it: its label is not cut
+    assert len([c for c in at.columns if any(b.label == button.label for b in c.button)]) == 1
+    assert len(button.label) <= 16, button.label
+    at.session_state["inside_drawing"] = {"x28": np.zeros((28, 28), np.float32), "model": "cnn"}
+    at.run()  # a drawing and a test set: a choice between them, the drawing first
+    assert at.radio(key="inside_source").options == ["Your drawing", "An MNIST test digit"]
+    assert at.radio(key="inside_source").value == "Your drawing"
