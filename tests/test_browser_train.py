@@ -250,7 +250,7 @@ def test_two_sessions_start_at_once_and_each_sees_its_own_run(browser, lab):
             meta = checkpoints.read(runs / f"{name}.pt")
             assert meta["config"]["epochs"] == epochs
             text = page.get_by_text("Finished: test accuracy").inner_text()
-            assert f"{name}.pt" in text and f"{meta['metrics']['test_accuracy']:.2%}" in text
+            assert f"Saved as {name} in the runs folder" in text and f"{meta['metrics']['test_accuracy']:.2%}" in text
             points_become(page, EPOCH_POINTS, epochs)
             points_become(page, LOSS_POINTS, len(meta["history"]["steps"]))
             run_box = page.locator("[data-testid='stSelectbox']").filter(has_text="Run")

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 from compare_helpers import make_model, use_models
+from helpers import unmarked
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -241,7 +242,7 @@ def test_every_page_opens_with_the_hostile_files_in_the_runs_folder(lab, bomb, s
     files = hostile_runs_folder(lab, bomb)
     at = page(script)
     assert not at.exception, at.exception
-    warnings = [w.value for w in at.warning]
+    warnings = [unmarked(w.value) for w in at.warning]
     if script in ("app_pages/train.py", "app_pages/compare.py"):
         for p in files.values():
             assert any(w.startswith(f"Not listed: {p.name}: unreadable: ") for w in warnings), (p.name, warnings)
@@ -304,7 +305,7 @@ def test_without_the_test_set_an_upload_stays_claimed(lab, tmp_path, monkeypatch
     (df,) = [d.value for d in at.dataframe]
     liar_row = df[df["Model"] == "liar"].iloc[0]
     assert np.isnan(liar_row["Test accuracy"]) and liar_row["Claimed, not measured"] == 1.0
-    assert any("Best test accuracy: **softmax**" in c.value for c in at.caption)
+    assert any("Best test accuracy: `softmax`" in c.value for c in at.caption)
 
 
 # --- 4. unique names through the runner, limits on uploads ----------------------------------------
@@ -335,7 +336,7 @@ def test_an_upload_named_like_a_running_job_gets_another_name(lab, trained, smal
         assert saved.name == "victim-2.pt"
         at = page("app_pages/compare.py")
         at.file_uploader(key="cmp_upload").set_value(("victim.pt", upload, "application/octet-stream")).run()
-        assert any("added as run **victim-3**" in s.value for s in at.success)
+        assert any("added as run `victim-3`" in s.value for s in at.success)
     finally:
         gate.set()
     assert victim.wait(60) and victim.status == "finished"
@@ -458,7 +459,7 @@ def test_a_run_finishes_when_its_session_goes_and_others_come(lab, small_data_di
             assert [s.value for s in b.selectbox if s.label == "Run"] == [job.id]  # B watches A's run ...
             assert not [x for x in b.button if x.label == "Stop"]  # ... and cannot stop it
             assert any("Started by another visitor" in c.value for c in b.caption)
-        assert not runner.stop(job.id, owner=b.session_state["_lab_session"])
+        assert not runner.stop(job.id, owner=b.session_state["_lab_visitor"])
         assert not job.stop_requested and job.status == "running"
     finally:
         gate.set()
