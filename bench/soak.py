@@ -179,17 +179,21 @@ def act_import(v: SimpleNamespace, lab: Lab, steps: list) -> None:
     expander, uploader = page.get_by_text("Import a collection ("), page.get_by_test_id("stFileUploader")
     expander.click()
     page.get_by_label("Into the collection", exact=True).fill(v.name)
-    page.get_by_label("Into the collection", exact=True).press("Enter")  # the browser marks its rerun as running
+    page.get_by_label("Into the collection", exact=True).press("Enter")
+    page.wait_for_timeout(1000)  # a person takes a moment: a file chosen while the name's rerun starts can be lost
     page.locator(APP_IDLE).wait_for()
     uploader.filter(has_text="ZIP file").locator("input[type=file]").set_input_files(str(lab.zip_path))
     go, shown = page.get_by_role("button", name="Import", exact=True), uploader.filter(has_text="ZIP file").is_visible
     chosen = uploader.get_by_text(lab.zip_path.name)
 
-    def ready() -> bool:  # the file set while a rerun was on its way may be dropped: set it again
+    last = [time.monotonic()]
+
+    def ready() -> bool:  # a file set while a rerun was on its way may be dropped: set it again, now and then
         if go.is_visible():
             return True
-        if shown() and not chosen.count():
+        if shown() and not chosen.count() and time.monotonic() - last[0] > 5:
             uploader.filter(has_text="ZIP file").locator("input[type=file]").set_input_files(str(lab.zip_path))
+            last[0] = time.monotonic()
         return False
 
     wait_until(ready, lab.timeout, "Import", 0.5)
@@ -265,6 +269,8 @@ def one_action(v: SimpleNamespace, lab: Lab) -> None:
     except Exception as exc:  # a timeout, or an error box where the result should be
         why = " ".join([x.strip() for x in str(exc).splitlines() if "waiting for" in x or "Timeout" in x][:2])
         failure = f"{v.name} {kind}: {type(exc).__name__}: {(why or str(exc))[:300]}"
+        with contextlib.suppress(Exception):  # what the page showed instead
+            failure += " | page: " + v.page.get_by_test_id("stMain").inner_text()[:600].replace("\n", " / ")
     found = ["the page could not be read"]
     with contextlib.suppress(Exception):
         found = v.page.evaluate(ERRORS_JS)
