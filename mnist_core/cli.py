@@ -1,14 +1,15 @@
-"""The command line's words: its parser (every command, flag, default and help) and how `train`'s flags
-become a TrainConfig. What each command does is in mnist_core.__main__."""
+"""The command line's words: its parser (every command, flag, default and help), how `train`'s flags
+become a TrainConfig, and `archs`. None of it imports torch, so `--help`, a mistyped command or flag and
+`archs` answer at once; what the other commands do is in mnist_core.commands, imported only to run one."""
 
 from __future__ import annotations
 
 import argparse
 import difflib
 
-from . import data, devices, inference, recipes, settings
-from .config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig
-from .models import ARCHS
+from . import catalog, recipes, settings
+from .catalog import ARCHS, INITS, OPTIMIZERS, SCHEDULES
+from .config import TrainConfig
 
 
 def arch_name(text: str) -> str:
@@ -46,6 +47,16 @@ def config_from_args(args) -> TrainConfig:
         if v is not None
     }
     return (recipes.tutorial if args.tutorial else recipes.recommended)(args.arch, **overrides)
+
+
+def cmd_archs(args) -> int:
+    """The table of the architectures, from the catalog (no network is built, no torch imported)."""
+    rows = [(a.name, f"{a.params:,}", a.reported, a.description) for a in ARCHS.values()]
+    head = ("name", "params", "tutorial reported", "description")
+    w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]  # columns as wide as their longest cell
+    for r in [head, *rows]:
+        print(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    return 0
 
 
 DATA_DIR_HELP = "the folder holding MNIST/raw/ (default: $MNIST_DATA_DIR, else ./data)"
@@ -107,8 +118,8 @@ def parser() -> argparse.ArgumentParser:
         "small-headed 9 (default: off)",
     )
     t.add_argument("--seed", type=int, help="default: 0")
-    t.add_argument("--device", choices=devices.NAMES, help="default: auto (a GPU when there is one)")
-    t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")
+    t.add_argument("--device", choices=catalog.DEVICES, help="default: auto (a GPU when there is one)")
+    t.add_argument("--dataset", choices=catalog.DATASETS, help="default: mnist")
     t.add_argument("--max-steps", type=int, help="stop after this many steps (default: 0, no limit)")
     t.add_argument("--train-limit", type=int, help="train on the first N images (default: 0, all)")
     t.add_argument(
@@ -129,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pretrain", help="rebuild the shipped models (deterministic, CPU)")
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
-    p.add_argument("--out-dir", default=str(inference.SHIPPED_DIR), help="default: %(default)s")
+    p.add_argument("--out-dir", default=str(settings.SHIPPED_DIR), help="default: %(default)s")
     p.add_argument(
         "--arch",
         action="append",

@@ -106,6 +106,46 @@ def test_archs_lists_the_nine_architectures(home):
         assert int(params.replace(",", "")) == get_arch(name).params
 
 
+# The command line answers --help, a typo and `archs` before it imports torch (seconds on a busy machine):
+# torch is made unimportable in the subprocess, so any import of it fails the command.
+NO_TORCH = (
+    "import runpy, sys\n"
+    "sys.modules['torch'] = None  # `import torch` raises ImportError\n"
+    "sys.argv = ['mnist_core', *sys.argv[1:]]\n"
+    "runpy.run_module('mnist_core', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def cli_without_torch(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_")}
+    env.update(PYTHONPATH=str(ROOT), MNIST_MODELS_DIR=str(home / "models"), MNIST_RUNS_DIR=str(home / "runs"))
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *args], cwd=home, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_parser_imports_without_torch():
+    code = "import sys; import mnist_core.cli as c; c.parser(); assert 'torch' not in sys.modules, 'torch'"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, code, said",
+    [
+        (["--help"], 0, "archs"),
+        (["train", "--help"], 0, "cnn"),
+        (["tarin"], 2, "invalid choice: 'tarin'"),
+        (["train", "--arch", "lenet5"], 2, "did you mean 'lenet'?"),
+        (["archs"], 0, "simple_convnet"),
+    ],
+)
+def test_help_a_typo_and_archs_answer_without_torch(home, args, code, said):
+    proc = cli_without_torch(home, *args)
+    assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
+    assert said in proc.stdout + proc.stderr
+
+
 def test_train_json_reports_accuracy_and_writes_the_checkpoint(trained, small_data_dir):
     out, summary, proc = trained
     assert proc.stdout.strip().splitlines() == [proc.stdout.strip()], "--json prints one JSON line only"
