@@ -17,7 +17,8 @@ from . import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = cli.parser().parse_args(argv)  # --help and mistakes end here, before torch is imported
+    argv = sys.argv[1:] if argv is None else argv
+    args = cli.parser(cli.command_in(argv)).parse_args(argv)  # --help and mistakes end here, before torch
     if args.command == "archs":
         return cli.cmd_archs(args)
     from . import commands  # torch and the engine: only for a command that needs them

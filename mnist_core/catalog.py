@@ -9,9 +9,6 @@ pairs each entry here with its builder.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta")
 USES_MOMENTUM = ("sgd_momentum", "nesterov", "rmsprop")  # the optimizers that read TrainConfig.momentum
 SCHEDULES = ("constant", "step", "onecycle")
@@ -29,7 +26,7 @@ def _cnn_params(width: int = CNN_WIDTH) -> int:
 
 # Each architecture's parameter count as a function of its builder's arguments, so it is known without
 # building the network (tests/test_models.py holds each against the built one).
-_PARAMS: dict[str, Callable[..., int]] = {
+_PARAMS: dict = {  # name -> a function of the builder's arguments
     "softmax": lambda: 7_850,
     "mlp": lambda: 668_672,
     "mlp_128_64": lambda: 109_386,
@@ -42,22 +39,40 @@ _PARAMS: dict[str, Callable[..., int]] = {
 }
 
 
-@dataclass(frozen=True)
 class ArchInfo:
     """One architecture's facts: where it comes from, what its tutorial reported. Its builder is in
-    mnist_core.models (models.Arch adds it), its training recipes in mnist_core.recipes."""
+    mnist_core.models (models.Arch adds it), its training recipes in mnist_core.recipes. Read-only.
+    (A plain class, not a dataclass: importing dataclasses costs the command line's start a third.)"""
 
-    name: str
-    description: str
-    source: str
-    reported: str  # the tutorial's own result, as it states it
-    reported_accuracy: float | None  # the same as a fraction (None where none is reported)
-    drawn_input: bool = False  # meant for drawn digits: its recipe augments, and pretraining adds pen data
-    channels_last: bool = False  # trains faster on the CPU in channels-last layout (measured per network)
-    reported_dataset: str = "mnist"  # what the tutorial's figure was measured on (lenet's tutorial: fashion)
-    # the builder's arguments a run may set (TrainConfig.width) and a checkpoint records (arch_args), each
-    # with its allowed (low, high), so a file cannot ask for a huge net; none given: the builder's defaults
-    arg_ranges: dict = field(default_factory=dict)
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        source: str,
+        reported: str,  # the tutorial's own result, as it states it
+        reported_accuracy: float | None,  # the same as a fraction (None where none is reported)
+        *,
+        drawn_input: bool = False,  # meant for drawn digits: its recipe augments, and pretraining adds pen data
+        channels_last: bool = False,  # trains faster on the CPU in channels-last layout (measured per network)
+        reported_dataset: str = "mnist",  # what the tutorial's figure was measured on (lenet's: fashion)
+        # the builder's arguments a run may set (TrainConfig.width) and a checkpoint records (arch_args),
+        # each with its allowed (low, high), so a file cannot ask for a huge net; none: the builder's defaults
+        arg_ranges: dict | None = None,
+    ) -> None:
+        facts = dict(locals())
+        del facts["self"]
+        facts["arg_ranges"] = dict(arg_ranges or {})
+        self.__dict__.update(facts)
+
+    def facts(self) -> dict:
+        """The constructor's arguments, by name."""
+        return {k: v for k, v in self.__dict__.items() if k != "build"}
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"an architecture's {name} cannot be changed")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
 
     @property
     def params(self) -> int:

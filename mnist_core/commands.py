@@ -59,6 +59,7 @@ def cmd_train(args) -> int:
     _check_data_dir(args)
     name = args.name or f"{cfg.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.ray:
+        args.ray = cli.ray_address(args.ray)
         return _train_on_ray(cfg, args, name)
     out = Path(args.out) if args.out else checkpoints.path_in(inference.runs_dir(), name)
     result = train(cfg, data_root=args.data_dir, on_event=_progress(args.json))
@@ -164,7 +165,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_pretrain(args) -> int:
     _check_data_dir(args)
-    out_dir = Path(args.out_dir)
+    out_dir = Path(args.out_dir or settings.SHIPPED_DIR)
     archs = args.arch or list(ARCHS)
     print("| architecture | epochs | seconds | test accuracy | tutorial reported |")
     print("|---|---|---|---|---|")
@@ -315,4 +316,3 @@ def run(args) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-

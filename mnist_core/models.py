@@ -7,7 +7,6 @@ Every model takes a normalised batch (N, 1, 28, 28) and returns logits (N, 10).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -152,12 +151,13 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
 class Arch(catalog.ArchInfo):
-    """One registry entry: the architecture's facts (catalog.ArchInfo) and how to build it. Its training
-    recipes are in mnist_core.recipes."""
+    """One registry entry: the architecture's facts (catalog.ArchInfo) and how to build it (`build`). Its
+    training recipes are in mnist_core.recipes."""
 
-    build: Callable[..., nn.Module]
+    def __init__(self, facts: catalog.ArchInfo, build: Callable[..., nn.Module]) -> None:
+        super().__init__(**facts.facts())
+        self.__dict__["build"] = build
 
     @property
     def params(self) -> int:
@@ -169,10 +169,7 @@ def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-ARCHS: dict[str, Arch] = {
-    name: Arch(**{f.name: getattr(facts, f.name) for f in fields(facts)}, build=BUILDERS[name])
-    for name, facts in catalog.ARCHS.items()
-}
+ARCHS: dict[str, Arch] = {name: Arch(facts, BUILDERS[name]) for name, facts in catalog.ARCHS.items()}
 DEFAULT_ARCH = catalog.DEFAULT_ARCH
 checked_args = catalog.checked_args  # (here too, for the modules that build networks)
 
@@ -190,4 +187,3 @@ def build(name: str, args: dict | None = None) -> nn.Module:
     model = get_arch(name).build(**args)
     model.arch_args = args
     return model
-

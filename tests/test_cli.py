@@ -521,3 +521,24 @@ def test_finetune_json_reports_before_and_after_and_saves_a_new_model(home, smal
         .splitlines()[-1]
     )
     assert Path(again["path"]).name == "soft_hand-2.pt"  # never over the first
+
+
+def test_ray_alone_means_the_lab_setting_else_auto_read_when_the_command_runs(monkeypatch):
+    from mnist_core.cli import ray_address
+
+    given = parser().parse_args(["train", "--ray"]).ray
+    assert ray_address(given) == "auto"
+    monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", "ray://head:10001")
+    assert ray_address(given) == "ray://head:10001"
+    assert ray_address(parser().parse_args(["train", "--ray", "local"]).ray) == "local"
+    assert parser().parse_args(["train"]).ray is None
+
+
+def test_the_parser_builds_only_the_typed_commands_flags_and_parses_the_same():
+    from mnist_core.cli import command_in
+
+    assert command_in(["evaluate", "cnn"]) == "evaluate" and command_in(["--help"]) == command_in(["tarin"]) == ""
+    subs = parser("evaluate")._subparsers._group_actions[0].choices
+    assert not any(a.option_strings == ["--arch"] for a in subs["train"]._actions)
+    for argv in (["evaluate", "cnn", "--json"], ["train", "--arch", "Lenet", "--lr", "0.1"], ["archs"]):
+        assert parser(command_in(argv)).parse_args(argv) == parser().parse_args(argv)
