@@ -58,10 +58,12 @@ class ArchInfo:
         # the builder's arguments a run may set (TrainConfig.width) and a checkpoint records (arch_args),
         # each with its allowed (low, high), so a file cannot ask for a huge net; none: the builder's defaults
         arg_ranges: dict | None = None,
+        arg_defaults: dict | None = None,  # the builder's own value of each of them
     ) -> None:
         facts = dict(locals())
         del facts["self"]
         facts["arg_ranges"] = dict(arg_ranges or {})
+        facts["arg_defaults"] = dict(arg_defaults or {})
         self.__dict__.update(facts)
 
     def facts(self) -> dict:
@@ -156,6 +158,7 @@ ARCHS: dict[str, ArchInfo] = {
             drawn_input=True,
             channels_last=True,
             arg_ranges={"width": (4, 64)},
+            arg_defaults={"width": CNN_WIDTH},
         ),
     ]
 }
@@ -180,6 +183,12 @@ def checked_args(name: str, args: dict) -> dict:
         if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
             raise ValueError(f"{name}'s {key} must be a whole number from {lo} to {hi}, not {value!r}")
     return dict(args)
+
+
+def args_said(name: str, args: dict) -> str:
+    """Builder arguments in words, the builder's own filling in what `args` leaves out: "width 24"."""
+    given = {**info(name).arg_defaults, **args}
+    return ", ".join(f"{k} {v}" for k, v in given.items()) or "no arguments"
 
 
 def param_count(name: str, args: dict | None = None) -> int:

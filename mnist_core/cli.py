@@ -72,7 +72,32 @@ def cmd_archs(args) -> int:
     w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]  # columns as wide as their longest cell
     for r in [head, *rows]:
         print(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    for line in _shipped_lines():
+        print(line)
     return 0
+
+
+def _shipped_lines() -> list[str]:
+    """The shipped models built otherwise than the table counts them (the shipped cnn is wider), read from
+    their checkpoints without torch, with the quick first run's arguments where they differ again."""
+    from . import peek, recipes, settings
+
+    lines = []
+    for name in (a.name for a in ARCHS.values() if a.arg_ranges):  # the others are always built one way
+        found = peek.recorded(settings.models_dir() / f"{name}.pt")
+        if not found or not found["arch_args"]:
+            continue
+        args, quick = found["arch_args"], recipes.quick(name).arch_args
+        lines.append(
+            f"shipped {name}: {catalog.args_said(name, args)}, {catalog.param_count(name, args):,} parameters "
+            f"(the table counts it at {catalog.args_said(name, {})})"
+        )
+        if quick != args:
+            lines.append(
+                f"  the quick first run trains {catalog.args_said(name, quick)}: "
+                f"{catalog.param_count(name, quick):,} parameters"
+            )
+    return lines
 
 
 DATA_DIR_HELP = "the folder holding MNIST/raw/ (default: $MNIST_DATA_DIR, else ./data)"

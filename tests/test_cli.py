@@ -25,6 +25,7 @@ from mnist_core.__main__ import main
 from mnist_core.cli import config_from_args, parser
 from mnist_core.config import TrainConfig
 from mnist_core.models import ARCHS, get_arch
+from mnist_core.models import build as models_build
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGN_NAMES = ["softmax", "mlp", "mlp_128_64", "mlp_128_256", "convnet", "lenet", "lstm", "simple_convnet", "cnn"]
@@ -542,3 +543,44 @@ def test_the_parser_builds_only_the_typed_commands_flags_and_parses_the_same():
     assert not any(a.option_strings == ["--arch"] for a in subs["train"]._actions)
     for argv in (["evaluate", "cnn", "--json"], ["train", "--arch", "Lenet", "--lr", "0.1"], ["archs"]):
         assert parser(command_in(argv)).parse_args(argv) == parser().parse_args(argv)
+
+
+def test_archs_says_what_the_shipped_models_are_without_torch(tmp_path):
+    """The shipped cnn is 24 wide: `archs` reads that from its checkpoint (no torch imported), and the quick
+    first run's width beside it; a shipped model at its architecture's own arguments adds no line."""
+    (tmp_path / "models").mkdir()
+    for arch, args in (("cnn", {"width": 24}), ("softmax", {})):
+        model = models_build(arch, args)
+        checkpoints.save(tmp_path / "models" / f"{arch}.pt", model, arch, {"arch": arch}, {}, {})
+    proc = cli_without_torch(tmp_path, "archs")
+    assert proc.returncode == 0, proc.stderr
+    extra = proc.stdout.strip().splitlines()[1 + len(ARCHS) :]
+    assert extra == [
+        "shipped cnn: width 24, 61,042 parameters (the table counts it at width 16)",
+        "  the quick first run trains width 16: 29,178 parameters",
+    ]
+
+
+def test_the_checkpoints_record_is_read_without_torch_and_nothing_else_is_trusted(tmp_path):
+    import pickle
+    import zipfile
+
+    from mnist_core import peek
+
+    assert peek.recorded(ROOT / "models" / "cnn.pt") == {"arch": "cnn", "arch_args": {"width": 24}}
+    assert peek.recorded(ROOT / "models" / "lenet.pt") == {"arch": "lenet", "arch_args": {}}
+
+    def packed(payload) -> Path:
+        path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.pt"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("archive/data.pkl", pickle.dumps(payload))
+        return path
+
+    fine = {"format": checkpoints.FORMAT, "arch": "cnn", "arch_args": {"width": 8}}
+    assert peek.recorded(packed(fine)) == {"arch": "cnn", "arch_args": {"width": 8}}
+    assert peek.recorded(packed({**fine, "hook": os.system})) is None  # a global other than torch's tensors
+    assert peek.recorded(packed({**fine, "arch_args": {"width": 10_000}})) is None
+    assert peek.recorded(packed({**fine, "arch": "resnet"})) is None
+    assert peek.recorded(packed({**fine, "format": "other"})) is None
+    (tmp_path / "junk.pt").write_bytes(b"not a zip")
+    assert peek.recorded(tmp_path / "junk.pt") is None and peek.recorded(tmp_path / "none.pt") is None
