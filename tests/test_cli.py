@@ -584,3 +584,27 @@ def test_the_checkpoints_record_is_read_without_torch_and_nothing_else_is_truste
     assert peek.recorded(packed({**fine, "format": "other"})) is None
     (tmp_path / "junk.pt").write_bytes(b"not a zip")
     assert peek.recorded(tmp_path / "junk.pt") is None and peek.recorded(tmp_path / "none.pt") is None
+
+
+def test_evaluate_without_data_or_internet_leaves_no_empty_data_folder(tmp_path):
+    """torchvision makes data/MNIST/raw before its download starts: a failed download takes it away again."""
+    proc = cli(tmp_path, "evaluate", str(ROOT / "models" / "softmax.pt"))
+    assert_clean_error(proc, "MNIST is not available", "download failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.rglob("*"))
+
+
+def test_a_failed_download_removes_only_the_folders_it_made(tmp_path, monkeypatch, capsys):
+    from torchvision import datasets
+
+    from mnist_core import data
+
+    monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{closed_port()}/"])
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "empty" / "data"))
+    code, _, err = run_main(capsys, "evaluate", str(ROOT / "models" / "softmax.pt"))
+    assert code == 2 and "download failed" in err and not (tmp_path / "empty").exists()
+    kept = tmp_path / "kept"
+    (kept / "MNIST").mkdir(parents=True)
+    (kept / "MNIST" / "notes.txt").write_text("the operator's")
+    with pytest.raises(data.DataUnavailable, match="download failed"):
+        data.load("mnist", train=False, root=kept)
+    assert sorted(p.name for p in (kept / "MNIST").iterdir()) == ["notes.txt"]  # raw/ was made: it went again
