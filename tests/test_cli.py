@@ -608,3 +608,25 @@ def test_a_failed_download_removes_only_the_folders_it_made(tmp_path, monkeypatc
     with pytest.raises(data.DataUnavailable, match="download failed"):
         data.load("mnist", train=False, root=kept)
     assert sorted(p.name for p in (kept / "MNIST").iterdir()) == ["notes.txt"]  # raw/ was made: it went again
+
+
+def test_evaluate_says_which_reading_each_figure_is(tmp_path, small_data_dir, capsys):
+    """Compare and training report the network read once; the Draw page averages four views for the models
+    made for drawn input. evaluate prints the first as its test accuracy and names the second beside it."""
+    from mnist_core import data, evaluation, inference
+
+    path = checkpoints.save(tmp_path / "lenet.pt", models_build("lenet"), "lenet", {"arch": "lenet"}, {}, {})
+    split = data.load("mnist", train=False, root=small_data_dir)
+    once = evaluation.evaluate(inference.load_model(path, tta=False), split.images, split.labels)["accuracy"]
+    views = evaluation.evaluate(inference.load_model(path), split.images, split.labels)["accuracy"]
+    code, out, _ = run_main(capsys, "evaluate", str(path), "--data-dir", str(small_data_dir), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["test_accuracy"] == once and result["test_accuracy_views"] == views
+    code, out, _ = run_main(capsys, "evaluate", str(path), "--data-dir", str(small_data_dir))
+    assert out == (
+        f"lenet: test accuracy {once:.4f}, the network read once (as Compare and training report it); "
+        f"{views:.4f} with the 4 views the Draw page averages\n"
+    )
+    soft = checkpoints.save(tmp_path / "soft.pt", models_build("softmax"), "softmax", {"arch": "softmax"}, {}, {})
+    code, out, _ = run_main(capsys, "evaluate", str(soft), "--data-dir", str(small_data_dir))
+    assert code == 0 and out.endswith("the network read once (as Compare and training report it)\n"), out
