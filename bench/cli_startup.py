@@ -1,12 +1,16 @@
 """How long the command line takes to answer before it does any work, against a bare interpreter.
 
-    python bench/cli_startup.py [--repeats 9]
+    python bench/cli_startup.py [--repeats 9] [--torch]
 
 Times, as whole processes and in turn (A B A B ..., so a machine whose speed drifts slows both alike):
   bare       python -c "import argparse"              the interpreter and the parser's library
   --help     python -m mnist_core --help              the whole command line's help
   typo       python -m mnist_core tarin               a mistyped command (exit code 2)
-  archs      python -m mnist_core archs               the architectures' table
+  archs      python -m mnist_core archs               the architectures' table (it reads the shipped
+                                                      cnn's checkpoint for its width)
+  torch      python -c "import torch"                 with --torch, timed after the others (its minutes of
+                                                      disk and CPU would disturb them): what they no
+                                                      longer wait for
 and prints each one's median wall time and CPU time (user + system, which a busy machine disturbs
 less than the wall clock) and their ratios to bare (the target for --help: 1.5x or less), with the
 machine's load before and after.
@@ -57,7 +61,9 @@ def load() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--torch", action="store_true", help='add `python -c "import torch"` as a row')
     args = ap.parse_args()
+
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load before {load()}")
     for case in CASES.values():  # warm-up: the file cache and .pyc files
         once(case)
@@ -65,6 +71,8 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, case in CASES.items():
             runs[name].append(once(case))
+    if args.torch:
+        runs["torch"] = [once(["-c", "import torch"]) for _ in range(args.repeats)]
     head = f"{'wall ms: median':>16} {'min':>5} {'max':>5} {'x bare':>7}   {'CPU ms: median':>15} {'x bare':>7}"
     print(f"{'command':<8} {head}")
     wall0, cpu0 = (statistics.median(r[i] for r in runs["bare"]) for i in (0, 1))

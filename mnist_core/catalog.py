@@ -42,7 +42,8 @@ _PARAMS: dict = {  # name -> a function of the builder's arguments
 class ArchInfo:
     """One architecture's facts: where it comes from, what its tutorial reported. Its builder is in
     mnist_core.models (models.Arch adds it), its training recipes in mnist_core.recipes. Read-only.
-    (A plain class, not a dataclass: importing dataclasses costs the command line's start a third.)"""
+    (A plain class, not a dataclass: importing dataclasses, and inspect with it, would slow the command
+    line's `--help`, which reads this module.)"""
 
     def __init__(
         self,
