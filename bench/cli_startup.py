@@ -58,11 +58,11 @@ def load() -> str:
     return f"{one:.2f} (5 min: {five:.2f})"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--torch", action="store_true", help='add `python -c "import torch"` as a row')
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load before {load()}")
     for case in CASES.values():  # warm-up: the file cache and .pyc files
@@ -84,7 +84,8 @@ def main() -> None:
             f"   {1000 * cpu:>15.0f} {cpu / cpu0:>7.2f}"
         )
     print(f"load after {load()}; {args.repeats} runs each, in turn; target: --help within 1.5x of bare")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
