@@ -89,6 +89,7 @@ with col_views:
         "structure",
         inside_views.structure_ui,
         predictor.arch,
+        predictor.meta.get("arch_args") or {},
     )
     section("Activations: what each layer makes of this digit", "activations", inside_views.activations_ui, looked)
     section("What the model learned: its first layer's weights as images", "weights", inside_views.weights_ui, looked)

@@ -74,13 +74,15 @@ def section(title: str, key: str, body, *args) -> None:
             body(*args)
 
 
-def structure_ui(arch: str) -> None:
+def structure_ui(arch: str, arch_args: dict | None = None) -> None:
+    """The loaded model's layer table: its architecture built with the builder arguments its checkpoint
+    recorded (the shipped cnn's width 24, not the architecture's default 16)."""
     if arch not in ARCHS:
         st.info(f"No layer table for an unknown architecture ({arch}).")
         return
-    st.dataframe(pd.DataFrame(inside.structure_rows(arch)), hide_index=True)
+    st.dataframe(pd.DataFrame(inside.structure_rows(arch, arch_args)), hide_index=True)
     st.caption(
-        f"**{inside.structure(arch)['total']:,} parameters** in all. One 28 x 28 image in (a batch of 1): "
+        f"**{inside.structure(arch, arch_args)['total']:,} parameters** in all. One 28 x 28 image in (a batch of 1): "
         "each row is a layer and the shape of what comes out of it, channels x height x width for conv "
         "layers; the parameters are its weights and biases, learned in training."
     )

@@ -28,18 +28,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data
+from . import data, peek
 from .events import SAVED
 from .files import atomic_path
 from .models import ARCHS, build
 
-FORMAT = "mnist-lab-checkpoint"
+FORMAT = peek.FORMAT
 VERSION = 1
 SUFFIX = ".pt"
-MAX_BYTES = 32 * 2**20  # a file on disk; the largest model here is under 3 MB
+MAX_BYTES = peek.MAX_BYTES  # a file on disk; the largest model here is under 3 MB
 MAX_ENTRY = 16 * 2**20  # any one entry of the zip, inflated (the largest tensor here is 1.7 MB)
 MAX_INFLATED = 48 * 2**20  # all entries together, inflated
-MAX_PICKLE = 4 * 2**20  # the metadata's pickle, inflated (a long run's history is ~1 MB)
+MAX_PICKLE = peek.MAX_PICKLE  # the metadata's pickle, inflated (a long run's history is ~1 MB)
 MAX_ENTRIES = 512  # tensors and bookkeeping files in the zip (the largest model has 26)
 MAX_TEXT = 2000  # characters in any string of the metadata
 MAX_ITEMS = 1000  # keys of a config / metrics / extra dict, items of a list in them

@@ -1,14 +1,18 @@
-"""The command line's words: its parser (every command, flag, default and help) and how `train`'s flags
-become a TrainConfig. What each command does is in mnist_core.__main__."""
+"""The command line's words: its parser (every command, flag, default and help), how `train`'s flags
+become a TrainConfig, and `archs`. None of it imports torch, so `--help`, a mistyped command or flag and
+`archs` answer at once; what the other commands do is in mnist_core.commands, imported only to run one."""
 
 from __future__ import annotations
 
 import argparse
-import difflib
+import os
+import sys
 
-from . import data, devices, inference, recipes, settings
-from .config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig
-from .models import ARCHS
+from . import catalog
+from .catalog import ARCHS, INITS, OPTIMIZERS, SCHEDULES
+
+# `--ray` without an address: $MNIST_LAB_RAY_ADDRESS, else "auto" (read when the command runs: ray_address)
+RAY_DEFAULT = "default"
 
 
 def arch_name(text: str) -> str:
@@ -16,14 +20,16 @@ def arch_name(text: str) -> str:
     name = text.strip().lower()
     if name in ARCHS:
         return name
+    import difflib
+
     near = difflib.get_close_matches(name, list(ARCHS), n=1, cutoff=0.7)
     hint = f"; did you mean '{near[0]}'?" if near else ""
     raise argparse.ArgumentTypeError(f"unknown architecture '{text}'{hint} (one of: {', '.join(ARCHS)})")
 
 
-def config_from_args(args) -> TrainConfig:
-    """The run `train`'s flags ask for: the chosen recipe (--tutorial, else the recommended one) with every
-    flag that was given over it."""
+def config_from_args(args):
+    """The TrainConfig `train`'s flags ask for: the chosen recipe (--tutorial, else the recommended one)
+    with every flag that was given over it."""
     overrides = {
         k: v
         for k, v in {
@@ -45,7 +51,53 @@ def config_from_args(args) -> TrainConfig:
         }.items()
         if v is not None
     }
+    from . import recipes  # (the parser needs no recipe: `--help` stays quick)
+
     return (recipes.tutorial if args.tutorial else recipes.recommended)(args.arch, **overrides)
+
+
+def ray_address(given: str) -> str:
+    """The Ray address `--ray` asks for: the one given, or for `--ray` alone $MNIST_LAB_RAY_ADDRESS, else auto."""
+    if given != RAY_DEFAULT:
+        return given
+    from . import settings
+
+    return settings.ray_address() or "auto"
+
+
+def cmd_archs(args) -> int:
+    """The table of the architectures, from the catalog (no network is built, no torch imported)."""
+    rows = [(a.name, f"{a.params:,}", a.reported, a.description) for a in ARCHS.values()]
+    head = ("name", "params", "tutorial reported", "description")
+    w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]  # columns as wide as their longest cell
+    for r in [head, *rows]:
+        print(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    for line in _shipped_lines():
+        print(line)
+    return 0
+
+
+def _shipped_lines() -> list[str]:
+    """The shipped models built otherwise than the table counts them (the shipped cnn is wider), read from
+    their checkpoints without torch, with the quick first run's arguments where they differ again."""
+    from . import peek, recipes, settings
+
+    lines = []
+    for name in (a.name for a in ARCHS.values() if a.arg_ranges):  # the others are always built one way
+        found = peek.recorded(settings.models_dir() / f"{name}.pt")
+        if not found or not found["arch_args"]:
+            continue
+        args, quick = found["arch_args"], recipes.quick(name).arch_args
+        lines.append(
+            f"shipped {name}: {catalog.args_said(name, args)}, {catalog.param_count(name, args):,} parameters "
+            f"(the table counts it at {catalog.args_said(name, {})})"
+        )
+        if quick != args:
+            lines.append(
+                f"  the quick first run trains {catalog.args_said(name, quick)}: "
+                f"{catalog.param_count(name, quick):,} parameters"
+            )
+    return lines
 
 
 DATA_DIR_HELP = "the folder holding MNIST/raw/ (default: $MNIST_DATA_DIR, else ./data)"
@@ -53,6 +105,8 @@ DATA_DIR_HELP = "the folder holding MNIST/raw/ (default: $MNIST_DATA_DIR, else .
 
 def _recipes_epilog() -> str:
     """Each architecture's fast recipe: the defaults of the hyperparameters left unset."""
+    from . import recipes
+
     keys = ("epochs", "optimizer", "lr", "batch_size", "schedule", "augment")
     lines = ["Unset hyperparameters come from the architecture's fast recipe (--tutorial: the tutorial's):"]
     for name in ARCHS:
@@ -61,21 +115,50 @@ def _recipes_epilog() -> str:
     return "\n".join(lines)
 
 
+def _columns() -> int:
+    """The terminal's width as argparse reads it (shutil.get_terminal_size), without importing shutil:
+    with its compression modules, that import is a tenth of the command line's start."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class Help(argparse.HelpFormatter):
+    """argparse's help, told the terminal's width (_columns)."""
+
+    def __init__(self, prog: str, **kwargs) -> None:
+        kwargs["width"] = kwargs.get("width") or _columns() - 2  # what argparse does with shutil's figure
+        super().__init__(prog, **kwargs)
+
+
+class RawHelp(Help, argparse.RawDescriptionHelpFormatter):
+    """The same, with the epilog as written (train's table of recipes)."""
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a mistake prints the one line that says what is wrong, not the whole usage."""
+    """argparse, but a mistake prints the one line that says what is wrong, not the whole usage; and an
+    epilog given as a function is written only when the help is shown (`train`'s reads every recipe)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n(see: {self.prog} --help)\n")
 
+    def format_help(self) -> str:
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
 
-def parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="python -m mnist_core", description="MNIST Lab engine")
-    sub = ap.add_subparsers(dest="command", required=True)
-    sub.add_parser("archs", help="list the architectures").set_defaults(command="archs")
 
-    t = sub.add_parser(
-        "train", help="train one model", epilog=_recipes_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def _train_flags(t: argparse.ArgumentParser) -> None:
+    t.epilog, t.formatter_class = _recipes_epilog, RawHelp
     recipe = "default: the architecture's recipe (below)"
     t.add_argument(
         "--arch", default="cnn", type=arch_name, metavar="NAME", help=f"one of {', '.join(ARCHS)} (default: cnn)"
@@ -107,29 +190,29 @@ def parser() -> argparse.ArgumentParser:
         "small-headed 9 (default: off)",
     )
     t.add_argument("--seed", type=int, help="default: 0")
-    t.add_argument("--device", choices=devices.NAMES, help="default: auto (a GPU when there is one)")
-    t.add_argument("--dataset", choices=list(data.DATASETS), help="default: mnist")
+    t.add_argument("--device", choices=catalog.DEVICES, help="default: auto (a GPU when there is one)")
+    t.add_argument("--dataset", choices=catalog.DATASETS, help="default: mnist")
     t.add_argument("--max-steps", type=int, help="stop after this many steps (default: 0, no limit)")
     t.add_argument("--train-limit", type=int, help="train on the first N images (default: 0, all)")
     t.add_argument(
         "--ray",
         nargs="?",
-        const=settings.ray_address() or "auto",
+        const=RAY_DEFAULT,
         metavar="ADDRESS",
         help="run it on a Ray cluster, as the app does with $MNIST_LAB_RAY_ADDRESS: 'auto' (default: a "
         "cluster started here with `ray start --head`), ray://HOST:PORT, or 'local'",
     )
-    t.set_defaults(command="train")
 
-    e = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
+
+def _evaluate_flags(e: argparse.ArgumentParser) -> None:
     e.add_argument("model", help="a checkpoint path or a model name")
     e.add_argument("--data-dir", help=DATA_DIR_HELP)
     e.add_argument("--json", action="store_true")
-    e.set_defaults(command="evaluate")
 
-    p = sub.add_parser("pretrain", help="rebuild the shipped models (deterministic, CPU)")
+
+def _pretrain_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
-    p.add_argument("--out-dir", default=str(inference.SHIPPED_DIR), help="default: %(default)s")
+    p.add_argument("--out-dir", help="default: the repository's models/ folder")
     p.add_argument(
         "--arch",
         action="append",
@@ -137,22 +220,48 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="only these (repeatable; default: every architecture)",
     )
-    p.set_defaults(command="pretrain")
 
-    sub.add_parser("bench", help="inference latency per model").set_defaults(command="bench")
 
-    c = sub.add_parser("collection", help="your kept drawings: list, export (ZIP), import")
+def _collection_flags(c: argparse.ArgumentParser) -> None:
     c.add_argument("action", choices=["list", "export", "import"])
     c.add_argument("name", nargs="?", help="the collection (export, import)")
     c.add_argument("file", nargs="?", help="the ZIP to write (export; default NAME.zip) or to read (import)")
-    c.set_defaults(command="collection")
 
-    f = sub.add_parser("finetune", help="fine-tune a model on a collection of your drawings (mixed with MNIST)")
+
+def _finetune_flags(f: argparse.ArgumentParser) -> None:
     f.add_argument("--from", dest="start", default="cnn", help="the model to start from (default: cnn)")
     f.add_argument("--collection", default="mine", help="the collection (default: mine)")
     f.add_argument("--data-dir", help=DATA_DIR_HELP)
     f.add_argument("--out", help="checkpoint path (default: the runs folder, as 'MODEL + COLLECTION')")
     f.add_argument("--max-steps", type=int, help="default: the fine-tuning recipe's 300")
     f.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    f.set_defaults(command="finetune")
+
+
+# each command: its line in --help and what adds its flags
+COMMANDS = {
+    "archs": ("list the architectures", None),
+    "train": ("train one model", _train_flags),
+    "evaluate": ("test accuracy of a checkpoint", _evaluate_flags),
+    "pretrain": ("rebuild the shipped models (deterministic, CPU)", _pretrain_flags),
+    "bench": ("inference latency per model", None),
+    "collection": ("your kept drawings: list, export (ZIP), import", _collection_flags),
+    "finetune": ("fine-tune a model on a collection of your drawings (mixed with MNIST)", _finetune_flags),
+}
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. Given `command`, only that command's flags are added (the others are
+    listed, as --help lists them): main() passes the command typed (command_in), so `--help` and a
+    mistyped command do not wait for every command's flags to be built."""
+    ap = Parser(prog="python -m mnist_core", description="MNIST Lab engine")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name, (said, flags) in COMMANDS.items():
+        p = sub.add_parser(name, help=said)
+        if flags and command in (None, name):
+            flags(p)
     return ap
+
+
+def command_in(argv: list[str]) -> str:
+    """The command `argv` names: its first word, when that is a command ('' for an option or a typo)."""
+    return argv[0] if argv and argv[0] in COMMANDS else ""

@@ -1,5 +1,6 @@
 """What defines a training run: TrainConfig, a frozen dataclass validated on construction, and the
-choices its fields take. Recipes (mnist_core.recipes) are TrainConfigs; the loop (mnist_core.training)
+choices its fields take (named in mnist_core.catalog: nothing here imports torch, so the command line
+parses its flags without it). Recipes (mnist_core.recipes) are TrainConfigs; the loop (mnist_core.training)
 runs one."""
 
 from __future__ import annotations
@@ -7,20 +8,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from . import data, devices
-from .models import ARCHS, checked_args
+from .catalog import ARCHS, DATASETS, DEVICES, INITS, OPTIMIZERS, SCHEDULES, USES_MOMENTUM, checked_args
 
-OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta")
-USES_MOMENTUM = ("sgd_momentum", "nesterov", "rmsprop")  # the optimizers that read TrainConfig.momentum
-SCHEDULES = ("constant", "step", "onecycle")
-INITS = ("default", "normal", "he", "xavier")
+__all__ = ["INITS", "OPTIMIZERS", "SCHEDULES", "USES_MOMENTUM", "TrainConfig"]  # the choices: mnist_core.catalog
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run. Validated on construction."""
 
-    arch: str = "cnn"  # a registry key (models.ARCHS)
+    arch: str = "cnn"  # a registry key (catalog.ARCHS)
     dataset: str = "mnist"  # "mnist" or "fashion"
     optimizer: str = "adam"  # one of OPTIMIZERS
     lr: float = 1e-3  # peak learning rate (one-cycle) or starting rate
@@ -52,11 +49,11 @@ class TrainConfig:
                 raise ValueError(msg)
 
         check(self.arch in ARCHS, f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHS)}")
-        check(self.dataset in data.DATASETS, f"unknown dataset {self.dataset!r}")
+        check(self.dataset in DATASETS, f"unknown dataset {self.dataset!r}")
         check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}")
         check(self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}")
         check(self.init in INITS, f"init must be one of {', '.join(INITS)}")
-        check(self.device in devices.NAMES, f"device must be one of {', '.join(devices.NAMES)}")
+        check(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}")
         # bool is an int subclass: True must not pass as a batch size or a learning rate of 1
         is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
         is_num = lambda v: is_int(v) or isinstance(v, float)

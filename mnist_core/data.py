@@ -8,6 +8,7 @@ The normalisation constants live here, once, for training and inference alike.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -103,6 +104,24 @@ def _readable_idx(path: Path) -> bool:
     return True
 
 
+def _download(cls, dataset: str, train: bool, root: Path):
+    """torchvision's download, leaving nothing behind when it fails: it makes the raw folder (and any
+    folder above it) before the first byte arrives, so without internet an empty data/MNIST/raw stayed.
+    The top-most folder this call made is removed again, with whatever the failed download left in it."""
+    made = raw_dir(dataset, root)
+    if made.exists():
+        made = None
+    else:
+        while not made.parent.exists():
+            made = made.parent
+    try:
+        return cls(str(root), train=train, download=True)
+    except Exception as exc:  # no internet, a mirror down, a bad checksum
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise _help(dataset, root, f"download failed ({exc})") from exc
+
+
 @lru_cache(maxsize=8)
 def _load_cached(dataset: str, train: bool, root: str, download: bool) -> Split:
     cls = DATASETS[dataset][0]
@@ -110,10 +129,7 @@ def _load_cached(dataset: str, train: bool, root: str, download: bool) -> Split:
     if not is_available(dataset, root_path):
         if not download:
             raise _help(dataset, root_path, "the files are missing")
-        try:
-            ds = cls(root, train=train, download=True)
-        except Exception as exc:  # no internet, a mirror down, a bad checksum
-            raise _help(dataset, root_path, f"download failed ({exc})") from exc
+        ds = _download(cls, dataset, train, root_path)
     else:
         try:
             ds = cls(root, train=train, download=False)

@@ -6,7 +6,9 @@ import os
 
 import torch
 
-NAMES = ("auto", "cpu", "cuda", "mps")
+from .catalog import DEVICES
+
+NAMES = DEVICES
 
 
 def _mps() -> bool:

@@ -21,7 +21,7 @@ from . import checkpoints, data, settings
 from .models import ARCHS, DEFAULT_ARCH
 from .preprocess import preprocess
 
-SHIPPED_DIR = settings.PROJECT / "models"
+SHIPPED_DIR = settings.SHIPPED_DIR
 log = logging.getLogger(__name__)
 
 

@@ -60,11 +60,12 @@ def _private(model: nn.Module) -> nn.Module:
 
 
 @lru_cache(maxsize=32)
-def _structure(arch: str) -> tuple[tuple[dict, ...], int, int]:
+def _structure(arch: str, args: tuple) -> tuple[tuple[dict, ...], int, int]:
     import torchinfo
 
+    model = build(arch, dict(args)).eval()
     stats = torchinfo.summary(
-        build(arch).eval(), input_size=(1, 1, 28, 28), verbose=0, device="cpu", col_names=("output_size", "num_params")
+        model, input_size=(1, 1, 28, 28), verbose=0, device="cpu", col_names=("output_size", "num_params")
     )
     rows = tuple(
         {
@@ -80,16 +81,17 @@ def _structure(arch: str) -> tuple[tuple[dict, ...], int, int]:
     return rows, int(stats.total_params), int(stats.trainable_params)
 
 
-def structure(arch: str) -> dict:
-    """The layer table of an architecture for one (1, 1, 28, 28) input, as torchinfo prints it:
-    {"rows": [{"layer", "type", "depth", "output_shape" (with the batch of 1 first), "params"}],
-    "total": parameters, "trainable": trainable parameters}. Cached per architecture."""
-    rows, total, trainable = _structure(arch)
+def structure(arch: str, arch_args: dict | None = None) -> dict:
+    """The layer table of an architecture built with `arch_args` (a checkpoint's recorded builder
+    arguments, e.g. a cnn's width; none: the builder's defaults) for one (1, 1, 28, 28) input, as torchinfo
+    prints it: {"rows": [{"layer", "type", "depth", "output_shape" (with the batch of 1 first), "params"}],
+    "total": parameters, "trainable": trainable parameters}. Cached per architecture and arguments."""
+    rows, total, trainable = _structure(arch, tuple(sorted((arch_args or {}).items())))
     return {"rows": [dict(r) for r in rows], "total": total, "trainable": trainable}
 
 
-def structure_rows(arch: str) -> list[dict]:
-    """structure(arch)'s rows as a table for a page: Layer, Type, Output shape, Parameters."""
+def structure_rows(arch: str, arch_args: dict | None = None) -> list[dict]:
+    """structure(arch, arch_args)'s rows as a table for a page: Layer, Type, Output shape, Parameters."""
     return [
         {
             "Layer": ("  " * (r["depth"] - 1)) + f"{r['layer']}",
@@ -97,7 +99,7 @@ def structure_rows(arch: str) -> list[dict]:
             "Output shape": " x ".join(map(str, r["output_shape"])),
             "Parameters": r["params"],
         }
-        for r in structure(arch)["rows"]
+        for r in structure(arch, arch_args)["rows"]
     ]
 
 

@@ -1,4 +1,5 @@
-"""Architecture registry: name -> builder, description, source, reported accuracy, recipes.
+"""Architecture registry: name -> builder, with the facts of mnist_core.catalog (description, source,
+reported accuracy, builder arguments).
 
 Every model takes a normalised batch (N, 1, 28, 28) and returns logits (N, 10).
 """
@@ -6,10 +7,11 @@ Every model takes a normalised batch (N, 1, 28, 28) and returns logits (N, 10).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from . import catalog
 
 
 class ConvNet(nn.Module):
@@ -113,7 +115,7 @@ def build_simple_convnet() -> nn.Module:
     )
 
 
-def build_cnn(width: int = 16) -> nn.Module:
+def build_cnn(width: int = catalog.CNN_WIDTH) -> nn.Module:
     """The project's default: a stride-2 stem and two 3x3 conv + batch-norm blocks, one-cycle Adam.
 
     Chosen by measuring accuracy per second of 2-core CPU training: the stride-2 stem skips the
@@ -135,26 +137,31 @@ def build_cnn(width: int = 16) -> nn.Module:
     )
 
 
-@dataclass(frozen=True)
-class Arch:
-    """One registry entry: how to build it, where it comes from, what its tutorial reported. Its training
-    recipes are in mnist_core.recipes."""
+# each architecture's builder (its facts are in mnist_core.catalog, in the same order)
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "softmax": build_softmax,
+    "mlp": build_mlp,
+    "mlp_128_64": build_mlp_128_64,
+    "mlp_128_256": build_mlp_128_256,
+    "convnet": ConvNet,
+    "lenet": build_lenet,
+    "lstm": RowLSTM,
+    "simple_convnet": build_simple_convnet,
+    "cnn": build_cnn,
+}
 
-    name: str
-    build: Callable[[], nn.Module]
-    description: str
-    source: str
-    reported: str  # the tutorial's own result, as it states it
-    reported_accuracy: float | None  # the same as a fraction (None where none is reported)
-    drawn_input: bool = False  # meant for drawn digits: its recipe augments, and pretraining adds pen data
-    channels_last: bool = False  # trains faster on the CPU in channels-last layout (measured per network)
-    reported_dataset: str = "mnist"  # what the tutorial's figure was measured on (lenet's tutorial: fashion)
-    # the builder's arguments a run may set (TrainConfig.width) and a checkpoint records (arch_args), each
-    # with its allowed (low, high), so a file cannot ask for a huge net; none given: the builder's defaults
-    arg_ranges: dict = field(default_factory=dict)
+
+class Arch(catalog.ArchInfo):
+    """One registry entry: the architecture's facts (catalog.ArchInfo) and how to build it (`build`). Its
+    training recipes are in mnist_core.recipes."""
+
+    def __init__(self, facts: catalog.ArchInfo, build: Callable[..., nn.Module]) -> None:
+        super().__init__(**facts.facts())
+        self.__dict__["build"] = build
 
     @property
     def params(self) -> int:
+        """Parameters of the network its builder makes (catalog.param_count says the same without torch)."""
         return param_count(self.build())
 
 
@@ -162,102 +169,14 @@ def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-ARCHS: dict[str, Arch] = {
-    a.name: a
-    for a in [
-        Arch(
-            "softmax",
-            build_softmax,
-            "Softmax regression: one linear layer 784 -> 10.",
-            "The tutorials' one-layer network (TensorFlow / Keras 'MNIST for beginners').",
-            "97.68% test accuracy after 100 epochs",
-            0.9768,
-        ),
-        Arch(
-            "mlp",
-            build_mlp,
-            "MLP 784-512-512-10, ReLU, dropout 0.2, no biases.",
-            "Keras examples mnist_mlp.py.",
-            "98.59% test accuracy after 100 epochs (batch 100)",
-            0.9859,
-            drawn_input=True,
-        ),
-        Arch(
-            "mlp_128_64",
-            build_mlp_128_64,
-            "MLP 784-128-64-10 with ReLU.",
-            "The classic introductory network (PyTorch beginner tutorials).",
-            "no figure reported",
-            None,
-        ),
-        Arch(
-            "mlp_128_256",
-            build_mlp_128_256,
-            "MLP 784-128-256-10 with ReLU.",
-            "A PyTorch tutorial's network.",
-            "validation loss 0.387 after 25 epochs (SGD lr 0.001)",
-            None,
-        ),
-        Arch(
-            "convnet",
-            ConvNet,
-            "Two 5x5 convs (10, 20), max-pool, dropout, FC 320-50-10.",
-            "pytorch/examples mnist/main.py (2017).",
-            "99.10% test accuracy after 100 epochs",
-            0.9910,
-            drawn_input=True,
-            channels_last=True,
-        ),
-        Arch(
-            "lenet",
-            build_lenet,
-            "LeNet-5 as taught: 5x5 convs 6, 16, sigmoid, FC 120-84-10.",
-            "Dive into Deep Learning, LeNet chapter.",
-            "87.4% on FashionMNIST after 5 epochs",
-            0.874,
-            drawn_input=True,
-            channels_last=True,
-            reported_dataset="fashion",
-        ),
-        Arch(
-            "lstm",
-            RowLSTM,
-            "LSTM(28 -> 128) over the 28 image rows, linear on the last step.",
-            "The row-by-row RNN tutorials (PyTorch / TensorFlow RNN on MNIST).",
-            "98.55% test accuracy after 100 epochs",
-            0.9855,
-        ),
-        Arch(
-            "simple_convnet",
-            build_simple_convnet,
-            "Conv 5x5 (30) -> max-pool -> FC 4320-100-10.",
-            "Deep Learning from Scratch (the numpy book's SimpleConvNet).",
-            "no figure reported",
-            None,
-            drawn_input=True,
-            channels_last=True,
-        ),
-        Arch(
-            "cnn",
-            build_cnn,
-            "MNIST Lab's fast CNN: stride-2 stem, two 3x3 conv + batch-norm blocks.",
-            "This project: tuned for accuracy per second of CPU training.",
-            "no tutorial: the project's own default",
-            None,
-            drawn_input=True,
-            channels_last=True,
-            arg_ranges={"width": (4, 64)},
-        ),
-    ]
-}
-DEFAULT_ARCH = "cnn"
+ARCHS: dict[str, Arch] = {name: Arch(facts, BUILDERS[name]) for name, facts in catalog.ARCHS.items()}
+DEFAULT_ARCH = catalog.DEFAULT_ARCH
+checked_args = catalog.checked_args  # (here too, for the modules that build networks)
 
 
 def get_arch(name: str) -> Arch:
-    try:
-        return ARCHS[name]
-    except KeyError:
-        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(ARCHS)}") from None
+    catalog.info(name)  # ValueError naming the choices for an unknown name
+    return ARCHS[name]
 
 
 def build(name: str, args: dict | None = None) -> nn.Module:
@@ -268,16 +187,3 @@ def build(name: str, args: dict | None = None) -> nn.Module:
     model = get_arch(name).build(**args)
     model.arch_args = args
     return model
-
-
-def checked_args(name: str, args: dict) -> dict:
-    """Builder arguments (a run's, or what a checkpoint recorded) checked against the architecture's
-    ranges: ValueError when one is unknown or out of range."""
-    arch = get_arch(name)
-    for key, value in args.items():
-        if key not in arch.arg_ranges:
-            raise ValueError(f"{name} takes no argument {key!r}")
-        lo, hi = arch.arg_ranges[key]
-        if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
-            raise ValueError(f"{name}'s {key} must be a whole number from {lo} to {hi}, not {value!r}")
-    return dict(args)

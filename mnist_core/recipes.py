@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .catalog import ARCHS
 from .config import TrainConfig
-from .models import ARCHS
 
 _ADAM = dict(optimizer="adam", lr=1e-3)
 
@@ -19,7 +19,7 @@ _ADAM = dict(optimizer="adam", lr=1e-3)
 # point). cnn has no tutorial, so this is also what `--tutorial` trains for it.
 CNN_ONE_EPOCH = dict(optimizer="adam", lr=0.02, batch_size=64, epochs=1, schedule="onecycle", label_smoothing=0.1)
 
-# The tutorials' own settings, as they state them (their reported figures are in models.ARCHS).
+# The tutorials' own settings, as they state them (their reported figures are in catalog.ARCHS).
 TUTORIAL: dict[str, dict] = {
     "softmax": dict(optimizer="sgd", lr=0.1, batch_size=100, epochs=100),
     "mlp": dict(**_ADAM, batch_size=100, epochs=100),
@@ -33,7 +33,7 @@ TUTORIAL: dict[str, dict] = {
 }
 
 # The lab's recommended recipes: close to each tutorial's accuracy in a few epochs on a laptop CPU; the
-# networks meant for drawn digits (models.Arch.drawn_input) augment.
+# networks meant for drawn digits (catalog.ArchInfo.drawn_input) augment.
 RECOMMENDED: dict[str, dict] = {
     "softmax": dict(**_ADAM, batch_size=128, epochs=3),
     "mlp": dict(**_ADAM, batch_size=128, epochs=6, schedule="onecycle", augment=True),

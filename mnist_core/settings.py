@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+SHIPPED_DIR = PROJECT / "models"  # the shipped checkpoints, as the repository holds them
 
 
 @dataclass(frozen=True)

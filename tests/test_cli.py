@@ -25,6 +25,7 @@ from mnist_core.__main__ import main
 from mnist_core.cli import config_from_args, parser
 from mnist_core.config import TrainConfig
 from mnist_core.models import ARCHS, get_arch
+from mnist_core.models import build as models_build
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGN_NAMES = ["softmax", "mlp", "mlp_128_64", "mlp_128_256", "convnet", "lenet", "lstm", "simple_convnet", "cnn"]
@@ -104,6 +105,46 @@ def test_archs_lists_the_nine_architectures(home):
     for row in rows[1:]:
         name, params = row.split()[:2]
         assert int(params.replace(",", "")) == get_arch(name).params
+
+
+# The command line answers --help, a typo and `archs` before it imports torch (seconds on a busy machine):
+# torch is made unimportable in the subprocess, so any import of it fails the command.
+NO_TORCH = (
+    "import runpy, sys\n"
+    "sys.modules['torch'] = None  # `import torch` raises ImportError\n"
+    "sys.argv = ['mnist_core', *sys.argv[1:]]\n"
+    "runpy.run_module('mnist_core', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def cli_without_torch(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_")}
+    env.update(PYTHONPATH=str(ROOT), MNIST_MODELS_DIR=str(home / "models"), MNIST_RUNS_DIR=str(home / "runs"))
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH, *args], cwd=home, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_parser_imports_without_torch():
+    code = "import sys; import mnist_core.cli as c; c.parser(); assert 'torch' not in sys.modules, 'torch'"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, code, said",
+    [
+        (["--help"], 0, "archs"),
+        (["train", "--help"], 0, "cnn"),
+        (["tarin"], 2, "invalid choice: 'tarin'"),
+        (["train", "--arch", "lenet5"], 2, "did you mean 'lenet'?"),
+        (["archs"], 0, "simple_convnet"),
+    ],
+)
+def test_help_a_typo_and_archs_answer_without_torch(home, args, code, said):
+    proc = cli_without_torch(home, *args)
+    assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
+    assert said in proc.stdout + proc.stderr
 
 
 def test_train_json_reports_accuracy_and_writes_the_checkpoint(trained, small_data_dir):
@@ -481,3 +522,111 @@ def test_finetune_json_reports_before_and_after_and_saves_a_new_model(home, smal
         .splitlines()[-1]
     )
     assert Path(again["path"]).name == "soft_hand-2.pt"  # never over the first
+
+
+def test_ray_alone_means_the_lab_setting_else_auto_read_when_the_command_runs(monkeypatch):
+    from mnist_core.cli import ray_address
+
+    given = parser().parse_args(["train", "--ray"]).ray
+    assert ray_address(given) == "auto"
+    monkeypatch.setenv("MNIST_LAB_RAY_ADDRESS", "ray://head:10001")
+    assert ray_address(given) == "ray://head:10001"
+    assert ray_address(parser().parse_args(["train", "--ray", "local"]).ray) == "local"
+    assert parser().parse_args(["train"]).ray is None
+
+
+def test_the_parser_builds_only_the_typed_commands_flags_and_parses_the_same():
+    from mnist_core.cli import command_in
+
+    assert command_in(["evaluate", "cnn"]) == "evaluate" and command_in(["--help"]) == command_in(["tarin"]) == ""
+    subs = parser("evaluate")._subparsers._group_actions[0].choices
+    assert not any(a.option_strings == ["--arch"] for a in subs["train"]._actions)
+    for argv in (["evaluate", "cnn", "--json"], ["train", "--arch", "Lenet", "--lr", "0.1"], ["archs"]):
+        assert parser(command_in(argv)).parse_args(argv) == parser().parse_args(argv)
+
+
+def test_archs_says_what_the_shipped_models_are_without_torch(tmp_path):
+    """The shipped cnn is 24 wide: `archs` reads that from its checkpoint (no torch imported), and the quick
+    first run's width beside it; a shipped model at its architecture's own arguments adds no line."""
+    (tmp_path / "models").mkdir()
+    for arch, args in (("cnn", {"width": 24}), ("softmax", {})):
+        model = models_build(arch, args)
+        checkpoints.save(tmp_path / "models" / f"{arch}.pt", model, arch, {"arch": arch}, {}, {})
+    proc = cli_without_torch(tmp_path, "archs")
+    assert proc.returncode == 0, proc.stderr
+    extra = proc.stdout.strip().splitlines()[1 + len(ARCHS) :]
+    assert extra == [
+        "shipped cnn: width 24, 61,042 parameters (the table counts it at width 16)",
+        "  the quick first run trains width 16: 29,178 parameters",
+    ]
+
+
+def test_the_checkpoints_record_is_read_without_torch_and_nothing_else_is_trusted(tmp_path):
+    import pickle
+    import zipfile
+
+    from mnist_core import peek
+
+    assert peek.recorded(ROOT / "models" / "cnn.pt") == {"arch": "cnn", "arch_args": {"width": 24}}
+    assert peek.recorded(ROOT / "models" / "lenet.pt") == {"arch": "lenet", "arch_args": {}}
+
+    def packed(payload) -> Path:
+        path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.pt"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("archive/data.pkl", pickle.dumps(payload))
+        return path
+
+    fine = {"format": checkpoints.FORMAT, "arch": "cnn", "arch_args": {"width": 8}}
+    assert peek.recorded(packed(fine)) == {"arch": "cnn", "arch_args": {"width": 8}}
+    assert peek.recorded(packed({**fine, "hook": os.system})) is None  # a global other than torch's tensors
+    assert peek.recorded(packed({**fine, "arch_args": {"width": 10_000}})) is None
+    assert peek.recorded(packed({**fine, "arch": "resnet"})) is None
+    assert peek.recorded(packed({**fine, "format": "other"})) is None
+    (tmp_path / "junk.pt").write_bytes(b"not a zip")
+    assert peek.recorded(tmp_path / "junk.pt") is None and peek.recorded(tmp_path / "none.pt") is None
+
+
+def test_evaluate_without_data_or_internet_leaves_no_empty_data_folder(tmp_path):
+    """torchvision makes data/MNIST/raw before its download starts: a failed download takes it away again."""
+    proc = cli(tmp_path, "evaluate", str(ROOT / "models" / "softmax.pt"))
+    assert_clean_error(proc, "MNIST is not available", "download failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.rglob("*"))
+
+
+def test_a_failed_download_removes_only_the_folders_it_made(tmp_path, monkeypatch, capsys):
+    from torchvision import datasets
+
+    from mnist_core import data
+
+    monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{closed_port()}/"])
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "empty" / "data"))
+    code, _, err = run_main(capsys, "evaluate", str(ROOT / "models" / "softmax.pt"))
+    assert code == 2 and "download failed" in err and not (tmp_path / "empty").exists()
+    kept = tmp_path / "kept"
+    (kept / "MNIST").mkdir(parents=True)
+    (kept / "MNIST" / "notes.txt").write_text("the operator's")
+    with pytest.raises(data.DataUnavailable, match="download failed"):
+        data.load("mnist", train=False, root=kept)
+    assert sorted(p.name for p in (kept / "MNIST").iterdir()) == ["notes.txt"]  # raw/ was made: it went again
+
+
+def test_evaluate_says_which_reading_each_figure_is(tmp_path, small_data_dir, capsys):
+    """Compare and training report the network read once; the Draw page averages four views for the models
+    made for drawn input. evaluate prints the first as its test accuracy and names the second beside it."""
+    from mnist_core import data, evaluation, inference
+
+    path = checkpoints.save(tmp_path / "lenet.pt", models_build("lenet"), "lenet", {"arch": "lenet"}, {}, {})
+    split = data.load("mnist", train=False, root=small_data_dir)
+    once = evaluation.evaluate(inference.load_model(path, tta=False), split.images, split.labels)["accuracy"]
+    views = evaluation.evaluate(inference.load_model(path), split.images, split.labels)["accuracy"]
+    code, out, _ = run_main(capsys, "evaluate", str(path), "--data-dir", str(small_data_dir), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["test_accuracy"] == once and result["test_accuracy_views"] == views
+    code, out, _ = run_main(capsys, "evaluate", str(path), "--data-dir", str(small_data_dir))
+    assert out == (
+        f"lenet: test accuracy {once:.4f}, the network read once (as Compare and training report it); "
+        f"{views:.4f} with the 4 views the Draw page averages\n"
+    )
+    soft = checkpoints.save(tmp_path / "soft.pt", models_build("softmax"), "softmax", {"arch": "softmax"}, {}, {})
+    code, out, _ = run_main(capsys, "evaluate", str(soft), "--data-dir", str(small_data_dir))
+    assert code == 0 and out.endswith("the network read once (as Compare and training report it)\n"), out

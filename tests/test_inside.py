@@ -63,6 +63,14 @@ def test_the_layer_table_has_the_shapes_of_the_real_forward_pass(arch):
     assert len(shown) == len(table["rows"]) and {"Layer", "Type", "Output shape", "Parameters"} <= set(shown[0])
 
 
+def test_the_layer_table_follows_the_builders_arguments():
+    wide = inside.structure("cnn", {"width": 24})
+    assert wide["total"] == param_count(build("cnn", {"width": 24})) == 61_042
+    assert wide["rows"][0]["output_shape"] == (1, 24, 14, 14)
+    assert inside.structure("cnn")["total"] == inside.structure("cnn", {})["total"] == 29_178
+    assert inside.structure_rows("cnn", {"width": 24})[0]["Output shape"] == "1 x 24 x 14 x 14"
+
+
 def test_the_table_reads_as_the_tutorials_print_it():
     rows = {r["layer"]: r for r in inside.structure("lenet")["rows"]}
     assert rows["5"]["type"] == "MaxPool2d" and rows["5"]["output_shape"] == (1, 16, 4, 4)  # LeNet's conv block

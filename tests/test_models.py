@@ -147,3 +147,19 @@ def test_tutorial_recipes_are_the_tutorials(name):
     cfg = recipes.tutorial(name)
     for key, value in TUTORIAL[name].items():
         assert getattr(cfg, key) == value, f"{name}: tutorial {key} should be {value}"
+
+
+def test_the_catalog_counts_each_networks_parameters_without_building_it():
+    """`archs` answers without torch from catalog.param_count: it must agree with the built network, for
+    every architecture and every width a cnn may have."""
+    from mnist_core import catalog, data
+
+    assert list(catalog.ARCHS) == list(models.ARCHS) and tuple(data.DATASETS) == catalog.DATASETS
+    for name in models.ARCHS:
+        assert catalog.param_count(name) == models.param_count(models.build(name)), name
+    lo, hi = catalog.ARCHS["cnn"].arg_ranges["width"]
+    for width in range(lo, hi + 1):
+        built = models.param_count(models.build("cnn", {"width": width}))
+        assert catalog.param_count("cnn", {"width": width}) == built, width
+    with pytest.raises(ValueError, match="from 4 to 64"):
+        catalog.param_count("cnn", {"width": 65})

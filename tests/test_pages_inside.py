@@ -81,6 +81,18 @@ def test_without_a_drawing_or_data_the_page_prompts_and_still_shows_the_model(mo
     assert n_images(at) == 1  # the learned filters
 
 
+def test_the_structure_is_the_loaded_models_own_not_the_architectures_default(models):
+    """A cnn saved at width 24 (as the shipped one is): its table and count are the width-24 network's."""
+    wide = build("cnn", {"width": 24})
+    checkpoints.save(models / "cnn.pt", wide, "cnn", {"arch": "cnn", "width": 24}, {}, {"test_accuracy": 0.99})
+    at = page(open_all=True)
+    at.selectbox(key="inside_model").set_value("cnn").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["Output shape"])[0] == "1 x 24 x 14 x 14" and sum(table["Parameters"]) == 61_042
+    assert "**61,042 parameters** in all" in texts(at.caption)
+
+
 def test_an_mnist_test_digit_by_class_through_every_view_of_every_model(models, monkeypatch, small_data_dir):
     monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
     at = page(open_all=True)
