@@ -148,7 +148,10 @@ def test_closing_the_tab_or_cancel_stops_an_import_and_keeps_nothing_of_it(brows
     page.get_by_text("Import a collection").click()
     page.get_by_label("Into the collection").fill("slow")
     page.get_by_label("Into the collection").press("Enter")
+    page.wait_for_timeout(1000)  # as a person would: a file chosen as the name's rerun starts can be dropped
+    page.wait_for_selector(APP_IDLE, timeout=60_000)
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(tmp_path / "slow.zip"))
+    page.get_by_test_id("stFileUploader").get_by_text("slow.zip").wait_for(timeout=60_000)
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text(re.compile(r"^Reading")).wait_for(timeout=60_000)
     time.sleep(1)  # well into it
