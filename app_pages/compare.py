@@ -18,12 +18,9 @@ st.caption("Which architecture is best, and why: accuracy, speed, and the digits
 def manage_ui(rows: list[dict]) -> None:
     """Rename or delete one of the visitor's runs (never a shipped model, another visitor's run, or a queued or
     running job); the operator may change any run."""
-    owners = {j.name: j.owner_key for j in lab_ui.job_runner().jobs() if not j.active}
-    mine = {
-        r["name"]: r
-        for r in rows
-        if r["source"] == "run" and Path(r["path"]).stem in owners and lab_ui.may_change(owners[Path(r["path"]).stem])
-    }
+    runner, by = lab_ui.job_runner(), lab_ui.acting_as()
+    changeable = {j.name for j in runner.jobs() if not j.active and runner.may_change(j, by)}
+    mine = {r["name"]: r for r in rows if r["source"] == "run" and Path(r["path"]).stem in changeable}
     flash = st.session_state.pop("cmp_flash", None)
     if mine or flash:
         st.subheader("Your runs: rename or delete")
