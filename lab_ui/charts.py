@@ -15,8 +15,15 @@ def smooth(values: list[float], weight: float = 0.9) -> list[float]:
     return out
 
 
-def loss_figure(steps: list) -> object:
-    """Plotly: training loss per logged step, raw (faint) and smoothed."""
+def waiting(fig, note: str | None) -> object:
+    """An empty chart's axes with `note` in the middle, in words: where the curves will grow."""
+    if note:
+        fig.add_annotation(text=note, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 14})
+    return fig
+
+
+def loss_figure(steps: list, note: str | None = None) -> object:
+    """Plotly: training loss per logged step, raw (faint) and smoothed; `note` on it while it has none."""
     x = [p[0] for p in steps]
     y = [p[2] for p in steps]
     fig = go.Figure()
@@ -30,10 +37,10 @@ def loss_figure(steps: list) -> object:
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         legend={"orientation": "h", "y": -0.25},
     )
-    return fig
+    return waiting(fig, None if steps else note)
 
 
-def accuracy_figure(epochs: list[dict], step_accuracy: list | tuple = ()) -> object:
+def accuracy_figure(epochs: list[dict], step_accuracy: list | tuple = (), note: str | None = None) -> object:
     """Plotly: train and test accuracy per epoch, and (step_accuracy: (step, epoch, accuracy) points) the
     running training accuracy of the batches so far in each epoch, so the chart moves from the first steps."""
     x = [r["epoch"] for r in epochs]
@@ -56,7 +63,7 @@ def accuracy_figure(epochs: list[dict], step_accuracy: list | tuple = ()) -> obj
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         legend={"orientation": "h", "y": -0.25},
     )
-    return fig
+    return waiting(fig, None if epochs or step_accuracy else note)
 
 
 def proba_figure(probs, height: int = 260) -> object:

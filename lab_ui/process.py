@@ -3,12 +3,23 @@ changes nothing in the process, so a test or a bench that imports it gets the pr
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
+import logging
+import os
+import sys
+import threading
+import time
 
 import torch
 
+from lab_ui.runs import close_job_runners
 from mnist_core import settings
+
+log = logging.getLogger(__name__)
+# The threads that may be inside PyTorch when the server stops: a page's script run, a training run.
+BUSY_THREADS = ("ScriptRunner.", "mnist-lab-")
 
 
 def fix_the_mmap_threshold(threshold: int = 4 * 2**20) -> bool:
@@ -35,3 +46,24 @@ def startup() -> None:
     and the later calls do nothing (two first calls at once would only set the same values twice)."""
     fix_the_mmap_threshold()
     torch.set_num_threads(settings.torch_threads())
+    if "streamlit.web.bootstrap" in sys.modules:  # a server (`streamlit run`), not a test's AppTest
+        atexit.register(on_exit)
+
+
+def on_exit(wait: float = 3.0) -> None:
+    """The server's last step (Ctrl+C, SIGTERM): stop the training runs and write their status files, give
+    the pages' script runs a moment to end, then exit. A thread still inside PyTorch's C++ code when the
+    interpreter tears down aborts the process ("terminate called without an active exception", exit code
+    -6): if one is still busy after `wait` seconds, the process ends at once, with its logs flushed."""
+    deadline = time.monotonic() + wait
+    close_job_runners(wait)
+    busy = [t for t in threading.enumerate() if t.name.startswith(BUSY_THREADS) and t is not threading.current_thread()]
+    for thread in busy:
+        thread.join(max(deadline - time.monotonic(), 0))
+    still = [t.name for t in busy if t.is_alive()]
+    if still:
+        log.warning("exiting with %d thread(s) still busy: %s", len(still), ", ".join(still))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -16,9 +16,14 @@ from mnist_core.events import RunStatus
 DATASET_LABELS = {"mnist": "MNIST (digits)", "fashion": "FashionMNIST (clothing)"}
 
 
+_MADE: list[jobs.JobRunner] = []  # every runner this process made, to close when it exits
+
+
 @st.cache_resource(show_spinner=False)
 def _job_runner(runs: str) -> jobs.JobRunner:
-    return jobs.JobRunner(runs)
+    runner = jobs.JobRunner(runs)
+    _MADE.append(runner)
+    return runner
 
 
 def job_runner() -> jobs.JobRunner:
@@ -30,6 +35,12 @@ def clear_job_runners() -> None:
     """Forget the process's runners (without stopping their jobs): the next job_runner() builds a new one
     from the settings as they are then (a test that changes the Ray address, say)."""
     _job_runner.clear()
+
+
+def close_job_runners(wait: float = 10.0) -> None:
+    """Stop every run of this process's runners and write their status files (the server is stopping)."""
+    for runner in _MADE:
+        runner.close(wait)
 
 
 def runner_ui() -> jobs.JobRunner:

@@ -48,9 +48,11 @@ def available() -> list[str]:
     return found
 
 
-def machine_load() -> dict:
+def machine_load(epochs: list[dict] | None = None) -> dict:
     """How busy this machine is now: the 1-minute load average (None where the platform has none)
-    and the CPUs this process may use. Saved with a run, so a time measured on a busy machine says so."""
+    and the CPUs this process may use. Saved with a run, so a time measured on a busy machine says so:
+    with the run's epoch records (`epochs`, each with the load at its end), also the highest load seen
+    through the run (load_1min_max): the last minute's alone misses other work in a long run's first epochs."""
     try:
         load = round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):  # Windows has no load average
@@ -59,4 +61,8 @@ def machine_load() -> dict:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         cpus = os.cpu_count()
-    return {"load_1min": load, "cpu_count": cpus}
+    out = {"load_1min": load, "cpu_count": cpus}
+    if epochs is not None:
+        seen = [x for x in [*(e.get("load_1min") for e in epochs), load] if x is not None]
+        out["load_1min_max"] = max(seen, default=None)
+    return out

@@ -85,6 +85,7 @@ class EpochEvent(TypedDict):
     test_accuracy: float
     seconds: float  # since the start, rounded to ms (as the history's epochs row)
     images_per_sec: float
+    load_1min: float | None  # the machine's 1-minute load average then (None where there is none)
     step: int
     total_steps: int
 

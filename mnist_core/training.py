@@ -3,8 +3,7 @@
 `train(config, on_event=..., should_stop=...)` runs one training run and returns a TrainResult.
 It never touches a UI: progress goes out as plain dict events (events.Event) through `on_event`, and a
 stop is asked for through `should_stop`, checked between steps (and between evaluation batches).
-What a run trains on is gathered by mnist_core.trainset, the model it starts from by `starting_model`;
-`train` and its `_Loop` are the loop itself.
+What a run trains on is gathered by mnist_core.trainset, the model it starts from by `starting_model`.
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ class TrainResult:
             "status": RunStatus(self.status).value,
             "device": self.device,  # plain str: loading refuses enums
             "epochs_done": self.history["epochs"][-1]["epoch"],
-            **devices.machine_load(),
+            **devices.machine_load(self.history["epochs"]),
         }
         extra = {"data_seen": self.data_seen, **(extra or {})}
         return checkpoints.save(
@@ -215,6 +214,7 @@ def _epoch_record(
         "test_accuracy": test[1],
         "seconds": round(seconds, 3),
         "images_per_sec": step * batch_size / max(seconds, 1e-9),
+        "load_1min": devices.machine_load()["load_1min"],  # other work on the machine shows in the seconds
     }
 
 

@@ -282,3 +282,48 @@ def test_home_page_shows_status_and_opens_train(browser, lab, tmp_path):
         assert page.url.rstrip("/").endswith("/Train")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("has_data", [True, False], ids=["with-mnist", "without-mnist"])
+def test_start_is_on_the_first_screen_and_the_charts_are_drawn_before_a_run(
+    browser, app_server, small_data_dir, tmp_path, has_data
+):
+    """At 1400 x 1000, with MNIST or without it (the missing-data note is one line), Start training is on the
+    first screen, and the charts' axes are already drawn: a run's first steps need no chart code to load."""
+    folder = small_data_dir if has_data else tmp_path / "no-data"
+    server = app_server(env={"MNIST_DATA_DIR": str(folder), "MNIST_RUNS_DIR": str(tmp_path / "runs"), **SERVER_ENV})
+    context, page = open_train(browser, server)
+    try:
+        page.locator(APP_IDLE).wait_for(timeout=60_000)
+        expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=60_000)
+        box = page.get_by_role("button", name="Start training").bounding_box()
+        assert box["y"] + box["height"] <= 1000, f"Start training ends at {box['y'] + box['height']:.0f} px"
+        if not has_data:
+            expect(
+                page.locator("[data-testid='stAlert']").filter(has_text="MNIST is not on this machine")
+            ).to_be_visible()
+        screenshot(page, f"train-first-screen-{'data' if has_data else 'no-data'}.png", tmp_path)
+    finally:
+        context.close()
+
+
+def test_the_server_stops_cleanly_mid_run_and_writes_the_runs_end(browser, lab, tmp_path, record_property):
+    """SIGTERM while a run trains: the run is stopped and its status file says so, and the process exits
+    with 0 (a training thread left inside PyTorch when Python tears down aborts it: "terminate called")."""
+    server, runs = lab
+    context, page = open_train(browser, server)
+    try:
+        set_run(page, "halted", epochs=200, arch=LONG_ARCH)
+        slowest_batches(page)
+        page.get_by_role("button", name="Start training").click()
+        chart_grows(page, LOSS_POINTS, 0)
+    finally:
+        context.close()
+    t = time.monotonic()
+    server.proc.terminate()
+    rc = server.proc.wait(60)
+    record_property("exit_seconds", round(time.monotonic() - t, 2))
+    log = (tmp_path / "streamlit-0.log").read_text()
+    assert rc == 0 and "terminate called" not in log, (rc, log[-2000:])
+    status = json.loads((runs / "halted.json").read_text())
+    assert status["status"] == "stopped", status["status"]

@@ -14,7 +14,7 @@ from helpers import open_app, open_page, rerun_until, unmarked
 from streamlit.testing.v1 import AppTest
 
 import lab_ui
-from mnist_core import checkpoints, data, inference, jobs, owners, recipes, training
+from mnist_core import catalog, checkpoints, data, inference, jobs, owners, recipes, training
 from mnist_core.config import OPTIMIZERS, TrainConfig
 from mnist_core.jobs import ray as ray_backend
 from mnist_core.models import ARCHS
@@ -156,6 +156,20 @@ def test_cnns_shipped_recipe_trains_the_shipped_width_and_its_quick_run_the_narr
     assert checkpoints.read(lab / "w0.pt")["arch_args"] == {}
 
 
+def test_the_parameters_and_layers_shown_are_the_recipes_network(lab):
+    """cnn's quick run trains the 16-wide network, its shipped recipe the 24-wide one: the caption and the
+    Layers table say which will be trained."""
+    at = open_page("app_pages/train.py", timeout=90, state={"train_layers": True})  # Layers opened
+    for shipped, params in ((False, catalog.param_count("cnn")), (True, catalog.param_count("cnn", {"width": 24}))):
+        at.radio(key="recipe_cnn").set_value(shipped).run()
+        caption = unmarked(" ".join(c.value for c in at.caption))
+        assert f"{params:,} parameters" in caption
+        assert ("(width 24)" in caption) == shipped
+        table = at.dataframe[0].value
+        assert table["Parameters"].sum() == params
+    assert catalog.param_count("cnn") != catalog.param_count("cnn", {"width": 24})
+
+
 def test_momentum_shows_only_for_the_optimizers_that_use_it(lab):
     at = train_page()
     at.selectbox(key="arch").set_value("convnet").run()  # its recipe: SGD with momentum
@@ -245,10 +259,11 @@ def test_missing_dataset_gives_the_fix_and_a_clear_failure(runs_dir, tmp_path, m
     monkeypatch.setattr(datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
     at = train_page()
     assert not at.exception
-    (warning,) = at.warning
+    (warning,) = at.warning  # one line, so Start stays on the first screen; the ways to provide it under it
+    assert unmarked(warning.value).startswith("MNIST is not on this machine")
     raw = str((empty / "MNIST" / "raw").resolve())
-    assert raw not in warning.value and "MNIST_DATA_DIR" in warning.value
-    assert all(f in warning.value for f in data.RAW_FILES)
+    (fix,) = [m.value for m in at.markdown if "MNIST_DATA_DIR" in m.value]
+    assert raw not in fix and all(f in fix for f in data.RAW_FILES)
     at.selectbox(key="arch").set_value("softmax").run()
     button(at, "Start training").click().run()
     rerun_until(at, lambda at: at.error, what="the failure")

@@ -9,6 +9,7 @@ processes and makes these tiny steps many times slower, without changing what is
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import replace
 from itertools import pairwise
@@ -258,7 +259,7 @@ def test_same_seed_gives_identical_history_and_weights(arch, augment_on, small_d
     assert not same_weights(weights(a.model), weights(c.model)), "another seed must give another run"
 
 
-def test_events_carry_their_fields_in_order(small_data_dir):
+def test_events_carry_their_fields_in_order(small_data_dir, tmp_path):
     cfg = quick(epochs=2, log_every=3)  # 10 steps an epoch, 20 in all
     result, events = run(cfg, small_data_dir)
     kinds = [e["type"] for e in events]
@@ -313,13 +314,19 @@ def test_events_carry_their_fields_in_order(small_data_dir):
             "test_accuracy",
             "seconds",
             "images_per_sec",
+            "load_1min",
             "step",
             "total_steps",
         }
         assert e["epoch"] == n and e["step"] == 10 * n and e["total_steps"] == 20
         assert 0 <= e["train_accuracy"] <= 1 and 0 <= e["test_accuracy"] <= 1
         assert e == {"type": "epoch", **result.history["epochs"][n - 1], "step": 10 * n, "total_steps": 20}
-    # the last epoch's figures are those of the model the run returns
+    # the machine's load at each epoch's end, and the highest seen kept with the model: a long run's early
+    # minutes of other work show in its seconds, and the load at its end alone would miss them
+    if hasattr(os, "getloadavg"):
+        saved = checkpoints.read(result.save(tmp_path / "loads.pt"))["metrics"]
+        seen = [e["load_1min"] for e in epochs] + [saved["load_1min"]]
+        assert saved["load_1min_max"] == max(seen)
     loss, acc = evaluation.loss_and_accuracy(result.model, test)
     assert (epochs[-1]["test_loss"], epochs[-1]["test_accuracy"]) == pytest.approx((loss, acc))
 

@@ -342,11 +342,11 @@ class JobRunner:
                 job = self._restored(run)
                 self._jobs[job.id] = job
 
-    def close(self) -> None:
+    def close(self, wait: float = 10.0) -> None:
         """Stop every job that ends with this process, and forget this runner (its status files then read
         as interrupted). Runs on Ray go on: another runner on the same cluster and runs folder follows them."""
         ending = [j for j in self.active() if not (self.backend.keeps_running and j.worker)]
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + wait
         for job in ending:
             self.stop(job.id, owners.ANYONE)
         for job in ending:
