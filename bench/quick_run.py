@@ -50,7 +50,7 @@ def one_run(runner, arch: str, seed: int, data_dir: str | None, limit: int) -> d
     }
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="default: $MNIST_DATA_DIR, else ./data")
     parser.add_argument("--arch", default="cnn")
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    return rows
+    return 0 if done and len(done) == len(rows) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
