@@ -219,7 +219,8 @@ def keep_shipped(
     todo = [
         e
         for e in inference.model_entries(models_dir)
-        if e.source == "shipped" and not (_kept_summary(Path(e.path), None, True) or {}).get("redrawn_accuracy")
+        if e.source == "shipped"
+        and (_kept_summary(Path(e.path), data_root, True) or {}).get("redrawn_accuracy") is None
     ]
     written = []
     for i, e in enumerate(todo):
