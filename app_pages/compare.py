@@ -112,11 +112,11 @@ def files_ui(rows: list[dict]) -> None:
 
 
 entries = inference.model_entries()
-progress = st.empty()
+progress = st.empty()  # a line while anything is measured (a new run; nothing of a shipped model but its latency)
 rows, problems = measure.summaries(
     entries,
-    on_progress=lambda i, n, name: progress.progress(
-        i / n, f"Measuring {name} (once per checkpoint: latency, drawn digits)..."
+    on_progress=lambda k, n, name, what: progress.progress(
+        (k - 1) / n, f"Measuring {lab_ui.name_md(name)} ({what}), once per checkpoint… {k} of {n}"
     ),
 )
 progress.empty()

@@ -171,7 +171,9 @@ def table_ui(rows: list[dict]) -> None:
     df = pd.DataFrame([{head[k]: r.get(k) for k in keys} for r in rows])
     top = compare.best(rows)
     bold = "font-weight: bold"  # no colour of its own: readable in both themes
-    best_row = "background-color: #dcfce7; color: #14532d"  # its own text colour: readable in the dark theme too
+    # A translucent green over the theme's own background, under the theme's own text colour: a light tint
+    # under dark text in the light theme, a dark one under light text in the dark theme (not a pale band)
+    best_row = "background-color: rgba(34, 197, 94, 0.25)"
     measured = [head[k] for k in ACCURACIES if k in head]
     percents = [*measured, *(head[k] for k in ("claimed_accuracy", "tutorial_mnist") if k in head)]
     styler = df.style.format(na_rep="—").format(PERCENT, subset=percents, na_rep="—")

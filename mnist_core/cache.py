@@ -8,12 +8,18 @@ at most KEEP of them (the least recently read go first).
 
 Entries are written atomically (files.write_atomic). A cache that cannot be read or written (a read-only
 disk, a file where the folder should be) only costs recomputation: nothing here raises OSError except
-content_key, whose file is the one being measured.
+content_key, whose file is the one being measured, and write_kept.
+
+A shipped checkpoint's measurements are also kept beside it, in the repository (write_kept:
+models/cnn.measurements.json), with the content key and CACHE_VERSION they were made for: a fresh clone,
+with an empty cache folder, reads them instead of measuring (read_kept), and a changed checkpoint, or a new
+version, finds them not its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -28,6 +34,7 @@ CACHE_VERSION = 5  # bump when what is stored changes: old entries are then neve
 KEEP = 1000  # entries kept at most: two per model (a summary and an evaluation), a few KB to 150 KB each
 MAX_AGE_DAYS = 60  # an entry not read for this long goes (a deleted run's, an old version's)
 TOUCH_AFTER_S = 24 * 3600  # a read marks an entry as used (its mtime) at most once a day: reads stay reads
+KEPT_SUFFIX = ".measurements.json"  # beside a shipped checkpoint: models/cnn.pt -> models/cnn.measurements.json
 _HASHED_KEEP = 4096  # content hashes remembered per process, by file identity (path, mtime, size, inode)
 _hashed: dict[tuple, str] = {}
 _hashed_lock = threading.Lock()
@@ -136,3 +143,30 @@ def prune(
         except OSError:
             pass
     return removed
+
+
+def kept_path(checkpoint: str | os.PathLike) -> Path:
+    """Where a checkpoint's measurements are kept beside it: models/cnn.pt -> models/cnn.measurements.json."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + KEPT_SUFFIX)
+
+
+def read_kept(checkpoint: str | os.PathLike, key: str) -> dict | None:
+    """The measurements kept beside `checkpoint`, if they were made for `key` (its content_key) and this
+    CACHE_VERSION; None when there are none, they cannot be read, or they are another's."""
+    try:
+        doc = json.loads(kept_path(checkpoint).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or (doc.get("checkpoint"), doc.get("version")) != (key, CACHE_VERSION):
+        return None
+    return doc["summary"] if isinstance(doc.get("summary"), dict) else None
+
+
+def write_kept(checkpoint: str | os.PathLike, key: str, summary: dict) -> Path:
+    """Keep `summary` beside `checkpoint` for `key` (its content_key), atomically (OSError if it cannot be
+    written); returns the file."""
+    target = kept_path(checkpoint)
+    doc = {"checkpoint": key, "version": CACHE_VERSION, "summary": summary}
+    write_atomic(target, json.dumps(doc, sort_keys=True) + "\n")
+    return target

@@ -5,7 +5,10 @@ A *summary* holds the checkpoint's metadata and history, its parameter count, it
 accuracy on real handwriting (UNIPEN's benchmark writers drawn on the canvas) and on MNIST's test digits
 re-drawn as canvas drawings (mnist_core.drawn). It is kept as JSON in the measurements' disk cache
 (mnist_core.cache), keyed by the checkpoint's content, so reading a cached summary never unpickles
-anything. The test-set evaluation (confusion matrix, mistakes) is mnist_core.evaluation's.
+anything. A shipped model's figures are also kept beside its checkpoint (keep_shipped writes
+models/NAME.measurements.json), so that a fresh clone measures none of them: only their latency, which is
+this machine's, is timed there (a fraction of a second each). The test-set evaluation (confusion matrix,
+mistakes) is mnist_core.evaluation's.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .models import ARCHS, param_count
 DRAWN_N = 300  # drawn digits per model: small and fixed (seed 0), the same sample for every model
 DRAWN_SEED = 0
 LATENCY_REPEATS = 30
+TIMING = "its latency on this machine's CPU"  # what measuring a model whose figures are kept takes
 SETTINGS_KEYS = (
     "optimizer",
     "lr",
@@ -109,15 +113,16 @@ def _shipped(path: Path) -> bool:
     return path.resolve().parent == inference.shipped_dir().resolve()
 
 
-def _measure(path: Path, data_root) -> dict:
+def _measure(path: Path, data_root, shipped: bool | None = None) -> dict:
     """Load the checkpoint (CheckpointError if it is not a usable one) and measure it."""
+    shipped = _shipped(path) if shipped is None else shipped
     model, meta = checkpoints.load(path)
     predictor = inference.Predictor(model, meta, meta.get("name") or path.stem, path)
     arch = ARCHS[meta["arch"]]
     metrics = meta["metrics"]
     dataset = meta.get("dataset") or meta["config"].get("dataset") or "mnist"
     redrawn, redrawn_note = _redrawn_accuracy(predictor, dataset, data_root)
-    real, real_note = _real_handwriting(predictor, meta, _shipped(path), dataset, data_root)
+    real, real_note = _real_handwriting(predictor, meta, shipped, dataset, data_root)
     return {
         "arch": meta["arch"],
         "params": param_count(model),
@@ -177,38 +182,144 @@ def _cached_summary(entry: inference.ModelEntry, cdir, data_root) -> tuple[dict 
     return row, target
 
 
-def summary(entry: inference.ModelEntry, cdir=None, data_root=None, on_miss: Callable[[], None] | None = None) -> dict:
-    """One table row for a model (cached). Raises checkpoints.CheckpointError for a bad file. `on_miss` is
-    called before the model is measured, when its row is not in the cache."""
-    row, target = _cached_summary(entry, cdir, data_root)
+# --- a shipped model's measurements, kept beside its checkpoint ------------------------------------------
+
+
+def _kept_summary(path: Path, data_root, shipped: bool | None = None) -> dict | None:
+    """A shipped model's row as kept beside its checkpoint (cache.read_kept: less its latency), when complete
+    with the data at hand; else None."""
+    if not (_shipped(path) if shipped is None else shipped):
+        return None
+    row = cache.read_kept(path, checkpoint_key(path))
+    return None if row is None or _drawn_now_possible(row, data_root) else row
+
+
+def keep_measurements(path: str | os.PathLike, data_root=None) -> Path:
+    """Measure a shipped checkpoint and keep its figures beside it (cache.write_kept): Compare then shows it
+    on a fresh clone without measuring it. Its latency is not kept (it is the CPU's that shows it).
+    DataUnavailable without MNIST's test set or UNIPEN's benchmark writers (kept figures are whole),
+    CheckpointError for a bad file, OSError if the file cannot be written. Returns the file written."""
+    path = Path(path)
+    if not (data.is_available("mnist", data_root) and pen.is_available(data_root)):
+        raise data.DataUnavailable(
+            f"keeping {path.name}'s measurements needs MNIST's test set and UNIPEN's pen-drawn digits in the "
+            "data folder (--data-dir or MNIST_DATA_DIR)"
+        )
+    row = _measure(path, data_root, shipped=True)
+    del row["latency_ms"]
+    return cache.write_kept(path, checkpoint_key(path), row)
+
+
+def keep_shipped(
+    models_dir=None, data_root=None, on_progress: Callable[[int, int, str], None] | None = None
+) -> list[Path]:
+    """keep_measurements for every shipped checkpoint whose kept figures are missing or not its own (a new
+    checkpoint, a new CACHE_VERSION); on_progress(done, total, name) before each. Returns the files written.
+    For the command line, after `pretrain` has saved the shipped models."""
+    todo = [
+        e
+        for e in inference.model_entries(models_dir)
+        if e.source == "shipped"
+        and (_kept_summary(Path(e.path), data_root, True) or {}).get("redrawn_accuracy") is None
+    ]
+    written = []
+    for i, e in enumerate(todo):
+        if on_progress:
+            on_progress(i, len(todo), e.name)
+        written.append(keep_measurements(e.path, data_root))
+    return written
+
+
+# --- the table's rows: what is cached or kept, then what must be measured --------------------------------
+
+
+def _cached_latency(path: Path, cdir) -> tuple[float | None, Path]:
+    target = cache.entry("latency", "json", checkpoint_key(path), cdir=cdir)
+    try:
+        return number(json.loads(cache.read(target) or b"null")), target
+    except ValueError:
+        return None, target
+
+
+def _lookup(entry: inference.ModelEntry, cdir, data_root) -> tuple[dict | None, str]:
+    """The entry's row, when nothing of it needs measuring (kept beside a shipped checkpoint, or cached), else
+    (None, what measuring it takes, in words). CheckpointError for a file too large or unreadable."""
+    path = Path(entry.path)
+    kept = _kept_summary(path, data_root)
+    if kept is not None:
+        latency, _ = _cached_latency(path, cdir)
+        return ({**kept, "latency_ms": latency}, "") if latency is not None else (None, TIMING)
+    row, _ = _cached_summary(entry, cdir, data_root)
+    if row is not None:
+        return row, ""
+    return None, f"real handwriting, {'MNIST re-drawn, ' if data.is_available('mnist', data_root) else ''}latency"
+
+
+def _complete(entry: inference.ModelEntry, cdir, data_root) -> dict:
+    """Measure what _lookup found missing (a whole row, or a kept row's latency) and cache it."""
+    path = Path(entry.path)
+    kept = _kept_summary(path, data_root)
+    if kept is not None:
+        _, target = _cached_latency(path, cdir)
+        model, meta = checkpoints.load(path)
+        latency = inference.Predictor(model, meta, entry.name, path).latency_ms(LATENCY_REPEATS)
+        cache.store(target, json.dumps(latency).encode())
+        return {**kept, "latency_ms": latency}
+    _, target = _cached_summary(entry, cdir, data_root)
+    row = _measure(path, data_root)
+    cache.store(target, json.dumps(row).encode())
+    return row
+
+
+def _named(entry: inference.ModelEntry, row: dict) -> dict:
+    return {"name": entry.name, "source": entry.source, "path": str(entry.path), **row}
+
+
+def summary(
+    entry: inference.ModelEntry, cdir=None, data_root=None, on_miss: Callable[[str], None] | None = None
+) -> dict:
+    """One table row for a model (kept or cached). Raises checkpoints.CheckpointError for a bad file.
+    `on_miss(what)` is called before anything of it is measured (`what`: in words)."""
+    row, what = _lookup(entry, cdir, data_root)
     if row is None:
         if on_miss:
-            on_miss()
-        row = _measure(Path(entry.path), data_root)
-        cache.store(target, json.dumps(row).encode())
-    return {"name": entry.name, "source": entry.source, "path": str(entry.path), **row}
+            on_miss(what)
+        row = _complete(entry, cdir, data_root)
+    return _named(entry, row)
 
 
 def summaries(
     entries: Iterable[inference.ModelEntry] | None = None,
     cdir=None,
     data_root=None,
-    on_progress: Callable[[int, int, str], None] | None = None,
+    on_progress: Callable[[int, int, str, str], None] | None = None,
 ) -> tuple[list[dict], list[str]]:
     """Rows for every model, and one message (naming the file) per checkpoint that was refused.
 
-    on_progress(done, total, name) is called before each model that must be measured (a cache
-    miss), so a page can show progress on first use and nothing when all is cached.
-    """
+    The rows kept or cached are read first; then the models left are measured, on_progress(k, n, name,
+    what) before the k-th of those n, so a page shows progress only while something is measured."""
     entries = list(inference.model_entries() if entries is None else entries)
-    rows, problems = [], []
+    rows: dict[int, dict] = {}
+    problems: dict[int, str] = {}
+    todo = []
     for i, e in enumerate(entries):
         try:
-            miss = (lambda i=i, e=e: on_progress(i, len(entries), e.name)) if on_progress else None
-            rows.append(summary(e, cdir, data_root, on_miss=miss))
+            row, what = _lookup(e, cdir, data_root)
         except checkpoints.CheckpointError as exc:
-            problems.append(str(exc))
-    return rows, problems
+            problems[i] = str(exc)
+            continue
+        if row is None:
+            todo.append((i, e, what))
+        else:
+            rows[i] = _named(e, row)
+    for k, (i, e, what) in enumerate(todo, 1):
+        if on_progress:
+            on_progress(k, len(todo), e.name, what)
+        try:
+            rows[i] = _named(e, _complete(e, cdir, data_root))
+        except checkpoints.CheckpointError as exc:
+            problems[i] = str(exc)
+    return [rows[i] for i in sorted(rows)], [problems[i] for i in sorted(problems)]
 
 
 # --- accuracy on a collection of the user's drawings ------------------------------------------------

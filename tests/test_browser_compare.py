@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import APP_IDLE
+from PIL import Image
 
 from mnist_core import settings
 from mnist_core.config import TrainConfig
@@ -25,6 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DRAWN_PLOTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
   .filter(d => d.data && d.querySelector('svg.main-svg'))
   .map(d => [d.layout && d.layout.title ? String(d.layout.title.text || '') : '', d.data.length])"""
+ROWS_SHOWN = "document.querySelectorAll(\"[data-testid='stDataFrame'] [role='row']\").length"
+# the table's rows (its accessible copy): each row's first two cells, the model and its test accuracy
+ROW_TEXTS = """g => Array.from(g.querySelectorAll('[role=row]')).slice(1)
+  .map(r => Array.from(r.querySelectorAll('[role=gridcell]')).slice(0, 2).map(c => c.textContent))"""
 
 
 @pytest.fixture
@@ -132,3 +138,80 @@ def test_a_run_is_renamed_then_deleted_after_a_confirmation_and_the_table_fits(p
     page.get_by_text("Deleted two-layers").wait_for(timeout=60_000)
     assert not (runs / "two-layers.pt").exists() and (models / "softmax.pt").is_file()  # the shipped one stays
     assert page.get_by_role("heading", name="Your runs: rename or delete").count() == 1  # its message shown
+
+
+# --- the best model's highlighted cells, in both themes ------------------------------------------------
+ROW_PX = 35  # Streamlit's dataframe: the header and every row are 35 px high
+
+
+def luminance(rgb) -> np.ndarray:
+    """WCAG relative luminance of sRGB colours (0..255), shape (..., 3) -> (...)."""
+    c = np.asarray(rgb, float) / 255
+    c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return c @ [0.2126, 0.7152, 0.0722]
+
+
+def column_edges(grid: np.ndarray) -> list[int]:
+    """The x of each vertical border in the grid's header row (a screenshot, H x W x 3): columns of pixels
+    that are one colour from top to bottom of the header, and not its background's."""
+    header = grid[3 : ROW_PX - 3]
+    background = np.median(header.reshape(-1, 3), axis=0)
+    even = (header == header[:1]).all(axis=(0, 2))
+    other = np.abs(header[0].astype(int) - background).sum(axis=1) > 6
+    xs = np.flatnonzero(even & other)
+    return [int(x) for i, x in enumerate(xs) if i == 0 or x > xs[i - 1] + 1]
+
+
+def cell_colours(grid: np.ndarray, row: int, column: int) -> tuple[np.ndarray, np.ndarray]:
+    """(background, text) colours of a cell of a grid screenshot: its commonest colour, and its pixel of
+    the highest contrast with it (the core of a glyph). Row 0 is the header, column 0 the first."""
+    edges = [0, *column_edges(grid), grid.shape[1]]
+    cell = grid[row * ROW_PX + 4 : (row + 1) * ROW_PX - 4, edges[column] + 3 : edges[column + 1] - 3].reshape(-1, 3)
+    colours, counts = np.unique(cell, axis=0, return_counts=True)
+    background = colours[counts.argmax()]
+    lum, bg = luminance(cell), luminance(background)
+    ratio = (np.maximum(lum, bg) + 0.05) / (np.minimum(lum, bg) + 0.05)
+    return background, cell[ratio.argmax()]
+
+
+def test_the_best_models_highlighted_cells_are_readable_in_light_and_dark(browser, app_server, tmp_path):
+    """The shading of the best model's accuracies keeps the theme (a dark tint under light text in the dark
+    theme, a light one under dark text in the light theme, not a pale band on a dark page), its text at
+    WCAG AA contrast (4.5:1) or more."""
+    models = Path(os.environ.get("MNIST_MODELS_DIR") or ROOT / "models")
+    if not (models / "cnn.pt").is_file():
+        pytest.skip(f"no shipped models in {models}")
+    server = app_server(
+        env={
+            "MNIST_MODELS_DIR": str(models),
+            "MNIST_RUNS_DIR": str(tmp_path / "runs"),
+            "MNIST_DATA_DIR": str(tmp_path / "no-data"),
+            "MNIST_CACHE_DIR": str(tmp_path / "cache"),
+        }
+    )
+    for scheme in ("dark", "light"):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=scheme)
+        page = context.new_page()
+        try:
+            page.goto(f"{server.url}/Compare")
+            grid = page.get_by_test_id("stDataFrame").first
+            grid.wait_for(timeout=300_000)
+            page.wait_for_function(f"() => {ROWS_SHOWN} > {len(ARCHS)}", timeout=300_000)
+            page.wait_for_selector(APP_IDLE, timeout=300_000)
+            rows = grid.evaluate(ROW_TEXTS)  # [[model, test accuracy], ...] in the table's order
+            best = max(range(len(rows)), key=lambda i: float(rows[i][1]))
+            shot = tmp_path / f"compare-table-{scheme}.png"
+            grid.screenshot(path=str(shot))
+            image = np.asarray(Image.open(shot).convert("RGB"))
+            background, text = cell_colours(image, best + 1, 1)  # the best test accuracy's cell
+            plain, _ = cell_colours(image, best + 1, 4)  # its parameter count: not highlighted
+            lum_bg, lum_text = luminance(background), luminance(text)
+            ratio = (max(lum_bg, lum_text) + 0.05) / (min(lum_bg, lum_text) + 0.05)
+            assert ratio >= 4.5, (scheme, background, text, ratio)
+            if scheme == "dark":  # light text on a dark tint, as in the rest of the table
+                assert lum_text > lum_bg and lum_bg < 0.1, (background, text)
+            else:
+                assert lum_text < lum_bg and lum_bg > 0.5, (background, text)
+            assert (background != plain).any(), "the best model's cell is not highlighted"
+        finally:
+            context.close()

@@ -303,6 +303,80 @@ def test_bad_checkpoints_reported_others_listed(models, tmp_path):
     assert any(p.startswith("junk.pt:") for p in problems) and any(p.startswith("half.pt:") for p in problems)
 
 
+# --- a shipped model's measurements, kept beside its checkpoint -------------------------------------------
+
+
+def test_kept_measurements_are_read_not_measured_and_a_changed_checkpoint_is_measured_again(
+    models, small_data_dir, monkeypatch
+):
+    """A fresh clone (an empty cache folder) with the shipped models' measurements kept beside them measures
+    none of them: it times their latency only (this machine's), and says so; a changed checkpoint finds its
+    kept figures not its own, and is the only model measured."""
+    written = measure.keep_shipped()
+    assert sorted(written) == sorted(cache.kept_path(models / f"{a}.pt") for a in ARCHS)
+    assert measure.keep_shipped() == []  # they are current: nothing written again
+    kept = {a: cache.read_kept(models / f"{a}.pt", measure.checkpoint_key(models / f"{a}.pt")) for a in ARCHS}
+    assert all(k and k["redrawn_accuracy"] is not None and "latency_ms" not in k for k in kept.values())
+    real_measure, progress = measure._measure, []  # (checked, then the real one)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a shipped model with its measurements kept was measured")
+
+    with monkeypatch.context() as m:
+        m.setattr(measure, "_measure", refuse)
+        rows, problems = measure.summaries(on_progress=lambda *args: progress.append(args))
+        assert problems == [] and [r["name"] for r in rows] == [a for a in REGISTRY if a in ARCHS]
+        for r in rows:
+            assert {k: v for k, v in r.items() if k in kept[r["name"]]} == kept[r["name"]] and r["latency_ms"] > 0
+        names = [a for a in REGISTRY if a in ARCHS]
+        assert progress == [(k, len(names), n, measure.TIMING) for k, n in enumerate(names, 1)]
+
+        progress.clear()  # the latency is cached: the next visit loads no checkpoint and shows no progress
+        m.setattr(checkpoints, "load", refuse)
+        assert measure.summaries(on_progress=lambda *args: progress.append(args)) == (rows, []) and progress == []
+
+    make_model(models / "softmax.pt", "softmax", small_data_dir, epochs=1, seed=7)  # new bytes
+    measured = []
+    monkeypatch.setattr(measure, "_measure", lambda p, *a, **k: measured.append(p.name) or real_measure(p, *a, **k))
+    rows, _ = measure.summaries(on_progress=lambda *args: progress.append(args))
+    assert measured == ["softmax.pt"] and [p[:3] for p in progress] == [(1, 1, "softmax")]
+    assert "real handwriting" in progress[0][3] and "MNIST re-drawn" in progress[0][3]
+    assert (
+        next(r for r in rows if r["name"] == "softmax")["test_accuracy"]
+        == (checkpoints.read(models / "softmax.pt")["metrics"]["test_accuracy"])
+    )
+
+
+def test_kept_measurements_need_the_data_and_are_a_shipped_models_only(models, tmp_path, small_data_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no_data"))
+    with pytest.raises(data.DataUnavailable, match="MNIST's test set"):
+        measure.keep_shipped()  # kept figures are whole: never written without the data
+    assert not list(models.glob(f"*{cache.KEPT_SUFFIX}"))
+    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))
+    measure.keep_shipped()
+    runs = tmp_path / "runs"  # a shipped model's bytes and kept figures under a run's name: measured as a run
+    runs.mkdir()
+    (runs / "mine.pt").write_bytes((models / "softmax.pt").read_bytes())
+    cache.kept_path(runs / "mine.pt").write_bytes(cache.kept_path(models / "softmax.pt").read_bytes())
+    progress = []
+    measure.summaries(on_progress=lambda *args: progress.append(args))
+    assert [p[2] for p in progress if p[3] != measure.TIMING] == ["mine"]
+
+
+def test_every_shipped_model_has_its_measurements_kept_beside_it():
+    """models/: each checkpoint with its figures kept for its very bytes and this version of the measurements
+    (after retraining one, or a new CACHE_VERSION: measure.keep_shipped writes them again)."""
+    shipped = Path(__file__).resolve().parent.parent / "models"
+    checkpoints_ = sorted(shipped.glob(f"*{checkpoints.SUFFIX}"))
+    if not checkpoints_:
+        pytest.skip("no shipped models")
+    for path in checkpoints_:
+        kept = cache.read_kept(path, measure.checkpoint_key(path))
+        assert kept is not None, f"{path.name}: no measurements kept for it (run measure.keep_shipped)"
+        assert kept["drawn_accuracy"] is not None and kept["redrawn_accuracy"] is not None, path.name
+        assert kept["test_accuracy"] == checkpoints.read(path)["metrics"]["test_accuracy"]
+
+
 # --- uploads ------------------------------------------------------------------------------------
 
 

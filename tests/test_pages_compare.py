@@ -77,6 +77,26 @@ def test_table_lists_every_model_with_its_checkpoint_figures(lab):
     assert not at.warning and not at.error
 
 
+def test_a_progress_line_names_each_model_measured_and_counts_them(lab, monkeypatch):
+    """While anything is measured the page says which model, what, and how many are left ("1 of 2"); a
+    second visit measures nothing and shows no progress."""
+    from streamlit.elements.progress import ProgressMixin
+
+    shown, real = [], ProgressMixin.progress
+    monkeypatch.setattr(
+        ProgressMixin, "progress", lambda dg, value, text=None: shown.append(text) or real(dg, value, text)
+    )
+    at = compare_page()
+    assert [unmarked(t) for t in shown] == [
+        f"Measuring `{a}` (real handwriting, MNIST re-drawn, latency), once per checkpoint… {k} of {len(ARCHS)}"
+        for k, a in enumerate(ARCHS, 1)
+    ]
+    assert not at.get("progress")  # gone once measured
+    shown.clear()
+    compare_page()
+    assert shown == []
+
+
 def test_curves_confusion_matrices_per_class_and_gallery(lab, small_data_dir):
     at = compare_page()
     assert at.multiselect(key="cmp_pick").value == sorted(
