@@ -14,8 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-from torchvision import datasets
-from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
 
 from . import public, settings
 
@@ -23,11 +21,11 @@ from . import public, settings
 MEAN = 0.1307
 STD = 0.3081
 
-# name -> (torchvision class, folder under the data dir, class names)
+# name -> (its class in torchvision.datasets, by name: see torchvision_class; folder under the data dir; class names)
 DATASETS = {
-    "mnist": (datasets.MNIST, "MNIST", [str(d) for d in range(10)]),
+    "mnist": ("MNIST", "MNIST", [str(d) for d in range(10)]),
     "fashion": (
-        datasets.FashionMNIST,
+        "FashionMNIST",
         "FashionMNIST",
         ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"],
     ),
@@ -95,8 +93,18 @@ def _help(dataset: str, root: Path, why: str) -> DataUnavailable:
     )
 
 
+def torchvision_class(dataset: str):
+    """torchvision's dataset class for `dataset`. torchvision is imported here, on the first read: importing
+    it takes seconds, which a server's first page and the command line's --help would pay for nothing."""
+    from torchvision import datasets
+
+    return getattr(datasets, DATASETS[dataset][0])
+
+
 def _readable_idx(path: Path) -> bool:
     """Whether torchvision can parse this one IDX file (used to name the bad one of a pair)."""
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
     try:
         read_sn3_pascalvincent_tensor(str(path))
     except Exception:
@@ -124,7 +132,7 @@ def _download(cls, dataset: str, train: bool, root: Path):
 
 @lru_cache(maxsize=8)
 def _load_cached(dataset: str, train: bool, root: str, download: bool) -> Split:
-    cls = DATASETS[dataset][0]
+    cls = torchvision_class(dataset)
     root_path = Path(root)
     if not is_available(dataset, root_path):
         if not download:

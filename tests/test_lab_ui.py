@@ -29,3 +29,11 @@ def test_importing_lab_ui_changes_nothing_and_startup_sets_the_process_once():
     env = {**os.environ, "MNIST_LAB_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_servers_first_page_does_not_import_torchvision():
+    """torchvision (seconds to import) is loaded by the first dataset read, not by the pages' shared code:
+    a fresh server's first Draw or Compare visit does not pay for it."""
+    code = "import sys, lab_ui\nassert 'torchvision' not in sys.modules, 'imported by lab_ui'\n"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
