@@ -220,6 +220,12 @@ def _pretrain_flags(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="only these (repeatable; default: every architecture)",
     )
+    p.add_argument(
+        "--measurements-only",
+        action="store_true",
+        help="train nothing: keep the shipped models' measurements beside them (what Compare shows on a fresh "
+        "clone), for those missing or out of date; needs MNIST and UNIPEN in the data folder",
+    )
 
 
 def _collection_flags(c: argparse.ArgumentParser) -> None:

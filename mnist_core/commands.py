@@ -10,7 +10,20 @@ import sys
 import time
 from pathlib import Path
 
-from . import checkpoints, cli, data, drawings, evaluation, inference, owners, public, recipes, settings, shipping
+from . import (
+    checkpoints,
+    cli,
+    data,
+    drawings,
+    evaluation,
+    inference,
+    measure,
+    owners,
+    public,
+    recipes,
+    settings,
+    shipping,
+)
 from .config import TrainConfig
 from .events import Event, EventKind, RunStatus
 from .models import ARCHS
@@ -171,9 +184,29 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def keep(path: Path, data_dir) -> None:
+    """Keep a shipped checkpoint's measurements beside it (Compare shows them without measuring), or say why not."""
+    try:
+        print(f"kept {measure.keep_measurements(path, data_dir).name}", flush=True)
+    except (data.DataUnavailable, OSError) as exc:
+        print(f"{path.stem}'s measurements not kept (Compare measures it when first shown): {exc}", file=sys.stderr)
+
+
 def cmd_pretrain(args) -> int:
     _check_data_dir(args)
     out_dir = Path(args.out_dir or settings.SHIPPED_DIR)
+    if args.measurements_only:
+        try:
+            written = measure.keep_shipped(
+                out_dir,
+                args.data_dir,
+                on_progress=lambda i, n, name: print(f"measuring {name} ({i + 1} of {n})", flush=True),
+            )
+        except (data.DataUnavailable, checkpoints.CheckpointError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"kept the measurements of {len(written)} model(s) in {out_dir}")
+        return 0
     archs = args.arch or list(ARCHS)
     print("| architecture | epochs | seconds | test accuracy | tutorial reported |")
     print("|---|---|---|---|---|")
@@ -181,6 +214,8 @@ def cmd_pretrain(args) -> int:
     for arch in archs:
         cfg, result, path = shipping.pretrain_one(arch, args.data_dir, out_dir, _progress(True))
         ok &= path is not None
+        if path is not None:
+            keep(path, args.data_dir)
         acc = f"{100 * result.test_accuracy:.2f}%" if result.test_accuracy is not None else result.status
         print(f"| {arch} | {cfg.epochs} | {result.train_seconds:.0f} | {acc} | {ARCHS[arch].reported} |", flush=True)
     return 0 if ok else 1

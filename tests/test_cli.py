@@ -392,7 +392,9 @@ def test_pretrain_writes_a_shipped_checkpoint_and_prints_a_table(home, small_dat
     proc = cli(home, "pretrain", "--arch", "softmax", "--out-dir", str(out_dir), "--data-dir", str(small_data_dir))
     assert proc.returncode == 0, proc.stderr
     path = out_dir / "softmax.pt"
-    assert sorted(p.name for p in out_dir.iterdir()) == ["softmax.pt"]
+    # and the figures Compare shows, kept beside it (UNIPEN's benchmark writers come with the project)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["softmax.measurements.json", "softmax.pt"]
+    assert "kept softmax.measurements.json" in proc.stdout
     model, meta = checkpoints.load(path)
     assert meta["name"] == "softmax" and meta["arch"] == "softmax"
     assert meta["extra"]["command"] == "python -m mnist_core pretrain --arch softmax"
@@ -402,7 +404,7 @@ def test_pretrain_writes_a_shipped_checkpoint_and_prints_a_table(home, small_dat
     recipe = recipes.RECOMMENDED["softmax"]
     assert {k: meta["config"][k] for k in recipe} == recipe and meta["config"]["device"] == "cpu"
 
-    lines = proc.stdout.strip().splitlines()
+    lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("|")]
     assert lines[0] == "| architecture | epochs | seconds | test accuracy | tutorial reported |"
     assert lines[1] == "|---|---|---|---|---|"
     cells = [c.strip() for c in lines[2].strip("|").split("|")]
@@ -630,3 +632,27 @@ def test_evaluate_says_which_reading_each_figure_is(tmp_path, small_data_dir, ca
     soft = checkpoints.save(tmp_path / "soft.pt", models_build("softmax"), "softmax", {"arch": "softmax"}, {}, {})
     code, out, _ = run_main(capsys, "evaluate", str(soft), "--data-dir", str(small_data_dir))
     assert code == 0 and out.endswith("the network read once (as Compare and training report it)\n"), out
+
+
+def test_pretrain_measurements_only_keeps_the_shipped_figures_and_says_what_it_needs(capsys, real_data_dir, tmp_path):
+    """`pretrain --measurements-only` trains nothing: it writes the figures Compare shows beside each shipped
+    checkpoint that lacks them, and without MNIST's test set says so in a line (exit 1, no traceback)."""
+    shutil.copy(ROOT / "models" / "softmax.pt", tmp_path / "softmax.pt")
+    (tmp_path / "no-data").mkdir()
+    code, out, err = run_main(
+        capsys, "pretrain", "--measurements-only", "--out-dir", str(tmp_path), "--data-dir", str(tmp_path / "no-data")
+    )
+    assert code == 1 and err.startswith("error: ") and "MNIST" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no-data", "softmax.pt"]
+    code, out, err = run_main(
+        capsys, "pretrain", "--measurements-only", "--out-dir", str(tmp_path), "--data-dir", str(real_data_dir)
+    )
+    assert code == 0, err
+    assert "measuring softmax (1 of 1)" in out and "kept the measurements of 1 model(s)" in out
+    kept = json.loads((tmp_path / "softmax.measurements.json").read_text())
+    shipped = json.loads((ROOT / "models" / "softmax.measurements.json").read_text())
+    assert kept == shipped  # the same checkpoint measured again: the same figures
+    code, out, err = run_main(
+        capsys, "pretrain", "--measurements-only", "--out-dir", str(tmp_path), "--data-dir", str(real_data_dir)
+    )
+    assert code == 0 and "of 0 model(s)" in out  # already kept: nothing measured
