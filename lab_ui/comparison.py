@@ -88,16 +88,16 @@ COLUMNS = {  # row key -> (table header, column config); widths keep each view w
             format="%.1f",
             width=115,
             help="Wall-clock seconds of the run on the machine that trained it, with its own recipe (see "
-            "Settings). A busy machine (see Timed on) takes many times longer: compare times only between runs "
-            "timed on idle cores of the same machine.",
+            "Settings); shown only for runs timed on idle cores (see Timed on), as a busy machine takes many "
+            "times longer. Compare times only between runs of the same machine.",
         ),
     ),
     "timed_on": (
         "Timed on",
         T(
             width=180,
-            help="The CPU cores and their 1-minute load average when training "
-            "ended. The run itself loads about one per core; 'busy' means other work competed with it, so its time "
+            help="The CPU cores and the highest 1-minute load average seen through the run (at each epoch's "
+            "end). The run itself loads about one per core; 'busy' means other work competed with it, so its time "
             "says more about the machine than the model. Checkpoints made before this was recorded say 'load not "
             "recorded'.",
         ),
@@ -163,6 +163,7 @@ def drawings_ui(rows: list[dict]) -> tuple[dict | None, dict, str]:
 
 def table_ui(rows: list[dict]) -> None:
     scores, notes, drawings_help = drawings_ui(rows)
+    caveat = compare.timing_caveat(rows)  # (of the recorded times: the table's rows show only the idle ones)
     rows = compare.table_rows(rows, scores)
     keys = [k for k in COLUMNS if k != "drawings_accuracy" or scores is not None]
     if not any(r.get("claimed_accuracy") is not None for r in rows):
@@ -207,7 +208,7 @@ def table_ui(rows: list[dict]) -> None:
         )
     for note in compare.missing_notes(rows, {k: head[k] for k in VIEWS[view] if k in head}, notes):
         st.caption(note)
-    if view == "Training" and (caveat := compare.timing_caveat(rows)):
+    if view == "Training" and caveat:
         st.caption(f"⚠️ {caveat}")
 
 

@@ -56,8 +56,9 @@ def busy(load: float, cpus: int) -> bool:
 
 
 def timed_on(row: dict) -> str:
-    """Where a row's training time was measured: "2 CPU cores, idle (load 1.9)", "2 CPU cores, busy:
-    load 5.7", or "load not recorded" for a checkpoint made before the load was saved."""
+    """Where a row's training time was measured, by the highest 1-minute load seen through the run: "2 CPU
+    cores, idle (load 1.9)", "2 CPU cores, busy: load 5.7", or "load not recorded" for a checkpoint made
+    before the load through the run was saved."""
     device = str(row.get("device") or "").lower()
     where = "GPU, " if device.startswith("cuda") else "Apple GPU, " if device == "mps" else ""
     load, cpus = number(row.get("load_1min")), count(row.get("cpu_count"))
@@ -67,26 +68,28 @@ def timed_on(row: dict) -> str:
     return f"{where}{cpus} CPU core{'s' if cpus != 1 else ''}, {state}"
 
 
+def timed_idle(row: dict) -> bool:
+    """Whether a row's training time was measured on idle cores (the only times the table shows)."""
+    load, cpus = number(row.get("load_1min")), count(row.get("cpu_count"))
+    return load is not None and cpus is not None and not busy(load, cpus)
+
+
 def timing_caveat(rows: list[dict]) -> str | None:
-    """A warning in words when some training times may include other work on the machine; None when every
-    time was measured on idle cores."""
-    said = {r["name"]: timed_on(r) for r in rows if r.get("train_seconds") is not None}
-    busy_ = [n for n, t in said.items() if "busy" in t]
-    unknown = [n for n, t in said.items() if "not recorded" in t]
+    """Why some training times are not shown, in words; None when every recorded time was measured on idle
+    cores."""
+    hidden = {r["name"]: timed_on(r) for r in rows if r.get("train_seconds") is not None and not timed_idle(r)}
+    busy_ = [n for n, t in hidden.items() if "busy" in t]
+    unknown = [n for n, t in hidden.items() if "not recorded" in t]
     parts = ([f"{', '.join(busy_)} trained on a busy machine"] if busy_ else []) + (
-        [
-            f"{', '.join(unknown)} {'carries' if len(unknown) == 1 else 'carry'} no load record (made before it "
-            "was saved)"
-        ]
+        [f"{', '.join(unknown)} {'carries' if len(unknown) == 1 else 'carry'} no record of the load through the run"]
         if unknown
         else []
     )
     if not parts:
         return None
     return (
-        "Training times are wall-clock seconds on the machine that trained each model, each with its own "
-        f"recipe: {'; '.join(parts)}, so their times may include other work and say little about the model's "
-        "speed. Compare times only between runs timed on idle cores."
+        "Training times are shown only for runs timed on idle cores, where they say how fast the model trains: "
+        f"{'; '.join(parts)}, so {'its time is' if len(hidden) == 1 else 'their times are'} not shown."
     )
 
 
@@ -145,6 +148,8 @@ def table_rows(rows: list[dict], on_drawings: dict | None = None) -> list[dict]:
     for r in rows:
         mnist, said = tutorial(r.get("arch"))
         extra = {"tutorial_mnist": mnist, "tutorial_said": said, "timed_on": timed_on(r), "settings": settings_text(r)}
+        if not timed_idle(r):  # a busy machine's seconds say little about the model: none rather than those
+            extra["train_seconds"] = None
         if on_drawings is not None:
             extra["drawings_accuracy"] = on_drawings.get(r["name"])
         out.append({**r, **extra})

@@ -129,7 +129,8 @@ def _measure(path: Path, data_root, shipped: bool | None = None) -> dict:
         "epochs": _epochs(meta),
         "train_seconds": metrics.get("train_seconds"),
         "device": metrics.get("device") or meta["config"].get("device"),
-        "load_1min": number(metrics.get("load_1min")),  # None: not recorded (checkpoints made before it was)
+        # the highest 1-minute load seen through the run; None: not recorded (checkpoints made before it was)
+        "load_1min": number(metrics.get("load_1min_max")),
         "cpu_count": count(metrics.get("cpu_count")),
         "config": _settings(meta["config"]),
         "test_accuracy": metrics.get("test_accuracy"),  # None for an upload not measured yet
