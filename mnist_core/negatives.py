@@ -27,7 +27,6 @@ benchmark writers' for split="bench" (never trained on, as in `pen`).
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
 
 import numpy as np
 
@@ -114,10 +113,17 @@ def strokes(kind: str, rng: np.random.Generator, split: str = "bench", root=None
 # --- spoiled digits ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _digits(split: str, root) -> tuple[pen.PenDigit, ...]:
-    train, bench = pen.split(pen.load(root))
-    return tuple(train if split == "train" else bench)
+_split_of: dict[int, tuple] = {}  # id of pen.load's tuple -> (that tuple, training writers', benchmark writers')
+
+
+def _digits(split: str, root) -> list[pen.PenDigit]:
+    """UNIPEN's training writers' digits (split "train") or its benchmark writers' (pen.load's file,
+    read once; split once per file read)."""
+    every = pen.load(root)
+    if id(every) not in _split_of:
+        _split_of.clear()
+        _split_of[id(every)] = (every, *pen.split(every))
+    return _split_of[id(every)][1 if split == "train" else 2]
 
 
 def _digit(rng, split, root) -> list[np.ndarray]:
