@@ -216,7 +216,7 @@ def diamond(rng) -> Strokes:
 def cloud(rng) -> Strokes:
     bumps = int(rng.integers(5, 9))
     t = np.linspace(0, 2 * np.pi, 20 * bumps)
-    r = 1 + 0.18 * np.abs(np.sin(bumps * t / 2))
+    r = 1 + 0.25 * np.abs(np.sin(bumps * t / 2))
     return [_arr(np.stack([1.6 * r * np.cos(t), r * np.sin(t)], 1))]
 
 
