@@ -1,0 +1,126 @@
+"""The project's own non-digits (mnist_core.negatives): every kind draws, the same for a seed; the
+train and held-out kinds never meet; no digit-like glyph gets in; the bench runs and prints its
+totals; temperature scaling fixes an over-confident model's calibration."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from helpers import ROOT
+
+from mnist_core import calibration, negatives, pen
+from mnist_core import negatives_glyphs as glyphs
+from mnist_core import negatives_shapes as shapes
+from mnist_core.preprocess import preprocess
+
+ALL_POOLS = ("letters", "symbols", "unseen_letters", "unseen_fonts", "scripts", "signs")
+LATIN_POOLS = ("letters", "unseen_letters", "unseen_fonts")
+
+
+@pytest.mark.parametrize("kind", negatives.kinds())
+def test_each_kind_draws_something_and_the_same_for_a_seed(kind):
+    a = negatives.make(kind, 2, seed=7)
+    assert len(a) == 2
+    for x in a:
+        assert x.shape == (28, 28) and x.dtype == np.float32
+        assert x.max() > 0.5 and (x > 0.3).sum() > 20  # real ink, not a dot
+    again = negatives.make(kind, 3, seed=7)
+    assert all(np.array_equal(p, q) for p, q in zip(a, again[:2], strict=True))  # item i: the same for any n
+    other = negatives.make(kind, 2, seed=8)
+    assert not any(np.array_equal(p, q) for p, q in zip(a, other, strict=True))
+    rgba = negatives.make(kind, 1, seed=7, canvas=True)[0]
+    assert rgba.shape == (pen.CANVAS, pen.CANVAS, 4) and rgba.dtype == np.uint8
+    np.testing.assert_array_equal(preprocess(rgba), a[0])  # the 28x28 is what the app reads from the canvas
+
+
+def test_train_and_held_out_kinds_are_disjoint_and_held_out_kinds_are_never_made_for_training():
+    train, held = set(negatives.kinds("train")), set(negatives.kinds("held_out"))
+    assert train and held and not train & held
+    assert train | held == set(negatives.kinds())
+    for kind in held:
+        with pytest.raises(ValueError, match="held out"):
+            negatives.make(kind, 1, split="train")
+    assert len(negatives.make("letters", 1, split="train")) == 1
+    # the glyphs: no (font, char) of a training kind in a held-out one, fonts and letters held out whole
+    seen = set(glyphs.pool("letters")) | set(glyphs.pool("symbols"))
+    for kind in ("unseen_letters", "unseen_fonts", "scripts", "signs"):
+        assert glyphs.pool(kind) and not seen & set(glyphs.pool(kind)), kind
+    assert {f for f, _ in glyphs.pool("letters")} <= set(glyphs.TRAIN_FONTS)
+    assert not {f for f, _ in glyphs.pool("unseen_fonts")} & set(glyphs.TRAIN_FONTS)
+    assert not {c for _, c in glyphs.pool("unseen_letters")} & {c for _, c in glyphs.pool("letters")}
+    assert not set(shapes.SHAPES) & set(shapes.DOODLES)
+
+
+def _shape(strokes) -> bytes:
+    """A glyph's strokes, wherever they are placed: equal for the same drawing."""
+    lo = np.concatenate(strokes).min(0)
+    return b"|".join((np.asarray(s) - lo).round(3).tobytes() for s in strokes)
+
+
+# Letters a reader (or a network reading 28x28 ink) takes for a digit, and signs that are one stroke
+LOOK_ALIKES = "OoQ" + "Il" + "Ss" + "Zz" + "B" + "Gb" + "gq" + "0123456789" + "()[]{}|/\\!.,'`:;_-"
+
+
+def test_digit_like_glyphs_are_left_out():
+    for kind in LATIN_POOLS + ("symbols",):
+        chars = {c for _, c in glyphs.pool(kind)}
+        assert not chars & set(LOOK_ALIKES), (kind, sorted(chars & set(LOOK_ALIKES)))
+    for font, char in glyphs.pool("letters") + glyphs.pool("unseen_fonts"):
+        assert not (font in glyphs.SCRIPT_FONTS and char in glyphs.SCRIPT_DIGIT_LIKE), (font, char)
+    kept = [(f, c) for kind in ALL_POOLS for f, c in glyphs.pool(kind)]
+    # the digit slots of the other fonts hold digits, but Japanese's hold kanji: its numerals are out
+    assert not [(f, c) for f, c in kept if c.isdigit() and f != "japanese"]
+    assert not [c for f, c in kept if f == "japanese" and c in '12345678:"']
+    # and no kept glyph is any font's digit drawn again under another slot
+    fonts = glyphs.TRAIN_FONTS + glyphs.HELD_OUT_FONTS + ("greek", "cyrilc_1", "mathupp", "astrology")
+    digits = {_shape(glyphs.glyph(f, d)) for f in fonts for d in "0123456789"}
+    assert not [(f, c) for f, c in kept if _shape(glyphs.glyph(f, c)) in digits]
+    assert _shape(glyphs.glyph("futural", "0")) in digits  # (the check sees a digit when there is one)
+
+
+def test_a_single_stroke_reads_as_a_1_and_is_not_a_non_digit():
+    line = [np.float32([[0, 0], [0.1, 1]])]
+    flagged_one = [np.float32([[0, 0.3], [0.25, 0], [0.25, 1]])]
+    assert negatives.is_stroke(line) and negatives.is_stroke(flagged_one) and negatives.is_stroke([])
+    assert not negatives.is_stroke(shapes.star(np.random.default_rng(0)))
+    ones = [d for d in pen.load() if d.label == 1][:200]
+    assert np.mean([negatives.is_stroke(d.strokes) for d in ones]) > 0.8
+
+
+def test_temperature_scaling_fixes_an_over_confident_model():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 3000)
+    right = rng.random(3000) < 0.7  # 70% right, at about 99% confidence
+    said = np.where(right, labels, (labels + rng.integers(1, 10, 3000)) % 10)
+    logits = rng.normal(0, 1, (3000, 10)) + 9 * np.eye(10)[said]
+    before = calibration.ece(calibration.softmax(logits), labels)
+    t = calibration.fit_temperature(logits[:2000], labels[:2000])
+    after = calibration.ece(calibration.softmax(logits[2000:], t), labels[2000:])
+    assert before > 0.2 and t > 1.5 and after < before / 4, (before, t, after)
+    # views (N, V, 10): the same fit through averaged softmax
+    views = np.stack([logits, logits + rng.normal(0, 0.3, logits.shape)], 1)
+    assert calibration.fit_temperature(views, labels) > 1.5
+    assert calibration.ece(np.eye(10)[labels], labels) == 0.0  # sure and right: calibrated
+
+
+def test_the_bench_runs_in_its_tiny_mode_and_prints_its_totals(small_data_dir, capsys):
+    spec = importlib.util.spec_from_file_location("not_a_digit", ROOT / "bench" / "not_a_digit.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--tiny", "--data-dir", str(small_data_dir)]) == 0
+    out = capsys.readouterr().out
+    for kind in negatives.kinds():
+        assert any(line.startswith(kind + " ") for line in out.splitlines()), kind
+    for total in (
+        "threshold (keeps 99% of training writers)",
+        "digits kept: UNIPEN benchmark writers",
+        "digits kept: MNIST test",
+        "non-digits refused: held-out kinds",
+        "non-digits refused: all kinds",
+        "calibration: ECE (15 bins) on UNIPEN benchmark writers",
+    ):
+        assert total in out, total
+    row = next(line for line in out.splitlines() if line.startswith("non-digits refused: all kinds"))
+    assert len(row.split("%")) == 4  # a share for each of the three methods
