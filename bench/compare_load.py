@@ -8,7 +8,8 @@ into a fresh folder, as a fresh clone holds them, and opens /Compare in headless
 
   cold            a freshly started server, a fresh cache folder, a new browser (nothing in its cache)
   warm, again     the same server: the same browser's second visit, in a new tab (a new session)
-  warm, restart   a freshly started server that keeps the cache folder; the same browser, a new tab
+  cold, restart   a freshly started server that keeps the cache folder; the same browser, a new tab
+                  (a server that has just started is cold: torch and the models load on its first page)
 
 Each visit is timed from navigation (the page's time origin) to the first frame on which the table is on
 screen: the grid's canvas has its first and its last model's rows drawn (text in both). The end of the
@@ -109,7 +110,7 @@ def one_setting(browser, label: str, data_dir: Path, models_src: Path, archs: li
     plan = (
         ("cold", TARGET_COLD_S, True),
         ("warm, again", TARGET_WARM_S, False),
-        ("warm, restart", TARGET_WARM_S, True),
+        ("cold, restart", TARGET_COLD_S, True),
     )
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.add_init_script(WATCH % {"row": ROW_PX, "n": n, "idle": APP_IDLE.replace('"', '\\"')})
