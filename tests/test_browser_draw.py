@@ -261,3 +261,49 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
         reads(page, 7)
     finally:
         context.close()
+
+
+# Whether the page ever says it waits for the canvas, watched on every frame from now on.
+WATCH_WAITING = """() => {
+  window.__waited = false;
+  const look = () => {
+    if (document.body.innerText.includes('Reading the edited drawing')) window.__waited = true;
+    requestAnimationFrame(look);
+  };
+  look();
+}"""
+
+
+def one_stroke_at_a_time(page, canvas, digit: int) -> None:
+    """Draw the digit's strokes, each read (its Prediction shown on an idle page) before the next: the
+    canvas has sent the drawing after every stroke, as it does for a person who pauses between them."""
+    box = canvas.bounding_box()
+    for stroke in stroke_points(
+        digit, box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.15, box["width"] * 0.7
+    ):
+        page.mouse.move(*stroke[0])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(x, y, steps=4)
+        page.mouse.up()
+        prediction(page).wait_for(timeout=60_000)
+        page.wait_for_timeout(300)  # (the canvas sends a stroke 200 ms after the pen is lifted)
+        page.wait_for_selector(APP_IDLE, timeout=60_000)
+
+
+def test_undo_and_clear_answer_without_waiting_for_the_canvas(draw):
+    page = draw
+    canvas = page.locator("canvas.upper-canvas").first
+    one_stroke_at_a_time(page, canvas, 4)
+    reads(page, 4)
+    both = ink(page)
+    page.evaluate(WATCH_WAITING)
+    page.get_by_role("button", name="↶ Undo").click()
+    settles(page, lambda: 0 < ink(page) < both and prediction(page).count() == 1, "the canvas to show one stroke, read")
+    page.get_by_role("button", name="✕ Clear").click()
+    settles(
+        page,
+        lambda: ink(page) == 0 and prediction(page).count() == 0 and page.get_by_text("Draw a digit (0-9)").count(),
+        "the cleared canvas and the prompt",
+    )
+    assert not page.evaluate("window.__waited"), "Undo or Clear waited for the canvas before reading"

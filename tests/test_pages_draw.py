@@ -8,6 +8,7 @@ Flow tests use untrained checkpoints made here (any prediction will do); the tes
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import os
@@ -350,6 +351,13 @@ class FakeCanvas:
         self.json = {"objects": [{"type": "path", "left": 40, "top": 40, "width": 200, "height": 200}]}
         self.png = encode(digit_image(digit))
 
+    def stroke(self, digit: int) -> None:
+        """One more stroke, after which the canvas shows `digit` (its image: the whole canvas)."""
+        n = len((self.json or {}).get("objects", []))
+        stroke = {"type": "path", "left": 40 + 30 * n, "top": 40, "width": 100, "height": 200, "strokeWidth": 22}
+        self.json = {"objects": [*(self.json or {}).get("objects", []), {**stroke, "path": [["M", 0, 0]] * (n + 1)}]}
+        self.png = encode(digit_image(digit))
+
     def __call__(self, **kw):
         from types import SimpleNamespace
 
@@ -383,3 +391,63 @@ def test_the_saliency_tabs_link_to_inside_has_a_label_that_fits_beside_the_heat_
     # a link's label is one line, cut where it meets the edge: a phone's screen (390 px) holds about 36
     assert len(link.proto.label) <= 36, link.proto.label
     assert "Integrated Gradients" in texts(at.markdown)  # what the longer label said, in the text above it
+
+
+def image_key(png: bytes) -> str:
+    return hashlib.blake2b(png, digest_size=16).hexdigest()
+
+
+def button(at: AppTest, label: str):
+    return at.button[[b.label for b in at.button].index(label)]
+
+
+@pytest.fixture
+def canvas_page(untrained, monkeypatch) -> tuple[AppTest, FakeCanvas]:
+    at = draw_page()  # (the canvas's module is imported by the page: outside the app it cannot register)
+    fake = FakeCanvas()
+    monkeypatch.setattr(importlib.import_module("lab_ui.canvas"), "st_canvas", fake)
+    return at, fake
+
+
+def test_undo_reads_the_drawing_without_its_last_stroke_at_once_from_the_image_the_canvas_sent(canvas_page):
+    at, fake = canvas_page
+    fake.stroke(1)
+    at.run()
+    first = fake.png  # what the canvas sent for one stroke
+    fake.stroke(4)
+    at.run()
+    assert at.session_state["draw_pending"]["key"] == image_key(fake.png)
+    button(at, "↶ Undo").click().run()  # the click's own run: the canvas has not redrawn yet
+    assert not at.exception
+    assert "Reading the edited drawing" not in texts(at.caption)
+    assert "Prediction" in metrics(at)
+    assert at.session_state["draw_pending"]["key"] == image_key(first)  # the one-stroke drawing, read
+    at.run()  # the canvas sends the edited drawing back (its own copy of the image): the same reading
+    assert fake.json["objects"] == at.session_state["draw_json"]["objects"] and len(fake.json["objects"]) == 1
+    assert at.session_state["draw_pending"]["key"] == image_key(first) and "Prediction" in metrics(at)
+
+
+def test_clear_shows_the_prompt_at_once_without_waiting_for_the_canvas(canvas_page):
+    at, fake = canvas_page
+    fake.stroke(1)
+    at.run()
+    fake.stroke(4)
+    at.run()
+    button(at, "✕ Clear").click().run()
+    assert not at.exception and "Prediction" not in metrics(at) and not at.tabs
+    assert "Draw a digit (0-9)" in texts(at.info) and "Reading the edited drawing" not in texts(at.caption)
+    assert button(at, "↶ Undo").disabled and button(at, "✕ Clear").disabled
+
+
+def test_an_undo_of_a_drawing_the_canvas_never_sent_waits_for_the_canvas(canvas_page):
+    """Two strokes sent as one (the second before the first was sent): Undo has no image to read yet, and
+    reads the canvas's copy once it comes."""
+    at, fake = canvas_page
+    fake.stroke(1)
+    fake.stroke(4)
+    at.run()
+    button(at, "↶ Undo").click().run()
+    assert "Reading the edited drawing" in texts(at.caption) and "Prediction" not in metrics(at)
+    at.run()
+    assert "Reading the edited drawing" not in texts(at.caption) and "Prediction" in metrics(at)
+    assert at.session_state["draw_pending"]["key"] == image_key(fake.png)
