@@ -127,11 +127,14 @@ def drawing_ui() -> None:
     with col_input:
         key, data, min_side = canvas.drawing_input_ui()
         if key is None:
+            if note := st.session_state.get("draw_kept_note"):  # the drawing just kept, until the next one
+                st.success(note)
             if not canvas.editing():  # (while an edit is on its way to the canvas, input_ui says so)
                 st.info(
                     PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else "Upload an image of a digit."
                 )
             return
+        st.session_state.pop("draw_kept_note", None)
         memo = lab_ui.image_memo(key)
         read = lab_ui.read_image(memo, data, min_side)
         if "error" in read:
@@ -144,7 +147,10 @@ def drawing_ui() -> None:
             st.caption(note)
         x28 = read["steps"]["centred"]
         top = prediction_ui(memo, model, x28, col_result)
-        lab_ui.keep_drawing_ui(key, x28, None if key.startswith("upload:") else data, model, top)
+        drawn = not key.startswith("upload:")
+        lab_ui.keep_drawing_ui(
+            key, x28, data if drawn else None, model, top, on_kept=canvas.clear_after_keeping if drawn else None
+        )
         st.session_state["inside_drawing"] = {"x28": x28, "model": model}  # Inside's input
     # Only the open tab runs (and is sent): the other views cost a drawing nothing until they are opened.
     views = {

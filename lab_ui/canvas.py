@@ -160,3 +160,10 @@ def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
         help=f"PNG, JPEG, GIF, BMP, WebP or TIFF, up to {images.MAX_BYTES // 2**20} MB",
     )
     return (f"upload:{upload.file_id}", upload.getvalue(), 0) if upload else (None, None, 0)
+
+
+def clear_after_keeping(note: str) -> None:
+    """After a drawing is kept: a fresh canvas for the next one, and `note` (what was kept) above the prompt
+    until the next drawing is read."""
+    edit_drawing(0)
+    st.session_state["draw_kept_note"] = note

@@ -307,3 +307,17 @@ def test_undo_and_clear_answer_without_waiting_for_the_canvas(draw):
         "the cleared canvas and the prompt",
     )
     assert not page.evaluate("window.__waited"), "Undo or Clear waited for the canvas before reading"
+
+
+def test_keeping_a_drawing_clears_the_canvas_for_the_next(draw):
+    page = draw
+    canvas = page.locator("canvas.upper-canvas").first
+    draw_strokes(page, canvas, 7)
+    reads(page, 7)
+    page.get_by_role("button", name="✓ Right, keep it as a 7").click()
+    page.get_by_text("Kept as a 7 in").wait_for(timeout=30_000)
+    settles(page, lambda: ink(page) == 0 and prediction(page).count() == 0, "a blank canvas after keeping")
+    expect(page.get_by_text("Draw a digit (0-9) in the black square")).to_be_visible()
+    draw_strokes(page, canvas, 1)  # the next drawing is read, and the note of the last one goes
+    reads(page, 1)
+    expect(page.get_by_text("Kept as a 7 in")).to_have_count(0)

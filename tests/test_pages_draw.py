@@ -451,3 +451,31 @@ def test_an_undo_of_a_drawing_the_canvas_never_sent_waits_for_the_canvas(canvas_
     at.run()
     assert "Reading the edited drawing" not in texts(at.caption) and "Prediction" in metrics(at)
     assert at.session_state["draw_pending"]["key"] == image_key(fake.png)
+
+
+def test_keeping_a_drawing_gives_a_fresh_canvas_and_says_what_was_kept(canvas_page, runs_dir):
+    at, fake = canvas_page
+    fake.draw(3)
+    at.run()
+    top = int(metrics(at)["Prediction"])
+    (right,) = [b for b in at.button if b.label.startswith("✓ Right, keep it as a")]
+    right.click().run()
+    assert not at.exception and [d.digit for d in kept(runs_dir)] == [top]
+    assert fake.initial is not None and fake.initial["objects"] == []  # the canvas is sent a cleared drawing
+    assert "Prediction" not in metrics(at) and "Draw a digit (0-9)" in texts(at.info)
+    assert f"Kept as a **{top}** in" in texts(at.success) and "Draw the next one" in texts(at.success)
+    at.run()  # the canvas sends the cleared drawing back: the note stays until the next drawing
+    assert fake.json == {"objects": []} and "Kept as a" in texts(at.success)
+
+    fake.stroke(7)
+    at.run()
+    assert "Prediction" in metrics(at) and not at.success  # the next drawing, nothing kept yet
+    at.pills(key="draw_wrong").set_value(2).run()  # a correction keeps and clears too
+    assert [d.digit for d in kept(runs_dir)] == [top, 2] and "Kept as a **2**" in texts(at.success)
+    assert "Prediction" not in metrics(at)
+
+
+def test_a_kept_upload_stays_on_the_page_with_its_reading(untrained, runs_dir):
+    at = upload(draw_page(), "three.png", encode(digit_image(3)))
+    at.pills(key="draw_wrong").set_value(3).run()
+    assert "Prediction" in metrics(at) and "Kept as a **3**" in texts(at.success)
