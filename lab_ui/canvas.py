@@ -19,9 +19,10 @@ from mnist_core import images
 CANVAS = 280  # pixels: 10 per MNIST pixel
 IMAGES_KEPT = 32  # the images of the last drawings the canvas sent: what Undo reads at once
 
-# Phones: less space above the title, so the canvas and the prediction under it fit one screen; and
-# the canvas toolbar's "send to app" arrow goes (the page reads every stroke already). The toolbar
-# lives in the component's shadow root, where the page's CSS does not reach: a style is put in it.
+# Phones: less space above the title, so the canvas and the prediction under it fit one screen. The
+# canvas's own toolbar (undo, redo, edit, bin, send) goes: the page's Undo and Clear are the one set of
+# controls, and the page reads every stroke already. The toolbar lives in the component's shadow root,
+# where the page's CSS does not reach: a style is put in it.
 PAGE_STYLE = """<style>
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
@@ -29,9 +30,9 @@ PAGE_STYLE = """<style>
 }
 </style>
 <script>
-if (!window.mnistLabNoSend) {
-  window.mnistLabNoSend = true;
-  const css = 'button[aria-label="Update the app with this drawing"] { display: none !important; }';
+if (!window.mnistLabCanvas) {
+  window.mnistLabCanvas = true;
+  const css = '.dc-toolbar { display: none !important; }';
   const patch = () => {
     for (const host of document.querySelectorAll("div")) {
       const root = host.shadowRoot;
