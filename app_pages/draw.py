@@ -147,11 +147,12 @@ def drawing_ui() -> None:
             st.caption(note)
         x28 = read["steps"]["centred"]
         top = prediction_ui(memo, model, x28, col_result)
+        st.session_state["inside_drawing"] = {"x28": x28, "model": model}  # Inside's input
+    with col_result:  # under the bars (a phone shows the canvas, the prediction and the bars first)
         drawn = not key.startswith("upload:")
         lab_ui.keep_drawing_ui(
             key, x28, data if drawn else None, model, top, on_kept=canvas.clear_after_keeping if drawn else None
         )
-        st.session_state["inside_drawing"] = {"x28": x28, "model": model}  # Inside's input
     # Only the open tab runs (and is sent): the other views cost a drawing nothing until they are opened.
     views = {
         "What the model sees": lambda: sees_ui(memo, model, read),

@@ -19,14 +19,23 @@ from mnist_core import images
 CANVAS = 280  # pixels: 10 per MNIST pixel
 IMAGES_KEPT = 32  # the images of the last drawings the canvas sent: what Undo reads at once
 
-# Phones: less space above the title, so the canvas and the prediction under it fit one screen. The
-# canvas's own toolbar (undo, redo, edit, bin, send) goes: the page's Undo and Clear are the one set of
-# controls, and the page reads every stroke already. The toolbar lives in the component's shadow root,
-# where the page's CSS does not reach: a style is put in it.
+# Phones: less space above the title and between the stacked columns, shorter bars, the model picker
+# at the end of its column and the pills of "Wrong? It's a" closer together, so the canvas, the prediction
+# and its bars fit the first screen and the ten pills one line (and wrap, on a narrower screen, rather than
+# scroll out of sight). The canvas's own toolbar (undo, redo, edit, bin, send) goes: the page's Undo and
+# Clear are the one set of controls, and the page reads every stroke already. The toolbar lives in the
+# component's shadow root, where the page's CSS does not reach: a style is put in it.
 PAGE_STYLE = """<style>
+.st-key-draw_wrong [role="radiogroup"] { flex-wrap: wrap; }
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
   [data-testid="stMainBlockContainer"] h1 { font-size: 1.9rem; padding-bottom: 0.25rem; }
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .st-key-draw_source) { row-gap: 0.5rem; }
+  [data-testid="stColumn"]:has(.st-key-draw_source) > [data-testid="stVerticalBlock"] { gap: 0.75rem; }
+  .st-key-draw_model { order: 1; }
+  .st-key-draw_wrong button[data-variant="pills"] { padding-left: 9px; padding-right: 9px; }
+  .mnist-probs > div:first-child { height: 100px !important; }
+  .mnist-probs > div:last-child { display: none; }
 }
 </style>
 <script>

@@ -230,6 +230,15 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
         reads(page, 4)
         assert in_view(canvas) and in_view(prediction(page)), "a phone must see the canvas and the prediction"
         assert in_view(undo) and in_view(clear_button)
+        bars = page.locator(".mnist-probs").bounding_box()
+        assert bars["y"] < PHONE["height"] - 60, f"the bars start at {bars['y']:.0f} px: below the first screen"
+        pills = page.locator(".st-key-draw_wrong button[data-variant=pills]")
+        expect(pills).to_have_count(10)
+        for i in range(10):  # "Wrong? It's a" 0 to 9: each whole on the screen, none in a scrolled row
+            box = pills.nth(i).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"pill {i} is cut at the edge: {box}"
+        row = page.locator(".st-key-draw_wrong [role=radiogroup]")
+        assert row.evaluate("r => r.scrollWidth <= r.clientWidth"), "the pills' row scrolls: some are hidden"
         page.screenshot(path=str(tmp_path / "draw-phone.png"))
         if settings.screenshots():
             page.screenshot(path=str(SCREENSHOT.with_name("draw-phone.png")))
