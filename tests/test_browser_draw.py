@@ -273,6 +273,23 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
         context.close()
 
 
+# The Streamlit frontend's code for each kind of element is loaded the first time one is shown: the first
+# reading shows the Prediction metric, the pills of "Wrong? It's a", images and a toggle.
+FIRST_READING_CODE = ("Metric", "ButtonGroup", "ImageList", "Checkbox")
+LOADED_CODE = "() => performance.getEntriesByType('resource').map(e => e.name.split('/').pop())"
+
+
+def test_the_code_of_the_first_reading_is_loaded_before_the_first_stroke(draw):
+    page = draw
+
+    def loaded() -> bool:
+        names = page.evaluate(LOADED_CODE)
+        return all(any(n.startswith(f"{kind}.") and n.endswith(".js") for n in names) for kind in FIRST_READING_CODE)
+
+    wait_until(loaded, 30, "the Metric, ButtonGroup, ImageList and Checkbox code to load with the page", 0.2)
+    assert prediction(page).count() == 0  # nothing drawn yet
+
+
 # Whether the page ever says it waits for the canvas, watched on every frame from now on.
 WATCH_WAITING = """() => {
   window.__waited = false;
