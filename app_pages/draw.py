@@ -7,6 +7,8 @@ the prediction comes first in it, and only the open tab's view is computed and s
 (bench/draw_latency.py measures the prediction's delay against a bare canvas page).
 """
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -16,6 +18,11 @@ from mnist_core import checkpoints, images, inference
 from mnist_core.preprocess import squash
 
 PROMPT = "Draw a digit (0-9) in the black square: its prediction appears as soon as you lift the pen."
+# The first reading of a visit: the browser builds the keep controls and the views for the first time (its
+# code for them runs cold: about 100 ms more than later, measured on a 2-core machine), and what arrives
+# together is painted together. Sent this long after the prediction, they no longer hold it back
+# (bench/draw_latency.py: a session's first drawing).
+FIRST_READING_PAUSE_S = 0.06
 
 st.title("Draw a digit")
 NO_MODELS = (
@@ -148,6 +155,8 @@ def drawing_ui() -> None:
         x28 = read["steps"]["centred"]
         top = prediction_ui(memo, model, x28, col_result)
         st.session_state["inside_drawing"] = {"x28": x28, "model": model}  # Inside's input
+    if not st.session_state.get("draw_views_shown"):
+        time.sleep(FIRST_READING_PAUSE_S)  # (the server sends the prediction meanwhile, and the browser paints it)
     with col_result:  # under the bars (a phone shows the canvas, the prediction and the bars first)
         drawn = not key.startswith("upload:")
         lab_ui.keep_drawing_ui(
@@ -163,6 +172,7 @@ def drawing_ui() -> None:
         if tab.open:
             with tab:
                 view()
+    st.session_state["draw_views_shown"] = True
 
 
 drawing_ui()
