@@ -7,6 +7,8 @@ the prediction comes first in it, and only the open tab's view is computed and s
 (bench/draw_latency.py measures the prediction's delay against a bare canvas page).
 """
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -16,6 +18,11 @@ from mnist_core import checkpoints, images, inference
 from mnist_core.preprocess import squash
 
 PROMPT = "Draw a digit (0-9) in the black square: its prediction appears as soon as you lift the pen."
+# The first reading of a visit: the browser builds the keep controls and the views for the first time (its
+# code for them runs cold: about 100 ms more than later, measured on a 2-core machine), and what arrives
+# together is painted together. Sent this long after the prediction, they no longer hold it back
+# (bench/draw_latency.py: a session's first drawing).
+FIRST_READING_PAUSE_S = 0.06
 
 st.title("Draw a digit")
 NO_MODELS = (
@@ -127,11 +134,14 @@ def drawing_ui() -> None:
     with col_input:
         key, data, min_side = canvas.drawing_input_ui()
         if key is None:
+            if note := st.session_state.get("draw_kept_note"):  # the drawing just kept, until the next one
+                st.success(note)
             if not canvas.editing():  # (while an edit is on its way to the canvas, input_ui says so)
                 st.info(
                     PROMPT if st.session_state.get("draw_source", "Draw") == "Draw" else "Upload an image of a digit."
                 )
             return
+        st.session_state.pop("draw_kept_note", None)
         memo = lab_ui.image_memo(key)
         read = lab_ui.read_image(memo, data, min_side)
         if "error" in read:
@@ -144,8 +154,14 @@ def drawing_ui() -> None:
             st.caption(note)
         x28 = read["steps"]["centred"]
         top = prediction_ui(memo, model, x28, col_result)
-        lab_ui.keep_drawing_ui(key, x28, None if key.startswith("upload:") else data, model, top)
         st.session_state["inside_drawing"] = {"x28": x28, "model": model}  # Inside's input
+    if not st.session_state.get("draw_views_shown"):
+        time.sleep(FIRST_READING_PAUSE_S)  # (the server sends the prediction meanwhile, and the browser paints it)
+    with col_result:  # under the bars (a phone shows the canvas, the prediction and the bars first)
+        drawn = not key.startswith("upload:")
+        lab_ui.keep_drawing_ui(
+            key, x28, data if drawn else None, model, top, on_kept=canvas.clear_after_keeping if drawn else None
+        )
     # Only the open tab runs (and is sent): the other views cost a drawing nothing until they are opened.
     views = {
         "What the model sees": lambda: sees_ui(memo, model, read),
@@ -156,6 +172,7 @@ def drawing_ui() -> None:
         if tab.open:
             with tab:
                 view()
+    st.session_state["draw_views_shown"] = True
 
 
 drawing_ui()

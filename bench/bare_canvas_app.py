@@ -5,7 +5,10 @@
 bench/draw_latency.py measures it next to the Draw page: the difference between the two is what
 the Draw page's own work costs. It reads the drawing the same way (PNG -> preprocess -> the
 default model, cached once per process), so that only the page's extras are left in the
-difference; a blank canvas shows a prompt, as on the Draw page.
+difference; a blank canvas shows a prompt, as on the Draw page. The process is set up as the app's
+is (lab_ui.startup: torch's thread count, the allocator, ...), and holds what the app's imports hold
+(Streamlit's garbage collection after each script run takes as long), so that the page's own work is
+all that differs.
 """
 
 import sys
@@ -16,8 +19,11 @@ from streamlit_drawable_canvas import st_canvas
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import lab_ui  # noqa: E402
 from mnist_core import images, inference  # noqa: E402
 from mnist_core.preprocess import preprocess  # noqa: E402
+
+lab_ui.startup()
 
 
 @st.cache_resource

@@ -1,13 +1,17 @@
 """The Draw page's input: the canvas with its Undo and Clear, or an uploaded photo.
 
-Undo and Clear edit the drawing the page keeps (st.session_state["draw_json"]) and send it to the
-canvas as its initial drawing; until the canvas sends the edited drawing back, what it sends is older
-and is not read (see edit_drawing).
+The page keeps the drawing (st.session_state["draw_json"]) and, for each drawing the canvas has sent,
+its image (draw_images, by state_key). Undo and Clear edit the kept drawing and send it to the canvas as
+its initial drawing; the page reads the edited drawing at once from the image kept for it (the canvas
+sent it when that stroke was the last), and a cleared drawing needs no image. Until the canvas sends the
+edited drawing back, what it sends is older and does not replace the edit (see edit_drawing).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
@@ -15,20 +19,44 @@ from streamlit_drawable_canvas import st_canvas
 from mnist_core import images
 
 CANVAS = 280  # pixels: 10 per MNIST pixel
+IMAGES_KEPT = 32  # the images of the last drawings the canvas sent: what Undo reads at once
 
-# Phones: less space above the title, so the canvas and the prediction under it fit one screen; and
-# the canvas toolbar's "send to app" arrow goes (the page reads every stroke already). The toolbar
-# lives in the component's shadow root, where the page's CSS does not reach: a style is put in it.
+# The code of the elements a drawing's reading shows first (the Prediction metric, the pills of "Wrong?
+# It's a", the model's view as images, the squash toggle): the browser loads each kind's code the first
+# time one is shown, one after another, and the Prediction waits for all of them. Loaded while the visitor
+# draws, the first drawing of a visit is shown as fast as the next ones.
+FIRST_READING_CODE = ("Metric", "ButtonGroup", "ImageList", "Checkbox")
+
+
+def _chunks(names: tuple[str, ...]) -> list[str]:
+    """The file names of Streamlit's frontend code for these element kinds (named NAME.HASH.js)."""
+    folder = Path(st.__file__).parent / "static" / "static" / "js"
+    return [p.name for n in names for p in sorted(folder.glob(f"{n}.*.js"))[:1] if p.name.count(".") == 2]
+
+
+# Phones: less space above the title and between the stacked columns, shorter bars, the model picker
+# at the end of its column and the pills of "Wrong? It's a" closer together, so the canvas, the prediction
+# and its bars fit the first screen and the ten pills one line (and wrap, on a narrower screen, rather than
+# scroll out of sight). The canvas's own toolbar (undo, redo, edit, bin, send) goes: the page's Undo and
+# Clear are the one set of controls, and the page reads every stroke already. The toolbar lives in the
+# component's shadow root, where the page's CSS does not reach: a style is put in it.
 PAGE_STYLE = """<style>
+.st-key-draw_wrong [role="radiogroup"] { flex-wrap: wrap; }
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
   [data-testid="stMainBlockContainer"] h1 { font-size: 1.9rem; padding-bottom: 0.25rem; }
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .st-key-draw_source) { row-gap: 0.5rem; }
+  [data-testid="stColumn"]:has(.st-key-draw_source) > [data-testid="stVerticalBlock"] { gap: 0.75rem; }
+  .st-key-draw_model { order: 1; }
+  .st-key-draw_wrong button[data-variant="pills"] { padding-left: 9px; padding-right: 9px; }
+  .mnist-probs > div:first-child { height: 100px !important; }
+  .mnist-probs > div:last-child { display: none; }
 }
 </style>
 <script>
-if (!window.mnistLabNoSend) {
-  window.mnistLabNoSend = true;
-  const css = 'button[aria-label="Update the app with this drawing"] { display: none !important; }';
+if (!window.mnistLabCanvas) {
+  window.mnistLabCanvas = true;
+  const css = '.dc-toolbar { display: none !important; }';
   const patch = () => {
     for (const host of document.querySelectorAll("div")) {
       const root = host.shadowRoot;
@@ -41,8 +69,10 @@ if (!window.mnistLabNoSend) {
     }
   };
   setInterval(patch, 300);  // the toolbar is built inside the shadow root after its host: look again (cheap)
+  const index = document.querySelector('script[src*="/static/js/index."]');
+  if (index) for (const name of __CHUNKS__) import(index.src.replace(/[^/]*$/, name)).catch(() => {});
 }
-</script>"""
+</script>""".replace("__CHUNKS__", json.dumps(_chunks(FIRST_READING_CODE)))
 
 
 def shape(drawing: dict | None) -> tuple:
@@ -51,6 +81,30 @@ def shape(drawing: dict | None) -> tuple:
         (o.get("type"), *(round(float(o.get(k) or 0)) for k in ("left", "top", "width", "height")))
         for o in (drawing or {}).get("objects", [])
     )
+
+
+def state_key(drawing: dict | None) -> tuple:
+    """What names a drawing's image: each stroke's box to the pixel (shape), its width and its number of
+    path commands; the same for a drawing the canvas sent and that drawing after an edit or its echo."""
+    objects = (drawing or {}).get("objects", [])
+    return tuple(
+        (*s, o.get("strokeWidth"), len(o.get("path") or ())) for s, o in zip(shape(drawing), objects, strict=True)
+    )
+
+
+def kept_image(drawing: dict | None) -> bytes | None:
+    """The image the canvas sent for this drawing, if it sent one lately."""
+    return st.session_state.get("draw_images", {}).get(state_key(drawing))
+
+
+def _keep_image(drawing: dict | None, png: bytes | None) -> None:
+    """Keep the image the canvas sent with its drawing (the first one for a drawing: one key, one image)."""
+    if not png or not (drawing or {}).get("objects"):
+        return
+    kept = st.session_state.setdefault("draw_images", {})
+    kept.setdefault(state_key(drawing), png)
+    while len(kept) > IMAGES_KEPT:
+        kept.pop(next(iter(kept)))
 
 
 def edit_drawing(keep: int) -> None:
@@ -63,8 +117,7 @@ def edit_drawing(keep: int) -> None:
     # the drawing as edited, at once: a second Undo before the canvas sends it back takes the next stroke
     st.session_state["draw_json"] = {**drawing, "objects": objects}
     # Until the canvas sends the edited drawing back, what it sends is older (the drawing before this edit
-    # or an earlier one, the echo of an earlier edit): kept from overwriting this edit. Its image is older
-    # too: nothing is read until the canvas has the edited drawing.
+    # or an earlier one, the echo of an earlier edit): kept from overwriting this edit.
     awaiting = st.session_state.get("draw_awaiting")
     older = {shape(drawing)} | (
         {awaiting} | st.session_state.get("draw_older", set()) if awaiting is not None else set()
@@ -74,8 +127,14 @@ def edit_drawing(keep: int) -> None:
 
 
 def editing() -> bool:
-    """An Undo or Clear on its way to the canvas: the canvas's image is older than the drawing."""
-    return st.session_state.get("draw_source", "Draw") == "Draw" and st.session_state.get("draw_awaiting") is not None
+    """An Undo on its way to the canvas whose drawing's image is not known yet (the canvas did not send
+    that drawing lately): nothing is read until the canvas sends it back."""
+    drawing = st.session_state.get("draw_json") or {}
+    return (
+        st.session_state.get("draw_source", "Draw") == "Draw"
+        and bool(drawing.get("objects"))
+        and kept_image(drawing) is None
+    )
 
 
 def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
@@ -100,6 +159,7 @@ def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
         )
         if canvas.json_data != st.session_state.get("draw_sent"):  # a new drawing from the canvas
             st.session_state["draw_sent"] = canvas.json_data
+            _keep_image(canvas.json_data, canvas.image_bytes)  # (an older drawing's image is its own still)
             if shape(canvas.json_data) not in st.session_state.get("draw_older", set()):  # not older than an edit
                 st.session_state["draw_json"] = canvas.json_data
                 st.session_state["draw_awaiting"], st.session_state["draw_older"] = None, set()
@@ -118,7 +178,7 @@ def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
             st.caption("Reading the edited drawing…")
             return None, None, 0
         # a canvas without strokes (before the first, or cleared) is no drawing yet, not a flat image
-        png = canvas.image_bytes if strokes else None
+        png = kept_image(st.session_state.get("draw_json")) if strokes else None
         # ink no bigger than 1.5 brush widths is one click of the pen: a dot, not a digit
         return (hashlib.blake2b(png, digest_size=16).hexdigest(), png, int(1.5 * brush)) if png else (None, None, 0)
     upload = st.file_uploader(
@@ -127,3 +187,10 @@ def drawing_input_ui() -> tuple[str | None, bytes | None, int]:
         help=f"PNG, JPEG, GIF, BMP, WebP or TIFF, up to {images.MAX_BYTES // 2**20} MB",
     )
     return (f"upload:{upload.file_id}", upload.getvalue(), 0) if upload else (None, None, 0)
+
+
+def clear_after_keeping(note: str) -> None:
+    """After a drawing is kept: a fresh canvas for the next one, and `note` (what was kept) above the prompt
+    until the next drawing is read."""
+    edit_drawing(0)
+    st.session_state["draw_kept_note"] = note

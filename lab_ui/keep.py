@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from lab_ui.text import name_md, problem
@@ -9,10 +11,13 @@ from lab_ui.visitors import visitor_token
 from mnist_core import drawings, inference
 
 
-def keep_drawing_ui(key: str, x28, png: bytes | None, model: str, predicted: int) -> None:
+def keep_drawing_ui(
+    key: str, x28, png: bytes | None, model: str, predicted: int, on_kept: Callable[[str], None] | None = None
+) -> None:
     """One click keeps this drawing, labelled, in the chosen collection (mnist_core.drawings): right as
     predicted, or corrected to the digit it really is. Each drawing is kept once; a blank one never
-    reaches here. The collection's count per digit is shown."""
+    reaches here. The collection's count per digit is shown. on_kept(note), if given, is called once the
+    drawing is kept, with a line saying what was kept (the Draw page clears its canvas for the next one)."""
     st.session_state["draw_pending"] = {"key": key, "x28": x28, "png": png, "model": model, "predicted": predicted}
     saved = st.session_state.setdefault("draw_saved", {})
     collection = st.session_state.setdefault("draw_collection", drawings.DEFAULT_COLLECTION)
@@ -27,12 +32,15 @@ def keep_drawing_ui(key: str, x28, png: bytes | None, model: str, predicted: int
     if key in saved:
         row.success(f"Kept as a **{saved[key]}**. Draw the next one.")
     else:
-        row.button(f"✓ Right, keep it as a {predicted}", on_click=_keep_drawing, args=(predicted,), key="draw_right")
+        row.button(
+            f"✓ Right, keep it as a {predicted}", on_click=_keep_drawing, args=(predicted, on_kept), key="draw_right"
+        )
         st.pills(
             "Wrong? It's a",
             list(range(10)),
             key="draw_wrong",
             on_change=_keep_corrected,
+            args=(on_kept,),
             help="the digit you meant: kept with that label, for fine-tuning a model on your hand",
         )
     if error := st.session_state.pop("draw_keep_error", None):
@@ -56,14 +64,14 @@ def drawing_store() -> drawings.DrawingStore:
     return _drawing_store(str(inference.runs_dir().resolve()))
 
 
-def _keep_corrected() -> None:
+def _keep_corrected(on_kept: Callable[[str], None] | None = None) -> None:
     digit = st.session_state.get("draw_wrong")
     st.session_state["draw_wrong"] = None  # the pills clear for the next drawing
     if digit is not None:
-        _keep_drawing(int(digit))
+        _keep_drawing(int(digit), on_kept)
 
 
-def _keep_drawing(digit: int) -> None:
+def _keep_drawing(digit: int, on_kept: Callable[[str], None] | None = None) -> None:
     """The buttons' callback (before the rerun): save the drawing the page last showed."""
     p = st.session_state.get("draw_pending")
     if not p:
@@ -82,3 +90,5 @@ def _keep_drawing(digit: int) -> None:
         st.session_state["draw_keep_error"] = f"Not kept: {problem(exc)}"
         return
     st.session_state.setdefault("draw_saved", {})[p["key"]] = digit
+    if on_kept is not None:
+        on_kept(f"Kept as a **{digit}** in {name_md(st.session_state['draw_collection'])}. Draw the next one.")

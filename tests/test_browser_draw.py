@@ -76,8 +76,9 @@ def test_a_drawn_digit_is_read_then_the_cleared_canvas_shows_the_prompt(draw):
     expect(bars).to_have_count(10)
     assert "digit 7:" in bars.nth(7).get_attribute("title")
     assert "7: " in page.locator(".mnist-probs").get_attribute("aria-label")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    if settings.screenshots():  # the README's (MNIST_LAB_SCREENSHOTS=1)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
 
     clear(page)  # and the prompt is back
 
@@ -183,10 +184,10 @@ def test_undo_clicked_twice_at_once_takes_both_strokes_and_reads_nothing_in_betw
 
 
 PHONE = {"width": 390, "height": 844}  # an iPhone 12-14's CSS viewport
-SEND_ARROW = """() => {
+TOOLBAR = """() => {
   for (const host of document.querySelectorAll('div')) {
-    const b = host.shadowRoot && host.shadowRoot.querySelector('button[aria-label="Update the app with this drawing"]');
-    if (b) return getComputedStyle(b).display;
+    const t = host.shadowRoot && host.shadowRoot.querySelector('.dc-toolbar');
+    if (t) return getComputedStyle(t).display;
   }
   return null;
 }"""
@@ -223,12 +224,22 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
         canvas = open_draw(page, server.url)
         undo, clear_button = (page.get_by_role("button", name=n) for n in ("↶ Undo", "✕ Clear"))
         expect(undo).to_be_disabled()  # nothing to take back yet
-        page.wait_for_function(f"() => ({SEND_ARROW})() === 'none'", timeout=30_000)  # the toolbar's arrow is gone
+        # one set of controls: the canvas's own toolbar (undo, redo, edit, bin, send) is hidden
+        page.wait_for_function(f"() => ({TOOLBAR})() === 'none'", timeout=30_000)
 
         touch_strokes(page, canvas, 4)  # two strokes
         reads(page, 4)
         assert in_view(canvas) and in_view(prediction(page)), "a phone must see the canvas and the prediction"
         assert in_view(undo) and in_view(clear_button)
+        bars = page.locator(".mnist-probs").bounding_box()
+        assert bars["y"] < PHONE["height"] - 60, f"the bars start at {bars['y']:.0f} px: below the first screen"
+        pills = page.locator(".st-key-draw_wrong button[data-variant=pills]")
+        expect(pills).to_have_count(10)
+        for i in range(10):  # "Wrong? It's a" 0 to 9: each whole on the screen, none in a scrolled row
+            box = pills.nth(i).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"pill {i} is cut at the edge: {box}"
+        row = page.locator(".st-key-draw_wrong [role=radiogroup]")
+        assert row.evaluate("r => r.scrollWidth <= r.clientWidth"), "the pills' row scrolls: some are hidden"
         page.screenshot(path=str(tmp_path / "draw-phone.png"))
         if settings.screenshots():
             page.screenshot(path=str(SCREENSHOT.with_name("draw-phone.png")))
@@ -261,3 +272,80 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
         reads(page, 7)
     finally:
         context.close()
+
+
+# The Streamlit frontend's code for each kind of element is loaded the first time one is shown: the first
+# reading shows the Prediction metric, the pills of "Wrong? It's a", images and a toggle.
+FIRST_READING_CODE = ("Metric", "ButtonGroup", "ImageList", "Checkbox")
+LOADED_CODE = "() => performance.getEntriesByType('resource').map(e => e.name.split('/').pop())"
+
+
+def test_the_code_of_the_first_reading_is_loaded_before_the_first_stroke(draw):
+    page = draw
+
+    def loaded() -> bool:
+        names = page.evaluate(LOADED_CODE)
+        return all(any(n.startswith(f"{kind}.") and n.endswith(".js") for n in names) for kind in FIRST_READING_CODE)
+
+    wait_until(loaded, 30, "the Metric, ButtonGroup, ImageList and Checkbox code to load with the page", 0.2)
+    assert prediction(page).count() == 0  # nothing drawn yet
+
+
+# Whether the page ever says it waits for the canvas, watched on every frame from now on.
+WATCH_WAITING = """() => {
+  window.__waited = false;
+  const look = () => {
+    if (document.body.innerText.includes('Reading the edited drawing')) window.__waited = true;
+    requestAnimationFrame(look);
+  };
+  look();
+}"""
+
+
+def one_stroke_at_a_time(page, canvas, digit: int) -> None:
+    """Draw the digit's strokes, each read (its Prediction shown on an idle page) before the next: the
+    canvas has sent the drawing after every stroke, as it does for a person who pauses between them."""
+    box = canvas.bounding_box()
+    for stroke in stroke_points(
+        digit, box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.15, box["width"] * 0.7
+    ):
+        page.mouse.move(*stroke[0])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(x, y, steps=4)
+        page.mouse.up()
+        prediction(page).wait_for(timeout=60_000)
+        page.wait_for_timeout(300)  # (the canvas sends a stroke 200 ms after the pen is lifted)
+        page.wait_for_selector(APP_IDLE, timeout=60_000)
+
+
+def test_undo_and_clear_answer_without_waiting_for_the_canvas(draw):
+    page = draw
+    canvas = page.locator("canvas.upper-canvas").first
+    one_stroke_at_a_time(page, canvas, 4)
+    reads(page, 4)
+    both = ink(page)
+    page.evaluate(WATCH_WAITING)
+    page.get_by_role("button", name="↶ Undo").click()
+    settles(page, lambda: 0 < ink(page) < both and prediction(page).count() == 1, "the canvas to show one stroke, read")
+    page.get_by_role("button", name="✕ Clear").click()
+    settles(
+        page,
+        lambda: ink(page) == 0 and prediction(page).count() == 0 and page.get_by_text("Draw a digit (0-9)").count(),
+        "the cleared canvas and the prompt",
+    )
+    assert not page.evaluate("window.__waited"), "Undo or Clear waited for the canvas before reading"
+
+
+def test_keeping_a_drawing_clears_the_canvas_for_the_next(draw):
+    page = draw
+    canvas = page.locator("canvas.upper-canvas").first
+    draw_strokes(page, canvas, 7)
+    reads(page, 7)
+    page.get_by_role("button", name="✓ Right, keep it as a 7").click()
+    page.get_by_text("Kept as a 7 in").wait_for(timeout=30_000)
+    settles(page, lambda: ink(page) == 0 and prediction(page).count() == 0, "a blank canvas after keeping")
+    expect(page.get_by_text("Draw a digit (0-9) in the black square")).to_be_visible()
+    draw_strokes(page, canvas, 1)  # the next drawing is read, and the note of the last one goes
+    reads(page, 1)
+    expect(page.get_by_text("Kept as a 7 in")).to_have_count(0)

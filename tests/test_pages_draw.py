@@ -335,48 +335,6 @@ def test_a_folder_in_the_databases_place_is_named_and_nothing_is_lost(untrained,
     assert (runs_dir / "drawings.sqlite3").is_dir() and not list((runs_dir / "drawings.sqlite3").iterdir())
 
 
-# --- the canvas's Clear (a stand-in for the canvas component, which AppTest cannot draw on) ----------
-class FakeCanvas:
-    """What the canvas sends: its drawing (json) and its image (PNG). Like the real one, it redraws a
-    changed initial drawing and sends it back on the next run (the browser's answer), not at once."""
-
-    def __init__(self) -> None:
-        self.json: dict | None = None
-        self.png: bytes | None = None
-        self.initial: dict | None = None
-        self.pending: dict | None = None
-
-    def draw(self, digit: int) -> None:
-        self.json = {"objects": [{"type": "path", "left": 40, "top": 40, "width": 200, "height": 200}]}
-        self.png = encode(digit_image(digit))
-
-    def __call__(self, **kw):
-        from types import SimpleNamespace
-
-        if self.pending is not None:
-            objects = self.pending.get("objects", [])
-            self.json, self.pending = {"objects": objects}, None
-            self.png = encode(digit_image(3)) if objects else encode(Image.new("RGBA", (280, 280), (0, 0, 0, 255)))
-        if kw.get("initial_drawing") is not None and kw["initial_drawing"] != self.initial:
-            self.initial = self.pending = kw["initial_drawing"]
-        return SimpleNamespace(json_data=self.json, image_bytes=self.png)
-
-
-def test_after_clear_the_page_shows_its_prompt_not_a_flat_image_message(untrained, monkeypatch):
-    at = draw_page()  # (the canvas's module is imported by the page: outside the app it cannot register)
-    fake = FakeCanvas()
-    monkeypatch.setattr(importlib.import_module("lab_ui.canvas"), "st_canvas", fake)
-    fake.draw(3)
-    at.run()
-    assert "Prediction" in metrics(at)
-    at.button[[b.label for b in at.button].index("✕ Clear")].click().run()
-    at.run()  # the canvas sends the cleared drawing back
-    assert not at.exception and fake.json == {"objects": []}
-    shown = texts(at.info)
-    assert "Draw a digit (0-9)" in shown and images.FLAT_MESSAGE not in shown, shown
-    assert "Prediction" not in metrics(at) and not at.tabs
-
-
 def test_the_saliency_tabs_link_to_inside_has_a_label_that_fits_beside_the_heat_map(untrained):
     at = open_tab(upload(draw_page(), "four.png", encode(digit_image(4))), "Saliency")
     (link,) = [e for e in at.get("page_link") if "Inside" in e.proto.label]
