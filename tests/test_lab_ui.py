@@ -23,7 +23,9 @@ def test_importing_lab_ui_changes_nothing_and_startup_sets_the_process_once():
         "import torch; torch.set_num_threads(2)\n"
         "import lab_ui\n"
         "assert torch.get_num_threads() == 2, 'importing lab_ui changed the thread count'\n"
+        "import gc; assert gc.get_freeze_count() == 0\n"
         "lab_ui.startup(); assert torch.get_num_threads() == 1\n"
+        "assert gc.get_freeze_count() > 10000, 'start-up objects left to every collection'\n"
         "torch.set_num_threads(2); lab_ui.startup(); assert torch.get_num_threads() == 2, 'startup ran twice'\n"
     )
     env = {**os.environ, "MNIST_LAB_THREADS": "1"}
