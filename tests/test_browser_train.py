@@ -148,15 +148,20 @@ def slowest_batches(page) -> None:
     expect(thumb).to_have_attribute("aria-valuetext", "16")
 
 
+def start_long_run(page, name: str) -> None:
+    """Start a run that only ends by being stopped: cnn, 200 epochs of batches of 16 (hours on a CPU)."""
+    set_run(page, name, epochs=200, arch=LONG_ARCH)
+    slowest_batches(page)
+    page.get_by_role("button", name="Start training").click()
+
+
 def test_the_loss_curve_grows_live_while_a_long_run_trains(browser, lab):
     """The pace is the test's: the run (cnn, 200 epochs of batches of 16, hours on a CPU) only ends by
     being stopped, so the chart is seen to grow however fast or slow the machine is."""
     server, runs = lab
     context, page = open_train(browser, server)
     try:
-        set_run(page, "live", epochs=200, arch=LONG_ARCH)
-        slowest_batches(page)
-        page.get_by_role("button", name="Start training").click()
+        start_long_run(page, "live")
         page.locator("[data-testid='stProgress']").wait_for(timeout=90_000)
         first = chart_grows(page, LOSS_POINTS, 0)
         second = chart_grows(page, LOSS_POINTS, first)  # drawn again, with more points, while it runs
@@ -313,9 +318,7 @@ def test_the_server_stops_cleanly_mid_run_and_writes_the_runs_end(browser, lab, 
     server, runs = lab
     context, page = open_train(browser, server)
     try:
-        set_run(page, "halted", epochs=200, arch=LONG_ARCH)
-        slowest_batches(page)
-        page.get_by_role("button", name="Start training").click()
+        start_long_run(page, "halted")
         chart_grows(page, LOSS_POINTS, 0)
     finally:
         context.close()
