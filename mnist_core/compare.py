@@ -61,16 +61,21 @@ def timed_on(row: dict) -> str:
     before the load through the run was saved."""
     device = str(row.get("device") or "").lower()
     where = "GPU, " if device.startswith("cuda") else "Apple GPU, " if device == "mps" else ""
-    load, cpus = number(row.get("load_1min")), count(row.get("cpu_count"))
+    load, cpus = _machine(row)
     if load is None or cpus is None:
         return f"{where or ('CPU, ' if device == 'cpu' else '')}load not recorded"
     state = f"busy: load {load:.1f}" if busy(load, cpus) else f"idle (load {load:.1f})"
     return f"{where}{cpus} CPU core{'s' if cpus != 1 else ''}, {state}"
 
 
+def _machine(row: dict) -> tuple[float | None, int | None]:
+    """The highest load seen through a row's run and its CPU count (None: not recorded, or not numbers)."""
+    return number(row.get("load_1min")), count(row.get("cpu_count"))
+
+
 def timed_idle(row: dict) -> bool:
     """Whether a row's training time was measured on idle cores (the only times the table shows)."""
-    load, cpus = number(row.get("load_1min")), count(row.get("cpu_count"))
+    load, cpus = _machine(row)
     return load is not None and cpus is not None and not busy(load, cpus)
 
 

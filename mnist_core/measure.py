@@ -242,34 +242,31 @@ def _cached_latency(path: Path, cdir) -> tuple[float | None, Path]:
         return None, target
 
 
-def _lookup(entry: inference.ModelEntry, cdir, data_root) -> tuple[dict | None, str]:
-    """The entry's row, when nothing of it needs measuring (kept beside a shipped checkpoint, or cached), else
-    (None, what measuring it takes, in words). CheckpointError for a file too large or unreadable."""
+def _lookup(entry: inference.ModelEntry, cdir, data_root) -> tuple[dict | None, str, Callable[[], dict]]:
+    """The entry's row when nothing of it needs measuring (kept beside a shipped checkpoint, or cached), else
+    None; what measuring it takes, in words; and how to measure what is missing (a whole row, or a kept
+    row's latency) and cache it. CheckpointError for a file too large or unreadable."""
     path = Path(entry.path)
     kept = _kept_summary(path, data_root)
     if kept is not None:
-        latency, _ = _cached_latency(path, cdir)
-        return ({**kept, "latency_ms": latency}, "") if latency is not None else (None, TIMING)
-    row, _ = _cached_summary(entry, cdir, data_root)
-    if row is not None:
-        return row, ""
-    return None, f"real handwriting, {'MNIST re-drawn, ' if data.is_available('mnist', data_root) else ''}latency"
+        latency, target = _cached_latency(path, cdir)
 
+        def time_it() -> dict:
+            model, meta = checkpoints.load(path)
+            measured = inference.Predictor(model, meta, entry.name, path).latency_ms(LATENCY_REPEATS)
+            cache.store(target, json.dumps(measured).encode())
+            return {**kept, "latency_ms": measured}
 
-def _complete(entry: inference.ModelEntry, cdir, data_root) -> dict:
-    """Measure what _lookup found missing (a whole row, or a kept row's latency) and cache it."""
-    path = Path(entry.path)
-    kept = _kept_summary(path, data_root)
-    if kept is not None:
-        _, target = _cached_latency(path, cdir)
-        model, meta = checkpoints.load(path)
-        latency = inference.Predictor(model, meta, entry.name, path).latency_ms(LATENCY_REPEATS)
-        cache.store(target, json.dumps(latency).encode())
-        return {**kept, "latency_ms": latency}
-    _, target = _cached_summary(entry, cdir, data_root)
-    row = _measure(path, data_root)
-    cache.store(target, json.dumps(row).encode())
-    return row
+        return ({**kept, "latency_ms": latency} if latency is not None else None), TIMING, time_it
+    row, target = _cached_summary(entry, cdir, data_root)
+
+    def measure_it() -> dict:
+        measured = _measure(path, data_root)
+        cache.store(target, json.dumps(measured).encode())
+        return measured
+
+    what = f"real handwriting, {'MNIST re-drawn, ' if data.is_available('mnist', data_root) else ''}latency"
+    return row, what, measure_it
 
 
 def _named(entry: inference.ModelEntry, row: dict) -> dict:
@@ -281,11 +278,11 @@ def summary(
 ) -> dict:
     """One table row for a model (kept or cached). Raises checkpoints.CheckpointError for a bad file.
     `on_miss(what)` is called before anything of it is measured (`what`: in words)."""
-    row, what = _lookup(entry, cdir, data_root)
+    row, what, complete = _lookup(entry, cdir, data_root)
     if row is None:
         if on_miss:
             on_miss(what)
-        row = _complete(entry, cdir, data_root)
+        row = complete()
     return _named(entry, row)
 
 
@@ -305,19 +302,19 @@ def summaries(
     todo = []
     for i, e in enumerate(entries):
         try:
-            row, what = _lookup(e, cdir, data_root)
+            row, what, complete = _lookup(e, cdir, data_root)
         except checkpoints.CheckpointError as exc:
             problems[i] = str(exc)
             continue
         if row is None:
-            todo.append((i, e, what))
+            todo.append((i, e, what, complete))
         else:
             rows[i] = _named(e, row)
-    for k, (i, e, what) in enumerate(todo, 1):
+    for k, (i, e, what, complete) in enumerate(todo, 1):
         if on_progress:
             on_progress(k, len(todo), e.name, what)
         try:
-            rows[i] = _named(e, _complete(e, cdir, data_root))
+            rows[i] = _named(e, complete())
         except checkpoints.CheckpointError as exc:
             problems[i] = str(exc)
     return [rows[i] for i in sorted(rows)], [problems[i] for i in sorted(problems)]
