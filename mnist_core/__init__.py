@@ -1,7 +1,7 @@
 """MNIST Lab's engine: data, architectures, training, checkpoints, preprocessing, inference.
 
-Never imports streamlit. The public API (see DESIGN.md): list_models, load_model, Predictor,
-preprocess. Each is imported when first read, so `python -m mnist_core --help` and the modules that need
+Never imports streamlit. The public API (see DESIGN.md): list_models, load_model, Predictor (and
+its Reading), preprocess. Each is imported when first read, so `python -m mnist_core --help` and the modules that need
 no torch (catalog, config, recipes, settings, cli) load without it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import types
 
-__all__ = ["Predictor", "list_models", "load_model", "preprocess"]
+__all__ = ["Predictor", "Reading", "list_models", "load_model", "preprocess"]
 __version__ = "0.1.0"
 
 
@@ -22,6 +22,12 @@ class _Engine(types.ModuleType):
         from .inference import Predictor
 
         return Predictor
+
+    @property
+    def Reading(self):
+        from .inference import Reading
+
+        return Reading
 
     @property
     def list_models(self):

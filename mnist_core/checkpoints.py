@@ -288,6 +288,12 @@ def _check_meta(payload: dict) -> None:
     created = payload.get("created")
     if created is not None and (not isinstance(created, str) or len(created) > 64):
         raise _Bad(f"created is {_shown(created)}, not a date")
+    reading = (payload.get("extra") or {}).get("reading")  # inference.Predictor.reading's fitted numbers
+    if reading is not None:
+        if not isinstance(reading, dict):
+            raise _Bad(f"extra reading is {_shown(reading)}, not a dict")
+        _optional_number(reading, "temperature", "extra reading", 0.05, 20.0)
+        _optional_number(reading, "threshold", "extra reading", 0.0, 1.0)
     _optional_number(metrics, "test_accuracy", "metrics", 0.0, 1.0)
     _optional_number(metrics, "claimed_test_accuracy", "metrics", 0.0, 1.0)
     _optional_number(metrics, "train_seconds", "metrics")

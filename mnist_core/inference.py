@@ -7,6 +7,7 @@ A Predictor's model is in eval mode and is never trained: it may be shared by ma
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -168,6 +169,29 @@ def tta_views(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.grid_sample(x.repeat(len(TTA_VIEWS), 1, 1, 1), grid, align_corners=False)
 
 
+NOT_A_DIGIT = 10  # the index of the "not a digit" output, in the networks that have one
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a model reads in one image. `probabilities` (10,): the digits' (calibrated); `digit`: the most
+    probable; `digit_score` in [0, 1]: how much the image looks like a digit (None: this model has no "not
+    a digit" output); `is_digit`: the score at or over the model's fitted threshold (always True without
+    one)."""
+
+    probabilities: np.ndarray
+    digit_score: float | None
+    is_digit: bool
+
+    @property
+    def digit(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probabilities))
+
+
 class Predictor:
     """A loaded model ready for inference on the CPU. `tta`: read each input in the TTA_VIEWS and
     average; None (the app's way): on for the architectures made for drawn input; False reads each
@@ -197,14 +221,63 @@ class Predictor:
         (what its file claims is in meta["metrics"]["claimed_test_accuracy"], and is never used)."""
         return self.meta.get("metrics", {}).get("test_accuracy")
 
-    def proba_batch(self, x28: np.ndarray | torch.Tensor) -> np.ndarray:
-        """(N, 28, 28) float in [0, 1] -> (N, 10) class probabilities (averaged over the TTA views
-        when self.tta)."""
+    @property
+    def has_detector(self) -> bool:
+        """Whether the network has an 11th, "not a digit" output (trained with the project's non-digits)."""
+        return self.classes == NOT_A_DIGIT + 1
+
+    @property
+    def reading(self) -> dict:
+        """How this model's outputs are read: the temperature its digit probabilities are divided by (fitted
+        on UNIPEN's training writers: a confidence that means what it says) and the digit score below which
+        a drawing is "not a digit" (fitted to keep DIGITS_KEPT of those writers' digits)."""
+        fitted = self.meta.get("extra", {}).get("reading", {})
+        return {"temperature": float(fitted.get("temperature", 1.0)), "threshold": float(fitted.get("threshold", 0.5))}
+
+    def logits_batch(self, x28: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(N, 28, 28) float in [0, 1] -> (V, N, C) raw outputs, one row per view (V = self.views), C the
+        network's outputs (10, or 11 with the "not a digit" output)."""
         x = torch.as_tensor(np.asarray(x28, dtype=np.float32)).reshape(-1, 1, 28, 28)
         with torch.inference_mode():
             views = tta_views(x) if self.tta and len(x) else x
-            probs = torch.softmax(self.model((views - data.MEAN) / data.STD), 1)
-            return probs.reshape(len(views) // max(len(x), 1), len(x), 10).mean(0).numpy()
+            out = self.model((views - data.MEAN) / data.STD)
+            return out.reshape(len(views) // max(len(x), 1), len(x), out.shape[-1])
+
+    def scores_batch(self, x28: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, 28, 28) -> ((N, 10) digit probabilities, (N,) digit scores or None without a detector).
+        Probabilities: the digits' outputs over the fitted temperature, softmaxed, averaged over the views.
+        Digit score: one minus the "not a digit" output's probability among all eleven, averaged."""
+        logits = self.logits_batch(x28)
+        if logits.shape[-1] not in (10, NOT_A_DIGIT + 1):
+            raise ValueError(f"this model has {logits.shape[-1]} outputs, not 10 digits")
+        probs = torch.softmax(logits[..., :10] / self.reading["temperature"], -1).mean(0).numpy()
+        if logits.shape[-1] == 10:
+            return probs, None
+        return probs, (1.0 - torch.softmax(logits, -1)[..., NOT_A_DIGIT]).mean(0).numpy()
+
+    @functools.cached_property
+    def classes(self) -> int:
+        """The network's outputs: 10, or 11 with the "not a digit" output."""
+        return int(self.logits_batch(np.zeros((1, 28, 28), np.float32)).shape[-1])
+
+    def proba_batch(self, x28: np.ndarray | torch.Tensor) -> np.ndarray:
+        """(N, 28, 28) float in [0, 1] -> (N, 10) class probabilities (averaged over the TTA views
+        when self.tta)."""
+        return self.scores_batch(x28)[0]
+
+    def read_batch(self, x28: np.ndarray | torch.Tensor) -> list[Reading]:
+        """(N, 28, 28) float in [0, 1] -> one Reading per input."""
+        probs, scores = self.scores_batch(x28)
+        threshold = self.reading["threshold"]
+        return [
+            Reading(p, None if scores is None else float(scores[i]), bool(scores is None or scores[i] >= threshold))
+            for i, p in enumerate(probs)
+        ]
+
+    def read(self, image) -> Reading | None:
+        """Any uint8 image -> what the model reads in it (Reading), or None for a blank image."""
+        x = preprocess(image)
+        return None if x is None else self.read_batch(x[None])[0]
 
     def predict_proba(self, image) -> np.ndarray | None:
         """Any uint8 image -> (10,) probabilities, or None for a blank image."""

@@ -479,3 +479,25 @@ def test_path_in_refuses_a_symlink_that_leads_outside(tmp_path):
     with pytest.raises(ValueError, match="does not map inside"):
         checkpoints.path_in(runs, "escape")
     assert checkpoints.path_in(runs, "other").parent == runs.resolve()
+
+
+@pytest.mark.parametrize(
+    "reading, why",
+    [
+        ("hot", "not a dict"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"threshold": "0.5"}, "threshold"),
+    ],
+)
+def test_a_reading_out_of_range_is_refused(reading, why, tmp_path):
+    bad = tmp_path / "reading.pt"  # the fitted temperature and threshold a Predictor divides and compares by
+    torch.save(payload(extra={"reading": reading}), bad)
+    refused(bad, why)
+
+
+def test_a_fitted_reading_loads(tmp_path):
+    good = tmp_path / "good.pt"
+    torch.save(payload(extra={"reading": {"temperature": 1.3, "threshold": 0.2}}), good)
+    assert inference.load_model(good).reading == {"temperature": 1.3, "threshold": 0.2}
