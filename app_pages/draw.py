@@ -34,13 +34,42 @@ if not lab_ui.model_choices():
     st.stop()
 
 
-def prediction_ui(memo: dict, model: str, x28, chart_area) -> int:
-    """The Prediction metric here (under the canvas: a phone sees both at once), the bars in chart_area."""
-    probs = lab_ui.model_probs(memo, model, x28)
-    top = int(probs.argmax())
-    st.metric("Prediction", str(top), delta=f"{probs[top]:.1%} probability", delta_color="off", delta_arrow="off")
-    chart_area.html(lab_ui.once(memo, ("bars", model, probs.tobytes()), lambda: lab_ui.proba_bars(probs)))
-    return top
+def no_detector(model: str) -> str:
+    return (
+        f'{model} has no "not a digit" output: it gives every drawing a digit. The shipped models made for '
+        "drawn digits have one (trained with the lab's own letters, shapes and scribbles)."
+    )
+
+
+def prediction_ui(memo: dict, model: str, x28, chart_area) -> inference.Reading:
+    """The Prediction metric here (under the canvas: a phone sees both at once), the bars in chart_area;
+    for a drawing the model says is not a digit, that, with what it would have guessed, greyed."""
+    r = lab_ui.model_reading(memo, model, x28)
+    detector = r.digit_score is not None
+    if r.is_digit:
+        st.metric(
+            "Prediction",
+            str(r.digit),
+            delta=f"{r.confidence:.1%} probability",
+            delta_color="off",
+            delta_arrow="off",
+            help=None if detector else no_detector(model),
+        )
+    else:
+        st.metric("Prediction", "Not a digit", delta=f"else a {r.digit}, {r.confidence:.0%} sure", delta_color="off")
+        chart_area.markdown(
+            f"**That doesn't look like a digit** to {lab_ui.name_md(model)}: it looks {r.digit_score:.0%} like one "
+            f"(a digit, {lab_ui.predictor(model).reading['threshold']:.0%} or more). Greyed, what it would have "
+            "guessed if it had to:"
+        )
+    chart_area.html(
+        lab_ui.once(
+            memo,
+            ("bars", model, r.probabilities.tobytes(), r.is_digit),
+            lambda: lab_ui.proba_bars(r.probabilities, muted=not r.is_digit),
+        )
+    )
+    return r
 
 
 def sees_ui(memo: dict, model: str, read: dict) -> None:
@@ -73,20 +102,27 @@ def sees_ui(memo: dict, model: str, read: dict) -> None:
         )
 
 
+def verdict(r: inference.Reading) -> str:
+    if r.digit_score is None:
+        return 'no "not a digit" output'
+    return f"a digit ({r.digit_score:.0%})" if r.is_digit else f"not a digit ({r.digit_score:.0%})"
+
+
 def every_model_ui(memo: dict, x28, names: list[str]) -> None:
-    scores, failed = {}, []
+    readings, failed = {}, []
     status = st.empty()
     for name in names:
         # one line per model still to read: each is a point where the next stroke's rerun may stop this one
         status.caption(f"Reading with {name}…")
         try:
-            scores[name] = lab_ui.model_probs(memo, name, x28)
+            readings[name] = lab_ui.model_reading(memo, name, x28)
         except (checkpoints.CheckpointError, ValueError, OSError) as exc:
             failed.append(f"{name} ({lab_ui.problem(exc)})")
     status.empty()
     if failed:
         st.warning(f"Could not load: {'; '.join(failed)}")
-    if scores:
+    if readings:
+        scores = {n: r.probabilities for n, r in readings.items()}
         st.plotly_chart(
             lab_ui.once(memo, ("every", tuple(scores)), lambda: lab_ui.models_figure(scores)),
             key="draw_every",
@@ -94,10 +130,17 @@ def every_model_ui(memo: dict, x28, names: list[str]) -> None:
         )
         st.dataframe(
             pd.DataFrame(
-                [{"Model": n, "Prediction": int(p.argmax()), "Confidence": float(p.max())} for n, p in scores.items()]
+                [
+                    {"Model": n, "Prediction": r.digit, "Confidence": r.confidence, "Is it a digit?": verdict(r)}
+                    for n, r in readings.items()
+                ]
             ),
             hide_index=True,
             column_config={"Confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)},
+        )
+        st.caption(
+            "Confidence: how sure a model is of its digit. Is it a digit: how much the drawing looks like a digit "
+            'to the models that can say "none of these" (a softmax alone always picks one of the ten).'
         )
 
 
@@ -153,14 +196,21 @@ def drawing_ui() -> None:
         for note in read["notes"]:
             st.caption(note)
         x28 = read["steps"]["centred"]
-        top = prediction_ui(memo, model, x28, col_result)
+        reading = prediction_ui(memo, model, x28, col_result)
+        top = reading.digit
         st.session_state["inside_drawing"] = {"x28": x28, "model": model}  # Inside's input
     if not st.session_state.get("draw_views_shown"):
         time.sleep(FIRST_READING_PAUSE_S)  # (the server sends the prediction meanwhile, and the browser paints it)
     with col_result:  # under the bars (a phone shows the canvas, the prediction and the bars first)
         drawn = not key.startswith("upload:")
         lab_ui.keep_drawing_ui(
-            key, x28, data if drawn else None, model, top, on_kept=canvas.clear_after_keeping if drawn else None
+            key,
+            x28,
+            data if drawn else None,
+            model,
+            top,
+            on_kept=canvas.clear_after_keeping if drawn else None,
+            is_digit=reading.is_digit,
         )
     # Only the open tab runs (and is sent): the other views cost a drawing nothing until they are opened.
     views = {

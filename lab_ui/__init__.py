@@ -12,7 +12,7 @@ from lab_ui.charts import accuracy_figure, loss_figure, models_figure, proba_bar
 from lab_ui.keep import keep_drawing_ui
 from lab_ui.links import page_link
 from lab_ui.memos import KEPT_SIDE, MEMO_BYTES, MEMO_IMAGES, ImageMemos, image_memo, once, read_image
-from lab_ui.models import model_choices, model_probs, predictor
+from lab_ui.models import model_choices, model_probs, model_reading, predictor
 from lab_ui.process import startup
 from lab_ui.runs import (
     DATASET_LABELS,
@@ -58,6 +58,7 @@ __all__ = [
     "problem",
     "shown_path",
     "model_probs",
+    "model_reading",
     "models_figure",
     "once",
     "page_link",

@@ -90,14 +90,17 @@ def proba_figure(probs, height: int = 260) -> object:
     return fig
 
 
-def proba_bars(probs, height: int = 200) -> str:
+def proba_bars(probs, height: int = 200, muted: bool = False) -> str:
     """The ten class probabilities as HTML bars, the top class highlighted (the Draw page's chart: plain
-    elements, so a drawing's reading costs the browser no chart library). Text takes the theme's colour."""
+    elements, so a drawing's reading costs the browser no chart library). Text takes the theme's colour.
+    muted: greyed and faded (what a model would have guessed for a drawing it says is not a digit)."""
     top = int(probs.argmax())
-    label = "Class probabilities: " + ", ".join(f"{d}: {p:.1%}" for d, p in enumerate(probs))
+    label = ("Not a digit; it would have guessed: " if muted else "Class probabilities: ") + ", ".join(
+        f"{d}: {p:.1%}" for d, p in enumerate(probs)
+    )
     cols = []
     for d, p in enumerate(probs):
-        colour = "#6366f1" if d == top else "#a5b4fc"
+        colour = ("#9ca3af" if d == top else "#d1d5db") if muted else ("#6366f1" if d == top else "#a5b4fc")
         text = f"{p:.0%}" if p >= 0.005 else ""
         cols.append(
             f'<div class="mnist-prob" title="digit {d}: {p:.2%}" style="flex:1;display:flex;flex-direction:column;'
@@ -110,7 +113,8 @@ def proba_bars(probs, height: int = 200) -> str:
         f'<div style="flex:1;text-align:center;font-weight:{700 if d == top else 400}">{d}</div>' for d in range(10)
     )
     return (
-        f'<div class="mnist-probs" role="img" aria-label="{label}" style="padding:0.25rem 0">'
+        f'<div class="mnist-probs{" mnist-probs-muted" if muted else ""}" role="img" aria-label="{label}" '
+        f'style="padding:0.25rem 0{";opacity:0.55" if muted else ""}">'
         f'<div style="display:flex;gap:2px;height:{height}px;border-bottom:1px solid rgba(128,128,128,0.5)">'
         f'{"".join(cols)}</div><div style="display:flex;gap:2px;padding-top:0.2rem">{digits}</div>'
         '<div style="text-align:center;font-size:0.8rem;opacity:0.7">digit</div></div>'

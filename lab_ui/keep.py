@@ -12,12 +12,20 @@ from mnist_core import drawings, inference
 
 
 def keep_drawing_ui(
-    key: str, x28, png: bytes | None, model: str, predicted: int, on_kept: Callable[[str], None] | None = None
+    key: str,
+    x28,
+    png: bytes | None,
+    model: str,
+    predicted: int,
+    on_kept: Callable[[str], None] | None = None,
+    is_digit: bool = True,
 ) -> None:
     """One click keeps this drawing, labelled, in the chosen collection (mnist_core.drawings): right as
     predicted, or corrected to the digit it really is. Each drawing is kept once; a blank one never
-    reaches here. The collection's count per digit is shown. on_kept(note), if given, is called once the
-    drawing is kept, with a line saying what was kept (the Draw page clears its canvas for the next one)."""
+    reaches here. The collection's count per digit is shown. A drawing the model says is not a digit
+    (is_digit False) has no "Right" button: the pills keep it as the digit it is. on_kept(note), if given,
+    is called once the drawing is kept, with a line saying what was kept (the Draw page clears its canvas
+    for the next one)."""
     st.session_state["draw_pending"] = {"key": key, "x28": x28, "png": png, "model": model, "predicted": predicted}
     saved = st.session_state.setdefault("draw_saved", {})
     collection = st.session_state.setdefault("draw_collection", drawings.DEFAULT_COLLECTION)
@@ -32,11 +40,11 @@ def keep_drawing_ui(
     if key in saved:
         row.success(f"Kept as a **{saved[key]}**. Draw the next one.")
     else:
-        row.button(
-            f"✓ Right, keep it as a {predicted}", on_click=_keep_drawing, args=(predicted, on_kept), key="draw_right"
-        )
+        if is_digit:
+            right = f"✓ Right, keep it as a {predicted}"
+            row.button(right, on_click=_keep_drawing, args=(predicted, on_kept), key="draw_right")
         st.pills(
-            "Wrong? It's a",
+            "Wrong? It's a" if is_digit else "It is a digit? It's a",
             list(range(10)),
             key="draw_wrong",
             on_change=_keep_corrected,

@@ -31,8 +31,13 @@ def model_choices() -> list[inference.ModelEntry]:
     return inference.usable_entries()
 
 
-def model_probs(memo: dict, name: str, x28, tag: str = "probs") -> object:
-    """(10,) probabilities of the model `name` for the (28, 28) input x28, computed once per image,
-    checkpoint and `tag` (which input of this image x28 is)."""
+def model_reading(memo: dict, name: str, x28, tag: str = "reading") -> inference.Reading:
+    """What the model `name` reads in the (28, 28) input x28 (its probabilities and its verdict: a digit
+    or not), computed once per image, checkpoint and `tag` (which input of this image x28 is)."""
     p = predictor(name)
-    return once(memo, (tag, name, str(p.path), p.path.stat().st_mtime), lambda: p.proba_batch(x28[None])[0])
+    return once(memo, (tag, name, str(p.path), p.path.stat().st_mtime), lambda: p.read_batch(x28[None])[0])
+
+
+def model_probs(memo: dict, name: str, x28, tag: str = "reading") -> object:
+    """(10,) probabilities of the model `name` for the (28, 28) input x28 (model_reading's)."""
+    return model_reading(memo, name, x28, tag).probabilities

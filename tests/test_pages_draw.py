@@ -230,20 +230,20 @@ def test_a_rerun_for_the_same_image_recomputes_nothing(untrained, monkeypatch):
         (images, "decode"),
         (images, "find_digit"),
         (preprocess, "squash"),
-        (inference.Predictor, "proba_batch"),
+        (inference.Predictor, "read_batch"),
         (inference.Predictor, "saliency"),
         (lab_ui, "proba_bars"),
         (lab_ui, "models_figure"),
     ]:
         counting(owner, name)
     at = upload(draw_page(), "four.png", encode(digit_image(4)))
-    assert calls["decode"] == calls["find_digit"] == calls["proba_batch"] == calls["proba_bars"] == 1
+    assert calls["decode"] == calls["find_digit"] == calls["read_batch"] == calls["proba_bars"] == 1
     assert "saliency" not in calls and "models_figure" not in calls  # closed tabs cost nothing
     open_tab(at, "Saliency")
-    assert calls["saliency"] == 1 and calls["proba_batch"] == 1
+    assert calls["saliency"] == 1 and calls["read_batch"] == 1
     open_tab(at, "Every model")
     first = dict(calls)
-    assert first["proba_batch"] == 2 and first["models_figure"] == 1  # 2 models
+    assert first["read_batch"] == 2 and first["models_figure"] == 1  # 2 models
     assert first["decode"] == first["find_digit"] == first["saliency"] == 1
 
     at.run()  # a rerun with nothing changed
@@ -251,13 +251,13 @@ def test_a_rerun_for_the_same_image_recomputes_nothing(untrained, monkeypatch):
     open_tab(at, "Saliency")  # the tab is only shown again
     assert calls == first
     at.selectbox(key="draw_model").set_value("softmax").run()  # its scores are known from "Every model"
-    assert calls["decode"] == calls["find_digit"] == 1 and calls["proba_batch"] == 2
+    assert calls["decode"] == calls["find_digit"] == 1 and calls["read_batch"] == 2
     assert calls["saliency"] == 2 and calls["proba_bars"] == 2
     at.selectbox(key="draw_model").set_value("mlp").run()  # back: everything is known
     open_tab(at, "What the model sees")
     at.toggle(key="draw_squash").set_value(True).run()
     after_squash = dict(calls)
-    assert after_squash["squash"] == 1 and after_squash["proba_batch"] == 3
+    assert after_squash["squash"] == 1 and after_squash["read_batch"] == 3
     at.toggle(key="draw_squash").set_value(False).run()
     at.toggle(key="draw_squash").set_value(True).run()
     assert calls == after_squash
