@@ -10,13 +10,14 @@ import plotly.express as px
 import streamlit as st
 
 from lab_ui.text import name_md, plain, problem
-from mnist_core import checkpoints, compare, data, evaluation, inference, measure
+from mnist_core import checkpoints, compare, data, detection, evaluation, inference, measure
 
 N, T = st.column_config.NumberColumn, st.column_config.TextColumn
 # Accuracies are shown by the table's Styler with two decimals each (a column's "percent" format drops
 # trailing zeros: "99.3%" beside "92.11%"); their columns have no format of their own, which would win.
 PERCENT = "{:.2%}"
 ACCURACIES = ("test_accuracy", "drawings_accuracy", "drawn_accuracy", "redrawn_accuracy")  # measured here
+VERDICTS = ("digits_kept", "refused", "ece")  # percentages too, never highlighted as accuracies
 DASH = "—: see the notes under the table for why a cell is empty."
 COLUMNS = {  # row key -> (table header, column config); widths keep each view within a 1400 px window
     "name": (
@@ -54,6 +55,32 @@ COLUMNS = {  # row key -> (table header, column config); widths keep each view w
             width=110,
             help=f"{measure.DRAWN_N} MNIST test digits "
             f"re-rendered as canvas drawings (seed 0): MNIST's own writers, so it cannot see other hands. {DASH}",
+        ),
+    ),
+    "digits_kept": (
+        "Real digits kept",
+        N(
+            width=115,
+            help="Of the same benchmark writers' digits, how many the model reads as digits (a model with a "
+            '"not a digit" output may turn a real digit away; one without never does, and never says '
+            f'"none of these" either). {DASH}',
+        ),
+    ),
+    "refused": (
+        "Non-digits refused",
+        N(
+            width=125,
+            help=f"Of {6 * detection.HELD_OUT_N} drawings that are not digits (letters of unseen fonts, other "
+            "scripts, signs, doodles, strokes off the edge: kinds no model was trained on), how many the model "
+            f"says are not digits (bench/not_a_digit.py measures more, kind by kind). {DASH}",
+        ),
+    ),
+    "ece": (
+        "Calibration error",
+        N(
+            width=120,
+            help="How far the confidence the app shows is from how often it is right, on the benchmark writers "
+            "(expected calibration error: 0 is perfect). See the reliability diagrams below the table.",
         ),
     ),
     "claimed_accuracy": (
@@ -128,6 +155,7 @@ VIEWS = {
         "latency_ms",
     ],
     "Training": ["name", "settings", "epochs", "train_seconds", "timed_on", "test_accuracy"],
+    "Not a digit": ["name", "drawn_accuracy", "digits_kept", "refused", "ece"],
     "Tutorials": ["name", "test_accuracy", "tutorial_mnist", "tutorial_said"],
 }
 
@@ -176,7 +204,7 @@ def table_ui(rows: list[dict]) -> None:
     # under dark text in the light theme, a dark one under light text in the dark theme (not a pale band)
     best_row = "background-color: rgba(34, 197, 94, 0.25)"
     measured = [head[k] for k in ACCURACIES if k in head]
-    percents = [*measured, *(head[k] for k in ("claimed_accuracy", "tutorial_mnist") if k in head)]
+    percents = [*measured, *(head[k] for k in ("claimed_accuracy", "tutorial_mnist", *VERDICTS) if k in head)]
     styler = df.style.format(na_rep="—").format(PERCENT, subset=percents, na_rep="—")
     if top:  # the best model's accuracies, not its other cells (its latency may well be the slowest)
         styler = styler.map(lambda _: best_row, subset=pd.IndexSlice[df.index[df["Model"] == top["name"]], measured])
@@ -223,6 +251,36 @@ def curves_ui(picked: list[dict], colors: dict) -> None:
         if not df.empty:
             fig = px.line(df, x=x, y=y, color="model", markers=y == "test_accuracy", color_discrete_map=colors)
             tab.plotly_chart(fig.update_layout(height=360, legend_title_text=""), width="stretch")
+
+
+def reliability_ui(picked: list[dict], colors: dict) -> None:
+    """Each picked model's reliability diagram on the benchmark writers, with a sentence saying how to read it."""
+    points = [
+        {"model": r["name"], "confidence": b["confidence"], "accuracy": b["accuracy"], "drawings": b["count"]}
+        for r in picked
+        for b in r.get("reliability") or []
+    ]
+    if not points:
+        st.info("No reliability diagram: it is measured on UNIPEN's benchmark writers, which are not available.")
+        return
+    fig = px.line(
+        pd.DataFrame(points),
+        x="confidence",
+        y="accuracy",
+        color="model",
+        markers=True,
+        hover_data=["drawings"],
+        color_discrete_map=colors,
+    )
+    fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "grey"})
+    fig.update_layout(height=360, legend_title_text="", xaxis_range=[0, 1.02], yaxis_range=[0, 1.02])
+    st.plotly_chart(fig.update_xaxes(tickformat=".0%").update_yaxes(tickformat=".0%"), width="stretch")
+    st.caption(
+        "A confidence means what it says when, of all the drawings a model reads with 80% confidence, 80% are "
+        "right: its points then sit on the dotted diagonal. Under it, the model is surer than it is right. "
+        "Measured on UNIPEN's benchmark writers, grouped by the confidence shown (the Calibration error column "
+        "is the gap, averaged over the drawings)."
+    )
 
 
 def evaluations_ui(picked: list[dict]) -> dict:
@@ -299,6 +357,8 @@ def picked_ui(picked: list[dict], colors: dict) -> None:
     """Everything below the table for the picked models: curves, then what measuring them on the test set shows."""
     st.subheader("Training curves")
     curves_ui(picked, colors)
+    st.subheader("Does its confidence mean what it says?")
+    reliability_ui(picked, colors)
     evs = evaluations_ui(picked)
     if evs:
         st.subheader("Confusion matrices")

@@ -28,7 +28,7 @@ from pathlib import Path
 from . import data, settings
 from .files import write_atomic
 
-CACHE_VERSION = 6  # bump when what is stored changes: old entries are then never read, and pruned in time
+CACHE_VERSION = 7  # bump when what is stored changes: old entries are then never read, and pruned in time
 # (2: real handwriting, 3: the machine's load when training ended and the run's settings, 4: preprocess reads
 # a fat one-colour drawing on a transparent canvas, 5: keyed by the checkpoint's content, not its path)
 KEEP = 1000  # entries kept at most: two per model (a summary and an evaluation), a few KB to 150 KB each

@@ -176,6 +176,10 @@ def missing_notes(rows: list[dict], headers: dict[str, str], notes: dict[str, st
                     if r.get("accuracy_source") == "claimed"
                     else "not recorded in its checkpoint"
                 )
+            elif key in ("digits_kept", "refused") and not r.get("detector"):
+                reason = 'no "not a digit" output: it gives every drawing a digit'
+            elif key in ("digits_kept", "refused", "ece"):
+                reason = r.get("detection_note") or "not measured"
             elif key == "drawings_accuracy":
                 reason = (notes or {}).get(r["name"]) or "not measured"
             elif key in why:

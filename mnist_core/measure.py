@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import cache, checkpoints, data, drawings, drawn, inference, pen
+from . import cache, checkpoints, data, detection, drawings, drawn, inference, pen
 from .models import ARCHS, param_count
 
 DRAWN_N = 300  # drawn digits per model: small and fixed (seed 0), the same sample for every model
@@ -76,20 +76,13 @@ def _redrawn_accuracy(predictor: inference.Predictor, dataset: str, data_root) -
         return None, str(exc).splitlines()[0]
 
 
-def _real_handwriting(
-    predictor: inference.Predictor, meta: dict, shipped: bool, dataset: str, data_root
-) -> tuple[float | None, str]:
-    """Accuracy on UNIPEN's benchmark writers drawn on the canvas (pen.benchmark): a shipped model's
-    stored figure (written by pretrain), else measured (cached inputs: a fraction of a second)."""
+def _real_handwriting(meta: dict, shipped: bool, read: dict) -> tuple[float | None, str]:
+    """Accuracy on UNIPEN's benchmark writers drawn on the canvas: a shipped model's stored figure (written
+    by pretrain), else the one measured with its other figures (`read`: detection.figures')."""
     stored = (meta.get("extra") or {}).get("real_handwriting")
     if shipped and isinstance(stored, dict) and isinstance(stored.get("accuracy"), float):
         return stored["accuracy"], ""
-    if dataset != "mnist":
-        return None, "pen-drawn digits are digits; this model was trained on another dataset"
-    try:
-        return pen.benchmark(predictor, data_root)["accuracy"], ""
-    except data.DataUnavailable as exc:
-        return None, str(exc).splitlines()[0]
+    return read.pop("accuracy", None), read["detection_note"]
 
 
 def _epochs(meta: dict) -> float | None:
@@ -122,7 +115,9 @@ def _measure(path: Path, data_root, shipped: bool | None = None) -> dict:
     metrics = meta["metrics"]
     dataset = meta.get("dataset") or meta["config"].get("dataset") or "mnist"
     redrawn, redrawn_note = _redrawn_accuracy(predictor, dataset, data_root)
-    real, real_note = _real_handwriting(predictor, meta, shipped, dataset, data_root)
+    read = detection.figures(predictor, dataset, data_root)  # digits kept, non-digits refused, calibration
+    real, real_note = _real_handwriting(meta, shipped, read)
+    read.pop("accuracy", None)
     return {
         "arch": meta["arch"],
         "params": param_count(model),
@@ -143,6 +138,7 @@ def _measure(path: Path, data_root, shipped: bool | None = None) -> dict:
         "redrawn_accuracy": redrawn,  # MNIST's own test digits re-rendered as drawings
         "redrawn_note": redrawn_note,
         "latency_ms": predictor.latency_ms(LATENCY_REPEATS),
+        **read,
         "dataset": dataset,
         "created": meta.get("created"),
         "stored_name": meta.get("name"),
