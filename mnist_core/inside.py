@@ -148,7 +148,7 @@ def activations(model: nn.Module, x28) -> list[dict] | None:
     - "maps": (C, H, W) feature maps of a conv layer after its activation, and after pooling;
     - "units": (K,) a dense layer's units after their activation;
     - "sequence": (28, hidden), the LSTM's hidden state after reading each of the 28 rows;
-    - "probs": (10,) the class probabilities (softmax of the last layer's outputs).
+    - "probs": (10,) the digits' probabilities (softmax of the last layer's ten digit outputs).
     The model runs on a private copy with hooks; the shared model is never touched.
     """
     if is_blank(x28):
@@ -205,15 +205,15 @@ def activations(model: nn.Module, x28) -> list[dict] | None:
                     "a weighted sum of everything before it, after the activation.",
                 )
             )
-    probs = torch.softmax(logits, 1)[0]
-    stages.append(
-        _stage(
-            "probabilities",
-            "probs",
-            probs,
-            "The last layer's ten outputs, turned into probabilities by the softmax: the largest is the prediction.",
+    probs = torch.softmax(logits[:, :10], 1)[0]
+    said = "The last layer's ten outputs, turned into probabilities by the softmax: the largest is the prediction."
+    if logits.shape[1] > 10:  # an 11th, "not a digit" output: its share of all eleven
+        other = float(torch.softmax(logits, 1)[0, 10])
+        said = (
+            "The last layer's first ten outputs, turned into probabilities by the softmax: the largest is the "
+            f'digit it reads. Its 11th output says "not a digit": {other:.0%} of all eleven\'s probability here.'
         )
-    )
+    stages.append(_stage("probabilities", "probs", probs, said))
     return stages
 
 
@@ -302,7 +302,7 @@ def attribution(model: nn.Module, x28, method: str, target: int | None = None) -
     with torch.enable_grad():
         if target is None:
             with torch.inference_mode():
-                target = int(model(_normalised(x)).argmax())
+                target = int(model(_normalised(x))[:, :10].argmax())  # a digit (not an 11th output)
         if method == "saliency":  # no hooks: gradients with respect to the input only
             a = Saliency(_forward(model)).attribute(x.requires_grad_(), target=int(target), abs=True)
         elif method == "integrated_gradients":

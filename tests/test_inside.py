@@ -198,3 +198,19 @@ def test_the_picture_helpers_make_uint8_images():
     assert inside.strip(np.arange(100, dtype=np.float32), per_row=50, cell=4).shape == (8, 200)
     h = inside.heat(np.linspace(-1, 1, 28 * 28).reshape(28, 28), cell=2)
     assert h.shape == (56, 56, 3) and h[0, 0, 2] == 255 and h[-1, -1, 0] == 255  # blue against, red for
+
+
+def test_a_network_with_a_not_a_digit_output_shows_ten_digits_and_names_the_eleventh():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 11)).eval()
+    with torch.no_grad():
+        net[3].bias[10] = 50.0  # "not a digit" far ahead of every digit
+    x28 = preprocess(np.asarray(digit_image(3)))
+    probs = inside.activations(net, x28)[-1]
+    assert probs["kind"] == "probs" and probs["values"].shape == (10,)
+    assert float(probs["values"].sum()) == pytest.approx(1.0, abs=1e-5)
+    assert '11th output says "not a digit": 100%' in probs["caption"]
+    heat = inside.attribution(net, x28, "saliency")  # explains the digit it reads, never the 11th output
+    digit = int(np.argmax(probs["values"]))
+    np.testing.assert_allclose(heat, inside.attribution(net, x28, "saliency", target=digit))
+    assert not np.allclose(heat, inside.attribution(net, x28, "saliency", target=10))
