@@ -18,11 +18,12 @@ from mnist_core import checkpoints, images, inference
 from mnist_core.preprocess import squash
 
 PROMPT = "Draw a digit (0-9) in the black square: its prediction appears as soon as you lift the pen."
-# The first reading of a visit: the browser builds the keep controls and the views for the first time (its
-# code for them runs cold: about 100 ms more than later, measured on a 2-core machine), and what arrives
-# together is painted together. Sent this long after the prediction, they no longer hold it back
-# (bench/draw_latency.py: a session's first drawing).
-FIRST_READING_PAUSE_S = 0.06
+# What arrives together is painted together: sent with the prediction, the keep controls and the views
+# (built cold on a visit's first reading: about 100 ms more than later, measured on a 2-core machine) hold
+# its frame back. Sent this long after it, they no longer do (bench/draw_latency.py, 2 idle cores: Draw -
+# bare +57 ms in use and +52 ms first with the pause on a visit's first reading only; +32 and +44 after
+# every reading).
+READING_PAUSE_S = 0.06
 
 st.title("Draw a digit")
 NO_MODELS = (
@@ -199,8 +200,9 @@ def drawing_ui() -> None:
         reading = prediction_ui(memo, model, x28, col_result)
         top = reading.digit
         st.session_state["inside_drawing"] = {"x28": x28, "model": model}  # Inside's input
-    if not st.session_state.get("draw_views_shown"):
-        time.sleep(FIRST_READING_PAUSE_S)  # (the server sends the prediction meanwhile, and the browser paints it)
+    if st.session_state.get("draw_last_read") != key:  # a new drawing (not a tab, a toggle, a model's rerun)
+        st.session_state["draw_last_read"] = key
+        time.sleep(READING_PAUSE_S)  # (the server sends the prediction meanwhile, and the browser paints it)
     with col_result:  # under the bars (a phone shows the canvas, the prediction and the bars first)
         drawn = not key.startswith("upload:")
         lab_ui.keep_drawing_ui(
@@ -222,7 +224,6 @@ def drawing_ui() -> None:
         if tab.open:
             with tab:
                 view()
-    st.session_state["draw_views_shown"] = True
 
 
 drawing_ui()
