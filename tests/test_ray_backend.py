@@ -68,7 +68,7 @@ def test_a_run_on_ray_ends_with_its_curves_and_checkpoint(runner, small_data_dir
     assert record["status"] == "finished" and record["worker"] == job.worker
     assert record["pid"] != os.getpid()  # written by the Ray worker
     assert record["owner"] == owners.tag("student-1") and "student-1" not in json.dumps(record)
-    wait_until(lambda: ray_jobs.actor_alive(job.worker) is False, 30, "the ended run's actor to go")
+    wait_until(lambda: ray_jobs.run_alive(job.worker) is False, 30, "the ended run to leave the cluster")
 
 
 def test_stop_reaches_a_running_run_and_a_queued_one_never_runs(runner, small_data_dir):

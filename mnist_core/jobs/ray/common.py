@@ -1,0 +1,16 @@
+"""What the app's side of the Ray backend, its pool and its workers share: names, and an error in one line."""
+
+from __future__ import annotations
+
+from ... import public
+
+NAMESPACE = "mnist_lab"
+POOL_NAME = "mnist-lab-pool"  # the one pool of a cluster (a named, detached Ray actor)
+LOST = "its Ray worker went away before the run ended ({why}); nothing was saved: start it again"
+DIED = "its process died or was killed, or its machine left the cluster"
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception in one short line, for a run's message (without the server's paths: visitors read it)."""
+    text = str(exc).strip().splitlines()
+    return public.without_paths(f"{type(exc).__name__}: {text[0][:300]}") if text else type(exc).__name__
