@@ -98,6 +98,32 @@ def test_a_worker_killed_mid_run_gives_a_failed_run_never_a_stuck_one(runner, sm
     assert job.status == RunStatus.FAILED and "went away" in job.message
     assert json.loads((runs_dir / "killed.json").read_text())["status"] == "failed"
 
+    def replaced():  # the pool has started a warm worker in its place
+        rows = runner.backend.workers()
+        return (
+            len(rows) == 2
+            and all(r["state"] != "warming" for r in rows)
+            and record["pid"] not in {r["pid"] for r in rows}
+        )
+
+    wait_until(replaced, 180, "the pool to replace the killed worker")
+
+
+def test_runs_reuse_the_warm_workers_and_their_memory_stays_put(runner, small_data_dir, runs_dir):
+    """Six runs one after another train in the pool's two warm worker processes (none starts per run), and a
+    worker's memory after its later runs stays near what it was after its first."""
+    cfg = TrainConfig(arch="mlp_128_64", epochs=1, batch_size=64, log_every=5, device="cpu")
+    pids = set()
+    for i in range(6):
+        job = runner.submit(cfg, f"again-{i}", data_root=small_data_dir, owner="s")
+        assert job.wait(120) and job.status == RunStatus.FINISHED, job.message
+        pids.add(json.loads((runs_dir / f"again-{i}.json").read_text())["pid"])  # written by its worker
+    workers = runner.backend.workers(fresh=True)
+    assert pids <= {w["pid"] for w in workers} and os.getpid() not in pids
+    for w in workers:
+        after = [rss for _, rss in w["rss_runs"]]
+        assert w["rss_start"] > 0 and max(after, default=0) - min(after, default=0) < 40 * 2**20, w
+
 
 SECOND_APP = """
 import json, sys, time

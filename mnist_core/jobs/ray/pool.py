@@ -87,7 +87,8 @@ class Pool:
         self._folders: dict[str, RunsFolder] = {}
         self._cuda = False  # a cuda run has come: keep cuda workers
         self._failed_warm: dict[str, int] = {}
-        self._names = (f"mnist-lab-worker-{uuid.uuid4().hex[:6]}-{i}" for i in itertools.count())
+        born = uuid.uuid4().hex[:6]  # this pool's workers' names: unique across its restarts
+        self._names = (f"mnist-lab-worker-{born}-{i}" for i in itertools.count())
         self._grow()
         threading.Thread(target=self._loop, name="mnist-lab-pool", daemon=True).start()
 

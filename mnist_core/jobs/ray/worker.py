@@ -61,28 +61,27 @@ def give_back_memory() -> None:
 
 
 def warm_up() -> dict:
-    """Everything a run needs, loaded once: torch and the training code, one step of a small model (torch's
-    first-call costs), and the data set when the data folder has it. Returns what it loaded, in words."""
+    """Everything a run needs, loaded once: torch and the training code, the data set when the data folder has
+    it, and one short training on it (torch's first-call costs, the evaluation's buffers); without the data one
+    step of a small model. Returns what it did, in words."""
+    import ray
     import torch
 
-    from ... import data, models, training  # noqa: F401  (imported for the runs to come)
+    from ... import data, models, training
+    from ...config import TrainConfig
 
     libc = _libc()
     if libc is not None and not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
         libc.mallopt(-3, MMAP_THRESHOLD)  # -3: M_MMAP_THRESHOLD
-    import ray
-
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))  # the CPUs Ray reserved for this worker
+    if data.is_available("mnist"):  # loaded as a run loads it (the same cache entry), held for every run
+        training.train(TrainConfig(arch="mlp", epochs=1, train_limit=256, batch_size=64, device="cpu"))
+        return {"threads": torch.get_num_threads(), "data": ["mnist"]}
     model = models.build("mlp")
     loss = torch.nn.functional.cross_entropy(model(torch.rand(8, 1, 28, 28)), torch.zeros(8, dtype=torch.long))
     loss.backward()
-    loaded = []
-    if data.is_available("mnist"):
-        data.load("mnist", train=True, download=False)
-        data.load("mnist", train=False, download=False)
-        loaded.append("mnist")
-    return {"threads": torch.get_num_threads(), "data": loaded}
+    return {"threads": torch.get_num_threads(), "data": []}
 
 
 class WarmWorker:
