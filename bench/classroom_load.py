@@ -8,7 +8,9 @@ Train page does. Four set-ups, each in a fresh process so that its memory is its
   - local-1: this process's threads, one run at a time per device (the default);
   - local-2: the same with MNIST_LAB_RUNS_PER_DEVICE=2;
   - ray-1, ray-2: a local Ray started for the run with 1 and 2 CPUs (`ray.init(num_cpus=N)`): the runs go to
-    the cluster's pool of warm workers (one per CPU), which the app warms when it connects, before the class.
+    the cluster's pool of warm workers (one per CPU), which the app warms when it connects, before the class;
+  - ray-2n (with --two-nodes): Ray on two nodes of one CPU each (ray.cluster_utils.Cluster, on this machine),
+    which the app joins by address as it joins a remote cluster.
 For each it prints the time from the first submit to the last result, the median and the longest wait in
 the queue (submit to start), the median time one run takes from start to end, every run's status, the
 app process's peak memory and, on Ray, the workers' peak memory together. Then the per-run overhead, from
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from mnist_core.config import TrainConfig  # noqa: E402
 
 SETUPS = {"local-1": ("local", 1), "local-2": ("local", 2), "ray-1": ("ray", 1), "ray-2": ("ray", 2)}
+TWO_NODES = {"ray-2n": ("ray", 2)}  # --two-nodes: two Ray nodes of one CPU each, on this machine
 
 
 def _workers_rss() -> int:
@@ -93,19 +96,27 @@ def _overhead(runner, cfg, data_dir: str, runs: int) -> dict:
     return {"start_median_s": sm, "start_p95_s": sp, "seen_median_s": em, "seen_p95_s": ep, "runs": len(to_start)}
 
 
-def _connect(kind: str, n: int) -> str | None:
+def _connect(name: str, kind: str, n: int) -> tuple[str | None, object]:
+    """The Ray address for a Ray set-up (None for a local one), and the cluster to shut down after, if any."""
     if kind != "ray":
-        return None
+        return None, None
     import ray
 
     from mnist_core.jobs import ray as ray_jobs
 
+    if name in TWO_NODES:  # a head and a second node, n/2 CPUs each: the runs' CPUs on two nodes
+        from ray.cluster_utils import Cluster
+
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": n // 2, "include_dashboard": False})
+        cluster.add_node(num_cpus=n - n // 2)
+        cluster.wait_for_nodes()
+        return cluster.address, cluster  # the app connects as it would to a remote cluster
     ray.init(address="local", num_cpus=n, include_dashboard=False, log_to_driver=False, namespace=ray_jobs.NAMESPACE)
-    return ray.get_runtime_context().gcs_address
+    return ray.get_runtime_context().gcs_address, None
 
 
 def run_setup(name: str, students: int, data_dir: str, overhead_runs: int) -> dict:
-    kind, n = SETUPS[name]
+    kind, n = {**SETUPS, **TWO_NODES}[name]
     os.environ["MNIST_LAB_RUNS_PER_DEVICE"] = str(n)
     os.environ.setdefault("MNIST_LAB_THREADS", "1")
     import torch
@@ -113,7 +124,7 @@ def run_setup(name: str, students: int, data_dir: str, overhead_runs: int) -> di
     from mnist_core import jobs
 
     torch.set_num_threads(1)  # one core per run, as Ray gives each worker (num_cpus=1)
-    address = _connect(kind, n)
+    address, cluster = _connect(name, kind, n)
     runs = tempfile.mkdtemp(prefix="classroom-runs-")
     t_warm = time.time()
     runner = jobs.JobRunner(runs, download=False, ray_address=address)
@@ -151,6 +162,11 @@ def run_setup(name: str, students: int, data_dir: str, overhead_runs: int) -> di
     done.set()
     workers = runner.backend.workers(fresh=True) if kind == "ray" else []
     runner.close()
+    if cluster is not None:
+        import ray
+
+        ray.shutdown()
+        cluster.shutdown()
     return {
         "setup": name,
         "all_ended": ok,
@@ -199,7 +215,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", "data"))
-    ap.add_argument("--only", choices=list(SETUPS), help="run one set-up, in this process; print it as JSON")
+    ap.add_argument("--only", choices=[*SETUPS, *TWO_NODES], help="run one set-up, in this process; print it as JSON")
+    ap.add_argument("--two-nodes", action="store_true", help="also ray-2n: Ray on two nodes of one CPU each")
     ap.add_argument("--overhead-runs", type=int, default=20, help="runs one at a time, for the per-run overhead")
     args = ap.parse_args()
     data_dir = str(Path(args.data_dir).resolve())
@@ -207,7 +224,7 @@ def main() -> None:
         print(json.dumps(run_setup(args.only, args.students, data_dir, args.overhead_runs)))
         return
     rows = []
-    for name in SETUPS:
+    for name in [*SETUPS, *(TWO_NODES if args.two_nodes else ())]:
         try:
             import ray  # noqa: F401
         except ImportError:

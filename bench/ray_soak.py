@@ -48,9 +48,9 @@ def memory(runner, data_dir: str, runs: int) -> None:
             time.sleep(0.01)  # next run goes to the same one, so one worker's memory is followed over them all
     print(f"memory: {runs} runs one after another in {time.time() - t0:.1f} s", flush=True)
     for w in runner.backend.workers(fresh=True):
-        after = ", ".join(f"{n}: {rss / MB:.0f}" for n, rss in w["rss_runs"])
+        after = ", ".join(f"{n}: {rss / MB:.0f}" for n, rss in w["rss_runs"]) or "none"
         print(
-            f"  worker {w['name']} (pid {w['pid']}): warm {w['rss_start'] / MB:.0f} MB; after run {after} MB;"
+            f"  worker {w['name']} (pid {w['pid']}): warm {w['rss_start'] / MB:.0f} MB; after its runs {after} (MB);"
             f" now {w['rss_now'] / MB:.0f} MB after {w['runs']} runs",
             flush=True,
         )

@@ -36,7 +36,7 @@ from ..backend import EVAL_QUEUE, device_queue
 from ..job import Job
 from ..threads import ThreadBackend
 from ..work import NOT_STARTED, end
-from .common import DIED, LOST, NAMESPACE, POOL_NAME, first_line
+from .common import DIED, LOST, NAMESPACE, POOL_NAME, code_version, first_line
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,17 @@ class RayBackend:
         from . import pool
 
         self.address = address
-        self._pool = pool.get_or_create()
+        self._pool = pool.get_or_create(code_version())
+        import ray
+
+        theirs = ray.get(self._pool.version.remote(), timeout=60)  # also: the pool answers (else: not Ray)
+        if theirs != code_version():
+            log.warning(
+                "the Ray cluster's pool runs another version of this lab (%s; this app: %s): its workers train with "
+                "that code. Restart the cluster (ray stop; ray start ...) to update them",
+                theirs,
+                code_version(),
+            )
         self._folder, self._download = folder, download
         self._local = ThreadBackend(run_local)
         self._lock = threading.Lock()  # guards _followed

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
+
 from ... import public
 
 NAMESPACE = "mnist_lab"
@@ -14,3 +18,14 @@ def first_line(exc: BaseException) -> str:
     """An exception in one short line, for a run's message (without the server's paths: visitors read it)."""
     text = str(exc).strip().splitlines()
     return public.without_paths(f"{type(exc).__name__}: {text[0][:300]}") if text else type(exc).__name__
+
+
+@functools.cache
+def code_version() -> str:
+    """A digest of this package's source: the pool and its workers run the code of the app that made them,
+    and an app of another version says so in its log."""
+    root = Path(__file__).resolve().parents[2]  # mnist_core
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -79,7 +79,8 @@ def worker_options(shape: str) -> dict:
 class Pool:
     """The queue and the warm workers of one cluster (made a Ray actor by `get_or_create`)."""
 
-    def __init__(self):
+    def __init__(self, version: str = ""):
+        self.code = version  # the version of the package it and its workers run (common.code_version)
         self._lock = threading.RLock()
         self._queues: dict[str, FairQueue] = {}  # shape -> its waiting runs
         self._runs: dict[str, _Run] = {}  # queued, running, and ended for ENDED_KEEP
@@ -138,6 +139,9 @@ class Pool:
                     slot = self._slots.get(run.worker)
                     out[name] = {"state": run.state, "worker": slot.handle if slot else None, "on": run.worker}
         return out
+
+    def version(self) -> str:
+        return self.code
 
     def alive(self, name: str) -> bool:
         """Whether the run `name` is queued or running here."""
@@ -295,8 +299,9 @@ class Pool:
         end(job, folder, RunStatus.FAILED, LOST.format(why=why))
 
 
-def get_or_create():
-    """The cluster's pool (made by the first app that asks; Ray restarts it should it die)."""
+def get_or_create(version: str):
+    """The cluster's pool (made by the first app that asks, running that app's code `version`; Ray restarts
+    it should it die)."""
     return (
         ray.remote(Pool)
         .options(
@@ -308,5 +313,5 @@ def get_or_create():
             max_restarts=-1,
             max_concurrency=64,
         )
-        .remote()
+        .remote(version)
     )
