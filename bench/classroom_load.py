@@ -96,6 +96,14 @@ def _overhead(runner, cfg, data_dir: str, runs: int) -> dict:
     return {"start_median_s": sm, "start_p95_s": sp, "seen_median_s": em, "seen_p95_s": ep, "runs": len(to_start)}
 
 
+def _idle_workers(runner) -> list[dict]:
+    """The pool's workers, asked once none is busy (each has given back its last run's memory)."""
+    deadline = time.monotonic() + 30
+    while any(w["state"] == "busy" for w in runner.backend.workers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return runner.backend.workers(fresh=True)
+
+
 def _connect(name: str, kind: str, n: int) -> tuple[str | None, object]:
     """The Ray address for a Ray set-up (None for a local one), and the cluster to shut down after, if any."""
     if kind != "ray":
@@ -160,7 +168,7 @@ def run_setup(name: str, students: int, data_dir: str, overhead_runs: int) -> di
         statuses[str(s["status"])] = statuses.get(str(s["status"]), 0) + 1
     over = _overhead(runner, cfg, data_dir, overhead_runs)
     done.set()
-    workers = runner.backend.workers(fresh=True) if kind == "ray" else []
+    workers = _idle_workers(runner) if kind == "ray" else []
     runner.close()
     if cluster is not None:
         import ray
@@ -180,7 +188,7 @@ def run_setup(name: str, students: int, data_dir: str, overhead_runs: int) -> di
         "overhead": over,
         "warm_s": warm_s,
         "workers": [
-            {k: w.get(k) for k in ("name", "pid", "warm_s", "rss_start", "rss_now", "runs", "rss_runs")}
+            {k: w.get(k) for k in ("name", "pid", "warm_s", "rss_start", "rss_last", "runs", "rss_runs")}
             for w in workers
         ],
     }
@@ -203,10 +211,10 @@ def _print_row(r: dict) -> None:
     if r["warm_s"] is not None:
         print(f"{'':8s} pool warm {r['warm_s']:.1f} s after the app connected (before the class)", flush=True)
     for w in r["workers"]:
-        mb = (w["rss_now"] or 0) / 2**20
+        n, rss = w["rss_last"] or (0, 0)
         print(
             f"{'':8s} worker {w['name']} (pid {w['pid']}, warm in {w['warm_s']} s): {w['rss_start'] / 2**20:.0f} MB"
-            f" warm, {mb:.0f} MB after {w['runs']} runs",
+            f" warm, {rss / 2**20:.0f} MB after its run {n} (memory given back)",
             flush=True,
         )
 

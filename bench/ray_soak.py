@@ -51,7 +51,7 @@ def memory(runner, data_dir: str, runs: int) -> None:
         after = ", ".join(f"{n}: {rss / MB:.0f}" for n, rss in w["rss_runs"]) or "none"
         print(
             f"  worker {w['name']} (pid {w['pid']}): warm {w['rss_start'] / MB:.0f} MB; after its runs {after} (MB);"
-            f" now {w['rss_now'] / MB:.0f} MB after {w['runs']} runs",
+            f" {w['runs']} runs in all",
             flush=True,
         )
 

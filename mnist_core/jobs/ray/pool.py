@@ -242,7 +242,10 @@ class Pool:
                 self._slots.pop(slot.name, None)
             else:
                 slot.state = "idle"
-                slot.info.update(rss_now=out["rss"] if out else slot.info.get("rss_now"))
+                if out:
+                    slot.info.update(
+                        rss_last=(slot.info.get("runs", 0) + 1, out["rss"]), runs=slot.info.get("runs", 0) + 1
+                    )
         if error is not None and run is not None:
             log.warning("run %s lost its worker %s: %s", run.name, slot.name, first_line(error))
             self._settle_lost(run, DIED if dead else f"internal error on the Ray worker ({first_line(error)})")

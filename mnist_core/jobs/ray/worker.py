@@ -110,6 +110,7 @@ class WarmWorker:
             "warm_s": round(time.monotonic() - t0, 2),
             "rss_start": resident_bytes(),
             "rss_runs": [],  # (runs done, resident bytes after that run): the first ten, then every tenth
+            "rss_last": None,  # (runs done, resident bytes after the last run, once it gave memory back)
             "runs": 0,
             **self._loaded,
         }
@@ -153,6 +154,7 @@ class WarmWorker:
         with self._lock:
             self._info["runs"] += 1
             n = self._info["runs"]
+            self._info["rss_last"] = (n, rss)
             if n <= 10 or n % 10 == 0:
                 self._info["rss_runs"].append((n, rss))
                 del self._info["rss_runs"][:-64]
