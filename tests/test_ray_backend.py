@@ -88,6 +88,23 @@ def test_stop_reaches_a_running_run_and_a_queued_one_never_runs(runner, small_da
     assert not c.snapshot()["steps"]  # the queued one never trained
 
 
+def test_a_visitors_limit_and_the_servers_hold_on_ray(runner, small_data_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_RUNS_PER_SESSION", "2")
+    monkeypatch.setenv("MNIST_LAB_RUNS_PER_SERVER", "3")
+    mine = [runner.submit(TrainConfig(**ENDLESS), n, data_root=small_data_dir, owner="v") for n in ("lim-a", "lim-b")]
+    with pytest.raises(ValueError, match="one visitor may have 2"):
+        runner.submit(TrainConfig(**ENDLESS), "limit-c", data_root=small_data_dir, owner="v")
+    other = runner.submit(TrainConfig(**ENDLESS), "limit-w", data_root=small_data_dir, owner="w")  # not v's
+    with pytest.raises(ValueError, match="takes at most 3"):
+        runner.submit(TrainConfig(**ENDLESS), "limit-x", data_root=small_data_dir, owner="x")
+
+    def two_train_and_one_waits_next():  # 2 CPUs: two warm workers (which two: the queue's turn by visitor)
+        waiting = [j for j in (*mine, other) if j.status == RunStatus.QUEUED]
+        return len(waiting) == 1 and runner.queue_position(waiting[0]) == 1
+
+    wait_until(two_train_and_one_waits_next, 120, "two runs to train on Ray and the third to wait next")
+
+
 def test_a_worker_killed_mid_run_gives_a_failed_run_never_a_stuck_one(runner, small_data_dir, runs_dir):
     job = runner.submit(TrainConfig(**ENDLESS), "killed", data_root=small_data_dir)
     wait_until(lambda: len(job.snapshot()["steps"]) >= 3, 180, "the run to train")

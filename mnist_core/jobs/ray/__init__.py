@@ -192,7 +192,7 @@ class RayBackend:
             return self._local.position(job)
         with self._lock:
             f = self._followed.get(job.id)
-            if f is None or f.started:
+            if f is None or f.started or f.worker is not None:  # on a worker: it has begun, or is about to
                 return None
             if f.position is not None:
                 return f.position
