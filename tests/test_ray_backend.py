@@ -217,6 +217,25 @@ def test_a_ray_address_that_cannot_be_used_leaves_training_here_and_says_why(run
     r.close()
 
 
+def test_a_ray_address_where_nothing_answers_leaves_training_here_at_once_and_says_why(runs_dir):
+    """In a process of its own (this one is connected to the tests' Ray): a host and port where nothing
+    listens is found out in seconds (Ray would wait minutes), and training stays on this server."""
+    code = (
+        "import sys, time; from mnist_core import jobs; t = time.monotonic(); "
+        "r = jobs.JobRunner(sys.argv[1], download=False, ray_address='127.0.0.1:9'); "
+        "print(type(r.backend).__name__, round(time.monotonic() - t), r.backend_warning, sep='|')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(runs_dir)], capture_output=True, text=True, timeout=120, env=env
+    )
+    kind, seconds, warning = out.stdout.strip().splitlines()[-1].split("|")
+    assert kind == "ThreadBackend" and int(seconds) < 20, out.stdout + out.stderr[-2000:]
+    assert (
+        warning.startswith("Training runs on this server, not on Ray") and "nothing answers at 127.0.0.1:9" in warning
+    )
+
+
 def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_data_dir, monkeypatch):
     """The page does not know the backend: a run started there trains on Ray, its curve and result show."""
     from streamlit.testing.v1 import AppTest

@@ -24,6 +24,7 @@ Measuring uploads stays in this process, in a ThreadBackend, in turn by visitor.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from .common import DIED, LOST, NAMESPACE, POOL_NAME, code_version, first_line
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NAMESPACE", "RayBackend", "connect", "first_line", "installed", "run_alive"]
+__all__ = ["NAMESPACE", "RayBackend", "connect", "first_line", "installed", "reachable", "run_alive"]
 
 POLL_SECONDS = 0.2  # how often the app reads each run's news (the Train page redraws once a second)
 CALL_TIMEOUT = 10.0  # seconds to wait for the pool's answer
@@ -79,6 +80,20 @@ def run_alive(name: str) -> bool | None:
         return None
 
 
+def reachable(address: str, timeout: float = 3.0) -> None:
+    """ConnectionError at once when nothing listens at a HOST:PORT or ray://HOST:PORT address (Ray itself
+    would wait minutes before it gives up); "auto" and "local" are Ray's to find."""
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError:
+        raise ConnectionError(f"nothing answers at {hostport}") from None
+
+
 def connect(address: str) -> None:
     """Join the Ray cluster at `address` ("auto", "ray://host:port", or "local" to start one here), unless
     this process already is connected. Workers get this package (py_modules) and the MNIST_* settings."""
@@ -86,6 +101,7 @@ def connect(address: str) -> None:
 
     if ray.is_initialized():
         return
+    reachable(address)
     from pathlib import Path
 
     env = settings.for_workers()
