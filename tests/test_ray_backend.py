@@ -126,6 +126,24 @@ def test_a_worker_killed_mid_run_gives_a_failed_run_never_a_stuck_one(runner, sm
     wait_until(replaced, 180, "the pool to replace the killed worker")
 
 
+def test_a_pool_that_dies_is_restarted_and_leaves_no_run_stuck(runner, small_data_dir, runs_dir):
+    """The pool is one actor: killed (as a crash would), Ray starts it again, empty. Its workers end with it:
+    the runs they had and the run it queued fail, never stay running or queued; new runs train again."""
+    runs = [runner.submit(TrainConfig(**ENDLESS), f"pool-{n}", data_root=small_data_dir, owner="s") for n in "abc"]
+    wait_until(lambda: all(len(j.snapshot()["steps"]) >= 2 for j in runs[:2]), 180, "two runs to train")
+    before = {w["pid"] for w in runner.backend.workers()}
+    ray.kill(ray.get_actor("mnist-lab-pool", namespace=ray_jobs.NAMESPACE), no_restart=False)
+    for job in runs:
+        assert job.wait(120), f"{job.name} was left {job.status}"
+        assert job.status == RunStatus.FAILED and "went away" in job.message, job.message
+        assert json.loads((runs_dir / f"{job.name}.json").read_text())["status"] == "failed"
+    assert runner.backend.wait_warm(240)
+    assert not before & {w["pid"] for w in runner.backend.workers()}  # new workers, warm
+    cfg = TrainConfig(arch="mlp_128_64", epochs=1, batch_size=64, device="cpu")
+    job = runner.submit(cfg, "after-the-pool", data_root=small_data_dir, owner="s")
+    assert job.wait(180) and job.status == RunStatus.FINISHED, job.message
+
+
 def test_runs_reuse_the_warm_workers_and_their_memory_stays_put(runner, small_data_dir, runs_dir):
     """Six runs one after another train in the pool's two warm worker processes (none starts per run), and a
     worker's memory after its later runs stays near what it was after its first."""

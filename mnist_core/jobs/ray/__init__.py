@@ -37,7 +37,7 @@ from ..backend import EVAL_QUEUE, device_queue
 from ..job import Job
 from ..threads import ThreadBackend
 from ..work import NOT_STARTED, end
-from .common import DIED, LOST, NAMESPACE, POOL_NAME, code_version, first_line
+from .common import DIED, GONE, LOST, NAMESPACE, POOL_NAME, code_version, first_line
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ class RayBackend:
             elif w.get("worker") is not None:
                 f.worker, f.position = w["worker"], None
             else:  # the pool has no such run, or its worker died: the status file says how it ended
-                self._lost(f, RuntimeError("the cluster no longer has it"))
+                self._lost(f, GONE if w["state"] == "unknown" else DIED)
 
     def _take(self, f: _Followed, ray) -> None:
         ref, f.ref = f.ref, None
@@ -291,17 +291,17 @@ class RayBackend:
             d = ray.get(ref)
         except (ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
             return  # for a moment: read again
-        except ray.exceptions.RayActorError as exc:  # the worker is gone (killed, or its machine lost)
-            return self._lost(f, exc)
+        except ray.exceptions.RayActorError:  # the worker is gone (killed, or its machine lost)
+            return self._lost(f, DIED)
         except Exception as exc:
             log.exception("reading run %s from Ray failed", f.job.name)
             f.errors += 1
             if f.errors >= self.MAX_ERRORS:
-                self._lost(f, exc)
+                self._lost(f, first_line(exc))
             return
         if d is None:  # its worker has not begun it yet, or (ended a while ago) no longer keeps it
             if f.started or f.state == "ended":
-                return self._lost(f, RuntimeError("its worker no longer has it"))  # its status file has its end
+                return self._lost(f, GONE)  # its status file has its end
             f.misses += 1
             if f.misses >= self.MAX_MISSES:  # ask the pool where it is again
                 f.worker, f.misses = None, 0
@@ -314,7 +314,7 @@ class RayBackend:
             if f.job.status not in ACTIVE:
                 self._followed.pop(f.job.id)
 
-    def _lost(self, f: _Followed, exc: BaseException) -> None:
+    def _lost(self, f: _Followed, why: str) -> None:
         """The run is gone from the cluster without this app having read its end: its status file has the last
         word, if it wrote one; else the run failed, and its status file now says so."""
         with self._lock:
@@ -331,4 +331,4 @@ class RayBackend:
         elif job.stop_requested and not f.started:
             end(job, self._folder, RunStatus.STOPPED, NOT_STARTED)
         else:
-            end(job, self._folder, RunStatus.FAILED, LOST.format(why=DIED if f.started else first_line(exc)))
+            end(job, self._folder, RunStatus.FAILED, LOST.format(why=why))

@@ -12,6 +12,7 @@ NAMESPACE = "mnist_lab"
 POOL_NAME = "mnist-lab-pool"  # the one pool of a cluster (a named, detached Ray actor)
 LOST = "its Ray worker went away before the run ended ({why}); nothing was saved: start it again"
 DIED = "its process died or was killed, or its machine left the cluster"
+GONE = "the cluster no longer has it: its pool of workers was restarted"
 
 
 def first_line(exc: BaseException) -> str:
