@@ -68,7 +68,7 @@ def test_a_run_on_ray_ends_with_its_curves_and_checkpoint(runner, small_data_dir
     assert record["status"] == "finished" and record["worker"] == job.worker
     assert record["pid"] != os.getpid()  # written by the Ray worker
     assert record["owner"] == owners.tag("student-1") and "student-1" not in json.dumps(record)
-    wait_until(lambda: ray_jobs.actor_alive(job.worker) is False, 30, "the ended run's actor to go")
+    wait_until(lambda: ray_jobs.run_alive(job.worker) is False, 30, "the ended run to leave the cluster")
 
 
 def test_stop_reaches_a_running_run_and_a_queued_one_never_runs(runner, small_data_dir):
@@ -88,6 +88,23 @@ def test_stop_reaches_a_running_run_and_a_queued_one_never_runs(runner, small_da
     assert not c.snapshot()["steps"]  # the queued one never trained
 
 
+def test_a_visitors_limit_and_the_servers_hold_on_ray(runner, small_data_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_RUNS_PER_SESSION", "2")
+    monkeypatch.setenv("MNIST_LAB_RUNS_PER_SERVER", "3")
+    mine = [runner.submit(TrainConfig(**ENDLESS), n, data_root=small_data_dir, owner="v") for n in ("lim-a", "lim-b")]
+    with pytest.raises(ValueError, match="one visitor may have 2"):
+        runner.submit(TrainConfig(**ENDLESS), "limit-c", data_root=small_data_dir, owner="v")
+    other = runner.submit(TrainConfig(**ENDLESS), "limit-w", data_root=small_data_dir, owner="w")  # not v's
+    with pytest.raises(ValueError, match="takes at most 3"):
+        runner.submit(TrainConfig(**ENDLESS), "limit-x", data_root=small_data_dir, owner="x")
+
+    def two_train_and_one_waits_next():  # 2 CPUs: two warm workers (which two: the queue's turn by visitor)
+        waiting = [j for j in (*mine, other) if j.status == RunStatus.QUEUED]
+        return len(waiting) == 1 and runner.queue_position(waiting[0]) == 1
+
+    wait_until(two_train_and_one_waits_next, 120, "two runs to train on Ray and the third to wait next")
+
+
 def test_a_worker_killed_mid_run_gives_a_failed_run_never_a_stuck_one(runner, small_data_dir, runs_dir):
     job = runner.submit(TrainConfig(**ENDLESS), "killed", data_root=small_data_dir)
     wait_until(lambda: len(job.snapshot()["steps"]) >= 3, 180, "the run to train")
@@ -97,6 +114,50 @@ def test_a_worker_killed_mid_run_gives_a_failed_run_never_a_stuck_one(runner, sm
     assert job.wait(60), "a run whose worker died was left running"
     assert job.status == RunStatus.FAILED and "went away" in job.message
     assert json.loads((runs_dir / "killed.json").read_text())["status"] == "failed"
+
+    def replaced():  # the pool has started a warm worker in its place
+        rows = runner.backend.workers()
+        return (
+            len(rows) == 2
+            and all(r["state"] != "warming" for r in rows)
+            and record["pid"] not in {r["pid"] for r in rows}
+        )
+
+    wait_until(replaced, 180, "the pool to replace the killed worker")
+
+
+def test_a_pool_that_dies_is_restarted_and_leaves_no_run_stuck(runner, small_data_dir, runs_dir):
+    """The pool is one actor: killed (as a crash would), Ray starts it again, empty. Its workers end with it:
+    the runs they had and the run it queued fail, never stay running or queued; new runs train again."""
+    runs = [runner.submit(TrainConfig(**ENDLESS), f"pool-{n}", data_root=small_data_dir, owner="s") for n in "abc"]
+    wait_until(lambda: all(len(j.snapshot()["steps"]) >= 2 for j in runs[:2]), 180, "two runs to train")
+    before = {w["pid"] for w in runner.backend.workers()}
+    ray.kill(ray.get_actor("mnist-lab-pool", namespace=ray_jobs.NAMESPACE), no_restart=False)
+    for job in runs:
+        assert job.wait(120), f"{job.name} was left {job.status}"
+        assert job.status == RunStatus.FAILED and "went away" in job.message, job.message
+        assert json.loads((runs_dir / f"{job.name}.json").read_text())["status"] == "failed"
+    assert runner.backend.wait_warm(240)
+    assert not before & {w["pid"] for w in runner.backend.workers()}  # new workers, warm
+    cfg = TrainConfig(arch="mlp_128_64", epochs=1, batch_size=64, device="cpu")
+    job = runner.submit(cfg, "after-the-pool", data_root=small_data_dir, owner="s")
+    assert job.wait(180) and job.status == RunStatus.FINISHED, job.message
+
+
+def test_runs_reuse_the_warm_workers_and_their_memory_stays_put(runner, small_data_dir, runs_dir):
+    """Six runs one after another train in the pool's two warm worker processes (none starts per run), and a
+    worker's memory after its later runs stays near what it was after its first."""
+    cfg = TrainConfig(arch="mlp_128_64", epochs=1, batch_size=64, log_every=5, device="cpu")
+    pids = set()
+    for i in range(6):
+        job = runner.submit(cfg, f"again-{i}", data_root=small_data_dir, owner="s")
+        assert job.wait(120) and job.status == RunStatus.FINISHED, job.message
+        pids.add(json.loads((runs_dir / f"again-{i}.json").read_text())["pid"])  # written by its worker
+    workers = runner.backend.workers(fresh=True)
+    assert pids <= {w["pid"] for w in workers} and os.getpid() not in pids
+    for w in workers:
+        after = [rss for _, rss in w["rss_runs"]]
+        assert w["rss_start"] > 0 and max(after, default=0) - min(after, default=0) < 40 * 2**20, w
 
 
 SECOND_APP = """
@@ -172,6 +233,25 @@ def test_a_ray_address_that_cannot_be_used_leaves_training_here_and_says_why(run
     r = jobs.JobRunner(runs_dir, ray_address="auto")
     assert isinstance(r.backend, jobs.ThreadBackend) and "Ray is not installed" in r.backend_warning
     r.close()
+
+
+def test_a_ray_address_where_nothing_answers_leaves_training_here_at_once_and_says_why(runs_dir):
+    """In a process of its own (this one is connected to the tests' Ray): a host and port where nothing
+    listens is found out in seconds (Ray would wait minutes), and training stays on this server."""
+    code = (
+        "import sys, time; from mnist_core import jobs; t = time.monotonic(); "
+        "r = jobs.JobRunner(sys.argv[1], download=False, ray_address='127.0.0.1:9'); "
+        "print(type(r.backend).__name__, round(time.monotonic() - t), r.backend_warning, sep='|')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(runs_dir)], capture_output=True, text=True, timeout=120, env=env
+    )
+    kind, seconds, warning = out.stdout.strip().splitlines()[-1].split("|")
+    assert kind == "ThreadBackend" and int(seconds) < 20, out.stdout + out.stderr[-2000:]
+    assert (
+        warning.startswith("Training runs on this server, not on Ray") and "nothing answers at 127.0.0.1:9" in warning
+    )
 
 
 def test_the_train_page_runs_on_ray_as_it_does_here(cluster, runs_dir, small_data_dir, monkeypatch):

@@ -2,8 +2,9 @@
 
 - job.py: the `Job` (its state machine, stop flag, snapshots, and its form as plain data);
 - work.py: the jobs' bodies, the same on every backend (`train_job`, `measure_upload`, `end`);
-- backend.py: the `Backend` protocol; threads.py: `ThreadBackend` (this process); ray.py: the Ray backend;
-- factory.py: which backend a runner gets (the only module that imports ray.py, lazily);
+- backend.py: the `Backend` protocol; threads.py: `ThreadBackend` (this process); ray/: the Ray backend (the
+  app's side, the cluster's pool of warm workers, a worker);
+- factory.py: which backend a runner gets (the only module that imports ray/, lazily);
 - runner.py: `JobRunner` (queue, limits, owners, restore, rename and delete).
 
 Who may stop, rename or delete a run is mnist_core.owners' rule (`owners.ANYONE` for the runner's holder).

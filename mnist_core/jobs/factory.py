@@ -42,9 +42,9 @@ def make_backend(
 
 
 def worker_alive(name: str) -> bool | None:
-    """Whether the worker `name` that a status file records (a Ray actor) still has its run, queued or running;
+    """Whether the worker `name` that a status file records (a run's name on Ray) still has it, queued or running;
     None when this process cannot say (it is not connected to Ray, or Ray does not answer). Handed to the
     runs folder, which reads status files without knowing what runs a job."""
     from . import ray
 
-    return ray.actor_alive(name)
+    return ray.run_alive(name)
