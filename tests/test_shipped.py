@@ -40,10 +40,14 @@ def test_shipped_model_is_small_and_records_how_it_was_made(arch):
         assert meta["config"].get(key, False) == getattr(expected, key), key  # pen_data, styles: since issue 20
     seen = made.get("data_seen") or {}  # recorded since issue 20 (the models retrained then)
     if expected.pen_data:
-        assert seen["mnist"] == 60000 and seen["unipen_training_writers"] == 12484
+        held = seen.get("unipen_held_out_to_fit_the_reading", {}).get("digits", 0)  # with the non-digits
+        assert seen["mnist"] == 60000 and seen["unipen_training_writers"] + held == 12484
         assert seen["unipen_benchmark_labs_left_out"] == list(pen.BENCHMARK_LABS)
     else:
         assert "unipen_training_writers" not in seen
+    if meta["config"].get("negatives"):  # the "not a digit" output, and its reading fitted on the held-out writers
+        assert meta["arch_args"]["classes"] == 11 and seen["unipen_held_out_to_fit_the_reading"]["digits"] > 1000
+        assert set(made["reading"]) == {"temperature", "threshold"} and made["reading_fit"]["kept"] >= 0.995
     assert 0.9 < meta["metrics"]["test_accuracy"] <= 1.0
 
 
