@@ -2,13 +2,14 @@
 the pen data (MNIST only, and for cnn 16 wide), adding each of its parts in turn (the pen data and styles,
 the width, the weights' average, the non-digits), timed in one process, interleaved.
 
-    python bench/pen_epoch_cost.py [--data-dir DIR] [--steps 150] [--rounds 2] [--threads 2]
+    python bench/pen_epoch_cost.py [--data-dir DIR] [--steps 150] [--rounds 2] [--threads 2] [--clock wall|cpu]
 
 Each round trains `--steps` steps of each recipe from scratch (the cached pen renders are loaded
 first, outside the timing) and prints milliseconds per step (timed by the run's own step clock);
 an epoch's cost is that times its steps (the pen data makes an epoch longer: 60,000 MNIST digits
 plus PEN_PER_EPOCH renders of the training writers' digits and of the PEN_AGAIN digits once more, then
-NEGATIVES_PER_EPOCH non-digits), and the whole run's that times its epochs (the same 12 for cnn).
+NEGATIVES_PER_EPOCH non-digits), and the whole run's that times its epochs (12 for each here: the recipe
+before the pen data ran 8).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import math
 import statistics
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,10 +30,17 @@ from mnist_core import data, fit_reading, negatives_cache, pen, recipes, trainin
 from mnist_core.config import TrainConfig  # noqa: E402
 
 
-def seconds_per_step(cfg: TrainConfig, root, steps: int) -> float:
+def seconds_per_step(cfg: TrainConfig, root, steps: int, clock: str = "wall") -> float:
     """Seconds per training step from the run's own step clock (after its first 10 steps, so
-    neither start-up nor the final evaluation counts)."""
-    result = training.train(replace(cfg, max_steps=steps, log_every=10), data_root=root)
+    neither start-up nor the final evaluation counts); clock "cpu": the process's CPU seconds over the
+    same steps, read at each step event (with one thread, what other work on the machine takes from
+    the wall clock does not count)."""
+    cpu: list[tuple[int, float]] = []
+    on_step = lambda e: cpu.append((e["step"], time.process_time())) if e["type"] == "step" else None  # noqa: E731
+    result = training.train(replace(cfg, max_steps=steps, log_every=10), data_root=root, on_event=on_step)
+    if clock == "cpu":
+        (s0, t0), (s1, t1) = cpu[0], cpu[-1]
+        return (t1 - t0) / (s1 - s0)
     (s0, _, _, t0), (s1, _, _, t1) = result.history["steps"][0], result.history["steps"][-1]
     return (t1 - t0) / (s1 - s0)
 
@@ -66,6 +75,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="cpu: CPU seconds (use one thread)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     compared = parts(args.arch)
@@ -84,9 +94,8 @@ def main() -> int:
     times: dict[str, list[float]] = {k: [] for k in compared}
     for r in range(args.rounds):
         for name, cfg in compared.items():
-            times[name].append(seconds_per_step(cfg, args.data_dir, args.steps))
+            times[name].append(seconds_per_step(cfg, args.data_dir, args.steps, args.clock))
             print(f"round {r + 1}: {name:<28} {1000 * times[name][-1]:.1f} ms/step", flush=True)
-    base_cfg = compared["MNIST only, before"]
     epoch = {
         k: statistics.median(v) * math.ceil(epoch_images(compared[k], n_pen, n_neg) / compared[k].batch_size)
         for k, v in times.items()
@@ -94,16 +103,16 @@ def main() -> int:
     base, before = epoch["MNIST only, before"], None
     for k, v in epoch.items():
         step = statistics.median(times[k]) / statistics.median(times["MNIST only, before"])
-        run = v * compared[k].epochs / (base * base_cfg.epochs)
         ms = 1000 * statistics.median(times[k])
         print(
             f"{k:<28} {epoch_images(compared[k], n_pen, n_neg):>6} images/epoch  {ms:6.1f} ms/step ({step:.2f}x)  "
             f"  {v:6.1f} s/epoch  {v / base:.2f}x per epoch"
             + (f" ({v / before:.2f}x the line above)" if before else "")
-            + f"  whole run ({compared[k].epochs} epochs) {run:.2f}x"
+            + f"  whole run: {compared[k].epochs} epochs, {v * compared[k].epochs / 60:.1f} min"
         )
         before = v
-    print(f"load: {' '.join(open('/proc/loadavg').read().split()[:3])} (1, 5, 15 min), {args.threads} threads")
+    load = " ".join(open("/proc/loadavg").read().split()[:3])
+    print(f"load: {load} (1, 5, 15 min), {args.threads} threads, {args.clock} clock")
     return 0
 
 
