@@ -201,14 +201,14 @@ def checked_args(name: str, args: dict) -> dict:
 
 def args_said(name: str, args: dict) -> str:
     """Builder arguments in words, the builder's own filling in what `args` leaves out: "width 24", "width
-    24, an 11th 'not a digit' output" (ten outputs, every network's, go unsaid)."""
+    24, an 11th 'not a digit' output" (ten outputs, every network's, go unsaid unless nothing else is said)."""
     given = {**info(name).arg_defaults, **args}
     said = [
         "an 11th 'not a digit' output" if k == "classes" else f"{k} {v}"
         for k, v in given.items()
         if not (k == "classes" and v == CLASSES[0])
     ]
-    return ", ".join(said) or "no arguments"
+    return ", ".join(said) or ("ten outputs" if "classes" in given else "no arguments")
 
 
 def param_count(name: str, args: dict | None = None) -> int:
