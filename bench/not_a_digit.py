@@ -21,7 +21,7 @@ Each METHOD scores how much a drawing looks like a digit (higher: more):
 - output (what the app ships, for a model with the 11th "not a digit" output; the default for one):
   the digit score the app reads (Predictor.scores_batch: one minus that output's probability among
   the eleven, averaged over the views) at the model's own threshold (fitted after training on UNIPEN
-  training writers held out of it, to keep 99.5% of their digits: fit_reading).
+  training writers held out of it, to keep 99% of their digits: fit_reading.KEEP).
 For the other methods the threshold keeps 99% of the digits of UNIPEN's other training writers (never
 the benchmark writers); a drawing scoring below it is refused. The digits' figures count a blank read
 as neither kept nor right; accuracy is the digit the app shows, whatever the verdict.
