@@ -204,7 +204,7 @@ def _to_mnist(digit: PenDigit, rng: np.random.Generator, jittered: bool) -> np.n
     one, cheaper), then MNIST-style preprocess."""
     strokes = digit.strokes
     if jittered:
-        if digit.label in (0, 1, 5, 7, 9) and rng.random() < pen_styles.STYLE_P:
+        if pen_styles.styled(digit.label) and rng.random() < pen_styles.STYLE_P:
             strokes = pen_styles.add_style(strokes, digit.label, rng)
         strokes = pen_styles.jitter(strokes, rng)
     size = 80.0
@@ -247,7 +247,9 @@ def training_set(root=None, renders: int = 4, seed: int = 0) -> tuple[np.ndarray
     Rendered once (about a minute per render on one core) and cached on disk ($MNIST_CACHE_DIR,
     else ~/.cache/mnist_lab) and in memory."""
     path = find(root)
-    return _training_cached(str(path.resolve()), _key(path, renders, seed), renders, seed)
+    styles = pen_styles.signature()  # the styles switched on beyond the shipped ones: renders of their own
+    key = _key(path, renders, seed, *([styles] if styles else []))
+    return _training_cached(str(path.resolve()), key, renders, seed)
 
 
 # --- the real-handwriting benchmark ------------------------------------------------------------
