@@ -198,7 +198,7 @@ def _key(path: Path, *parts) -> str:
     return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
 
 
-def _to_mnist(digit: PenDigit, rng: np.random.Generator, jittered: bool) -> np.ndarray:
+def training_render(digit: PenDigit, rng: np.random.Generator, jittered: bool) -> np.ndarray:
     """One training render: a jittered trajectory (with a writing style, pen_styles.STYLE_P of the time)
     drawn with a random relative brush width on a small canvas (the same geometry as the 280 px
     one, cheaper), then MNIST-style preprocess."""
@@ -225,7 +225,7 @@ def _training_cached(path: str, key: str, renders: int, seed: int) -> tuple[np.n
             pass  # a broken cache is rebuilt
     train, _ = split(_load_cached(path, *_stat(path)))
     rng = np.random.default_rng(seed)
-    images = np.stack([np.stack([_to_mnist(d, rng, jittered=r > 0) for d in train]) for r in range(renders)])
+    images = np.stack([np.stack([training_render(d, rng, jittered=r > 0) for d in train]) for r in range(renders)])
     labels = np.array([d.label for d in train], np.int64)
     try:
         with atomic_path(cache) as tmp, open(tmp, "wb") as f:
