@@ -250,6 +250,7 @@ def test_a_footed_7_ends_in_a_foot_or_curl_to_the_right(monkeypatch):
         foot = pen_styles.foot_7(pts, 300.0, np.random.default_rng(s))
         assert np.allclose(foot[0], [280, 400], atol=1e-3)
         assert foot[-1, 0] > 280 + 0.1 * 300 and foot[:, 1].max() < 400 + 0.2 * 300  # to the right, near the end
+    monkeypatch.setitem(pen_styles.STYLES, "footed_7", False)
     assert all(len(pen_styles.add_style(seven, 7, np.random.default_rng(s))) == 2 for s in range(20))  # a bar
     monkeypatch.setitem(pen_styles.STYLES, "footed_7", True)
     outs = [pen_styles.add_style(seven, 7, np.random.default_rng(s)) for s in range(90)]
@@ -259,6 +260,7 @@ def test_a_footed_7_ends_in_a_foot_or_curl_to_the_right(monkeypatch):
 
 def test_a_one_stroke_4_is_one_stroke_in_the_writers_box(monkeypatch):
     four = [np.float32([[110, 100], [80, 250], [280, 250]]), np.float32([[220, 120], [220, 400]])]
+    monkeypatch.setitem(pen_styles.STYLES, "one_stroke_4", False)
     assert pen_styles.add_style(four, 4, np.random.default_rng(0)) == four  # off: unchanged
     assert not pen_styles.styled(4)
     monkeypatch.setitem(pen_styles.STYLES, "one_stroke_4", True)
@@ -283,12 +285,15 @@ def test_a_long_flagged_1_gets_a_foot_more_often(monkeypatch):
         long_ones = [o for o in outs if np.hypot(*(o[1][1] - o[1][0])) > 0.5 * 240]
         return sum(len(o) == 3 for o in long_ones) / len(long_ones)
 
+    monkeypatch.setitem(pen_styles.STYLES, "footed_1", False)
     assert feet() == pytest.approx(0.2, abs=0.08)
     monkeypatch.setitem(pen_styles.STYLES, "footed_1", True)
     assert feet() == pytest.approx(0.6, abs=0.1)
 
 
 def test_the_styles_switched_on_get_renders_of_their_own(pen_root, monkeypatch):
+    for name in pen_styles.STYLES:
+        monkeypatch.setitem(pen_styles.STYLES, name, False)
     assert pen_styles.signature() == ""
     plain = pen.training_set(pen_root, renders=2, seed=0)
     monkeypatch.setitem(pen_styles.STYLES, "curled_9", True)
