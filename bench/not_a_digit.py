@@ -1,7 +1,7 @@
 """Not a digit: how well a model's own scores tell drawn digits from drawn non-digits, today, with no
 retraining; and whether its confidence means what it says.
 
-    python bench/not_a_digit.py [--model cnn] [--method msp|energy|mahalanobis|probe ...] [--per-kind 300]
+    python bench/not_a_digit.py [--model cnn] [--method msp|energy|mahalanobis|output|probe ...] [--per-kind 300]
                                 [--fit-digits 3000] [--mnist-fit 20000] [--seed 0] [--data-dir DIR] [--tiny]
 
 Digits, read as the app reads them (each drawing on the 280x280 canvas, `preprocess`, the model's
@@ -18,11 +18,17 @@ Each METHOD scores how much a drawing looks like a digit (higher: more):
   MNIST training digits and half of UNIPEN's training writers (by writer).
 - probe (an experiment, only when asked): a logistic regression on those features, trained with the
   train kinds as non-digits: what a detector trained on them can reach without new features.
-The threshold keeps 99% of the digits of UNIPEN's other training writers (never the benchmark
-writers); a drawing scoring below it is refused. Prints per kind the share refused by each method,
-then the totals, then the calibration: expected calibration error (15 bins) of the app's
-probabilities on the benchmark writers, before and after temperature scaling fitted on the
-training writers.
+- output (what the app ships, for a model with the 11th "not a digit" output; the default for one):
+  the digit score the app reads (Predictor.scores_batch: one minus that output's probability among
+  the eleven, averaged over the views) at the model's own threshold (fitted after training on UNIPEN
+  training writers held out of it, to keep 99% of their digits: fit_reading.KEEP).
+For the other methods the threshold keeps 99% of the digits of UNIPEN's other training writers (never
+the benchmark writers); a drawing scoring below it is refused. The digits' figures count a blank read
+as neither kept nor right; accuracy is the digit the app shows, whatever the verdict.
+Prints per kind the share refused by each method, then the totals, then the calibration: expected
+calibration error (15 bins) of the app's probabilities on the benchmark writers, before and after
+temperature scaling fitted on the training writers (and before and after the model's own fitted
+temperature), then the accuracy as the app reads them.
 """
 
 from __future__ import annotations
@@ -43,13 +49,15 @@ from mnist_core import calibration, data, inference, negatives, pen  # noqa: E40
 from mnist_core.preprocess import preprocess  # noqa: E402
 
 METHODS = ("msp", "energy", "mahalanobis")
+SHIPPED = "output"  # the 11th output's digit score at the model's own threshold
 EXPERIMENTS = ("probe",)  # trained on the train kinds: run only when asked
 KEEP = 0.99  # share of the threshold digits kept
 
 
 def outputs(predictor, x: np.ndarray, batch: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 28, 28) inputs -> the logits of each view (N, V, 10) and the features the last linear
-    layer reads, averaged over the views (N, D). A hook on that layer, removed after."""
+    """(N, 28, 28) inputs -> the logits of each view (N, V, C: 10, or 11 with the "not a digit" output) and
+    the features the last linear layer reads, averaged over the views (N, D). A hook on that layer, removed
+    after."""
     linear = [m for m in predictor.model.modules() if isinstance(m, torch.nn.Linear)][-1]
     seen: list[torch.Tensor] = []
     hook = linear.register_forward_pre_hook(lambda _m, args: seen.append(args[0].flatten(1)))
@@ -119,16 +127,18 @@ class Probe:
 
 def scores(method: str, logits: np.ndarray, feats: np.ndarray, maha: Mahalanobis | None, probe=None) -> np.ndarray:
     if method == "msp":
-        return calibration.softmax(logits).max(1)
+        return calibration.softmax(logits[..., :10]).max(1)
+    if method == SHIPPED:
+        return 1.0 - calibration.softmax(logits)[:, inference.NOT_A_DIGIT]  # the views' probabilities averaged
     if method == "energy":
-        z = logits.astype(np.float64)
+        z = logits[..., :10].astype(np.float64)
         top = z.max(-1, keepdims=True)
         return (top[..., 0] + np.log(np.exp(z - top).sum(-1))).mean(1)
     if method == "mahalanobis":
         return maha.score(feats)
     if method == "probe":
         return probe.score(feats)
-    raise ValueError(f"no method {method!r}; methods: {', '.join(METHODS + EXPERIMENTS)}")
+    raise ValueError(f"no method {method!r}; methods: {', '.join(METHODS + (SHIPPED,) + EXPERIMENTS)}")
 
 
 def render(digits, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -185,10 +195,13 @@ def pct(a) -> str:
 def measure(args) -> dict:
     """Everything the report prints: per set, its scores per method, and the calibration figures."""
     predictor = mnist_core.load_model(args.model)
+    args.method = args.method or list(METHODS) + ([SHIPPED] if predictor.has_detector else [])
+    if SHIPPED in args.method and not predictor.has_detector:
+        raise ValueError(f"{args.model} has no 'not a digit' output: method {SHIPPED} needs one")
     t0 = time.perf_counter()
     (thr_x, thr_y, thr_blank), (fit_x, fit_y, fit_blank) = training_writers(args.data_dir, args.fit_digits, args.seed)
     bench_x, bench_y, bench_blank = benchmark_writers(args.data_dir, args.bench_limit)
-    test_x, _ = mnist(False, args.data_dir, args.mnist_test, args.seed)
+    test_x, test_y = mnist(False, args.data_dir, args.mnist_test, args.seed)
     mfit_x, mfit_y = mnist(True, args.data_dir, args.mnist_fit, args.seed)
     sets = {"threshold": thr_x, "bench": bench_x, "mnist_test": test_x}
     for kind in negatives.kinds():
@@ -203,14 +216,24 @@ def measure(args) -> dict:
         probe = Probe(fit_feats, outputs(predictor, np.concatenate(neg))[1])
     res = {k: {m: scores(m, *out[k], maha, probe) for m in args.method} for k in sets}
     res["blank"] = {"threshold": thr_blank, "bench": bench_blank}
+    res["own_threshold"] = predictor.reading["threshold"]
     ok = ~thr_blank
-    temp = calibration.fit_temperature(out["threshold"][0][ok], thr_y[ok])
-    bl = out["bench"][0][~bench_blank]
+    digits = {k: out[k][0][..., :10] for k in ("threshold", "bench", "mnist_test")}  # the ten digits' logits
+    temp = calibration.fit_temperature(digits["threshold"][ok], thr_y[ok])
+    bl, by = digits["bench"][~bench_blank], bench_y[~bench_blank]
+    own = predictor.reading["temperature"]
     res["calibration"] = {
         "T": temp,
-        "before": calibration.ece(calibration.softmax(bl), bench_y[~bench_blank]),
-        "after": calibration.ece(calibration.softmax(bl, temp), bench_y[~bench_blank]),
-        "fit_before": calibration.ece(calibration.softmax(out["threshold"][0][ok]), thr_y[ok]),
+        "before": calibration.ece(calibration.softmax(bl), by),
+        "after": calibration.ece(calibration.softmax(bl, temp), by),
+        "fit_before": calibration.ece(calibration.softmax(digits["threshold"][ok]), thr_y[ok]),
+        "own_T": own,
+        "own_after": calibration.ece(calibration.softmax(bl, own), by),
+    }
+    shown = {k: calibration.softmax(digits[k], own).argmax(1) for k in ("bench", "mnist_test")}  # what the app shows
+    res["accuracy"] = {
+        "bench": float(((shown["bench"] == bench_y) & ~bench_blank).mean()),
+        "mnist_test": float((shown["mnist_test"] == test_y).mean()),
     }
     res["timing"] = (t1 - t0, time.perf_counter() - t1)
     res["sizes"] = {k: len(x) for k, x in sets.items()} | {"fit": len(fit_logits)}
@@ -220,6 +243,8 @@ def measure(args) -> dict:
 def report(args, res: dict) -> None:
     methods = args.method
     thr = {m: np.quantile(res["threshold"][m][~res["blank"]["threshold"]], 1 - KEEP) for m in methods}
+    if SHIPPED in methods:
+        thr[SHIPPED] = res["own_threshold"]  # the model's own, fitted on held-out training writers
     refused = {k: {m: res[k][m] < thr[m] for m in methods} for k in negatives.kinds()}
     head = "".join(f"{m:>13}" for m in methods)
     print(f"{'kind':16}{'split':>10}{'n':>6}{head}   (share refused at each method's threshold)")
@@ -229,7 +254,7 @@ def report(args, res: dict) -> None:
         print(f"{kind:16}{split:>10}{res['sizes'][kind]:>6}{cells}")
     print()
     print(f"{'totals':42}{head}")
-    print(f"{'threshold (keeps 99% of training writers)':42}" + "".join(f"{thr[m]:13.4g}" for m in methods))
+    print(f"{'threshold (99% of training writers; own)':42}" + "".join(f"{thr[m]:13.4g}" for m in methods))
     bench_kept = {m: (res["bench"][m] >= thr[m]) & ~res["blank"]["bench"] for m in methods}
     rows = [
         ("digits kept: UNIPEN benchmark writers", lambda m: pct(bench_kept[m])),
@@ -245,6 +270,16 @@ def report(args, res: dict) -> None:
         f"calibration: ECE (15 bins) on UNIPEN benchmark writers {100 * c['before']:.2f}% before, "
         f"{100 * c['after']:.2f}% after temperature scaling (T = {c['T']:.3f}, fitted on UNIPEN training writers; "
         f"their ECE before: {100 * c['fit_before']:.2f}%)"
+    )
+    print(
+        f"calibration with the model's own temperature (T = {c['own_T']:.3f}, fitted on UNIPEN training writers "
+        f"held out of its training; 1.0 for a model without one): ECE {100 * c['before']:.2f}% before, "
+        f"{100 * c['own_after']:.2f}% after"
+    )
+    a = res["accuracy"]
+    print(
+        f"accuracy as the app reads them (its views, its temperature; a blank read counts as wrong): "
+        f"UNIPEN benchmark writers {100 * a['bench']:.2f}%, MNIST test {100 * a['mnist_test']:.2f}%"
     )
     s = res["sizes"]
     print(
@@ -264,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--method",
         action="append",
-        choices=METHODS + EXPERIMENTS,
-        help="score(s) to compare (default: msp, energy, mahalanobis)",
+        choices=METHODS + (SHIPPED,) + EXPERIMENTS,
+        help="score(s) to compare (default: msp, energy, mahalanobis, and output for a model that has one)",
     )
     ap.add_argument("--probe-per-kind", type=int, default=600, help="the probe's non-digits per train kind")
     ap.add_argument("--per-kind", type=int, default=300, help="non-digits per kind")
@@ -278,15 +313,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--tiny", action="store_true", help="a few of everything: checks that it runs")
     args = ap.parse_args(argv)
-    args.method = args.method or list(METHODS)
     if args.tiny:
         args.per_kind, args.fit_digits, args.mnist_fit, args.probe_per_kind = 3, 30, 200, 3
         args.mnist_test, args.bench_limit = 100, 40
     torch.set_num_threads(args.threads)
-    print(f"not a digit: model {args.model}, methods {', '.join(args.method)}, seed {args.seed}", flush=True)
+    methods = ", ".join(args.method or ["default"])
+    print(f"not a digit: model {args.model}, methods {methods}, seed {args.seed}", flush=True)
     try:
         res = measure(args)
-    except data.DataUnavailable as exc:
+    except (data.DataUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report(args, res)

@@ -17,24 +17,27 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DATASETS = ("mnist", "fashion")  # mnist_core.data.DATASETS holds each one's torchvision class and folder
 DEFAULT_ARCH = "cnn"
 CNN_WIDTH = 16  # cnn's own width (models.build_cnn's default): the channels of its first block
+# The drawn-input networks' outputs: the ten digits, or eleven with a "not a digit" output (index 10,
+# inference.NOT_A_DIGIT), trained with the project's own non-digits (mnist_core.negatives)
+CLASSES = (10, 11)
 
 
-def _cnn_params(width: int = CNN_WIDTH) -> int:
-    # stem 3x3 conv 9w, blocks 18w^2 and 72w^2, batch norms 2w + 4w + 8w, classifier 4w * 9 * 10 + 10
-    return 90 * width * width + 383 * width + 10
+def _cnn_params(width: int = CNN_WIDTH, classes: int = 10) -> int:
+    # stem 3x3 conv 9w, blocks 18w^2 and 72w^2, batch norms 2w + 4w + 8w, classifier (4w * 9 + 1) per output
+    return 90 * width * width + 23 * width + classes * (36 * width + 1)
 
 
 # Each architecture's parameter count as a function of its builder's arguments, so it is known without
 # building the network (tests/test_models.py holds each against the built one).
 _PARAMS: dict = {  # name -> a function of the builder's arguments
     "softmax": lambda: 7_850,
-    "mlp": lambda: 668_672,
+    "mlp": lambda classes=10: 663_552 + 512 * classes,
     "mlp_128_64": lambda: 109_386,
     "mlp_128_256": lambda: 136_074,
-    "convnet": lambda: 21_840,
-    "lenet": lambda: 44_426,
+    "convnet": lambda classes=10: 21_330 + 51 * classes,
+    "lenet": lambda classes=10: 43_576 + 85 * classes,
     "lstm": lambda: 82_176,
-    "simple_convnet": lambda: 433_890,
+    "simple_convnet": lambda classes=10: 432_880 + 101 * classes,
     "cnn": _cnn_params,
 }
 
@@ -83,6 +86,8 @@ class ArchInfo:
         return param_count(self.name)
 
 
+_OUTPUTS = {"classes": CLASSES}  # the builder argument every drawn-input network takes
+
 ARCHS: dict[str, ArchInfo] = {
     a.name: a
     for a in [
@@ -100,6 +105,8 @@ ARCHS: dict[str, ArchInfo] = {
             "98.59% test accuracy after 100 epochs (batch 100)",
             0.9859,
             drawn_input=True,
+            arg_ranges=_OUTPUTS,
+            arg_defaults={"classes": CLASSES[0]},
         ),
         ArchInfo(
             "mlp_128_64",
@@ -123,6 +130,8 @@ ARCHS: dict[str, ArchInfo] = {
             0.9910,
             drawn_input=True,
             channels_last=True,
+            arg_ranges=_OUTPUTS,
+            arg_defaults={"classes": CLASSES[0]},
         ),
         ArchInfo(
             "lenet",
@@ -133,6 +142,8 @@ ARCHS: dict[str, ArchInfo] = {
             drawn_input=True,
             channels_last=True,
             reported_dataset="fashion",
+            arg_ranges=_OUTPUTS,
+            arg_defaults={"classes": CLASSES[0]},
         ),
         ArchInfo(
             "lstm",
@@ -149,6 +160,8 @@ ARCHS: dict[str, ArchInfo] = {
             None,
             drawn_input=True,
             channels_last=True,
+            arg_ranges=_OUTPUTS,
+            arg_defaults={"classes": CLASSES[0]},
         ),
         ArchInfo(
             "cnn",
@@ -158,8 +171,8 @@ ARCHS: dict[str, ArchInfo] = {
             None,
             drawn_input=True,
             channels_last=True,
-            arg_ranges={"width": (4, 64)},
-            arg_defaults={"width": CNN_WIDTH},
+            arg_ranges={"width": (4, 64), **_OUTPUTS},
+            arg_defaults={"width": CNN_WIDTH, "classes": CLASSES[0]},
         ),
     ]
 }
@@ -187,9 +200,15 @@ def checked_args(name: str, args: dict) -> dict:
 
 
 def args_said(name: str, args: dict) -> str:
-    """Builder arguments in words, the builder's own filling in what `args` leaves out: "width 24"."""
+    """Builder arguments in words, the builder's own filling in what `args` leaves out: "width 24", "width
+    24, an 11th 'not a digit' output" (ten outputs, every network's, go unsaid unless nothing else is said)."""
     given = {**info(name).arg_defaults, **args}
-    return ", ".join(f"{k} {v}" for k, v in given.items()) or "no arguments"
+    said = [
+        "an 11th 'not a digit' output" if k == "classes" else f"{k} {v}"
+        for k, v in given.items()
+        if not (k == "classes" and v == CLASSES[0])
+    ]
+    return ", ".join(said) or ("ten outputs" if "classes" in given else "no arguments")
 
 
 def param_count(name: str, args: dict | None = None) -> int:

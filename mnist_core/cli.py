@@ -43,6 +43,7 @@ def config_from_args(args):
             "augment": args.augment,
             "pen_data": args.pen_data,
             "styles": args.styles,
+            "negatives": args.negatives,
             "seed": args.seed,
             "device": args.device,
             "dataset": args.dataset,
@@ -188,6 +189,13 @@ def _train_flags(t: argparse.ArgumentParser) -> None:
         default=None,
         help="add world writing styles: slashed 0, crossed 7, flagged 1, floating-bar 5, curled or "
         "small-headed 9 (default: off)",
+    )
+    t.add_argument(
+        "--negatives",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train an 11th output, 'not a digit', on the project's own non-digits (letters, shapes, scribbles, "
+        "spoiled digits; drawn-input networks; needs UNIPEN/; default: off)",
     )
     t.add_argument("--seed", type=int, help="default: 0")
     t.add_argument("--device", choices=catalog.DEVICES, help="default: auto (a GPU when there is one)")

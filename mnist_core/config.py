@@ -31,6 +31,9 @@ class TrainConfig:
     augment: bool = False  # random affine, elastic warp and stroke thickness per image
     pen_data: bool = False  # mix UNIPEN's training writers' pen-drawn digits into the MNIST batches
     styles: bool = False  # add the world's writing styles (STYLES_SEEN)
+    # train an 11th output, "not a digit" (label 10), on the project's own non-digits (mnist_core.negatives'
+    # train kinds) mixed into the batches; the accuracy it records stays the ten digits'
+    negatives: bool = False
     width: int = 0  # 0 = the architecture's own; else the channels of its first block (cnn's arg_ranges)
     ema: float = 0.0  # 0 = off; else the decay of a moving average of the weights, which is what is evaluated and kept
     seed: int = 0
@@ -67,10 +70,17 @@ class TrainConfig:
         check(is_int(self.max_steps) and self.max_steps >= 0, "max_steps must be >= 0")
         check(is_int(self.train_limit) and self.train_limit >= 0, "train_limit must be >= 0")
         check(is_int(self.log_every) and self.log_every >= 1, "log_every must be >= 1")
-        check(isinstance(self.pen_data, bool) and isinstance(self.styles, bool), "pen_data and styles are on or off")
         check(
-            not (self.pen_data or self.styles) or self.dataset == "mnist",
-            "pen-drawn digits and writing styles are digits: they need the mnist dataset",
+            all(isinstance(v, bool) for v in (self.pen_data, self.styles, self.negatives)),
+            "pen_data, styles and negatives are on or off",
+        )
+        check(
+            not self.negatives or "classes" in ARCHS[self.arch].arg_ranges,
+            f"{self.arch} has no 'not a digit' output to train: only the networks meant for drawn input do",
+        )
+        check(
+            not (self.pen_data or self.styles or self.negatives) or self.dataset == "mnist",
+            "pen-drawn digits, writing styles and non-digits go with digits: they need the mnist dataset",
         )
         check(isinstance(self.init_from, str) and len(self.init_from) <= 1000, "init_from is a model name or path")
         check(isinstance(self.collection, str) and len(self.collection) <= 64, "collection is a collection's name")
@@ -82,8 +92,9 @@ class TrainConfig:
 
     @property
     def arch_args(self) -> dict:
-        """The builder arguments this run sets (models.build): {} for the architecture's own."""
-        return {"width": self.width} if self.width != 0 else {}
+        """The builder arguments this run sets (models.build): {} for the architecture's own; classes 11 (the
+        "not a digit" output) with negatives."""
+        return ({"width": self.width} if self.width != 0 else {}) | ({"classes": 11} if self.negatives else {})
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -33,7 +33,8 @@ def loss_and_accuracy(
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of the network alone over a split, in inference mode and large
-    batches: what training measures after each epoch. Raises Stopped when `should_stop` says so."""
+    batches: what training measures after each epoch. Over the ten digits' outputs: a network with an 11th,
+    "not a digit" output is measured on which digit it reads. Raises Stopped when `should_stop` says so."""
     model.eval()
     total_loss, correct = 0.0, 0
     with torch.inference_mode():
@@ -42,7 +43,7 @@ def loss_and_accuracy(
                 raise Stopped
             x = data.normalize(split.images[i : i + batch_size], device)
             y = split.labels[i : i + batch_size].to(device)
-            logits = model(x)
+            logits = model(x)[:, :10]  # the digits' outputs (not the "not a digit" one, where there is one)
             total_loss += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
     return total_loss / max(len(split), 1), correct / max(len(split), 1)

@@ -1,7 +1,8 @@
 """Architecture registry: name -> builder, with the facts of mnist_core.catalog (description, source,
 reported accuracy, builder arguments).
 
-Every model takes a normalised batch (N, 1, 28, 28) and returns logits (N, 10).
+Every model takes a normalised batch (N, 1, 28, 28) and returns logits (N, 10); a drawn-input network
+built with classes=11 returns (N, 11), the last one "not a digit" (inference.NOT_A_DIGIT).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from . import catalog
 class ConvNet(nn.Module):
     """pytorch/examples' classic MNIST Net (the 2017 version, 99.10% after 100 epochs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 10, 5)
         self.conv2 = nn.Conv2d(10, 20, 5)
         self.conv2_drop = nn.Dropout2d()
         self.fc1 = nn.Linear(320, 50)
-        self.fc2 = nn.Linear(50, 10)
+        self.fc2 = nn.Linear(50, classes)
         self.drop = nn.Dropout()
         # the tutorial's F.max_pool2d and F.relu as modules (no weights: the same checkpoints load), so
         # layer tables (torchinfo) list them and the Inside page can show each one's output
@@ -74,8 +75,8 @@ def build_softmax() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
 
 
-def build_mlp() -> nn.Module:
-    return _mlp(784, 512, 512, 10, dropout=0.2, bias=False)
+def build_mlp(classes: int = 10) -> nn.Module:
+    return _mlp(784, 512, 512, classes, dropout=0.2, bias=False)
 
 
 def build_mlp_128_64() -> nn.Module:
@@ -86,7 +87,7 @@ def build_mlp_128_256() -> nn.Module:
     return _mlp(784, 128, 256, 10)
 
 
-def build_lenet() -> nn.Module:
+def build_lenet(classes: int = 10) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(1, 6, 5),
         nn.Sigmoid(),
@@ -99,11 +100,11 @@ def build_lenet() -> nn.Module:
         nn.Sigmoid(),
         nn.Linear(120, 84),
         nn.Sigmoid(),
-        nn.Linear(84, 10),
+        nn.Linear(84, classes),
     )
 
 
-def build_simple_convnet() -> nn.Module:
+def build_simple_convnet(classes: int = 10) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(1, 30, 5),
         nn.ReLU(),
@@ -111,11 +112,11 @@ def build_simple_convnet() -> nn.Module:
         nn.Flatten(),
         nn.Linear(4320, 100),
         nn.ReLU(),
-        nn.Linear(100, 10),
+        nn.Linear(100, classes),
     )
 
 
-def build_cnn(width: int = catalog.CNN_WIDTH) -> nn.Module:
+def build_cnn(width: int = catalog.CNN_WIDTH, classes: int = 10) -> nn.Module:
     """The project's default: a stride-2 stem and two 3x3 conv + batch-norm blocks, one-cycle Adam.
 
     Chosen by measuring accuracy per second of 2-core CPU training: the stride-2 stem skips the
@@ -133,7 +134,7 @@ def build_cnn(width: int = catalog.CNN_WIDTH) -> nn.Module:
         *_conv_bn(2 * w, 4 * w),
         nn.MaxPool2d(2),  # (N, 4w, 3, 3)
         nn.Flatten(),
-        nn.Linear(4 * w * 9, 10),
+        nn.Linear(4 * w * 9, classes),
     )
 
 

@@ -198,13 +198,13 @@ def _key(path: Path, *parts) -> str:
     return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
 
 
-def _to_mnist(digit: PenDigit, rng: np.random.Generator, jittered: bool) -> np.ndarray:
+def training_render(digit: PenDigit, rng: np.random.Generator, jittered: bool) -> np.ndarray:
     """One training render: a jittered trajectory (with a writing style, pen_styles.STYLE_P of the time)
     drawn with a random relative brush width on a small canvas (the same geometry as the 280 px
     one, cheaper), then MNIST-style preprocess."""
     strokes = digit.strokes
     if jittered:
-        if digit.label in (0, 1, 5, 7, 9) and rng.random() < pen_styles.STYLE_P:
+        if pen_styles.styled(digit.label) and rng.random() < pen_styles.STYLE_P:
             strokes = pen_styles.add_style(strokes, digit.label, rng)
         strokes = pen_styles.jitter(strokes, rng)
     size = 80.0
@@ -225,7 +225,7 @@ def _training_cached(path: str, key: str, renders: int, seed: int) -> tuple[np.n
             pass  # a broken cache is rebuilt
     train, _ = split(_load_cached(path, *_stat(path)))
     rng = np.random.default_rng(seed)
-    images = np.stack([np.stack([_to_mnist(d, rng, jittered=r > 0) for d in train]) for r in range(renders)])
+    images = np.stack([np.stack([training_render(d, rng, jittered=r > 0) for d in train]) for r in range(renders)])
     labels = np.array([d.label for d in train], np.int64)
     try:
         with atomic_path(cache) as tmp, open(tmp, "wb") as f:
@@ -247,7 +247,9 @@ def training_set(root=None, renders: int = 4, seed: int = 0) -> tuple[np.ndarray
     Rendered once (about a minute per render on one core) and cached on disk ($MNIST_CACHE_DIR,
     else ~/.cache/mnist_lab) and in memory."""
     path = find(root)
-    return _training_cached(str(path.resolve()), _key(path, renders, seed), renders, seed)
+    styles = pen_styles.signature()  # the styles switched on beyond the shipped ones: renders of their own
+    key = _key(path, renders, seed, *([styles] if styles else []))
+    return _training_cached(str(path.resolve()), key, renders, seed)
 
 
 # --- the real-handwriting benchmark ------------------------------------------------------------

@@ -109,8 +109,10 @@ def finetune(init_from: str, arch: str, collection: str, **overrides) -> TrainCo
     )
 
 
-def pretrain(arch: str) -> TrainConfig:
+def pretrain(arch: str, **overrides) -> TrainConfig:
     """A shipped model's recipe: its recommended one, seed 0, on the CPU; the drawn-input models also learn
-    from UNIPEN's training writers' pen-drawn digits and the world's writing styles."""
+    from UNIPEN's training writers' pen-drawn digits and the world's writing styles, and to say "not a
+    digit" (an 11th output trained on the project's own non-digits, its reading fitted after)."""
     drawn = ARCHS[arch].drawn_input
-    return recommended(arch, seed=PRETRAIN_SEED, device="cpu", pen_data=drawn, styles=drawn)
+    recipe = dict(seed=PRETRAIN_SEED, device="cpu", pen_data=drawn, styles=drawn, negatives=drawn)
+    return recommended(arch, **{**recipe, **overrides})

@@ -19,13 +19,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import checkpoints, data, devices, inference, trainset
-from .augment import augment_batch, style_batch
+from . import checkpoints, data, devices, fit_reading, inference, trainset
+from .augment import STYLE_LABELS, augment_batch, style_batch
 from .config import TrainConfig
 from .evaluation import Stopped, loss_and_accuracy
 from .events import SAVED, EndEvent, EpochEvent, Event, EventKind, RunStatus, StartEvent, StepEvent
 from .models import build, get_arch
+from .optimizers import init_weights, make_optimizer, make_schedule
 from .trainset import TrainingData
+
+_STYLED = torch.tensor(STYLE_LABELS)
 
 
 def uses_channels_last(arch: str, device: torch.device) -> bool:
@@ -46,6 +49,8 @@ class TrainResult:
     train_seconds: float = 0.0
     device: str = "cpu"
     data_seen: dict = field(default_factory=dict)  # which training data, how many images of each
+    # a run with the "not a digit" output: how its outputs are read (fit_reading.fit: extra "reading", "reading_fit")
+    fitted: dict = field(default_factory=dict)
 
     def save(self, path, name: str | None = None, extra: dict | None = None):
         """Write the checkpoint (refused for a run with nothing usable to save)."""
@@ -59,7 +64,7 @@ class TrainResult:
             "epochs_done": self.history["epochs"][-1]["epoch"],
             **devices.machine_load(self.history["epochs"]),
         }
-        extra = {"data_seen": self.data_seen, **(extra or {})}
+        extra = {"data_seen": self.data_seen, **self.fitted, **(extra or {})}
         return checkpoints.save(
             path, self.model, self.config.arch, self.config.to_dict(), self.history, metrics, name=name, extra=extra
         )
@@ -68,48 +73,6 @@ class TrainResult:
     def usable(self) -> bool:
         """A model worth saving: it trained without diverging and was evaluated."""
         return self.status in SAVED and self.test_accuracy is not None
-
-
-def init_weights(model: nn.Module, scheme: str) -> None:
-    if scheme == "default":
-        return
-    for m in model.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            if scheme == "normal":
-                nn.init.normal_(m.weight, 0.0, 0.01)
-            elif scheme == "he":
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            elif scheme == "xavier":
-                nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
-def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    o, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
-    if o == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
-    if o in ("sgd_momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=o == "nesterov", weight_decay=wd)
-    if o == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
-    if o == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum, weight_decay=wd)
-    if o == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    if o == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd or 0.01)
-    return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
-
-
-def make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer, total_steps: int):
-    """A per-step learning-rate schedule."""
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total_steps, 2))
-    if cfg.schedule == "step":
-        marks = [int(total_steps * 0.5), int(total_steps * 0.75)]
-        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=marks, gamma=0.1)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
 def starting_model(
@@ -164,8 +127,9 @@ def _batch_loss(
 ):
     """One batch's logits and loss: styles and augmentation, normalisation, cross-entropy, and fine-tuning's
     KL(starting model || model) on the rows that are not the collection's."""
-    if config.styles:
-        x = style_batch(x, y, gen)
+    if config.styles:  # drawn only on the rows of the digits that take one: the strokes' ink is costly per row
+        rows = torch.isin(y, _STYLED.to(y.device)).nonzero().squeeze(1)
+        x[rows] = style_batch(x[rows], y[rows], gen)
     if config.augment:
         x = augment_batch(x, gen)
     x = x.sub_(data.MEAN).div_(data.STD)
@@ -259,16 +223,16 @@ class _Loop:
         model.train()
         if cfg.init_from:
             _freeze_batch_norm(model)
-        images, labels = self.td.epoch(epoch)
+        rows = self.td.epoch(epoch)  # this epoch's rows of td.pool: each batch gathered from it, no copies
         perm = torch.randperm(len(self.td), generator=self.gen).to(self.device)
         for i in range(self.steps_per_epoch):
             if self.step >= self.total_steps:
                 break
             if self.stop():
                 raise Stopped
-            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            x = images[idx].unsqueeze(1).float().div_(255.0)  # (B, 1, 28, 28) in [0, 1]
-            y = labels[idx]
+            idx = rows[perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]]
+            x = self.td.pool[idx].unsqueeze(1).float().div_(255.0)  # (B, 1, 28, 28) in [0, 1]
+            y = self.td.pool_labels[idx]
             logits, loss = _batch_loss(cfg, model, self.teacher, self.td, x, y, idx, self.gen)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -388,6 +352,9 @@ def train(
         td.seen["collection"]["held_out_after"] = loss_and_accuracy(model, held, device)[1] if held else None
     model.eval().cpu().to(memory_format=torch.contiguous_format)  # checkpoints and inference get plain tensors
     result = TrainResult(config, model, status, message, history, test_acc, loop.seconds(), str(device), td.seen)
+    if config.negatives and result.usable:  # the temperature and threshold, on the writers held out for them
+        predictor = inference.Predictor(model, {"arch": config.arch}, config.arch)
+        result.fitted = fit_reading.fit(predictor, data_root)
     emit(
         EndEvent(
             type=EventKind.END,

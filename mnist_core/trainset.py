@@ -1,7 +1,9 @@
 """What a run trains on, gathered once on its device: MNIST (or FashionMNIST), UNIPEN's training
-writers' pen-drawn digits (rendered once and cached), and, when fine-tuning, the user's collection
-repeated to a share of the images. An epoch's images are index slices of these tensors, never copies
-of single images (the design's "batches from memory")."""
+writers' pen-drawn digits (rendered once and cached), the project's own non-digits for the "not a
+digit" output (drawn once and cached, label NOT_A_DIGIT), and, when fine-tuning, the user's collection
+repeated to a share of the images. Everything sits in one tensor, `pool`, built once; an epoch is a
+list of its rows and each batch is gathered from it by index: no copy of an epoch is ever made (the
+design's "batches from memory")."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import data, drawings, pen
+from . import data, drawings, fit_reading, negatives, negatives_cache, pen, pen_styles
 from .config import TrainConfig
 
 PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
@@ -19,6 +21,7 @@ PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
 STYLES_SEEN = (
     "slashed 0, crossed 7, flagged 1 (a hook to a long flag; and foot), curled 9; "
     "on pen renders also a floating-bar 5 and a small-headed 9"
+    + (f"; and {', '.join(k for k, on in pen_styles.STYLES.items() if on)}" if pen_styles.signature() else "")
 )
 PEN_PER_EPOCH = 2  # renders of each pen-drawn digit in one epoch (2: 97.2% against 96.5% with 1, cnn 3 epochs)
 # pen-drawn digits that come once more in each epoch, from the renders the epoch does not use: the 1s, whose
@@ -27,6 +30,12 @@ PEN_AGAIN = (1,)
 # fine-tuning: the user's drawings, repeated (and augmented), make this share of the images; with distillation
 # keeping MNIST, half the batch can be the user's (bench/finetune_writer.py: 4-5 errors left of 12 at 0.5, 5-6 at 0.25)
 COLLECTION_SHARE = 0.5
+NOT_A_DIGIT = 10  # the non-digits' label: the 11th output (inference.NOT_A_DIGIT)
+# non-digits in one epoch, consecutive drawings of the cached set (negatives_cache: 3,000 of each of the 7
+# train kinds, interleaved), so each epoch sees every kind evenly and the next 14,000 drawings (each one
+# every second epoch, augmented anew); 14% of the shipped recipe's epoch. cnn, 3 epochs: 7,000 refused 82.9%
+# of the bench's held-out kinds (docs/models.md)
+NEGATIVES_PER_EPOCH = 14000
 
 
 def with_again(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,23 +58,49 @@ class TrainingData:
     test: data.Split
     pen_images: torch.Tensor | None = None  # (renders, P, 28, 28) uint8: pen-drawn digits, PEN_PER_EPOCH an epoch
     pen_labels: torch.Tensor | None = None  # (P,)
+    neg_images: torch.Tensor | None = None  # (M, 28, 28) uint8: non-digits, NEGATIVES_PER_EPOCH of them an epoch
     held_out: data.Split | None = None  # fine-tuning: the collection's held-out drawings
     mine_rows: tuple[int, int] = (0, 0)  # fine-tuning: [start, end) of the collection's rows in `images`
     seen: dict = field(default_factory=dict)  # what it is, as the checkpoint records it (data_seen)
 
+    pool: torch.Tensor | None = None  # (rows, 28, 28) uint8: all of the above, built once (`build_pool`)
+    pool_labels: torch.Tensor | None = None  # (rows,)
+
     def __len__(self) -> int:
         """Images in one epoch."""
-        return len(self.labels) + (PEN_PER_EPOCH * len(self.pen_labels) if self.pen_labels is not None else 0)
+        pen_rows = PEN_PER_EPOCH * len(self.pen_labels) if self.pen_labels is not None else 0
+        neg_rows = min(NEGATIVES_PER_EPOCH, len(self.neg_images)) if self.neg_images is not None else 0
+        return len(self.labels) + pen_rows + neg_rows
 
-    def epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """This epoch's images and labels: the base set and PEN_PER_EPOCH renders of each pen digit."""
-        if self.pen_images is None:
-            return self.images, self.labels
-        picks = [(epoch * PEN_PER_EPOCH + j) % len(self.pen_images) for j in range(PEN_PER_EPOCH)]
-        return (
-            torch.cat([self.images, *self.pen_images[picks]]),
-            torch.cat([self.labels, *[self.pen_labels] * PEN_PER_EPOCH]),
-        )
+    def build_pool(self) -> None:
+        """One tensor of every image the run may train on: the base set, each pen render, the non-digits."""
+        parts, labels = [self.images], [self.labels]
+        if self.pen_images is not None:
+            parts.append(self.pen_images.flatten(0, 1))
+            labels.append(self.pen_labels.repeat(len(self.pen_images)))
+        if self.neg_images is not None:
+            parts.append(self.neg_images)
+            labels.append(torch.full_like(self.labels[:1], NOT_A_DIGIT).expand(len(self.neg_images)))
+        self.pool, self.pool_labels = (torch.cat(parts), torch.cat(labels)) if len(parts) > 1 else (parts[0], labels[0])
+
+    def epoch(self, epoch: int) -> torch.Tensor:
+        """This epoch's rows of `pool`: the base set, PEN_PER_EPOCH renders of each pen digit (taken in turn)
+        and the next NEGATIVES_PER_EPOCH non-digits."""
+        if self.pool is None:
+            self.build_pool()
+        device = self.labels.device
+        rows = [torch.arange(len(self.labels), device=device)]
+        start = len(self.labels)
+        if self.pen_images is not None:
+            n = len(self.pen_labels)
+            for j in range(PEN_PER_EPOCH):
+                r = (epoch * PEN_PER_EPOCH + j) % len(self.pen_images)
+                rows.append(torch.arange(start + r * n, start + (r + 1) * n, device=device))
+            start += len(self.pen_images) * n
+        if self.neg_images is not None:
+            m, k = len(self.neg_images), min(NEGATIVES_PER_EPOCH, len(self.neg_images))
+            rows.append(start + (torch.arange(k, device=device) + epoch * k) % m)
+        return torch.cat(rows)
 
 
 def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:
@@ -78,12 +113,23 @@ def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:
     td.seen[config.dataset] = len(labels)  # the whole set once: 47 MB
     if config.pen_data:  # rendered once and cached: (renders, N, 28, 28) uint8; PEN_PER_EPOCH renders an epoch
         pimg, plab = pen.training_set(data_root, renders=PEN_RENDERS, seed=0)
+        if config.negatives:  # the writers the reading is fitted on (fit_reading) are held out of training
+            train_digits, _ = pen.split(pen.load(data_root))
+            held = fit_reading.fit_mask(train_digits)
+            pimg, plab = pimg[:, ~held], plab[~held]
+            td.seen["unipen_held_out_to_fit_the_reading"] = {"digits": int(held.sum())}
         keep = len(plab) if not config.train_limit else min(len(plab), max(1, config.train_limit // 5))
         pimg, plab = with_again(pimg[:, :keep], plab[:keep])
         td.pen_images, td.pen_labels = torch.from_numpy(pimg).to(device), torch.from_numpy(plab).to(device)
         td.seen["unipen_training_writers"] = keep
         td.seen["unipen_again"] = {"digits": list(PEN_AGAIN), "images": len(plab) - keep}
         td.seen["unipen_benchmark_labs_left_out"] = list(pen.BENCHMARK_LABS)
+    if config.negatives:
+        neg = negatives_cache.training_set(data_root)
+        if config.train_limit:
+            neg = neg[: max(7, config.train_limit // 10)]
+        td.neg_images = torch.from_numpy(neg).to(device)
+        td.seen["non_digits"] = {"kinds": list(negatives.TRAIN_KINDS), "drawings": len(neg)}
     if config.styles:
         td.seen["styles"] = STYLES_SEEN
     if config.collection:

@@ -8,11 +8,14 @@ import importlib.util
 
 import numpy as np
 import pytest
+import torch
 from helpers import ROOT
 
-from mnist_core import calibration, negatives, pen
+from mnist_core import calibration, checkpoints, negatives, pen
 from mnist_core import negatives_glyphs as glyphs
 from mnist_core import negatives_shapes as shapes
+from mnist_core.config import TrainConfig
+from mnist_core.models import build
 from mnist_core.preprocess import preprocess
 
 ALL_POOLS = ("letters", "symbols", "unseen_letters", "unseen_fonts", "scripts", "signs")
@@ -114,7 +117,7 @@ def test_the_bench_runs_in_its_tiny_mode_and_prints_its_totals(small_data_dir, c
     for kind in negatives.kinds():
         assert any(line.startswith(kind + " ") for line in out.splitlines()), kind
     for total in (
-        "threshold (keeps 99% of training writers)",
+        "threshold (99% of training writers; own)",
         "digits kept: UNIPEN benchmark writers",
         "digits kept: MNIST test",
         "non-digits refused: held-out kinds",
@@ -124,3 +127,26 @@ def test_the_bench_runs_in_its_tiny_mode_and_prints_its_totals(small_data_dir, c
         assert total in out, total
     row = next(line for line in out.splitlines() if line.startswith("non-digits refused: all kinds"))
     assert len(row.split("%")) == 4  # a share for each of the three methods
+
+
+def test_the_bench_reads_a_model_with_the_not_a_digit_output_at_its_own_threshold(small_data_dir, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("not_a_digit", ROOT / "bench" / "not_a_digit.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    model = build("cnn", {"width": 4, "classes": 11})
+    with torch.no_grad():
+        model[-1].bias[10] = 50.0  # says "not a digit" to everything
+    reading = {"temperature": 2.0, "threshold": 0.5}
+    config, metrics = TrainConfig().to_dict(), {"test_accuracy": 0.1}
+    path = checkpoints.save(tmp_path / "eleven.pt", model, "cnn", config, {}, metrics, extra={"reading": reading})
+    assert bench.main(["--tiny", "--data-dir", str(small_data_dir), "--model", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "methods default" in out and "T = 2.000" in out and "accuracy as the app reads them" in out
+    header = next(line for line in out.splitlines() if line.startswith("kind"))
+    assert header.split()[3:7] == ["msp", "energy", "mahalanobis", "output"]
+    kept = next(line for line in out.splitlines() if line.startswith("digits kept: MNIST test"))
+    refused = next(line for line in out.splitlines() if line.startswith("non-digits refused: all kinds"))
+    assert kept.split()[-1] == "0.0%" and refused.split()[-1] == "100.0%"  # everything refused at its threshold
+    ten = checkpoints.save(tmp_path / "ten.pt", build("cnn", {"width": 4}), "cnn", config, {}, metrics)
+    assert bench.main(["--tiny", "--data-dir", str(small_data_dir), "--model", str(ten), "--method", "output"]) != 0

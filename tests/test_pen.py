@@ -11,7 +11,7 @@ import pytest
 import torch
 from helpers import run_bench
 
-from mnist_core import data, pen, pen_styles, trainset
+from mnist_core import augment, data, pen, pen_styles, trainset
 from mnist_core.augment import style_batch
 from mnist_core.config import TrainConfig
 from mnist_core.preprocess import preprocess
@@ -200,10 +200,13 @@ def test_pen_styles_flag_the_1_and_float_the_5s_bar():
     assert pen_styles.add_style([body], 5, rng) == [body]  # one stroke: no bar to float
 
 
+HEAD_9 = np.float32([[160, 100], [100, 120], [100, 180], [160, 190], [160, 100]])  # a loop: 90 of 300 tall
+STEM_9 = np.float32([[160, 100], [160, 250], [160, 400]])
+
+
 def test_a_small_headed_9_keeps_its_height_and_squeezes_its_head():
     rng = np.random.default_rng(0)
-    head = np.float32([[160, 100], [100, 120], [100, 180], [160, 190], [160, 100]])  # a loop: 90 of 300 tall
-    stem = np.float32([[160, 100], [160, 250], [150, 400]])
+    head, stem = HEAD_9, STEM_9
     for _ in range(50):
         small_head, small_stem = pen_styles.small_head([head, stem], 100.0, 300.0, rng)
         assert np.array_equal(small_head[:, 0], head[:, 0]) and np.ptp(small_stem[:, 1]) == pytest.approx(300)
@@ -212,6 +215,116 @@ def test_a_small_headed_9_keeps_its_height_and_squeezes_its_head():
     squeezed = sum(np.ptp(out[0][:, 1]) < 80 for out in styled) / len(styled)
     assert squeezed == pytest.approx(pen_styles.SMALL_HEAD_P, abs=0.1)
     assert all(len(out) == 3 for out in styled)  # and each 9 still gets its curled tail
+
+
+def test_a_curled_9s_tail_hooks_or_loops_left_from_the_stems_end(monkeypatch):
+    monkeypatch.setitem(pen_styles.STYLES, "curled_9", True)
+    loops = 0
+    for s in range(100):
+        tail = pen_styles.curled_tail(160.0, 400.0, 300.0, np.random.default_rng(s))
+        assert np.allclose(tail[0], [160, 400], atol=1e-3)  # from the stem's end
+        assert tail[:, 0].min() < 160 - 0.15 * 300 and tail[:, 1].max() > 400  # down and round to the left
+        assert tail[:, 0].min() > 160 - 0.55 * 300 and tail[:, 1].min() > 400 - 0.65 * 300  # a small curl
+        loops += bool(tail[-1, 1] < 400 and tail[-1, 0] > 160 - 0.1 * 300)  # back up, across or at the stem
+        assert np.array_equal(tail, pen_styles.curled_tail(160.0, 400.0, 300.0, np.random.default_rng(s)))
+    assert 25 <= loops <= 75  # about half loops, half hooks
+    outs = [pen_styles.add_style([HEAD_9, STEM_9], 9, np.random.default_rng(s)) for s in range(100)]
+    assert 30 <= sum(len(o[-1]) > 3 for o in outs) <= 70  # half the styled 9s curl, the others keep the hook
+
+
+def test_a_slanted_9s_stem_leans_left_under_its_head(monkeypatch):
+    head, stem = pen_styles.slanted_stem([HEAD_9, STEM_9], 100.0, 300.0, np.random.default_rng(0))
+    assert np.array_equal(head, HEAD_9)  # the head (top 30%) stays
+    assert stem[0, 0] == 160 and 160 - 0.45 * 210 <= stem[-1, 0] <= 160 - 0.15 * 210  # the stem's foot moves left
+    assert np.array_equal(stem[:, 1], STEM_9[:, 1])
+    monkeypatch.setitem(pen_styles.STYLES, "slanted_9", True)
+    outs = [pen_styles.add_style([HEAD_9, STEM_9], 9, np.random.default_rng(s)) for s in range(200)]
+    slanted = sum(o[1][-1, 0] < 150 for o in outs) / len(outs)
+    assert slanted == pytest.approx(pen_styles.SMALL_HEAD_P / 2, abs=0.1)  # half the small-headed ones
+
+
+def test_a_footed_7_ends_in_a_foot_or_curl_to_the_right(monkeypatch):
+    seven = [np.float32([[200, 100], [400, 100], [280, 400]])]
+    pts = np.concatenate(seven)
+    for s in range(50):
+        foot = pen_styles.foot_7(pts, 300.0, np.random.default_rng(s))
+        assert np.allclose(foot[0], [280, 400], atol=1e-3)
+        assert foot[-1, 0] > 280 + 0.1 * 300 and foot[:, 1].max() < 400 + 0.2 * 300  # to the right, near the end
+    monkeypatch.setitem(pen_styles.STYLES, "footed_7", False)
+    assert all(len(pen_styles.add_style(seven, 7, np.random.default_rng(s))) == 2 for s in range(20))  # a bar
+    monkeypatch.setitem(pen_styles.STYLES, "footed_7", True)
+    outs = [pen_styles.add_style(seven, 7, np.random.default_rng(s)) for s in range(90)]
+    footed = [o for o in outs if any(np.allclose(e[0], [280, 400], atol=1e-3) for e in o[1:])]
+    assert 45 <= len(footed) <= 75 and 15 <= sum(len(o) == 3 for o in outs) <= 45  # a foot 2/3, both 1/3
+
+
+def test_a_one_stroke_4_is_one_stroke_in_the_writers_box(monkeypatch):
+    four = [np.float32([[110, 100], [80, 250], [280, 250]]), np.float32([[220, 120], [220, 400]])]
+    monkeypatch.setitem(pen_styles.STYLES, "one_stroke_4", False)
+    assert pen_styles.add_style(four, 4, np.random.default_rng(0)) == four  # off: unchanged
+    assert not pen_styles.styled(4)
+    monkeypatch.setitem(pen_styles.STYLES, "one_stroke_4", True)
+    assert pen_styles.styled(4)
+    outs = [pen_styles.add_style(four, 4, np.random.default_rng(s)) for s in range(100)]
+    redrawn = [o for o in outs if len(o) == 1]
+    assert 30 <= len(redrawn) <= 70  # FOUR_P of them
+    for (st,) in redrawn:
+        assert st[:, 0].min() >= 80 - 1e-3 and st[:, 0].max() <= 280 + 1e-3  # inside the writer's box
+        assert st[:, 1].min() >= 100 - 1e-3 and st[:, 1].max() <= 400 + 1e-3
+        assert st[:, 1].max() - st[:, 1].min() > 0.8 * 300  # from the top to the bottom of the box
+        assert np.linalg.norm(np.diff(st, axis=0), axis=1).max() <= 0.04 * 300 + 1e-3  # dense points
+    again = pen_styles.add_style(four, 4, np.random.default_rng(3))
+    assert all(np.array_equal(a, b) for a, b in zip(outs[3], again, strict=True))
+
+
+def test_a_long_flagged_1_gets_a_foot_more_often(monkeypatch):
+    one = [np.float32([[300, 380], [302, 500], [304, 620]])]
+
+    def feet():
+        outs = [pen_styles.add_style(one, 1, np.random.default_rng(s)) for s in range(400)]
+        long_ones = [o for o in outs if np.hypot(*(o[1][1] - o[1][0])) > 0.5 * 240]
+        return sum(len(o) == 3 for o in long_ones) / len(long_ones)
+
+    monkeypatch.setitem(pen_styles.STYLES, "footed_1", False)
+    assert feet() == pytest.approx(0.2, abs=0.08)
+    monkeypatch.setitem(pen_styles.STYLES, "footed_1", True)
+    assert feet() == pytest.approx(0.6, abs=0.1)
+
+
+def test_the_styles_switched_on_get_renders_of_their_own(pen_root, monkeypatch):
+    for name in pen_styles.STYLES:
+        monkeypatch.setitem(pen_styles.STYLES, name, False)
+    assert pen_styles.signature() == ""
+    plain = pen.training_set(pen_root, renders=2, seed=0)
+    monkeypatch.setitem(pen_styles.STYLES, "curled_9", True)
+    assert pen_styles.signature() == "curled_9"
+    cached = list((pen_root / "cache").rglob("unipen-train-*.npz"))
+    styled = pen.training_set(pen_root, renders=2, seed=0)
+    assert len(list((pen_root / "cache").rglob("unipen-train-*.npz"))) == len(cached) + 1
+    assert styled[0].shape == plain[0].shape
+
+
+def test_a_scan_is_binarised_stretched_and_centred_like_an_upload():
+    x = torch.zeros(3, 1, 28, 28)
+    x[0, 0, 4:24, 12:15] = 1.0  # a 1: narrow
+    x[1, 0, 6:20, 8:20] = 0.8  # a filled box
+    x[1, 0, 9:17, 11:17] = 0.0
+    y = augment.scan_batch(x, torch.Generator().manual_seed(0), 1.0)
+    assert torch.equal(y[2], x[2])  # a blank image stays blank
+    assert torch.equal(augment.scan_batch(x, torch.Generator().manual_seed(0), 0.0), x)
+    assert torch.equal(y, augment.scan_batch(x, torch.Generator().manual_seed(0), 1.0))  # per seed
+    for img in y[:2, 0]:
+        rows, cols = torch.nonzero(img > 0.3, as_tuple=True)
+        assert rows.max() - rows.min() + 1 >= 19  # the long side fills 20 pixels, as preprocess scales
+        ar = torch.arange(28.0)
+        assert (
+            abs(float((img.sum(1) @ ar) / img.sum()) - 14) <= 1 and abs(float((img.sum(0) @ ar) / img.sum()) - 14) <= 1
+        )
+        assert float(((img > 0.05) & (img < 0.95)).float().mean()) < 0.15  # mostly black or white: binarised
+    cols = torch.nonzero(y[1, 0] > 0.3, as_tuple=True)[1]
+    assert cols.max() - cols.min() + 1 >= 19  # the box's width stretched to fill the scan
+    assert 5 <= int((y[0, 0, 14] > 0.3).sum()) <= 14  # the 1 wider than written, never a full block
+    assert y.min() >= 0 and y.max() <= 1
 
 
 def test_training_mixes_pen_digits_and_records_what_it_saw(pen_root, small_data_dir, monkeypatch):

@@ -1,0 +1,110 @@
+"""Training the "not a digit" output: the drawn-input networks' `classes` argument (checked on load), the
+non-digits mixed into the batches as label 10 from one pool (no copies), the writers held out of training to
+fit the reading on, and the temperature and threshold a run fits and its checkpoint keeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_pen import SHAPES, record, write_pen
+
+import mnist_core
+from mnist_core import catalog, checkpoints, fit_reading, negatives_cache, trainset
+from mnist_core.config import TrainConfig
+from mnist_core.models import build, param_count
+from mnist_core.training import train
+
+DRAWN = [name for name, a in catalog.ARCHS.items() if a.drawn_input]
+
+
+@pytest.mark.parametrize("arch", DRAWN)
+def test_drawn_input_networks_build_an_eleventh_output(arch):
+    x = torch.zeros(2, 1, 28, 28)
+    ten, eleven = build(arch).eval(), build(arch, {"classes": 11}).eval()
+    assert ten(x).shape == (2, 10) and eleven(x).shape == (2, 11)
+    assert param_count(eleven) == catalog.param_count(arch, {"classes": 11}) > param_count(ten)
+    assert eleven.arch_args == {"classes": 11}
+
+
+def test_classes_is_checked_like_width(tmp_path):
+    with pytest.raises(ValueError, match="softmax takes no argument 'classes'"):
+        build("softmax", {"classes": 11})
+    with pytest.raises(ValueError, match="from 10 to 11"):
+        build("cnn", {"classes": 12})
+    with pytest.raises(ValueError, match="not a digit"):
+        TrainConfig(arch="lstm", negatives=True)
+    assert TrainConfig(arch="cnn", width=24, negatives=True).arch_args == {"width": 24, "classes": 11}
+    assert catalog.args_said("cnn", {"width": 24, "classes": 11}) == "width 24, an 11th 'not a digit' output"
+    assert catalog.args_said("cnn", {}) == "width 16"
+    # a file that says 11 outputs over weights for 10 is refused, naming the file
+    model = build("cnn", {"classes": 11})
+    path = checkpoints.save(tmp_path / "m.pt", model, "cnn", TrainConfig().to_dict(), {}, {"test_accuracy": 0.5})
+    assert checkpoints.load(path)[0](torch.zeros(1, 1, 28, 28)).shape == (1, 11)
+    payload = torch.load(path, weights_only=True)
+    payload["arch_args"] = {"classes": 10}
+    torch.save(payload, path)
+    with pytest.raises(checkpoints.CheckpointError, match="m.pt: its weights do not fit"):
+        checkpoints.load(path)
+
+
+@pytest.fixture
+def pen_root(tmp_path, monkeypatch):
+    """A tiny UNIPEN file (4 training writers, 1 benchmark writer; 0, 1 and 7), a private cache, few
+    non-digits, and one training writer held out to fit the reading on."""
+    monkeypatch.setattr(mnist_core.pen, "BUNDLED", tmp_path / "none" / mnist_core.pen.FILE)
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    recs = [
+        record(label, donor, f"w{donor}", strokes)
+        for donor in ("apa01", "syn02", "ibm", "hpb", "val")
+        for label, strokes in SHAPES.items()
+    ]
+    write_pen(tmp_path / "UNIPEN" / mnist_core.pen.FILE, recs)
+    monkeypatch.setattr(negatives_cache, "PER_KIND", 4)
+    monkeypatch.setattr(fit_reading, "is_fit_writer", lambda d: d.writer == "whpb")
+    return tmp_path
+
+
+def test_a_run_learns_non_digits_as_label_10_and_fits_its_reading(pen_root, small_data_dir, tmp_path):
+    (pen_root / "MNIST").symlink_to(small_data_dir / "MNIST")
+    cfg = TrainConfig(arch="cnn", width=4, epochs=2, batch_size=64, pen_data=True, negatives=True, augment=True)
+    starts = []
+    result = train(cfg, data_root=pen_root, on_event=lambda e: starts.append(e) if e["type"] == "start" else None)
+    assert result.status == "finished" and 0.0 <= result.test_accuracy <= 1.0
+    n_neg = len(mnist_core.negatives.TRAIN_KINDS) * 4
+    # MNIST, two renders of the 9 training writers' digits (the held-out writer's 3 left out) and the 1s again,
+    # and every non-digit (fewer than NEGATIVES_PER_EPOCH)
+    assert starts[0]["train_images"] == 1200 + trainset.PEN_PER_EPOCH * (9 + 3) + n_neg
+    seen = result.data_seen
+    assert seen["unipen_training_writers"] == 9 and seen["unipen_held_out_to_fit_the_reading"] == {"digits": 3}
+    assert seen["non_digits"] == {"kinds": list(mnist_core.negatives.TRAIN_KINDS), "drawings": n_neg}
+    reading, fit = result.fitted["reading"], result.fitted["reading_fit"]
+    assert 0.05 <= reading["temperature"] <= 20 and 0.0 <= reading["threshold"] <= 1.0
+    assert fit["digits"] == 3 * fit_reading.RENDERS and fit["writers"] == 1 and fit["kept"] >= fit_reading.KEEP
+    path = result.save(tmp_path / "neg.pt", name="neg")
+    p = mnist_core.load_model(path)
+    assert p.has_detector and p.reading == {"temperature": reading["temperature"], "threshold": reading["threshold"]}
+    r = p.read(np.pad(np.full((160, 20), 255, np.uint8), 60))
+    assert r.probabilities.shape == (10,) and 0.0 <= r.digit_score <= 1.0
+
+
+def test_an_epoch_is_rows_of_one_pool_with_the_non_digits_in_turn():
+    images, labels = torch.zeros(5, 28, 28, dtype=torch.uint8), torch.arange(5) % 10
+    pen_images = torch.arange(3).view(3, 1, 1, 1).expand(3, 2, 28, 28).to(torch.uint8) + 100  # 3 renders of 2
+    td = trainset.TrainingData(images, labels, None, pen_images, torch.tensor([4, 7]))
+    td.neg_images = torch.arange(10).view(10, 1, 1).expand(10, 28, 28).to(torch.uint8) + 200
+    old = trainset.NEGATIVES_PER_EPOCH
+    trainset.NEGATIVES_PER_EPOCH = 4
+    try:
+        firsts = []
+        for epoch in range(3):
+            rows = td.epoch(epoch)
+            assert len(rows) == len(td) == 5 + trainset.PEN_PER_EPOCH * 2 + 4
+            x, y = td.pool[rows][:, 0, 0], td.pool_labels[rows]
+            assert y[-4:].tolist() == [trainset.NOT_A_DIGIT] * 4 and y[5:-4].tolist() == [4, 7] * 2
+            picks = [(epoch * trainset.PEN_PER_EPOCH + j) % 3 for j in range(trainset.PEN_PER_EPOCH)]
+            assert x[5:-4].tolist() == [100 + r for r in picks for _ in range(2)]  # as before: renders in turn
+            firsts.append(x[-4:].tolist())
+        assert firsts == [[200, 201, 202, 203], [204, 205, 206, 207], [208, 209, 200, 201]]
+    finally:
+        trainset.NEGATIVES_PER_EPOCH = old
