@@ -57,11 +57,17 @@ def prediction_ui(memo: dict, model: str, x28, chart_area) -> inference.Reading:
             help=None if detector else no_detector(model),
         )
     else:
-        st.metric("Prediction", "Not a digit", delta=f"else a {r.digit}, {r.confidence:.0%} sure", delta_color="off")
+        st.metric(
+            "Prediction",
+            "Not a digit",
+            delta=f"else a {r.digit}, {r.confidence:.0%} sure",
+            delta_color="off",
+            delta_arrow="off",
+        )
         chart_area.markdown(
-            f"**That doesn't look like a digit** to {lab_ui.name_md(model)}: it looks {r.digit_score:.0%} like one "
-            f"(a digit, {lab_ui.predictor(model).reading['threshold']:.0%} or more). Greyed, what it would have "
-            "guessed if it had to:"
+            f"**That doesn't look like a digit** to {lab_ui.name_md(model)}: its digit score is {r.digit_score:.0%} "
+            f"(a digit scores {lab_ui.predictor(model).reading['threshold']:.0%} or more). Greyed, what it would "
+            "have guessed if it had to:"
         )
     chart_area.html(
         lab_ui.once(

@@ -31,7 +31,7 @@ def test_a_non_digit_reads_as_not_a_digit_with_its_guess_greyed(untrained, monke
     at = upload(draw_page(), "star.png", encode(digit_image(4)))
     assert metrics(at)["Prediction"] == "Not a digit"
     words = " ".join(m.value for m in at.markdown)
-    assert "doesn't look like a digit" in words and "0% like one" in words
+    assert "doesn't look like a digit" in words and "digit score is 0%" in words
     assert "mnist-probs-muted" in " ".join(h.proto.body for h in at.get("html"))
     assert not [b for b in at.button if b.key == "draw_right"]  # no "Right, keep it as a 7"
     assert at.pills(key="draw_wrong").label == "It is a digit? It's a"
