@@ -572,7 +572,7 @@ def test_the_checkpoints_record_is_read_without_torch_and_nothing_else_is_truste
 
     from mnist_core import peek
 
-    assert peek.recorded(ROOT / "models" / "cnn.pt") == {"arch": "cnn", "arch_args": {"width": 24}}
+    assert peek.recorded(ROOT / "models" / "cnn.pt") == {"arch": "cnn", "arch_args": {"width": 24, "classes": 11}}
     assert peek.recorded(ROOT / "models" / "lenet.pt") == {"arch": "lenet", "arch_args": {}}
 
     def packed(payload) -> Path:
