@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import checkpoints, data, devices, fit_reading, inference, trainset
+from . import augment, checkpoints, data, devices, fit_reading, inference, trainset
 from .augment import STYLE_LABELS, augment_batch, style_batch
 from .config import TrainConfig
 from .evaluation import Stopped, loss_and_accuracy
@@ -129,6 +129,8 @@ def _batch_loss(
     KL(starting model || model) on the rows that are not the collection's."""
     if config.styles:  # drawn only on the rows of the digits that take one: the strokes' ink is costly per row
         rows = torch.isin(y, _STYLED.to(y.device)).nonzero().squeeze(1)
+        if augment.SCAN_P > 0:  # the low-resolution scans (augment.scan_batch) are for every row of the batch
+            rows = torch.arange(len(y), device=y.device)
         x[rows] = style_batch(x[rows], y[rows], gen)
     if config.augment:
         x = augment_batch(x, gen)

@@ -108,3 +108,20 @@ def test_an_epoch_is_rows_of_one_pool_with_the_non_digits_in_turn():
         assert firsts == [[200, 201, 202, 203], [204, 205, 206, 207], [208, 209, 200, 201]]
     finally:
         trainset.NEGATIVES_PER_EPOCH = old
+
+
+def test_styles_are_drawn_on_the_rows_that_take_one_and_scans_on_every_row(monkeypatch):
+    """The styles' strokes go only on the 0s, 1s, 7s and 9s (the other rows are left as they are, not redrawn);
+    with the scan render on (augment.SCAN_P), style_batch sees every row, as it redraws any digit as a scan."""
+    from mnist_core import augment, training
+
+    seen = []
+    monkeypatch.setattr(training, "style_batch", lambda x, y, g: seen.append(y.tolist()) or x)
+    cfg = TrainConfig(arch="cnn", styles=True)
+    y = torch.tensor([0, 2, 7, 3, 9, 1, 4])
+    x = torch.zeros(len(y), 1, 28, 28)
+    model = build("cnn", {"width": 4})
+    training._batch_loss(cfg, model, None, None, x, y, torch.arange(len(y)), torch.Generator())
+    monkeypatch.setattr(augment, "SCAN_P", 0.1)
+    training._batch_loss(cfg, model, None, None, x, y, torch.arange(len(y)), torch.Generator())
+    assert seen == [[0, 7, 9, 1], y.tolist()]
