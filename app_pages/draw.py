@@ -37,8 +37,8 @@ if not lab_ui.model_choices():
 
 def no_detector(model: str) -> str:
     return (
-        f'{model} has no "not a digit" output: it gives every drawing a digit. The shipped models made for '
-        "drawn digits have one (trained with the lab's own letters, shapes and scribbles)."
+        f'{model} has no "not a digit" output: it gives every drawing a digit. The models trained with the '
+        "lab's own letters, shapes and scribbles have one (the shipped cnn, simple_convnet and mlp)."
     )
 
 
