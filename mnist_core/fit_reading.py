@@ -68,8 +68,9 @@ def outputs(predictor: inference.Predictor, x: np.ndarray, batch: int = 1000) ->
     output), read through the app's Predictor."""
     logits, scores = [], []
     for i in range(0, len(x), batch):
-        logits.append(predictor.logits_batch(x[i : i + batch])[..., :10].transpose(0, 1).numpy())
-        scores.append(predictor.scores_batch(x[i : i + batch])[1])
+        out = predictor.logits_batch(x[i : i + batch])  # one pass: the logits and the digit scores from them
+        logits.append(out[..., :10].transpose(0, 1).numpy())
+        scores.append(predictor.scores_of(out)[1])
     return np.concatenate(logits), None if scores[0] is None else np.concatenate(scores)
 
 

@@ -247,7 +247,10 @@ class Predictor:
         """(N, 28, 28) -> ((N, 10) digit probabilities, (N,) digit scores or None without a detector).
         Probabilities: the digits' outputs over the fitted temperature, softmaxed, averaged over the views.
         Digit score: one minus the "not a digit" output's probability among all eleven, averaged."""
-        logits = self.logits_batch(x28)
+        return self.scores_of(self.logits_batch(x28))
+
+    def scores_of(self, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """scores_batch's figures from logits_batch's (V, N, C) outputs, read once."""
         if logits.shape[-1] not in (10, NOT_A_DIGIT + 1):
             raise ValueError(f"this model has {logits.shape[-1]} outputs, not 10 digits")
         probs = torch.softmax(logits[..., :10] / self.reading["temperature"], -1).mean(0).numpy()

@@ -82,7 +82,7 @@ def _real_handwriting(meta: dict, shipped: bool, read: dict) -> tuple[float | No
     stored = (meta.get("extra") or {}).get("real_handwriting")
     if shipped and isinstance(stored, dict) and isinstance(stored.get("accuracy"), float):
         return stored["accuracy"], ""
-    return read.pop("accuracy", None), read["detection_note"]
+    return read.get("accuracy"), read["detection_note"]
 
 
 def _epochs(meta: dict) -> float | None:
