@@ -12,7 +12,8 @@ for training), so a bench measures how refusing generalises, not what was learne
 
 - train: letters (28 Latin letters in 6 fonts), symbols (keyboard signs), shapes (star, heart,
   triangle, square, cross, arrow, circled, hash), scribbles, crossed_out (a digit under hatching),
-  two_digits (side by side), half_digit (the top or bottom of a digit, where that leaves no digit);
+  two_digits (side by side), half_digit (the top or bottom of a digit, where that leaves no digit),
+  turned (the letters and signs mirrored, upside down or turned), polygons (uneven triangles and pentagons);
 - held out: unseen_letters (7 letters in the training fonts), unseen_fonts (the training letters
   in 5 other fonts), scripts (Greek, Cyrillic, Japanese), signs (maths, pictograms, astrology,
   music), doodles (spiral, smiley, house, moon, flower, sun, wave, zigzag, diamond, cloud, check),
@@ -35,7 +36,17 @@ from . import negatives_shapes as shapes
 from . import pen, pen_styles
 from .preprocess import preprocess
 
-TRAIN_KINDS = ("letters", "symbols", "shapes", "scribbles", "crossed_out", "two_digits", "half_digit")
+TRAIN_KINDS = (
+    "letters",
+    "symbols",
+    "shapes",
+    "scribbles",
+    "crossed_out",
+    "two_digits",
+    "half_digit",
+    "turned",
+    "polygons",
+)
 HELD_OUT_KINDS = ("unseen_letters", "unseen_fonts", "scripts", "signs", "doodles", "off_edge")
 SPLITS = ("train", "bench")
 DIGIT_KINDS = ("crossed_out", "two_digits", "half_digit")  # made from UNIPEN's digits
@@ -103,6 +114,12 @@ def strokes(kind: str, rng: np.random.Generator, split: str = "bench", root=None
         table = shapes.SHAPES if kind == "shapes" else shapes.DOODLES
         maker = list(table.values())[int(rng.integers(len(table)))]
         return pen_styles.jitter(maker(rng), rng)
+    if kind == "turned":
+        triples = glyphs.turned_pool()
+        font, char, turn = triples[int(rng.integers(len(triples)))]
+        return pen_styles.jitter(glyphs.turned(font, char, turn), rng)
+    if kind == "polygons":
+        return pen_styles.jitter(shapes.polygon(rng), rng)
     if kind == "scribbles":
         return pen_styles.jitter(shapes.scribble(rng), rng)
     if kind in DIGIT_KINDS:

@@ -18,6 +18,13 @@ what `pen.draw` draws. Only glyphs that do not look like a digit are used; what 
   the Jupiter sign (4), Cancer (69), notes and flats (b, d), and the shapes of the drawn-shapes
   kinds (crosses, stars, hearts, arrows, circled crosses) so that held-out kinds stay held out.
 
+Turned glyphs (the training kind "turned"): the training letters and keyboard signs in the training
+fonts mirrored, flipped upside down or turned a quarter or half turn, as a way to draw many more glyphs
+than the fonts hold. Left out are the turns that give a digit or a digit-like letter (`TURN_LEFT_OUT`):
+a mirrored or flipped d, p, P (b, q: 6, 9), turned L, J and r (a 7, a hooked 1), an upside-down f, t,
+y, Y (a crossed 7, a lambda-like 1), a turned e and half-turned c, C (6, 9, a reversed C), a
+quarter-turned N (Z: 2), w (3), ~ (S) and = (11).
+
 Every kept glyph still passes `negatives`' check that a drawing is not a single stroke (a 1).
 """
 
@@ -68,6 +75,23 @@ SIGNS = {
     "music": "(;>",  # natural, treble clef, repeat
 }
 
+# Turns: a glyph's strokes (x, y), y down, times the matrix
+TURNS = {
+    "mirror": ((-1, 0), (0, 1)),
+    "flip": ((1, 0), (0, -1)),
+    "half": ((-1, 0), (0, -1)),
+    "left": ((0, 1), (-1, 0)),
+    "right": ((0, -1), (1, 0)),
+}
+_EVERY = frozenset(TURNS)
+TURN_LEFT_OUT = {
+    **dict.fromkeys("dpP", frozenset({"mirror", "flip"})),
+    **dict.fromkeys("LJre", _EVERY),
+    **dict.fromkeys("ftyY", frozenset({"flip", "half"})),
+    **dict.fromkeys("cC", frozenset({"mirror", "half"})),
+    **dict.fromkeys("N~=w", frozenset({"left", "right"})),
+}
+
 
 @cache
 def _font(name: str) -> dict[str, tuple[np.ndarray, ...]]:
@@ -88,6 +112,18 @@ def _font(name: str) -> dict[str, tuple[np.ndarray, ...]]:
 def glyph(font: str, char: str) -> list[np.ndarray]:
     """One glyph's pen strokes (copies: callers may change them)."""
     return [s.copy() for s in _font(font)[char]]
+
+
+def turned(font: str, char: str, turn: str) -> list[np.ndarray]:
+    """A glyph's pen strokes turned (TURNS)."""
+    m = np.asarray(TURNS[turn], np.float32)
+    return [(s @ m.T).astype(np.float32) for s in _font(font)[char]]
+
+
+def turned_pool() -> list[tuple[str, str, str]]:
+    """The (font, char, turn) triples of the kind "turned"."""
+    pairs = pool("letters") + pool("symbols")
+    return [(f, c, t) for f, c in pairs for t in TURNS if t not in TURN_LEFT_OUT.get(c, ())]
 
 
 def _latin(fonts, letters) -> list[tuple[str, str]]:

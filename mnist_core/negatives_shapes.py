@@ -4,10 +4,11 @@ generator and draws one instance as a person might: a random start on closed cur
 proportions, a single stroke or several.
 
 SHAPES (a training kind): star, heart, triangle, square, cross, arrow, circled (a circle with a
-cross, a ring or a triangle in it), hash. DOODLES (held out of training): spiral, smiley, house,
-moon, flower, sun, wave, zigzag, diamond, cloud, check mark. Left out as digit-like: a circle
-alone or with a dot or a bar in it (0, a slashed or barred 0), the infinity sign (a lying 8), a
-lone line (a 1).
+cross, a ring or a triangle in it), hash. POLYGONS (a training kind): an uneven triangle or
+pentagon (no four corners: the held-out diamond stays held out; no more than five: a polygon of
+many corners is a rough 0). DOODLES (held out of training): spiral, smiley, house, moon, flower,
+sun, wave, zigzag, diamond, cloud, check mark. Left out as digit-like: a circle alone or with a dot
+or a bar in it (0, a slashed or barred 0), the infinity sign (a lying 8), a lone line (a 1).
 """
 
 from __future__ import annotations
@@ -223,6 +224,15 @@ def cloud(rng) -> Strokes:
 def check_mark(rng) -> Strokes:
     short = rng.uniform(0.3, 0.5)
     return [_arr([(-short, -short * rng.uniform(0.6, 1.2)), (0, 0), (1, -rng.uniform(0.9, 1.5))])]
+
+
+def polygon(rng) -> Strokes:
+    """An uneven polygon: 3 or 5 corners at uneven angles and distances from its centre."""
+    k = int(rng.choice([3, 5]))
+    a = np.sort(rng.uniform(0, 2 * np.pi, k)) if rng.random() < 0.5 else np.arange(k) * 2 * np.pi / k
+    a = a + rng.normal(0, 0.15, k)
+    r = rng.uniform(0.45, 1.0, k)
+    return _polygon(rng, np.stack([r * np.cos(a), r * np.sin(a) * rng.uniform(0.7, 1.3)], 1))
 
 
 def _rotation(a: float) -> np.ndarray:

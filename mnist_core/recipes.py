@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from . import peek
 from .catalog import ARCHS
 from .config import TrainConfig
 
@@ -89,7 +90,8 @@ def finetune(init_from: str, arch: str, collection: str, **overrides) -> TrainCo
     the starting model's outputs, so it learns the user's styles without forgetting MNIST's (every fifth
     drawing of each digit is held out to measure it). No label smoothing: against the starting model's
     own sharp answers it held back what the drawings teach. Measured with bench/finetune_writer.py (one
-    UNIPEN benchmark writer): see its docstring."""
+    UNIPEN benchmark writer): see its docstring. A starting model with the "not a digit" output keeps
+    learning it (a few of the project's non-digits in the mix) and has its reading fitted again after."""
     return TrainConfig(
         **{
             "arch": arch,
@@ -104,9 +106,17 @@ def finetune(init_from: str, arch: str, collection: str, **overrides) -> TrainCo
             "augment": True,
             "distill": 1.0,
             "log_every": 5,
+            "negatives": has_detector(init_from),
             **overrides,
         }
     )
+
+
+def has_detector(checkpoint: str) -> bool:
+    """Whether the checkpoint's network has the 11th "not a digit" output (False when it cannot be read:
+    loading it will say why)."""
+    recorded = peek.recorded(checkpoint)
+    return bool(recorded) and recorded["arch_args"].get("classes") == 11
 
 
 def pretrain(arch: str, **overrides) -> TrainConfig:

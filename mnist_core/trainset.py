@@ -36,6 +36,9 @@ NOT_A_DIGIT = 10  # the non-digits' label: the 11th output (inference.NOT_A_DIGI
 # every second epoch, augmented anew); 14% of the shipped recipe's epoch. cnn, 3 epochs: 7,000 refused 82.9%
 # of the bench's held-out kinds (docs/models.md)
 NEGATIVES_PER_EPOCH = 14000
+# fine-tuning a model with the "not a digit" output: of each train kind, so few that a first fine-tune draws
+# them in seconds; a few hundred steps see some of each
+FINETUNE_NEGATIVES_PER_KIND = 200
 
 
 def with_again(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +128,7 @@ def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:
         td.seen["unipen_again"] = {"digits": list(PEN_AGAIN), "images": len(plab) - keep}
         td.seen["unipen_benchmark_labs_left_out"] = list(pen.BENCHMARK_LABS)
     if config.negatives:
-        neg = negatives_cache.training_set(data_root)
+        neg = negatives_cache.training_set(data_root, FINETUNE_NEGATIVES_PER_KIND if config.collection else None)
         if config.train_limit:
             neg = neg[: max(7, config.train_limit // 10)]
         td.neg_images = torch.from_numpy(neg).to(device)

@@ -83,6 +83,31 @@ def test_digit_like_glyphs_are_left_out():
     assert _shape(glyphs.glyph("futural", "0")) in digits  # (the check sees a digit when there is one)
 
 
+def test_turned_glyphs_leave_out_the_turns_that_give_a_digit_and_turn_the_training_glyphs_only():
+    triples = glyphs.turned_pool()
+    assert {(f, c) for f, c, _ in triples} <= set(glyphs.pool("letters")) | set(glyphs.pool("symbols"))
+    made = {(c, t) for _, c, t in triples}
+    for turn in ("mirror", "flip"):  # b and q: a 6 and a 9
+        assert ("d", turn) not in made and ("p", turn) not in made and ("P", turn) not in made
+    assert ("L", "half") not in made and ("N", "left") not in made and ("N", "right") not in made  # a 7, a Z
+    assert not {c for c, _ in made} & set("LJre")
+    assert ("d", "half") in made and ("N", "mirror") in made and ("A", "flip") in made  # the harmless turns stay
+    # a half turn is the glyph's points negated, a mirror its x negated
+    half = glyphs.turned("futural", "A", "half")
+    np.testing.assert_allclose(np.concatenate(half), -np.concatenate(glyphs.glyph("futural", "A")))
+    mirror = np.concatenate(glyphs.turned("futural", "F", "mirror"))
+    np.testing.assert_allclose(mirror[:, 0], -np.concatenate(glyphs.glyph("futural", "F"))[:, 0])
+
+
+def test_polygons_have_three_or_five_corners():
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        s = shapes.polygon(rng)
+        pts = np.concatenate(s)
+        corners = len(np.unique(pts.round(5), axis=0))
+        assert corners in (3, 5), corners  # no four corners (the held-out diamond) and no rough 0
+
+
 def test_a_single_stroke_reads_as_a_1_and_is_not_a_non_digit():
     line = [np.float32([[0, 0], [0.1, 1]])]
     flagged_one = [np.float32([[0, 0.3], [0.25, 0], [0.25, 1]])]

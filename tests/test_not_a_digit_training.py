@@ -125,3 +125,35 @@ def test_styles_are_drawn_on_the_rows_that_take_one_and_scans_on_every_row(monke
     monkeypatch.setattr(augment, "SCAN_P", 0.1)
     training._batch_loss(cfg, model, None, None, x, y, torch.arange(len(y)), torch.Generator())
     assert seen == [[0, 7, 9, 1], y.tolist()]
+
+
+def test_fine_tuning_a_model_with_the_output_keeps_learning_it_and_fits_its_reading_again(
+    pen_root, small_data_dir, runs_dir, tmp_path, monkeypatch
+):
+    from conftest import digit_image
+
+    from mnist_core import owners, preprocess, recipes
+    from mnist_core.drawings import DrawingStore
+
+    (pen_root / "MNIST").symlink_to(small_data_dir / "MNIST")
+    monkeypatch.setattr(trainset, "FINETUNE_NEGATIVES_PER_KIND", 3)
+    cfg = TrainConfig(arch="cnn", width=4, max_steps=20, batch_size=64, pen_data=True, negatives=True)
+    start = train(cfg, data_root=pen_root).save(tmp_path / "start.pt", name="start")
+    plain = train(TrainConfig(arch="cnn", width=4, max_steps=5), data_root=pen_root).save(tmp_path / "plain.pt")
+    assert recipes.has_detector(str(start)) and not recipes.has_detector(str(plain))
+    assert not recipes.has_detector(str(tmp_path / "missing.pt"))
+    store = DrawingStore()
+    for k in range(5):
+        for d in range(10):
+            x = preprocess(np.asarray(digit_image(d, width=14 + 3 * k)))
+            store.add("mine", d, x, model="cnn", predicted=0, by=owners.ANYONE)
+    fine = recipes.finetune(str(start), "cnn", "mine", max_steps=6, batch_size=32)
+    assert fine.negatives  # the network, 11 outputs and all, comes from the checkpoint
+    assert not recipes.finetune(str(plain), "cnn", "mine").negatives
+    result = train(fine, data_root=pen_root)
+    assert result.status == "finished", result.message
+    assert result.data_seen["non_digits"]["drawings"] == len(mnist_core.negatives.TRAIN_KINDS) * 3
+    reading = result.fitted["reading"]  # fitted again on the held-out writers, not the defaults
+    assert result.fitted["reading_fit"]["writers"] == 1 and 0.0 <= reading["threshold"] <= 1.0
+    p = mnist_core.load_model(result.save(tmp_path / "fine.pt", name="fine"))
+    assert p.has_detector and p.reading == {"temperature": reading["temperature"], "threshold": reading["threshold"]}
