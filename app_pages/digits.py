@@ -8,14 +8,15 @@ Everything is in mnist_core.drawings (one SQLite file in the runs folder); this 
 import streamlit as st
 
 import lab_ui
-from mnist_core import checkpoints, drawings, images, inference, names, recipes
+from mnist_core import checkpoints, drawings, finetuning, images, inference, names, recipes
 
 PAGE_SIZE = 48  # thumbnails per page (four rows of twelve)
 
 st.title("Your digits")
 st.caption(
-    "The drawings you kept on the Draw page (Right, keep it / Wrong? It's a ...), by collection. "
-    "Every fifth drawing of each digit is held out: fine-tuning never trains on it, so it can measure you."
+    "The drawings you kept on the Draw page (Right, keep it / Wrong? It's ...), by collection, and those you "
+    "kept as not a digit. Every fifth drawing of each digit is held out: fine-tuning never trains on it, so it "
+    'can measure you. A model that can say "not a digit" also learns your non-digits when fine-tuned.'
 )
 try:
     store = drawings.DrawingStore()
@@ -25,7 +26,7 @@ except (drawings.StoreError, OSError) as exc:
 
 
 def import_ui(current: str | None) -> None:
-    with st.expander("Import a collection (a ZIP exported here, or PNGs in folders 0/ ... 9/)"):
+    with st.expander("Import a collection (a ZIP exported here, or PNGs in folders 0/ ... 9/ and not_a_digit/)"):
         # its first value only: a default that followed the page (another visitor's collection appearing) would
         # reset what the visitor typed
         st.session_state.setdefault("dig_import_name", current or drawings.DEFAULT_COLLECTION)
@@ -105,7 +106,12 @@ def manage_ui(info) -> None:
 
 def grid_ui(info, counts: dict[int, int]) -> None:
     lines = [
-        f"**{d}** · {n} drawing(s)" + ("" if n >= 3 else " · fewer than 3: draw more to fine-tune on it")
+        f"**{drawings.label_name(d)}** · {n} drawing(s)"
+        + (
+            ""
+            if n >= finetuning.MIN_PER_DIGIT
+            else f" · fewer than {finetuning.MIN_PER_DIGIT}: draw more to fine-tune on it"
+        )
         for d, n in counts.items()
         if n
     ]
@@ -117,7 +123,7 @@ def grid_ui(info, counts: dict[int, int]) -> None:
         return
     if st.session_state.get("dig_digit") not in shown:
         st.session_state["dig_digit"] = shown[0]
-    digit = st.segmented_control("Show the drawings of", shown, key="dig_digit", format_func=lambda d: f"{d}")
+    digit = st.segmented_control("Show the drawings of", shown, key="dig_digit", format_func=drawings.label_name)
     if digit is None:
         return
     pages = max(1, -(-counts[digit] // PAGE_SIZE))
@@ -141,7 +147,7 @@ def grid_ui(info, counts: dict[int, int]) -> None:
 
 def finetune_ui(name: str) -> None:
     st.subheader("Teach a model your handwriting")
-    if problem := drawings.finetune_problem(store, name):
+    if problem := finetuning.finetune_problem(store, name):
         st.info(f"Not yet: {lab_ui.plain(problem)}.")
         return
     entries = {e.name: e for e in lab_ui.model_choices()}

@@ -21,9 +21,10 @@ def keep_drawing_ui(
     is_digit: bool = True,
 ) -> None:
     """One click keeps this drawing, labelled, in the chosen collection (mnist_core.drawings): right as
-    predicted, or corrected to the digit it really is. Each drawing is kept once; a blank one never
-    reaches here. The collection's count per digit is shown. A drawing the model says is not a digit
-    (is_digit False) has no "Right" button: the pills keep it as the digit it is. on_kept(note), if given,
+    predicted, or corrected to the digit it really is, or to "not a digit" (a model with that output learns
+    the user's own non-digits when fine-tuned). Each drawing is kept once; a blank one never reaches here.
+    The collection's count per digit is shown. A drawing the model says is not a digit (is_digit False) is
+    kept as one by its "Right" button, and the pills keep it as the digit it is. on_kept(note), if given,
     is called once the drawing is kept, with a line saying what was kept (the Draw page clears its canvas
     for the next one)."""
     st.session_state["draw_pending"] = {"key": key, "x28": x28, "png": png, "model": model, "predicted": predicted}
@@ -38,18 +39,19 @@ def keep_drawing_ui(
             help="a name of your own: one per person, or per class; see them all on the Digits page",
         )
     if key in saved:
-        row.success(f"Kept as a **{saved[key]}**. Draw the next one.")
+        row.success(f"Kept as {_as(saved[key])}. Draw the next one.")
     else:
-        if is_digit:
-            right = f"✓ Right, keep it as a {predicted}"
-            row.button(right, on_click=_keep_drawing, args=(predicted, on_kept), key="draw_right")
+        label = predicted if is_digit else drawings.NOT_A_DIGIT
+        right = f"✓ Right, keep it as {_as(label).replace('**', '')}"
+        row.button(right, on_click=_keep_drawing, args=(label, on_kept), key="draw_right")
         st.pills(
-            "Wrong? It's a" if is_digit else "It is a digit? It's a",
-            list(range(10)),
+            "Wrong? It's" if is_digit else "It is a digit? It's a",
+            list(range(10)) + ([drawings.NOT_A_DIGIT] if is_digit else []),
+            format_func=drawings.label_name,
             key="draw_wrong",
             on_change=_keep_corrected,
             args=(on_kept,),
-            help="the digit you meant: kept with that label, for fine-tuning a model on your hand",
+            help="what you meant: kept with that label, for fine-tuning a model on your hand",
         )
     if error := st.session_state.pop("draw_keep_error", None):
         st.warning(error)
@@ -58,7 +60,7 @@ def keep_drawing_ui(
     except (drawings.StoreError, OSError) as exc:
         st.caption(f"Drawings cannot be kept: {problem(exc)}")
         return
-    st.caption(f"{name_md(collection)}: " + " · ".join(f"{d}: {n}" for d, n in counts.items()))
+    st.caption(f"{name_md(collection)}: " + " · ".join(f"{drawings.label_name(d)}: {n}" for d, n in counts.items()))
 
 
 @st.cache_resource(show_spinner=False)
@@ -99,4 +101,9 @@ def _keep_drawing(digit: int, on_kept: Callable[[str], None] | None = None) -> N
         return
     st.session_state.setdefault("draw_saved", {})[p["key"]] = digit
     if on_kept is not None:
-        on_kept(f"Kept as a **{digit}** in {name_md(st.session_state['draw_collection'])}. Draw the next one.")
+        on_kept(f"Kept as {_as(digit)} in {name_md(st.session_state['draw_collection'])}. Draw the next one.")
+
+
+def _as(label: int) -> str:
+    """'a **7**', or '**not a digit**'."""
+    return f"**{drawings.label_name(label)}**" if label == drawings.NOT_A_DIGIT else f"a **{label}**"

@@ -26,28 +26,45 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 DB_NAME = "drawings.sqlite3"
-FORMAT, VERSION = "mnist-lab-drawings", 2  # 2: collections and drawings record their owner (owners.key)
+FORMAT, VERSION = "mnist-lab-drawings", 3  # 2: owners (owners.key) recorded; 3: label 10, "not a digit"
 WHAT = f"the drawings database ({DB_NAME} in the runs folder)"
+
+
+def _drawings_table(name: str) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {name} ("
+        " id INTEGER PRIMARY KEY,"
+        " collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,"
+        " digit INTEGER NOT NULL CHECK (digit BETWEEN 0 AND 10),"  # 10: kept as not a digit
+        " x28 BLOB NOT NULL CHECK (length(x28) = 784),"
+        " png BLOB,"
+        " created REAL NOT NULL,"
+        " model TEXT,"
+        " predicted INTEGER CHECK (predicted IS NULL OR predicted BETWEEN 0 AND 9),"
+        " owner TEXT NOT NULL DEFAULT '')"
+    )
+
+
+_INDEX = "CREATE INDEX IF NOT EXISTS drawings_by_collection ON drawings(collection_id, digit, id)"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS collections (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, "
     "created REAL NOT NULL, owner TEXT NOT NULL DEFAULT '')",
-    "CREATE TABLE IF NOT EXISTS drawings ("
-    " id INTEGER PRIMARY KEY,"
-    " collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,"
-    " digit INTEGER NOT NULL CHECK (digit BETWEEN 0 AND 9),"
-    " x28 BLOB NOT NULL CHECK (length(x28) = 784),"
-    " png BLOB,"
-    " created REAL NOT NULL,"
-    " model TEXT,"
-    " predicted INTEGER CHECK (predicted IS NULL OR predicted BETWEEN 0 AND 9),"
-    " owner TEXT NOT NULL DEFAULT '')",
-    "CREATE INDEX IF NOT EXISTS drawings_by_collection ON drawings(collection_id, digit, id)",
+    _drawings_table("drawings"),
+    _INDEX,
 )
+_COPIED = "id, collection_id, digit, x28, png, created, model, predicted, owner"
 MIGRATE = {  # from version N to N + 1, in one transaction
     1: (
         "ALTER TABLE collections ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE drawings ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+    ),
+    2: (  # SQLite changes a CHECK only by copying the table
+        _drawings_table("drawings_v3"),
+        f"INSERT INTO drawings_v3 ({_COPIED}) SELECT {_COPIED} FROM drawings",
+        "DROP TABLE drawings",
+        "ALTER TABLE drawings_v3 RENAME TO drawings",
+        _INDEX,
     ),
 }
 PRAGMAS = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"]

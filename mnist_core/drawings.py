@@ -1,7 +1,8 @@
 """The user's labelled drawings: one SQLite database in the runs folder, drawings in named collections.
 
-Each drawing keeps the 28x28 model input (uint8, 784 bytes), the original canvas PNG, the true digit,
-its collection, when it was saved, what the model in use predicted, and who kept it (owners.key of the
+Each drawing keeps the 28x28 model input (uint8, 784 bytes), the original canvas PNG, the true digit (or
+NOT_A_DIGIT, 10: a drawing its keeper says is no digit, for the models with the "not a digit" output), its
+collection, when it was saved, what the model in use predicted, and who kept it (owners.key of the
 visitor's token; "" for nobody: the command line, or before owners were recorded). A collection is owned by
 whoever made it: anyone may add to it (a class's collection), only its owner (or owners.ANYONE, the
 operator) renames or deletes it; a drawing is deleted by whoever kept it or the collection's owner.
@@ -13,7 +14,8 @@ connection, so two sessions saving at once lose nothing; the file itself (moved 
 read-only, a full disk) is mnist_core.dbfile's, names are mnist_core.names', reading an import ZIP safely
 is mnist_core.zipimport's.
 
-A collection exports as a ZIP of PNGs in `digit/` folders plus MNIST's four IDX files (every fifth
+A collection exports as a ZIP of PNGs in `digit/` folders (`not_a_digit/` for label 10) plus MNIST's four IDX
+files (label 10 in them too) (every fifth
 drawing of each digit is the test part, as `split` holds out), and imports back from such a ZIP; a bad
 file changes nothing.
 """
@@ -37,6 +39,8 @@ from .names import check_name as check_name
 DEFAULT_COLLECTION = "mine"
 MIN_INK = 20  # summed 0..255 ink below this (under a tenth of one pixel row) is a blank canvas, never saved
 HOLDOUT_EVERY = 5  # every fifth drawing of a digit is held out (the test part of a collection)
+NOT_A_DIGIT = inference.NOT_A_DIGIT  # the label of a drawing kept as "not a digit"
+LABELS = range(NOT_A_DIGIT + 1)
 COLLECTION_MAX = 5_000  # drawings in one collection
 PAGE_MAX = 200  # drawings in one `page`
 IMPORT_MAX_BYTES, IMPORT_MAX_INFLATED = zipimport.IMPORT_MAX_BYTES, zipimport.IMPORT_MAX_INFLATED
@@ -177,11 +181,11 @@ class DrawingStore:
     # -- drawings ---------------------------------------------------------------------------
     def add(self, collection: str, digit: int, x28, png=None, model=None, predicted=None, *, by) -> int:
         """Save one labelled drawing, kept by `by` (a visitor's token, or owners.ANYONE); its id. A new
-        collection is `by`'s. StoreError for a blank input, a digit outside 0-9, a bad new name, a full
-        collection."""
+        collection is `by`'s. StoreError for a blank input, a label outside 0-9 and NOT_A_DIGIT, a bad new
+        name, a full collection."""
         name = _given(collection)
-        if not isinstance(digit, (int, np.integer)) or isinstance(digit, bool) or not 0 <= int(digit) <= 9:
-            raise StoreError(f"the true digit must be 0-9, not {str(digit)[:20]!r}")
+        if not isinstance(digit, (int, np.integer)) or isinstance(digit, bool) or int(digit) not in LABELS:
+            raise StoreError(f"the true digit must be 0-9 (or {NOT_A_DIGIT}: not a digit), not {str(digit)[:20]!r}")
         pixels = to_uint8(x28)
         if int(pixels.sum(dtype=np.int64)) < MIN_INK:
             raise StoreError("a blank drawing is not saved")
@@ -215,7 +219,8 @@ class DrawingStore:
         return part[::-1]
 
     def held_out_count(self, collection: str) -> int:
-        return sum(n // HOLDOUT_EVERY for n in self.counts(collection).values())
+        """The held-out digits (not those kept as not a digit): what a model's accuracy is measured on."""
+        return sum(n // HOLDOUT_EVERY for d, n in self.counts(collection).items() if d != NOT_A_DIGIT)
 
     def png(self, drawing_id: int) -> bytes | None:
         with self.db.connect() as conn:
@@ -240,7 +245,7 @@ class DrawingStore:
             return conn.execute("DELETE FROM drawings WHERE id = ?", (int(drawing_id),)).rowcount == 1
 
     def counts(self, collection: str) -> dict[int, int]:
-        """Drawings per digit in a collection (every digit 0-9, zeros included)."""
+        """Drawings per digit in a collection (every digit 0-9, zeros included; NOT_A_DIGIT when it has some)."""
         out = dict.fromkeys(range(10), 0)
         with self.db.connect() as conn:
             for digit, n in conn.execute(
@@ -310,9 +315,9 @@ class DrawingStore:
         return [d for d in every if not d.held_out], [d for d in every if d.held_out]
 
     def export_zip(self, collection: str) -> bytes:
-        """The collection as a ZIP: FOLDER/DIGIT/ID.png (28x28, white on black) and MNIST's four IDX files
-        (train-* the training part, t10k-* the held-out part), readable by any MNIST code. FOLDER is the
-        name made safe (names.folder_name)."""
+        """The collection as a ZIP: FOLDER/DIGIT/ID.png (28x28, white on black; not_a_digit/ for label 10) and
+        MNIST's four IDX files (train-* the training part, t10k-* the held-out part), readable by any MNIST
+        code. FOLDER is the name made safe (names.folder_name)."""
         from PIL import Image
 
         train, held = self.split(collection)
@@ -322,7 +327,7 @@ class DrawingStore:
             for d in sorted(train + held, key=lambda d: d.id):
                 png = io.BytesIO()
                 Image.fromarray(d.x28, "L").save(png, "PNG")
-                z.writestr(f"{folder}/{d.digit}/{d.id:06d}.png", png.getvalue())
+                z.writestr(f"{folder}/{zipimport.folder_of(d.digit)}/{d.id:06d}.png", png.getvalue())
             for prefix, part in (("train", train), ("t10k", held)):
                 images = np.stack([d.x28 for d in part]) if part else np.zeros((0, 28, 28), np.uint8)
                 z.writestr(f"{folder}/raw/{prefix}-images-idx3-ubyte", idx_bytes(images))
@@ -363,35 +368,12 @@ class DrawingStore:
         return len(items)
 
 
+def label_name(label: int) -> str:
+    """A label as the pages say it: the digit, or "not a digit"."""
+    return "not a digit" if label == NOT_A_DIGIT else str(label)
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """A uint8 array in MNIST's IDX format (magic 0x0000080N, big-endian sizes)."""
     a = np.ascontiguousarray(array, dtype=np.uint8)
     return struct.pack(">I", 0x0800 | a.ndim) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes()
-
-
-# --- fine-tuning on a collection (an ordinary training job: TrainConfig.init_from + collection) -----
-MIN_PER_DIGIT = 3  # a digit drawn fewer times than this is too few to learn a style from
-
-
-def finetune_problem(store: DrawingStore, collection: str) -> str | None:
-    """What is missing before `collection` can be fine-tuned on, in words; None when it is ready."""
-    counts = store.counts(collection)
-    if not any(counts.values()):
-        return f"the collection {collection!r} has no drawings yet: keep some on the Draw page"
-    few = {d: n for d, n in counts.items() if 0 < n < MIN_PER_DIGIT}
-    if few:
-        return (
-            "too few drawings to learn from: "
-            + ", ".join(
-                f"draw {MIN_PER_DIGIT - n} more {d}{'s' if MIN_PER_DIGIT - n > 1 else ''}" for d, n in few.items()
-            )
-            + (f" (each digit you keep needs at least {MIN_PER_DIGIT})")
-        )
-    return None
-
-
-def arrays(part: list[Drawing]) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 28, 28) uint8 images and (N,) int64 labels of some drawings."""
-    if not part:
-        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
-    return np.stack([d.x28 for d in part]), np.array([d.digit for d in part], np.int64)

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import cache, checkpoints, data, detection, drawings, drawn, inference, pen
+from . import cache, checkpoints, data, detection, drawings, drawn, finetuning, inference, pen
 from .models import ARCHS, param_count
 
 DRAWN_N = 300  # drawn digits per model: small and fixed (seed 0), the same sample for every model
@@ -369,7 +369,7 @@ def collection_accuracies(rows: list[dict], collection: str, runs=None) -> Colle
         held, total = store.held_out(collection, limit=ON_DRAWINGS_MAX), store.held_out_count(collection)
     except drawings.StoreError as exc:
         return CollectionScores(dict.fromkeys(r["name"] for r in rows), {r["name"]: str(exc) for r in rows}, 0, 0)
-    xs, labels = drawings.arrays(held)
+    xs, labels = finetuning.arrays(held)
     if not len(xs):
         why = (
             f"no held-out drawings in '{collection}' yet: every {drawings.HOLDOUT_EVERY}th drawing of each "

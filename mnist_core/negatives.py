@@ -13,7 +13,9 @@ for training), so a bench measures how refusing generalises, not what was learne
 - train: letters (28 Latin letters in 6 fonts), symbols (keyboard signs), shapes (star, heart,
   triangle, square, cross, arrow, circled, hash), scribbles, crossed_out (a digit under hatching),
   two_digits (side by side), half_digit (the top or bottom of a digit, where that leaves no digit),
-  turned (the letters and signs mirrored, upside down or turned), polygons (uneven triangles and pentagons);
+  turned (the letters and signs mirrored, upside down or turned), polygons (uneven triangles and pentagons),
+  words (two or three training letters side by side), overlaid (two training letters, signs or shapes
+  drawn over each other);
 - held out: unseen_letters (7 letters in the training fonts), unseen_fonts (the training letters
   in 5 other fonts), scripts (Greek, Cyrillic, Japanese), signs (maths, pictograms, astrology,
   music), doodles (spiral, smiley, house, moon, flower, sun, wave, zigzag, diamond, cloud, check),
@@ -46,6 +48,8 @@ TRAIN_KINDS = (
     "half_digit",
     "turned",
     "polygons",
+    "words",
+    "overlaid",
 )
 HELD_OUT_KINDS = ("unseen_letters", "unseen_fonts", "scripts", "signs", "doodles", "off_edge")
 SPLITS = ("train", "bench")
@@ -120,11 +124,39 @@ def strokes(kind: str, rng: np.random.Generator, split: str = "bench", root=None
         return pen_styles.jitter(glyphs.turned(font, char, turn), rng)
     if kind == "polygons":
         return pen_styles.jitter(shapes.polygon(rng), rng)
+    if kind in ("words", "overlaid"):
+        return _combined(kind, rng)
     if kind == "scribbles":
         return pen_styles.jitter(shapes.scribble(rng), rng)
     if kind in DIGIT_KINDS:
         return _spoiled(kind, rng, split, root)
     raise ValueError(f"no kind {kind!r}")
+
+
+def _glyph_or_shape(rng, shapes_too: bool) -> list[np.ndarray]:
+    """A training letter (or, with shapes_too, a keyboard sign or a shape), jittered, 1 unit tall."""
+    pick = int(rng.integers(3 if shapes_too else 1))
+    if pick == 2:
+        maker = list(shapes.SHAPES.values())[int(rng.integers(len(shapes.SHAPES)))]
+        return _unit(pen_styles.jitter(maker(rng), rng))
+    pairs = glyphs.pool("letters" if pick == 0 else "symbols")
+    font, char = pairs[int(rng.integers(len(pairs)))]
+    return _unit(pen_styles.jitter(glyphs.glyph(font, char), rng))
+
+
+def _combined(kind: str, rng) -> list[np.ndarray]:
+    """Words: 2-3 letters side by side. Overlaid: two letters, signs or shapes over each other, the second
+    moved by up to half a unit and scaled 0.6-1.2."""
+    if kind == "words":
+        out: list[np.ndarray] = []
+        for _ in range(int(rng.integers(2, 4))):
+            g = _glyph_or_shape(rng, False)
+            right = float(np.concatenate(out)[:, 0].max()) + rng.uniform(0.05, 0.3) if out else 0.0
+            out += [p * rng.uniform(0.8, 1.1) + np.float32([right, rng.uniform(-0.1, 0.1)]) for p in g]
+        return pen_styles.jitter(out, rng, amount=0.5)
+    a, b = _glyph_or_shape(rng, True), _glyph_or_shape(rng, True)
+    shift = rng.uniform(-0.5, 0.5, 2).astype(np.float32)
+    return pen_styles.jitter(a + [p * rng.uniform(0.6, 1.2) + shift for p in b], rng, amount=0.5)
 
 
 # --- spoiled digits ------------------------------------------------------------------------------

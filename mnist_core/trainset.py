@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import data, drawings, fit_reading, negatives, negatives_cache, pen, pen_styles
+from . import data, drawings, finetuning, fit_reading, negatives, negatives_cache, pen, pen_styles
 from .config import TrainConfig
 
 PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
@@ -136,21 +136,25 @@ def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:
     if config.styles:
         td.seen["styles"] = STYLES_SEEN
     if config.collection:
-        _add_collection(td, config.collection, device)
+        _add_collection(td, config.collection, device, non_digits=config.negatives)
     return td
 
 
-def _add_collection(td: TrainingData, collection: str, device: torch.device) -> None:
-    """Fine-tuning: the training part of the user's collection, repeated to COLLECTION_SHARE of the images."""
+def _add_collection(td: TrainingData, collection: str, device: torch.device, non_digits: bool) -> None:
+    """Fine-tuning: the training part of the user's collection, repeated to COLLECTION_SHARE of the images; the
+    drawings kept as "not a digit" too when the model has that output (non_digits), else they are left out."""
     store = drawings.DrawingStore()
-    if problem := drawings.finetune_problem(store, collection):
+    if problem := finetuning.finetune_problem(store, collection):
         raise ValueError(f"cannot fine-tune on {collection!r}: {problem}")
     part, held = store.split(collection)
-    mine_x, mine_y = (torch.from_numpy(a).to(device) for a in drawings.arrays(part))
+    mine_x, mine_y = (torch.from_numpy(a).to(device) for a in finetuning.arrays(part, non_digits))
     n = len(td.labels)
     reps = max(1, round(COLLECTION_SHARE / (1 - COLLECTION_SHARE) * n / len(mine_y)))
     td.mine_rows = (n, n + reps * len(mine_y))
     td.images = torch.cat([td.images, mine_x.repeat(reps, 1, 1)])
     td.labels = torch.cat([td.labels, mine_y.repeat(reps)])
-    td.held_out = data.Split(*(torch.from_numpy(a) for a in drawings.arrays(held))) if held else None
-    td.seen["collection"] = {"name": collection, "drawings": len(mine_y), "held_out": len(held), "repeats": reps}
+    held_x, held_y = finetuning.arrays(held, non_digits)
+    td.held_out = data.Split(torch.from_numpy(held_x), torch.from_numpy(held_y)) if len(held_y) else None
+    td.seen["collection"] = {"name": collection, "drawings": len(mine_y), "held_out": len(held_y), "repeats": reps}
+    if kept_as_non_digits := sum(d.digit == drawings.NOT_A_DIGIT for d in part + held):
+        td.seen["collection"]["non_digits" if non_digits else "non_digits_left_out"] = kept_as_non_digits

@@ -34,7 +34,8 @@ IMPORT_MAX_SIDE = 1024
 IMPORT_MAX_CPU_S = 30.0  # this thread's CPU time for the whole read
 IMPORT_MAX_WALL_S = 90.0
 PROGRESS_EVERY_S = 0.1  # progress is reported at most this often (and at the start and the end)
-_ENTRY = re.compile(r"^(?:[^/]+/)?([0-9])/[\w.+-]{1,100}\.png$", re.IGNORECASE)
+_ENTRY = re.compile(r"^(?:[^/]+/)?([0-9]|not_a_digit)/[\w.+-]{1,100}\.png$", re.IGNORECASE)
+NOT_A_DIGIT_FOLDER, NOT_A_DIGIT = "not_a_digit", 10  # drawings kept as "not a digit" (drawings.NOT_A_DIGIT)
 _LOCAL, _LOCAL_SIZE = b"PK\x03\x04", 30
 
 Progress = Callable[[int, int], object]
@@ -70,7 +71,9 @@ def read_import(
         )
     pngs = [(e, span) for e, span in check_directory(content) if e.name.lower().endswith(".png")]
     if not pngs:
-        raise StoreError("no drawings in the ZIP: expected PNG files in folders named by digit (0/ ... 9/)")
+        raise StoreError(
+            "no drawings in the ZIP: expected PNG files in folders named by digit (0/ ... 9/, not_a_digit/)"
+        )
     if len(pngs) > room:
         raise StoreError(f"{len(pngs):,} drawings in the ZIP, but {no_room or f'there is room for {room:,}'}")
     cpu0, wall0, said = time.thread_time(), time.monotonic(), -1.0
@@ -85,10 +88,19 @@ def read_import(
                 f"{IMPORT_MAX_CPU_S:.0f} s of the server's time); nothing was imported: import it in smaller parts"
             )
         name = shown(entry.name)
-        items.append((name, int(_ENTRY.match(entry.name).group(1)), decode(name, inflate(content, entry, span))))
+        items.append((name, label_of(_ENTRY.match(entry.name).group(1)), decode(name, inflate(content, entry, span))))
     if progress is not None:
         progress(len(pngs), len(pngs))
     return items
+
+
+def folder_of(label: int) -> str:
+    """The folder of an import or export ZIP holding a label's PNGs: the digit, or not_a_digit."""
+    return NOT_A_DIGIT_FOLDER if label == NOT_A_DIGIT else str(label)
+
+
+def label_of(folder: str) -> int:
+    return NOT_A_DIGIT if folder.lower() == NOT_A_DIGIT_FOLDER else int(folder)
 
 
 def check_directory(content: bytes) -> list[tuple[Entry, tuple[int, int]]]:
@@ -138,7 +150,7 @@ def _check_entry(entry: Entry, names: set[str], offsets: set[int]) -> None:
     offsets.add(entry.offset)
     png = folded.endswith(".png")
     if png and (not _ENTRY.match(name) or ".." in name or name.startswith("/")):
-        raise StoreError(f"{shown(name)!r}: expected DIGIT/NAME.png (optionally inside one folder)")
+        raise StoreError(f"{shown(name)!r}: expected DIGIT/NAME.png or not_a_digit/NAME.png (in one folder or none)")
     if entry.flags & 0x1:
         raise StoreError(f"{shown(name)!r} is encrypted; an import holds plain PNG files")
     if entry.method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

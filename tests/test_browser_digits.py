@@ -79,7 +79,7 @@ def test_draw_correct_fine_tune_and_read_with_the_new_model(browser, server):
         page.wait_for_selector(APP_IDLE, timeout=60_000)
         draw_strokes(page, canvas, 7)
         prediction(page).wait_for(timeout=60_000)
-        page.get_by_role("button", name="✓ Right, keep it as a").or_(page.get_by_text("Wrong? It's a")).first.wait_for(
+        page.get_by_role("button", name="✓ Right, keep it as a").or_(page.get_by_text("Wrong? It's")).first.wait_for(
             timeout=30_000
         )  # the new model reads and offers to keep
     finally:

@@ -21,6 +21,7 @@ from mnist_core import (
     data,
     devices,
     evaluation,
+    finetuning,
     inference,
     measure,
     owners,
@@ -618,7 +619,7 @@ def test_collection_accuracy_is_measured_on_the_held_out_part_and_cached(models,
     rows, _ = measure.summaries()
     scores, notes, held, of = measure.collection_accuracies(rows, "mine")
     assert held == of == 20 and notes == {}  # every fifth of each digit: 2 of each
-    xs, labels = drawings.arrays(store.split("mine")[1])
+    xs, labels = finetuning.arrays(store.split("mine")[1])
     for r in rows:
         p = inference.load_model(r["path"])
         assert scores[r["name"]] == pytest.approx(float((p.proba_batch(xs / 255.0).argmax(1) == labels).mean()))

@@ -54,7 +54,7 @@ def test_a_drawing_round_trips_with_its_label_model_and_png(store, runs_dir):
 def test_a_blank_drawing_a_bad_digit_or_name_is_refused(store):
     with pytest.raises(StoreError, match="blank"):
         store.add("mine", 3, np.zeros((28, 28), np.float32), by=ME)
-    for digit in (-1, 10, 3.5, "3"):
+    for digit in (-1, 11, 3.5, "3", True):
         with pytest.raises(StoreError, match="0-9"):
             store.add("mine", digit, x28(3), by=ME)
     for name in ("", "   ", "../evil", "a" * 65, "semi;colon"):
@@ -76,6 +76,25 @@ def test_collections_rename_delete_and_entries(store):
         store.rename("nope", "other", by=ME)
     assert store.delete_collection("class 4c", by=ME) == 2
     assert store.collections() == {"mine": 1} and store.drawings("class 4c") == []
+
+
+def test_a_drawing_kept_as_not_a_digit_is_label_10_counted_apart_and_left_out_of_the_digits(store):
+    from mnist_core import finetuning
+
+    for d in (1, 1, 1, drawings.NOT_A_DIGIT):
+        store.add("mine", d, x28(d % 10), by=ME)
+    counts = store.counts("mine")
+    assert counts[drawings.NOT_A_DIGIT] == 1 and counts[1] == 3 and set(counts) == set(range(11))
+    assert "no 10" not in str(store.counts("other")) and set(store.counts("other")) == set(range(10))
+    assert drawings.label_name(drawings.NOT_A_DIGIT) == "not a digit" and drawings.label_name(7) == "7"
+    part = store.drawings("mine")
+    assert finetuning.arrays(part)[1].tolist() == [1, 1, 1]  # the digits (what accuracy is measured on)
+    assert finetuning.arrays(part, non_digits=True)[1].tolist() == [1, 1, 1, drawings.NOT_A_DIGIT]
+    assert finetuning.finetune_problem(store, "mine") == (
+        "too few drawings to learn from: draw 2 more non-digits (each digit you keep needs at least 3)"
+    )
+    store.add("only", drawings.NOT_A_DIGIT, x28(2), by=ME)
+    assert "has no digits yet" in finetuning.finetune_problem(store, "only")
 
 
 def test_every_fifth_drawing_of_a_digit_is_held_out(store):
@@ -152,9 +171,16 @@ def test_export_is_pngs_by_digit_and_the_four_idx_files_mnist_code_reads(store, 
 
 
 def test_import_brings_an_export_back_into_a_collection(store):
-    for d in (3, 3, 8):
-        store.add("mine", d, x28(d), by=ME)
-    assert store.import_zip("copy", store.export_zip("mine")) == 3
+    for d in (3, 3, 8, drawings.NOT_A_DIGIT):
+        store.add("mine", d, x28(d % 10), by=ME)
+    exported = store.export_zip("mine")
+    assert sorted(n.split("/")[1] for n in zipfile.ZipFile(io.BytesIO(exported)).namelist() if n.endswith(".png")) == [
+        "3",
+        "3",
+        "8",
+        "not_a_digit",
+    ]
+    assert store.import_zip("copy", exported) == 4
     assert store.counts("copy") == store.counts("mine")
     np.testing.assert_array_equal(
         np.stack([d.x28 for d in store.drawings("copy")]), np.stack([d.x28 for d in store.drawings("mine")])
@@ -293,14 +319,19 @@ def test_a_version_1_database_is_migrated_in_place_keeping_every_drawing(runs_di
     legacy_store(path, 12)
     store = DrawingStore()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() == ("3",)
+        assert "BETWEEN 0 AND 10" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'drawings'").fetchone()[0]
+        index = "SELECT tbl_name FROM sqlite_master WHERE name = 'drawings_by_collection'"
+        assert conn.execute(index).fetchall() == [("drawings",)]
     conn.close()
     assert store.collections_info() == [drawings.CollectionInfo("mine", 12, "")]
+    assert [d.digit for d in store.drawings("mine")] == [k % 10 for k in range(12)]  # each kept, in order
     assert {d.owner for d in store.drawings("mine")} == {""}
     with pytest.raises(StoreError, match="kept by no visitor"):
         store.delete(store.drawings("mine")[0].id, by=ME)
     store.add("mine", 4, x28(4), by=ME)  # anyone still adds to it
-    assert DrawingStore().collections() == {"mine": 13}  # opened again: already version 2
+    store.add("mine", drawings.NOT_A_DIGIT, x28(5), by=ME)  # and a drawing kept as not a digit
+    assert DrawingStore().collections() == {"mine": 14}  # opened again: already version 3
 
 
 # --- size: a cap, and queries that cost the same in any collection -----------------------------------
@@ -378,7 +409,7 @@ def test_a_database_moved_away_while_the_server_runs_is_made_again_whole(store, 
     store.add("mine", 2, x28(2), by=ME)
     assert store.counts("mine")[2] == 1 and DrawingStore().collections() == {"mine": 1}
     with sqlite3.connect(store.path) as conn:
-        assert dict(conn.execute("SELECT key, value FROM meta")) == {"format": "mnist-lab-drawings", "version": "2"}
+        assert dict(conn.execute("SELECT key, value FROM meta")) == {"format": "mnist-lab-drawings", "version": "3"}
     conn.close()
     with sqlite3.connect(moved) as conn:  # the moved file keeps what it had
         assert conn.execute("SELECT count(*) FROM drawings").fetchone() == (1,)

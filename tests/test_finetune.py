@@ -36,6 +36,21 @@ def collection(runs_dir) -> DrawingStore:
     return store
 
 
+def test_a_model_without_the_not_a_digit_output_leaves_the_drawings_kept_as_not_a_digit_out(
+    base, collection, small_data_dir
+):
+    from mnist_core.drawings import NOT_A_DIGIT
+
+    for k in range(5):
+        collection.add("mine", NOT_A_DIGIT, np.eye(28, k=k, dtype=np.float32), by=owners.ANYONE)
+    cfg = recipes.finetune(str(base), "softmax", "mine", max_steps=5)
+    assert not cfg.negatives
+    result = training.train(cfg, data_root=small_data_dir)
+    assert result.status == "finished", result.message  # label 10 never reached its ten outputs
+    seen = result.data_seen["collection"]
+    assert seen["drawings"] == 40 and seen["held_out"] == 10 and seen["non_digits_left_out"] == 5
+
+
 def test_a_finetune_starts_from_the_checkpoint_and_measures_before_and_after(base, collection, small_data_dir):
     before = checkpoints.read(base)
     cfg = recipes.finetune(str(base), "softmax", "mine", max_steps=40, log_every=10)

@@ -132,7 +132,7 @@ def test_fine_tuning_a_model_with_the_output_keeps_learning_it_and_fits_its_read
 ):
     from conftest import digit_image
 
-    from mnist_core import owners, preprocess, recipes
+    from mnist_core import drawings, owners, preprocess, recipes
     from mnist_core.drawings import DrawingStore
 
     (pen_root / "MNIST").symlink_to(small_data_dir / "MNIST")
@@ -147,12 +147,15 @@ def test_fine_tuning_a_model_with_the_output_keeps_learning_it_and_fits_its_read
         for d in range(10):
             x = preprocess(np.asarray(digit_image(d, width=14 + 3 * k)))
             store.add("mine", d, x, model="cnn", predicted=0, by=owners.ANYONE)
+    for k in range(3):  # the user's own non-digits, kept from the Draw page
+        store.add("mine", drawings.NOT_A_DIGIT, np.eye(28, k=k, dtype=np.float32), by=owners.ANYONE)
     fine = recipes.finetune(str(start), "cnn", "mine", max_steps=6, batch_size=32)
     assert fine.negatives  # the network, 11 outputs and all, comes from the checkpoint
     assert not recipes.finetune(str(plain), "cnn", "mine").negatives
     result = train(fine, data_root=pen_root)
     assert result.status == "finished", result.message
     assert result.data_seen["non_digits"]["drawings"] == len(mnist_core.negatives.TRAIN_KINDS) * 3
+    assert result.data_seen["collection"]["non_digits"] == 3 and result.data_seen["collection"]["drawings"] == 43
     reading = result.fitted["reading"]  # fitted again on the held-out writers, not the defaults
     assert result.fitted["reading_fit"]["writers"] == 1 and 0.0 <= reading["threshold"] <= 1.0
     p = mnist_core.load_model(result.save(tmp_path / "fine.pt", name="fine"))

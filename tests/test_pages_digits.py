@@ -68,6 +68,21 @@ def test_only_drawn_digits_get_a_line_and_the_missing_ones_share_one(store):
     assert "Not drawn yet: 0, 2, 3, 5, 6, 7, 8, 9" in text
 
 
+def test_drawings_kept_as_not_a_digit_show_apart_and_can_be_opened(store):
+    from mnist_core.drawings import NOT_A_DIGIT
+
+    star = preprocess(np.asarray(digit_image(8, width=40)))
+    store.add("mine", NOT_A_DIGIT, star, model="cnn", predicted=8, by=ALICE)
+    at = page()
+    assert "**not a digit** · 1 drawing(s) · fewer than 3" in markdowns(at)
+    control = at.get("button_group")[0]
+    assert "not a digit" in str(control.proto)
+    at.session_state["dig_digit"] = NOT_A_DIGIT
+    at.run()
+    assert not at.exception
+    assert len([b for b in at.button if (b.key or "").startswith("dig_del_")]) == 1  # its one thumbnail
+
+
 def test_rename_then_delete_with_a_confirmation(store):
     at = page()
     at.text_input(key="dig_rename_mine").set_value("class 4b")
