@@ -91,7 +91,8 @@ def finetune(init_from: str, arch: str, collection: str, **overrides) -> TrainCo
     drawing of each digit is held out to measure it). No label smoothing: against the starting model's
     own sharp answers it held back what the drawings teach. Measured with bench/finetune_writer.py (one
     UNIPEN benchmark writer): see its docstring. A starting model with the "not a digit" output keeps
-    learning it (a few of the project's non-digits in the mix) and has its reading fitted again after."""
+    learning it (a few of the project's non-digits and the user's own in the mix) and keeps its reading
+    (temperature and threshold): distilled, it moves too little to need them fitted again."""
     return TrainConfig(
         **{
             "arch": arch,

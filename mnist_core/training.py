@@ -85,6 +85,7 @@ def starting_model(
         model, meta = checkpoints.load(inference.resolve(config.init_from))
         if meta["arch"] != config.arch:
             raise ValueError(f"{config.init_from} is a {meta['arch']}, not a {config.arch}")
+        td.start_reading = (meta.get("extra") or {}).get("reading")
     if model is None:
         model = build(config.arch, config.arch_args)
     init_weights(model, config.init)
@@ -354,9 +355,11 @@ def train(
         td.seen["collection"]["held_out_after"] = loss_and_accuracy(model, held, device)[1] if held else None
     model.eval().cpu().to(memory_format=torch.contiguous_format)  # checkpoints and inference get plain tensors
     result = TrainResult(config, model, status, message, history, test_acc, loop.seconds(), str(device), td.seen)
-    if config.negatives and result.usable:  # the temperature and threshold, on the writers held out for them
+    if config.negatives and result.usable and not config.init_from:  # fitted on the writers held out for it
         predictor = inference.Predictor(model, {"arch": config.arch}, config.arch)
         result.fitted = fit_reading.fit(predictor, data_root)
+    elif td.start_reading and result.usable:  # fine-tuned: a few hundred distilled steps keep the start's reading
+        result.fitted = {"reading": td.start_reading, "reading_fit": {"carried_from": config.init_from}}
     emit(
         EndEvent(
             type=EventKind.END,

@@ -37,8 +37,8 @@ NOT_A_DIGIT = 10  # the non-digits' label: the 11th output (inference.NOT_A_DIGI
 # of the bench's held-out kinds (docs/models.md)
 NEGATIVES_PER_EPOCH = 14000
 # fine-tuning a model with the "not a digit" output: of each train kind, so few that a first fine-tune draws
-# them in seconds; a few hundred steps see some of each
-FINETUNE_NEGATIVES_PER_KIND = 200
+# them in seconds (then cached); a few hundred steps see some of each
+FINETUNE_NEGATIVES_PER_KIND = 100
 
 
 def with_again(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +65,7 @@ class TrainingData:
     held_out: data.Split | None = None  # fine-tuning: the collection's held-out drawings
     mine_rows: tuple[int, int] = (0, 0)  # fine-tuning: [start, end) of the collection's rows in `images`
     seen: dict = field(default_factory=dict)  # what it is, as the checkpoint records it (data_seen)
+    start_reading: dict | None = None  # fine-tuning: how the starting model's outputs are read (its extra.reading)
 
     pool: torch.Tensor | None = None  # (rows, 28, 28) uint8: all of the above, built once (`build_pool`)
     pool_labels: torch.Tensor | None = None  # (rows,)
