@@ -234,8 +234,8 @@ def test_on_a_phone_touch_draws_and_the_canvas_and_prediction_share_the_screen(b
         bars = page.locator(".mnist-probs").bounding_box()
         assert bars["y"] < PHONE["height"] - 60, f"the bars start at {bars['y']:.0f} px: below the first screen"
         pills = page.locator(".st-key-draw_wrong button[data-variant=pills]")
-        expect(pills).to_have_count(10)
-        for i in range(10):  # "Wrong? It's a" 0 to 9: each whole on the screen, none in a scrolled row
+        expect(pills).to_have_count(11)
+        for i in range(11):  # "Wrong? It's" 0 to 9 and "not a digit": each whole on the screen, none scrolled away
             box = pills.nth(i).bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"pill {i} is cut at the edge: {box}"
         row = page.locator(".st-key-draw_wrong [role=radiogroup]")
