@@ -25,6 +25,7 @@ from . import (
     shipping,
 )
 from .config import TrainConfig
+from .drawings import label_name
 from .events import Event, EventKind, RunStatus
 from .models import ARCHS
 from .training import train
@@ -258,7 +259,7 @@ def _collection(args, store) -> int:
         found = store.collections()
         for name, n in found.items():
             counts = store.counts(name)
-            print(f"{name}: {n} drawings (" + ", ".join(f"{d}: {k}" for d, k in counts.items()) + ")")
+            print(f"{name}: {n} drawings (" + ", ".join(f"{label_name(d)}: {k}" for d, k in counts.items()) + ")")
         if not found:
             print(f"no collections yet in {store.path}")
         return 0

@@ -210,7 +210,8 @@ class Database:
                 for statement in MIGRATE[v]:
                     conn.execute(statement)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(VERSION),))
-        log.warning("the drawings database %s was migrated to schema version %s", self.path, VERSION)
+        if found < VERSION:
+            log.warning("the drawings database %s was migrated to schema version %s", self.path, VERSION)
 
     # -- connections ------------------------------------------------------------------------
     @contextmanager

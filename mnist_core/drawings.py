@@ -15,7 +15,7 @@ read-only, a full disk) is mnist_core.dbfile's, names are mnist_core.names', rea
 is mnist_core.zipimport's.
 
 A collection exports as a ZIP of PNGs in `digit/` folders (`not_a_digit/` for label 10) plus MNIST's four IDX
-files (label 10 in them too) (every fifth
+files (of its digits) (every fifth
 drawing of each digit is the test part, as `split` holds out), and imports back from such a ZIP; a bad
 file changes nothing.
 """
@@ -316,8 +316,8 @@ class DrawingStore:
 
     def export_zip(self, collection: str) -> bytes:
         """The collection as a ZIP: FOLDER/DIGIT/ID.png (28x28, white on black; not_a_digit/ for label 10) and
-        MNIST's four IDX files (train-* the training part, t10k-* the held-out part), readable by any MNIST
-        code. FOLDER is the name made safe (names.folder_name)."""
+        MNIST's four IDX files of its digits (train-* the training part, t10k-* the held-out part), readable by
+        any MNIST code. FOLDER is the name made safe (names.folder_name)."""
         from PIL import Image
 
         train, held = self.split(collection)
@@ -329,6 +329,7 @@ class DrawingStore:
                 Image.fromarray(d.x28, "L").save(png, "PNG")
                 z.writestr(f"{folder}/{zipimport.folder_of(d.digit)}/{d.id:06d}.png", png.getvalue())
             for prefix, part in (("train", train), ("t10k", held)):
+                part = [d for d in part if d.digit != NOT_A_DIGIT]  # MNIST code reads ten classes
                 images = np.stack([d.x28 for d in part]) if part else np.zeros((0, 28, 28), np.uint8)
                 z.writestr(f"{folder}/raw/{prefix}-images-idx3-ubyte", idx_bytes(images))
                 z.writestr(
@@ -337,10 +338,11 @@ class DrawingStore:
         return buf.getvalue()
 
     def import_zip(self, collection: str, content: bytes, *, by=None, progress=None) -> int:
-        """Add the PNGs of a ZIP (`[NAME/]DIGIT/FILE.png`) to a collection (a new one is `by`'s), in one
-        transaction: a bad file (too large, a zip bomb or a lying directory, odd names, an image that does not
-        decode or is blank, more than the collection has room for) adds nothing. `progress(done, total)` is
-        called between entries (zipimport.read_import); if it raises, the import stops and adds nothing."""
+        """Add the PNGs of a ZIP (`[NAME/]DIGIT/FILE.png`, `not_a_digit/` for label 10) to a collection (a new
+        one is `by`'s), in one transaction: a bad file (too large, a zip bomb or a lying directory, odd names, an
+        image that does not decode or is blank, more than the collection has room for) adds nothing.
+        `progress(done, total)` is called between entries (zipimport.read_import); if it raises, the import
+        stops and adds nothing."""
         name = _given(collection)
         with self.db.connect() as conn:
             row = self._find(conn, name)

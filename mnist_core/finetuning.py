@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .drawings import NOT_A_DIGIT, Drawing, DrawingStore, label_name
+from .drawings import NOT_A_DIGIT, Drawing, DrawingStore
 
-MIN_PER_DIGIT = 3  # a digit (or "not a digit") drawn fewer times than this is too few to learn a style from
+MIN_PER_DIGIT = 3  # a digit drawn fewer times than this is too few to learn a style from
 
 
 def finetune_problem(store: DrawingStore, collection: str) -> str | None:
@@ -19,20 +19,16 @@ def finetune_problem(store: DrawingStore, collection: str) -> str | None:
         return f"the collection {collection!r} has no drawings yet: keep some on the Draw page"
     if not any(n for d, n in counts.items() if d != NOT_A_DIGIT):
         return f"the collection {collection!r} has no digits yet, only non-digits: keep some digits on the Draw page"
-    few = {d: n for d, n in counts.items() if 0 < n < MIN_PER_DIGIT}
+    few = {d: n for d, n in counts.items() if 0 < n < MIN_PER_DIGIT and d != NOT_A_DIGIT}  # non-digits: any number
     if few:
         return (
             "too few drawings to learn from: "
-            + ", ".join(f"draw {MIN_PER_DIGIT - n} more {_plural(d, MIN_PER_DIGIT - n)}" for d, n in few.items())
+            + ", ".join(
+                f"draw {k} more {d}{'s' if k > 1 else ''}" for d, k in ((d, MIN_PER_DIGIT - n) for d, n in few.items())
+            )
             + f" (each digit you keep needs at least {MIN_PER_DIGIT})"
         )
     return None
-
-
-def _plural(label: int, n: int) -> str:
-    if label == NOT_A_DIGIT:
-        return "non-digits" if n > 1 else "non-digit"
-    return f"{label}s" if n > 1 else label_name(label)
 
 
 def arrays(part: list[Drawing], non_digits: bool = False) -> tuple[np.ndarray, np.ndarray]:

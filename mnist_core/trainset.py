@@ -132,7 +132,7 @@ def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:
     if config.negatives:
         neg = negatives_cache.training_set(data_root, FINETUNE_NEGATIVES_PER_KIND if config.collection else None)
         if config.train_limit:
-            neg = neg[: max(7, config.train_limit // 10)]
+            neg = neg[: max(len(negatives.TRAIN_KINDS), config.train_limit // 10)]
         td.neg_images = torch.from_numpy(neg).to(device)
         td.seen["non_digits"] = {"kinds": list(negatives.TRAIN_KINDS), "drawings": len(neg)}
     if config.styles:
@@ -144,7 +144,8 @@ def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:
 
 def _add_collection(td: TrainingData, collection: str, device: torch.device, non_digits: bool) -> None:
     """Fine-tuning: the training part of the user's collection, repeated to COLLECTION_SHARE of the images; the
-    drawings kept as "not a digit" too when the model has that output (non_digits), else they are left out."""
+    drawings kept as "not a digit" too when the model has that output (non_digits), else they are left out. The
+    held-out part measured before and after is its digits."""
     store = drawings.DrawingStore()
     if problem := finetuning.finetune_problem(store, collection):
         raise ValueError(f"cannot fine-tune on {collection!r}: {problem}")
@@ -155,7 +156,7 @@ def _add_collection(td: TrainingData, collection: str, device: torch.device, non
     td.mine_rows = (n, n + reps * len(mine_y))
     td.images = torch.cat([td.images, mine_x.repeat(reps, 1, 1)])
     td.labels = torch.cat([td.labels, mine_y.repeat(reps)])
-    held_x, held_y = finetuning.arrays(held, non_digits)
+    held_x, held_y = finetuning.arrays(held)  # the held-out digits: what its accuracy is measured on, as Compare does
     td.held_out = data.Split(torch.from_numpy(held_x), torch.from_numpy(held_y)) if len(held_y) else None
     td.seen["collection"] = {"name": collection, "drawings": len(mine_y), "held_out": len(held_y), "repeats": reps}
     if kept_as_non_digits := sum(d.digit == drawings.NOT_A_DIGIT for d in part + held):

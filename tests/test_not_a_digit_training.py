@@ -152,6 +152,8 @@ def test_fine_tuning_a_model_with_the_output_keeps_learning_it_and_keeps_its_rea
     fine = recipes.finetune(str(start), "cnn", "mine", max_steps=6, batch_size=32)
     assert fine.negatives  # the network, 11 outputs and all, comes from the checkpoint
     assert not recipes.finetune(str(plain), "cnn", "mine").negatives
+    with pytest.raises(ValueError, match="has no 'not a digit' output"):  # asked for by hand: a clear refusal
+        train(recipes.finetune(str(plain), "cnn", "mine", max_steps=2, negatives=True), data_root=pen_root)
     result = train(fine, data_root=pen_root)
     assert result.status == "finished", result.message
     assert result.data_seen["non_digits"]["drawings"] == len(mnist_core.negatives.TRAIN_KINDS) * 3
