@@ -109,7 +109,7 @@ def grid_ui(info, counts: dict[int, int]) -> None:
         f"**{drawings.label_name(d)}** · {n} drawing(s)"
         + (
             ""
-            if n >= finetuning.MIN_PER_DIGIT
+            if n >= finetuning.MIN_PER_DIGIT or d == drawings.NOT_A_DIGIT  # any number of non-digits will do
             else f" · fewer than {finetuning.MIN_PER_DIGIT}: draw more to fine-tune on it"
         )
         for d, n in counts.items()

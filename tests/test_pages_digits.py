@@ -74,7 +74,7 @@ def test_drawings_kept_as_not_a_digit_show_apart_and_can_be_opened(store):
     star = preprocess(np.asarray(digit_image(8, width=40)))
     store.add("mine", NOT_A_DIGIT, star, model="cnn", predicted=8, by=ALICE)
     at = page()
-    assert "**not a digit** · 1 drawing(s) · fewer than 3" in markdowns(at)
+    assert "**not a digit** · 1 drawing(s)  \n" in markdowns(at)  # no "fewer than 3": any number will do
     control = at.get("button_group")[0]
     assert "not a digit" in str(control.proto)
     at.session_state["dig_digit"] = NOT_A_DIGIT
