@@ -108,9 +108,9 @@ def grid_ui(info, counts: dict[int, int]) -> None:
     lines = [
         f"**{drawings.label_name(d)}** · {n} drawing(s)"
         + (
-            ""
-            if n >= finetuning.MIN_PER_DIGIT or d == drawings.NOT_A_DIGIT  # any number of non-digits will do
-            else f" · fewer than {finetuning.MIN_PER_DIGIT}: draw more to fine-tune on it"
+            f" · fewer than {finetuning.MIN_PER_DIGIT}: draw more to fine-tune on it"
+            if finetuning.too_few(d, n)
+            else ""
         )
         for d, n in counts.items()
         if n

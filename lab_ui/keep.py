@@ -42,7 +42,7 @@ def keep_drawing_ui(
         row.success(f"Kept as {_as(saved[key])}. Draw the next one.")
     else:
         label = predicted if is_digit else drawings.NOT_A_DIGIT
-        right = f"✓ Right, keep it as {_as(label).replace('**', '')}"
+        right = f"✓ Right, keep it as {_as(label, bold=False)}"
         row.button(right, on_click=_keep_drawing, args=(label, on_kept), key="draw_right")
         st.pills(
             "Wrong? It's" if is_digit else "It is a digit? It's a",
@@ -104,6 +104,7 @@ def _keep_drawing(digit: int, on_kept: Callable[[str], None] | None = None) -> N
         on_kept(f"Kept as {_as(digit)} in {name_md(st.session_state['draw_collection'])}. Draw the next one.")
 
 
-def _as(label: int) -> str:
-    """'a **7**', or '**not a digit**'."""
-    return f"**{drawings.label_name(label)}**" if label == drawings.NOT_A_DIGIT else f"a **{label}**"
+def _as(label: int, bold: bool = True) -> str:
+    """'a **7**', or '**not a digit**' (without the stars when not bold)."""
+    name = f"**{drawings.label_name(label)}**" if bold else drawings.label_name(label)
+    return name if label == drawings.NOT_A_DIGIT else f"a {name}"

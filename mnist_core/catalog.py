@@ -17,9 +17,11 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DATASETS = ("mnist", "fashion")  # mnist_core.data.DATASETS holds each one's torchvision class and folder
 DEFAULT_ARCH = "cnn"
 CNN_WIDTH = 16  # cnn's own width (models.build_cnn's default): the channels of its first block
-# The drawn-input networks' outputs: the ten digits, or eleven with a "not a digit" output (index 10,
-# inference.NOT_A_DIGIT), trained with the project's own non-digits (mnist_core.negatives)
+# The drawn-input networks' outputs: the ten digits, or eleven with a "not a digit" output (index NOT_A_DIGIT,
+# also the label of a non-digit in training and in the user's collections), trained with the project's own
+# non-digits (mnist_core.negatives)
 CLASSES = (10, 11)
+NOT_A_DIGIT = 10
 
 
 def _cnn_params(width: int = CNN_WIDTH, classes: int = 10) -> int:

@@ -15,9 +15,8 @@ read-only, a full disk) is mnist_core.dbfile's, names are mnist_core.names', rea
 is mnist_core.zipimport's.
 
 A collection exports as a ZIP of PNGs in `digit/` folders (`not_a_digit/` for label 10) plus MNIST's four IDX
-files (of its digits) (every fifth
-drawing of each digit is the test part, as `split` holds out), and imports back from such a ZIP; a bad
-file changes nothing.
+files of its digits (every fifth drawing of each digit is the test part, as `split` holds out), and imports
+back from such a ZIP; a bad file changes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import inference, names, owners, zipimport
+from .catalog import NOT_A_DIGIT as NOT_A_DIGIT  # the label of a drawing kept as "not a digit"
 from .dbfile import DB_NAME as DB_NAME
 from .dbfile import Database, StoreError, write
 from .names import NAME_MAX as NAME_MAX
@@ -39,7 +39,6 @@ from .names import check_name as check_name
 DEFAULT_COLLECTION = "mine"
 MIN_INK = 20  # summed 0..255 ink below this (under a tenth of one pixel row) is a blank canvas, never saved
 HOLDOUT_EVERY = 5  # every fifth drawing of a digit is held out (the test part of a collection)
-NOT_A_DIGIT = inference.NOT_A_DIGIT  # the label of a drawing kept as "not a digit"
 LABELS = range(NOT_A_DIGIT + 1)
 COLLECTION_MAX = 5_000  # drawings in one collection
 PAGE_MAX = 200  # drawings in one `page`

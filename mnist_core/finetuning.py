@@ -12,6 +12,11 @@ from .drawings import NOT_A_DIGIT, Drawing, DrawingStore
 MIN_PER_DIGIT = 3  # a digit drawn fewer times than this is too few to learn a style from
 
 
+def too_few(label: int, n: int) -> bool:
+    """Whether n drawings of a digit are too few to fine-tune on (drawings kept as not a digit: any number)."""
+    return 0 < n < MIN_PER_DIGIT and label != NOT_A_DIGIT
+
+
 def finetune_problem(store: DrawingStore, collection: str) -> str | None:
     """What is missing before `collection` can be fine-tuned on, in words; None when it is ready."""
     counts = store.counts(collection)
@@ -19,13 +24,11 @@ def finetune_problem(store: DrawingStore, collection: str) -> str | None:
         return f"the collection {collection!r} has no drawings yet: keep some on the Draw page"
     if not any(n for d, n in counts.items() if d != NOT_A_DIGIT):
         return f"the collection {collection!r} has no digits yet, only non-digits: keep some digits on the Draw page"
-    few = {d: n for d, n in counts.items() if 0 < n < MIN_PER_DIGIT and d != NOT_A_DIGIT}  # non-digits: any number
-    if few:
+    missing = {d: MIN_PER_DIGIT - n for d, n in counts.items() if too_few(d, n)}
+    if missing:
         return (
             "too few drawings to learn from: "
-            + ", ".join(
-                f"draw {k} more {d}{'s' if k > 1 else ''}" for d, k in ((d, MIN_PER_DIGIT - n) for d, n in few.items())
-            )
+            + ", ".join(f"draw {k} more {d}{'s' if k > 1 else ''}" for d, k in missing.items())
             + f" (each digit you keep needs at least {MIN_PER_DIGIT})"
         )
     return None

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import checkpoints, data, settings
+from .catalog import NOT_A_DIGIT as NOT_A_DIGIT  # the index of the "not a digit" output, in the networks with one
 from .models import ARCHS, DEFAULT_ARCH
 from .preprocess import preprocess
 
@@ -167,9 +168,6 @@ def tta_views(x: torch.Tensor) -> torch.Tensor:
     theta = _VIEW_MATRICES.repeat_interleave(len(x), 0)
     grid = torch.nn.functional.affine_grid(theta, (len(theta), 1, 28, 28), align_corners=False)
     return torch.nn.functional.grid_sample(x.repeat(len(TTA_VIEWS), 1, 1, 1), grid, align_corners=False)
-
-
-NOT_A_DIGIT = 10  # the index of the "not a digit" output, in the networks that have one
 
 
 @dataclass(frozen=True)

@@ -124,8 +124,10 @@ def strokes(kind: str, rng: np.random.Generator, split: str = "bench", root=None
         return pen_styles.jitter(glyphs.turned(font, char, turn), rng)
     if kind == "polygons":
         return pen_styles.jitter(shapes.polygon(rng), rng)
-    if kind in ("words", "overlaid"):
-        return _combined(kind, rng)
+    if kind == "words":
+        return _word(rng)
+    if kind == "overlaid":
+        return _overlaid(rng)
     if kind == "scribbles":
         return pen_styles.jitter(shapes.scribble(rng), rng)
     if kind in DIGIT_KINDS:
@@ -144,16 +146,18 @@ def _glyph_or_shape(rng, shapes_too: bool) -> list[np.ndarray]:
     return _unit(pen_styles.jitter(glyphs.glyph(font, char), rng))
 
 
-def _combined(kind: str, rng) -> list[np.ndarray]:
-    """Words: 2-3 letters side by side. Overlaid: two letters, signs or shapes over each other, the second
-    moved by up to half a unit and scaled 0.6-1.2."""
-    if kind == "words":
-        out: list[np.ndarray] = []
-        for _ in range(int(rng.integers(2, 4))):
-            g = _glyph_or_shape(rng, False)
-            right = float(np.concatenate(out)[:, 0].max()) + rng.uniform(0.05, 0.3) if out else 0.0
-            out += [p * rng.uniform(0.8, 1.1) + np.float32([right, rng.uniform(-0.1, 0.1)]) for p in g]
-        return pen_styles.jitter(out, rng, amount=0.5)
+def _word(rng) -> list[np.ndarray]:
+    """2-3 letters side by side."""
+    out: list[np.ndarray] = []
+    for _ in range(int(rng.integers(2, 4))):
+        g = _glyph_or_shape(rng, False)
+        right = float(np.concatenate(out)[:, 0].max()) + rng.uniform(0.05, 0.3) if out else 0.0
+        out += [p * rng.uniform(0.8, 1.1) + np.float32([right, rng.uniform(-0.1, 0.1)]) for p in g]
+    return pen_styles.jitter(out, rng, amount=0.5)
+
+
+def _overlaid(rng) -> list[np.ndarray]:
+    """Two letters, signs or shapes over each other, the second moved by up to half a unit and scaled 0.6-1.2."""
     a, b = _glyph_or_shape(rng, True), _glyph_or_shape(rng, True)
     shift = rng.uniform(-0.5, 0.5, 2).astype(np.float32)
     return pen_styles.jitter(a + [p * rng.uniform(0.6, 1.2) + shift for p in b], rng, amount=0.5)

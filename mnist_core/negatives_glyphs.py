@@ -120,8 +120,9 @@ def turned(font: str, char: str, turn: str) -> list[np.ndarray]:
     return [(s @ m.T).astype(np.float32) for s in _font(font)[char]]
 
 
+@cache
 def turned_pool() -> list[tuple[str, str, str]]:
-    """The (font, char, turn) triples of the kind "turned"."""
+    """The (font, char, turn) triples of the kind "turned" (listed once: each drawing picks one)."""
     pairs = pool("letters") + pool("symbols")
     return [(f, c, t) for f, c in pairs for t in TURNS if t not in TURN_LEFT_OUT.get(c, ())]
 

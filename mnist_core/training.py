@@ -85,7 +85,7 @@ def starting_model(
         model, meta = checkpoints.load(inference.resolve(config.init_from))
         if meta["arch"] != config.arch:
             raise ValueError(f"{config.init_from} is a {meta['arch']}, not a {config.arch}")
-        if config.negatives and meta.get("arch_args", {}).get("classes") != 11:
+        if config.negatives and meta.get("arch_args", {}).get("classes") != inference.NOT_A_DIGIT + 1:
             raise ValueError(f"{config.init_from} has no 'not a digit' output to fine-tune with non-digits")
         td.start_reading = (meta.get("extra") or {}).get("reading")
     if model is None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import data, drawings, finetuning, fit_reading, negatives, negatives_cache, pen, pen_styles
+from .catalog import NOT_A_DIGIT as NOT_A_DIGIT  # the non-digits' label: the 11th output
 from .config import TrainConfig
 
 PEN_RENDERS = 4  # cached renders of each pen-drawn digit, taken in turn
@@ -30,7 +31,6 @@ PEN_AGAIN = (1,)
 # fine-tuning: the user's drawings, repeated (and augmented), make this share of the images; with distillation
 # keeping MNIST, half the batch can be the user's (bench/finetune_writer.py: 4-5 errors left of 12 at 0.5, 5-6 at 0.25)
 COLLECTION_SHARE = 0.5
-NOT_A_DIGIT = 10  # the non-digits' label: the 11th output (inference.NOT_A_DIGIT)
 # non-digits in one epoch, consecutive drawings of the cached set (negatives_cache: 3,000 of each of the 11
 # train kinds, interleaved), so each epoch sees every kind evenly and the next 28,000 drawings (33,000 in all:
 # most are seen every epoch, augmented anew); a quarter of the shipped recipe's epoch. cnn, 12 epochs, seed 0
@@ -159,5 +159,5 @@ def _add_collection(td: TrainingData, collection: str, device: torch.device, non
     held_x, held_y = finetuning.arrays(held)  # the held-out digits: what its accuracy is measured on, as Compare does
     td.held_out = data.Split(torch.from_numpy(held_x), torch.from_numpy(held_y)) if len(held_y) else None
     td.seen["collection"] = {"name": collection, "drawings": len(mine_y), "held_out": len(held_y), "repeats": reps}
-    if kept_as_non_digits := sum(d.digit == drawings.NOT_A_DIGIT for d in part + held):
+    if kept_as_non_digits := sum(d.digit == NOT_A_DIGIT for d in part + held):
         td.seen["collection"]["non_digits" if non_digits else "non_digits_left_out"] = kept_as_non_digits

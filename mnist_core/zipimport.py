@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .catalog import NOT_A_DIGIT
 from .dbfile import StoreError
 
 IMPORT_MAX_BYTES = 20 * 2**20
@@ -35,7 +36,7 @@ IMPORT_MAX_CPU_S = 30.0  # this thread's CPU time for the whole read
 IMPORT_MAX_WALL_S = 90.0
 PROGRESS_EVERY_S = 0.1  # progress is reported at most this often (and at the start and the end)
 _ENTRY = re.compile(r"^(?:[^/]+/)?([0-9]|not_a_digit)/[\w.+-]{1,100}\.png$", re.IGNORECASE)
-NOT_A_DIGIT_FOLDER, NOT_A_DIGIT = "not_a_digit", 10  # drawings kept as "not a digit" (drawings.NOT_A_DIGIT)
+NOT_A_DIGIT_FOLDER = "not_a_digit"  # the folder of the drawings kept as "not a digit"
 _LOCAL, _LOCAL_SIZE = b"PK\x03\x04", 30
 
 Progress = Callable[[int, int], object]
