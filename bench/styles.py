@@ -42,7 +42,14 @@ OUT = Path(__file__).resolve().parent / "out"
 # the digits each style redraws: a run with styles re-renders only those digits' pen renders, the others
 # are the baseline's own (the same images in both runs: only the style differs, and it costs a tenth)
 BASELINE_RENDERS = pen.training_set
-STYLE_LABELS = {"curled_9": (9,), "slanted_9": (9,), "footed_7": (7,), "one_stroke_4": (4,), "footed_1": (1,)}
+STYLE_LABELS = {
+    "curled_9": (9,),
+    "slanted_9": (9,),
+    "footed_7": (7,),
+    "one_stroke_4": (4,),
+    "footed_1": (1,),
+    "upright_slash_0": (0,),
+}
 
 
 def spliced_training_set(root, renders: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -379,3 +379,16 @@ def test_real_handwriting_bench_without_the_file_says_where_it_looked(tmp_path, 
     monkeypatch.setattr(pen, "BUNDLED", tmp_path / "x.gz")
     code, _, err = run_bench("real_handwriting.py", "--data-dir", str(tmp_path))
     assert code == 2 and "unipen_1a_digits.jsonl.gz" in err and str(tmp_path) in err
+
+
+def test_a_styled_0_is_slashed_upright_or_across(monkeypatch):
+    zero = [np.float32([[150, 100], [100, 200], [150, 300], [200, 200], [150, 100]])]  # 100 wide, 200 tall
+    monkeypatch.setitem(pen_styles.STYLES, "upright_slash_0", True)
+    slashes = [pen_styles.add_style(zero, 0, np.random.default_rng(s))[-1] for s in range(200)]
+    (top, bottom) = np.array(slashes).transpose(1, 0, 2)  # each slash from above the 0 to below it
+    assert (top[:, 1] <= 100 + 0.1 * 200 + 1e-3).all() and (bottom[:, 1] >= 300 - 0.1 * 200 - 1e-3).all()
+    upright = (abs(top[:, 0] - bottom[:, 0]) <= 0.15 * 100 + 1e-3) & (abs(top[:, 0] - 150) <= 0.15 * 100 + 1e-3)
+    assert upright.mean() == pytest.approx(pen_styles.UPRIGHT_SLASH_P, abs=0.1)  # through the middle, near upright
+    monkeypatch.setitem(pen_styles.STYLES, "upright_slash_0", False)
+    across = np.array([pen_styles.add_style(zero, 0, np.random.default_rng(s))[-1] for s in range(200)])
+    assert (across[:, 0, 0] - across[:, 1, 0] >= 0.4 * 100 - 1e-3).all()  # "/": from top right to bottom left
