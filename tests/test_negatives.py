@@ -147,6 +147,7 @@ def test_the_bench_runs_in_its_tiny_mode_and_prints_its_totals(small_data_dir, c
         "digits kept: MNIST test",
         "non-digits refused: held-out kinds",
         "non-digits refused: all kinds",
+        "held-out refused at the targets (a bound)",
         "calibration: ECE (15 bins) on UNIPEN benchmark writers",
     ):
         assert total in out, total
@@ -176,3 +177,21 @@ def test_the_bench_reads_a_model_with_the_not_a_digit_output_at_its_own_threshol
     assert kept.split()[-1] == "0.0%" and refused.split()[-1] == "100.0%"  # everything refused at its threshold
     ten = checkpoints.save(tmp_path / "ten.pt", build("cnn", {"width": 4}), "cnn", config, {}, metrics)
     assert bench.main(["--tiny", "--data-dir", str(small_data_dir), "--model", str(ten), "--method", "output"]) != 0
+
+
+def test_the_bounds_threshold_keeps_exactly_the_targets_share_of_each_set_of_digits():
+    spec = importlib.util.spec_from_file_location("not_a_digit", ROOT / "bench" / "not_a_digit.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rng = np.random.default_rng(0)
+    bench_scores, mnist_scores = rng.uniform(0, 1, 1000), rng.uniform(0.2, 1, 4000)
+    blank = np.zeros(1000, bool)
+    blank[:5] = True
+    bench_scores[:5] = 0.0  # blank reads: not digits the threshold keeps or loses
+    res = {"bench": {"m": bench_scores}, "mnist_test": {"m": mnist_scores}, "blank": {"bench": blank}}
+    thr = bench._bound(res, "m")
+    kept = [(bench_scores[~blank] >= thr).mean(), (mnist_scores >= thr).mean()]
+    assert kept[0] >= bench.TARGET_KEPT[0] and kept[1] >= bench.TARGET_KEPT[1]
+    above = np.nextafter(thr, 1.0)  # the least raise loses one of the digits the tighter target counts
+    kept_above = [(bench_scores[~blank] >= above).mean(), (mnist_scores >= above).mean()]
+    assert kept_above[0] < bench.TARGET_KEPT[0] or kept_above[1] < bench.TARGET_KEPT[1]
