@@ -281,8 +281,9 @@ def report(args, res: dict) -> None:
     for label, cell in rows:
         print(f"{label:42}" + "".join(f"{cell(m):>13}" for m in methods))
     bound = {m: _bound(res, m) for m in methods}
-    held = {m: np.concatenate([res[k][m] for k in negatives.HELD_OUT_KINDS]) < bound[m] for m in methods}
-    print(f"{'held-out refused at the targets (a bound)':42}" + "".join(f"{pct(held[m]):>13}" for m in methods))
+    at_bound = {k: {m: res[k][m] < bound[m] for m in methods} for k in negatives.HELD_OUT_KINDS}
+    cells = "".join(f"{pct(_all(at_bound, negatives.HELD_OUT_KINDS, m)):>13}" for m in methods)
+    print(f"{'held-out refused at the targets (a bound)':42}" + cells)
     c = res["calibration"]
     print(
         f"calibration: ECE (15 bins) on UNIPEN benchmark writers {100 * c['before']:.2f}% before, "

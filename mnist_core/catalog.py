@@ -24,6 +24,11 @@ CLASSES = (10, 11)
 NOT_A_DIGIT = 10
 
 
+def has_not_a_digit(arch_args: dict) -> bool:
+    """Whether a network built with these arguments (a checkpoint's arch_args) has the "not a digit" output."""
+    return arch_args.get("classes") == NOT_A_DIGIT + 1
+
+
 def _cnn_params(width: int = CNN_WIDTH, classes: int = 10) -> int:
     # stem 3x3 conv 9w, blocks 18w^2 and 72w^2, batch norms 2w + 4w + 8w, classifier (4w * 9 + 1) per output
     return 90 * width * width + 23 * width + classes * (36 * width + 1)

@@ -92,13 +92,14 @@ def add_style(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]
     h, w = max(float(y1 - y0), 1e-6), max(float(x1 - x0), 1e-6)
     u = rng.uniform
     extra = []
-    if label == 0 and STYLES["upright_slash_0"] and rng.random() < UPRIGHT_SLASH_P:
-        # an upright bar through the middle, from above the 0 to below it (a 0 that looks like a phi)
-        xt = x0 + u(0.35, 0.65) * w
-        extra.append([(xt, y0 - u(0.0, 0.3) * h), (xt + u(-0.15, 0.15) * w, y1 + u(0.0, 0.3) * h)])
-    elif label == 0:
-        # often longer than the 0 is tall, sometimes nearly upright through a narrow 0
-        extra.append([(x1 + u(-0.3, 0.25) * w, y0 - u(-0.1, 0.4) * h), (x0 - u(-0.3, 0.25) * w, y1 + u(-0.1, 0.4) * h)])
+    if label == 0:
+        if STYLES["upright_slash_0"] and rng.random() < UPRIGHT_SLASH_P:
+            # an upright bar through the middle, from above the 0 to below it (a 0 that looks like a phi)
+            xt = x0 + u(0.35, 0.65) * w
+            extra.append([(xt, y0 - u(0.0, 0.3) * h), (xt + u(-0.15, 0.15) * w, y1 + u(0.0, 0.3) * h)])
+        else:  # often longer than the 0 is tall, sometimes nearly upright through a narrow 0
+            top = (x1 + u(-0.3, 0.25) * w, y0 - u(-0.1, 0.4) * h)
+            extra.append([top, (x0 - u(-0.3, 0.25) * w, y1 + u(-0.1, 0.4) * h)])
     elif label == 7:
         kind = rng.integers(3) if STYLES["footed_7"] else 0  # 0: a bar; 1: a foot or curl; 2: both
         if kind != 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import peek
-from .catalog import ARCHS, NOT_A_DIGIT
+from .catalog import ARCHS, has_not_a_digit
 from .config import TrainConfig
 
 _ADAM = dict(optimizer="adam", lr=1e-3)
@@ -117,7 +117,7 @@ def has_detector(checkpoint: str) -> bool:
     """Whether the checkpoint's network has the 11th "not a digit" output (False when it cannot be read:
     loading it will say why)."""
     recorded = peek.recorded(checkpoint)
-    return bool(recorded) and recorded["arch_args"].get("classes") == NOT_A_DIGIT + 1
+    return bool(recorded) and has_not_a_digit(recorded["arch_args"])
 
 
 def pretrain(arch: str, **overrides) -> TrainConfig:

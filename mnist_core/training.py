@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import augment, checkpoints, data, devices, fit_reading, inference, trainset
+from . import augment, catalog, checkpoints, data, devices, fit_reading, inference, trainset
 from .augment import STYLE_LABELS, augment_batch, style_batch
 from .config import TrainConfig
 from .evaluation import Stopped, loss_and_accuracy
@@ -85,7 +85,7 @@ def starting_model(
         model, meta = checkpoints.load(inference.resolve(config.init_from))
         if meta["arch"] != config.arch:
             raise ValueError(f"{config.init_from} is a {meta['arch']}, not a {config.arch}")
-        if config.negatives and meta.get("arch_args", {}).get("classes") != inference.NOT_A_DIGIT + 1:
+        if config.negatives and not catalog.has_not_a_digit(meta.get("arch_args", {})):
             raise ValueError(f"{config.init_from} has no 'not a digit' output to fine-tune with non-digits")
         td.start_reading = (meta.get("extra") or {}).get("reading")
     if model is None:
