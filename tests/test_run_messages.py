@@ -102,6 +102,7 @@ def test_a_failed_run_names_the_data_it_lacks_without_the_servers_paths(runner, 
 
 
 def test_a_failed_measurement_of_an_upload_names_no_path(runner, runs_dir, small_data_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(small_data_dir))  # the upload is measured on this test set
     good = training.train(tiny(), data_root=small_data_dir).save(runs_dir.parent / "good.pt")
 
     def unreadable(model, meta, name, path, **kw):
