@@ -49,6 +49,8 @@ STYLE_LABELS = {
     "one_stroke_4": (4,),
     "footed_1": (1,),
     "upright_slash_0": (0,),
+    "barred_0": (0,),
+    "looped_2": (2,),
 }
 
 

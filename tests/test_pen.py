@@ -392,3 +392,34 @@ def test_a_styled_0_is_slashed_upright_or_across(monkeypatch):
     monkeypatch.setitem(pen_styles.STYLES, "upright_slash_0", False)
     across = np.array([pen_styles.add_style(zero, 0, np.random.default_rng(s))[-1] for s in range(200)])
     assert (across[:, 0, 0] - across[:, 1, 0] >= 0.4 * 100 - 1e-3).all()  # "/": from top right to bottom left
+
+
+def test_a_barred_0_has_a_level_bar_through_its_middle(monkeypatch):
+    zero = [np.float32([[150, 100], [100, 200], [150, 300], [200, 200], [150, 100]])]  # 100 wide, 200 tall
+    monkeypatch.setitem(pen_styles.STYLES, "barred_0", True)
+    bars = np.array([pen_styles.add_style(zero, 0, np.random.default_rng(s))[-1] for s in range(300)])
+    (a, b) = bars.transpose(1, 0, 2)
+    level = (abs(a[:, 1] - b[:, 1]) <= 0.12 * 200 + 1e-3) & (abs(a[:, 1] + b[:, 1] - 400) <= 0.2 * 200 + 1e-3)
+    across = (a[:, 0] <= 100 + 0.1 * 100 + 1e-3) & (b[:, 0] >= 200 - 0.1 * 100 - 1e-3)
+    assert (level & across).mean() == pytest.approx(pen_styles.BARRED_P, abs=0.08)  # a theta, not a slash
+    monkeypatch.setitem(pen_styles.STYLES, "barred_0", False)
+    slashes = np.array([pen_styles.add_style(zero, 0, np.random.default_rng(s))[-1] for s in range(300)])
+    assert (abs(slashes[:, 0, 1] - slashes[:, 1, 1]) >= 0.8 * 200 - 1e-3).all()  # off: every styled 0 slashed "/"
+
+
+def test_a_looped_2_turns_through_a_loop_at_its_lower_left_corner(monkeypatch):
+    two = [np.float32([[100, 120], [150, 100], [190, 140], [170, 200], [100, 300], [200, 300]])]  # 100 wide, 200 tall
+    assert not pen_styles.styled(2)  # off (shipped): 2s are drawn as written
+    monkeypatch.setitem(pen_styles.STYLES, "looped_2", True)
+    assert pen_styles.styled(2)
+    looped = 0
+    for s in range(100):
+        out = pen_styles.add_style(two, 2, np.random.default_rng(s))
+        assert len(out) == 1 and np.array_equal(out[0][:5], two[0][:5]) and np.array_equal(out[0][-1], two[0][-1])
+        loop = out[0][5:-1]
+        if len(loop):
+            looped += 1
+            assert abs(loop - np.float32([100, 300])).max() <= 2 * 0.22 * 200 + 1e-3  # at the corner
+            assert np.ptp(loop[:, 0]) >= 0.2 * 200 and np.ptp(loop[:, 1]) >= 0.2 * 200  # a full turn
+            assert np.linalg.norm(loop[0] - loop[-1]) <= 0.5 * np.ptp(loop[:, 1])  # that closes
+    assert looped / 100 == pytest.approx(pen_styles.LOOPED_2_P, abs=0.15)
