@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .preprocess import SCAN_ASPECT
+
 
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator, device, *shape: int) -> torch.Tensor:
     return (torch.rand(n, *shape, generator=gen) * (hi - lo) + lo).to(device)
@@ -153,8 +155,10 @@ def style_batch(x: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, p: 
 
 # --- low-resolution scans ----------------------------------------------------------------------------
 # Digits scanned at 16x16, binarised and stretched to fill that box, then read through the upload path
-# (preprocess: the ink's box scaled to 20x20, centred by its mass): blocky, thin, wider than written.
-# Off: it teaches the scans but costs the pen-drawn 1s (cnn, the shipped recipe for 3 epochs, seed 0, one
+# (preprocess: the frame scaled to 20 high and SCAN_ASPECT as wide, centred by its mass): blocky and thin.
+# Off: reading the frame at a digit's proportions (preprocess.SCAN_ASPECT) does more for the scans without
+# training (bench/scans.py). Measured when the upload path read a scan's stretched ink box as it stood, the
+# training taught the scans but cost the pen-drawn 1s (cnn, the shipped recipe for 3 epochs, seed 0, one
 # thread, `python bench/styles.py --scan-p P`, 2026-12-05, load 2-12 on 2 cores shared). Our own scan
 # re-render of MNIST's test set (bench/styles.py's scan_like: not a blind figure) 94.69% without, 96.05% at
 # 0.05, 96.75% at 0.1 (its 1s 77.9% -> 84.3% -> 88.5%, its 9s 83.9% -> 89.1% -> 90.6%); but UNIPEN's benchmark
@@ -168,7 +172,8 @@ def scan_batch(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
     """A share `p` of a batch (N, 1, 28, 28) of ink in [0, 1] redrawn as a low-resolution scan read by the
     upload path: each digit's ink box resampled to SCAN_SIDE x SCAN_SIDE (its height filling it, its width
     stretched from its own proportion up to filling it too), binarised at a threshold of 0.3-0.6, scaled up
-    to 20x20 as `preprocess` scales an upload and placed with its centre of mass at (14, 14)."""
+    to 20 high and SCAN_ASPECT of that wide as `preprocess` reads a stretched scan, and placed with its
+    centre of mass at (14, 14)."""
     n, _, h, w = x.shape
     dev, img = x.device, x[:, 0]
     u = torch.rand(n, 3, generator=gen).to(dev)
@@ -189,7 +194,9 @@ def scan_batch(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
     grid = F.affine_grid(theta, [n, 1, SCAN_SIDE, SCAN_SIDE], align_corners=False)
     low = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     low = (low > (0.3 + 0.3 * u[:, 1]).view(n, 1, 1, 1)).to(x.dtype)
-    big = F.interpolate(low, size=(20, 20), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    wide = round(20 * SCAN_ASPECT)
+    big = F.interpolate(low, size=(20, wide), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    big = F.pad(big, ((20 - wide) // 2, 20 - wide - (20 - wide) // 2))
     mass = big.sum((1, 2, 3)).clamp(min=1e-6)
     ar = torch.arange(20, device=dev, dtype=x.dtype)
     my, mx = (big.sum(3)[:, 0] @ ar) / mass, (big.sum(2)[:, 0] @ ar) / mass

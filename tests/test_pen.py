@@ -14,7 +14,7 @@ from helpers import run_bench
 from mnist_core import augment, data, pen, pen_styles, trainset
 from mnist_core.augment import style_batch
 from mnist_core.config import TrainConfig
-from mnist_core.preprocess import preprocess
+from mnist_core.preprocess import SCAN_ASPECT, preprocess
 from mnist_core.training import train
 
 
@@ -322,8 +322,9 @@ def test_a_scan_is_binarised_stretched_and_centred_like_an_upload():
         )
         assert float(((img > 0.05) & (img < 0.95)).float().mean()) < 0.15  # mostly black or white: binarised
     cols = torch.nonzero(y[1, 0] > 0.3, as_tuple=True)[1]
-    assert cols.max() - cols.min() + 1 >= 19  # the box's width stretched to fill the scan
-    assert 5 <= int((y[0, 0, 14] > 0.3).sum()) <= 14  # the 1 wider than written, never a full block
+    wide = round(20 * SCAN_ASPECT)  # the box stretched to fill the scan, read as preprocess reads such a frame
+    assert wide - 1 <= cols.max() - cols.min() + 1 <= wide + 1
+    assert 4 <= int((y[0, 0, 14] > 0.3).sum()) < wide  # the 1 wider than written, never a full block
     assert y.min() >= 0 and y.max() <= 1
 
 
@@ -373,6 +374,14 @@ def test_real_handwriting_bench_prints_every_figure(pen_root):
     assert "cnn: " in text and "of 6 drawings" in text and "ms per image" in text
     assert "per lab:   val" in text and "gmd" in text and "per digit: 0:" in text and "most frequent confusions" in text
     assert "| cnn |" in text
+
+
+def test_scans_bench_prints_each_set_as_it_stands_and_at_each_aspect(pen_root):
+    code, text, err = run_bench("scans.py", "--data-dir", str(pen_root), "--aspect", "0.5", "--threads", "1")
+    assert code == 0, err
+    assert "| scans of | digits | as it stands | 0.5 | 0.6 (the app) |" in text
+    assert "| UNIPEN benchmark writers | 6 |" in text and "MNIST left out" in text and "MNIST test set" not in text
+    assert "per digit, as it stands: 0:" in text and "per digit, as the app reads: 0:" in text
 
 
 def test_real_handwriting_bench_without_the_file_says_where_it_looked(tmp_path, monkeypatch):

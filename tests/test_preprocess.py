@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 from conftest import synthetic_digits
 
 from mnist_core import data
 from mnist_core.preprocess import preprocess, preprocess_steps, squash
+
+pre = importlib.import_module("mnist_core.preprocess")  # the module: the package exports its function
 
 
 def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
@@ -215,3 +219,41 @@ def test_squash_is_the_naive_whole_canvas_resize():
     canvas[0:70, 0:70] = 255  # a blob in the top-left corner stays there when squashed
     naive, good = squash(canvas), preprocess(canvas)
     assert centre_of_mass(naive)[0] < 5 and centre_of_mass(good) == pytest.approx((14, 14), abs=0.6)
+
+
+def stretched_scan() -> np.ndarray:
+    """A 16x16 binarised scan of a 0 stretched to fill its frame: dark ink on white, ink in every edge row."""
+    yy, xx = np.mgrid[:16, :16]
+    r = np.hypot((xx - 7.5) / 8, (yy - 7.5) / 8)
+    return np.where((r > 0.6) & (r <= 1.0), 0, 255).astype(np.uint8)  # a ring touching the frame's sides
+
+
+def ink_width(x: np.ndarray) -> int:
+    cols = np.flatnonzero((x > 0.3).any(0))
+    return int(cols[-1] - cols[0] + 1)
+
+
+def test_a_stretched_scan_is_read_at_a_digits_proportions():
+    steps = preprocess_steps(stretched_scan())
+    assert steps["crop"].shape == (16, 16)  # the whole frame
+    assert abs(ink_width(steps["centred"]) - round(20 * pre.SCAN_ASPECT)) <= 1  # 12 wide, not 20
+    assert ink_width(preprocess(np.pad(stretched_scan(), 1, constant_values=255))) >= 19  # a margin: as it stands
+
+
+def test_the_scan_rule_leaves_other_images_as_they_were(monkeypatch):
+    grey = stretched_scan().astype(np.float32)
+    grey[5:11, 5:11] = 128  # one shade of grey: not a binarised scan
+    wide = np.full((16, 40), 255, np.uint8)
+    wide[:, 10:30] = 0  # ink in the top and bottom rows of a frame far from square
+    wide[4:12, 14:26] = 255
+    bar = np.full((16, 16), 255, np.uint8)
+    bar[:, 7:9] = 0  # a thin upright stroke through a square frame: narrowed, never widened
+    for image in (grey.astype(np.uint8), wide, bar):
+        with_rule = preprocess(image)
+        monkeypatch.setattr(pre, "SCAN_ASPECT", None)
+        as_it_stands = preprocess(image)
+        monkeypatch.undo()
+        if image is bar:
+            assert ink_width(with_rule) <= ink_width(as_it_stands)
+        else:
+            assert np.array_equal(with_rule, as_it_stands)
