@@ -15,7 +15,7 @@ import streamlit as st
 import lab_ui
 from lab_ui import canvas
 from mnist_core import checkpoints, images, inference
-from mnist_core.preprocess import squash
+from mnist_core.preprocess import SCAN_ASPECT, squash
 
 PROMPT = "Draw a digit (0-9) in the black square: its prediction appears as soon as you lift the pen."
 # What arrives together is painted together: sent with the prediction, the keep controls and the views
@@ -82,11 +82,11 @@ def prediction_ui(memo: dict, model: str, x28, chart_area) -> inference.Reading:
 def sees_ui(memo: dict, model: str, read: dict) -> None:
     steps = read["steps"]
     cols = st.columns([1, 1, 1, 2])
-    for col, (step, caption) in zip(
-        cols,
-        [("ink", "ink found"), ("crop", "cropped to its box, made square"), ("scaled", "scaled to 20 x 20")],
-        strict=False,
-    ):
+    if read["scan"]:  # a stretched scan: its frame narrowed
+        captions = [("crop", "a scan stretched to its box: its frame"), ("scaled", f"{SCAN_ASPECT:g} as wide as tall")]
+    else:
+        captions = [("crop", "cropped to its box, made square"), ("scaled", "scaled to 20 x 20")]
+    for col, (step, caption) in zip(cols, [("ink", "ink found"), *captions], strict=False):
         col.image(
             lab_ui.once(memo, ("big", step), lambda s=step: images.enlarge(steps[s], 112)), caption=caption, width=112
         )

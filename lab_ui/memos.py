@@ -16,6 +16,7 @@ import streamlit as st
 from PIL import Image
 
 from mnist_core import images
+from mnist_core.preprocess import reads_as_scan
 
 MEMO_IMAGES = 4
 MEMO_BYTES = 8 * 2**20
@@ -89,8 +90,9 @@ def once(memo: dict, key, compute):
 
 def read_image(memo: dict, data: bytes, min_side: int = 0) -> dict:
     """Decode an image and find its digit (once per image): {"error": message} for a file that is no
-    usable image, else {"pixels", "notes", "steps"} where steps is None when there is no digit, and
-    "blank" says why. min_side: see mnist_core.images.find_digit."""
+    usable image, else {"pixels", "notes", "steps", "blank", "scan"} where steps is None when there is no
+    digit, "blank" says why and "scan" whether it was read as a stretched scan (preprocess.reads_as_scan).
+    min_side: see mnist_core.images.find_digit."""
 
     def compute() -> dict:
         try:
@@ -98,9 +100,11 @@ def read_image(memo: dict, data: bytes, min_side: int = 0) -> dict:
         except images.ImageError as exc:
             return {"error": str(exc)}
         steps, blank = images.find_digit(decoded.pixels, min_side)
+        scan = steps is not None and reads_as_scan(steps["ink"])  # a stretched scan, read at a digit's proportions
         if steps is not None:  # the page shows the large steps at about 112 pixels: keep them reduced
             steps = {k: (_reduced(v) if k in ("ink", "crop") else v) for k, v in steps.items()}
         # the image itself is kept only reduced (for the naive squash, which makes it 28 x 28 anyway)
-        return {"pixels": _reduced(decoded.pixels), "notes": decoded.notes, "steps": steps, "blank": blank}
+        pixels = _reduced(decoded.pixels)
+        return {"pixels": pixels, "notes": decoded.notes, "steps": steps, "blank": blank, "scan": scan}
 
     return once(memo, ("read", min_side), compute)

@@ -124,6 +124,11 @@ def is_stretched_scan(ink: np.ndarray) -> bool:
     return binary and abs(h - w) <= 0.2 * max(h, w) and bool(ink[0].max() > INK and ink[-1].max() > INK)
 
 
+def reads_as_scan(ink: np.ndarray) -> bool:
+    """Whether `preprocess` reads this ink as a stretched scan (its frame at SCAN_ASPECT)."""
+    return bool(SCAN_ASPECT) and is_stretched_scan(ink)
+
+
 def _padded_square(a: np.ndarray) -> np.ndarray:
     h, w = a.shape
     side = max(h, w)
@@ -142,7 +147,7 @@ def preprocess_steps(image) -> dict | None:
     box = _ink_box(ink)
     if box is None:
         return None
-    if SCAN_ASPECT and is_stretched_scan(ink):  # the frame, narrowed to a digit's proportions
+    if reads_as_scan(ink):  # the frame, narrowed to a digit's proportions
         square = _padded_square(ink)
         scaled = _padded_square(np.clip(_resize(ink, BOX, round(BOX * SCAN_ASPECT)), 0.0, 1.0))
     else:

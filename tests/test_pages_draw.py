@@ -213,6 +213,25 @@ def test_an_uploaded_phone_photo_is_read_and_explained(shipped, digit):
     assert "Which input pixels pushed" in open_tab(at, "Saliency").markdown[0].value
 
 
+def stretched_one() -> bytes:
+    """A 16x16 binarised scan of a flagged 1 stretched to its frame (a stem a quarter as wide as the frame)."""
+    one = np.full((16, 16), 255, np.uint8)
+    one[:, 7:11] = 0
+    for r in range(5):
+        one[r, 3 + r : 7 + r] = 0
+    return encode(Image.fromarray(one))
+
+
+def test_a_stretched_scan_is_read_and_shown_at_a_digits_proportions(shipped):
+    at = open_tab(upload(draw_page(), "scan-of-1.png", stretched_one(), "image/png"), "What the model sees")
+    assert metrics(at)["Prediction"] == "1"  # read as it stands, the block of a 1 was a 7 (0.56)
+    captions = [img.proto.imgs[0].caption for img in at.get("image")]
+    assert "a scan stretched to its box: its frame" in captions and "0.6 as wide as tall" in captions
+    photo = open_tab(upload(draw_page(), "photo-of-3.jpg", phone_photo(3), "image/jpeg"), "What the model sees")
+    captions = [img.proto.imgs[0].caption for img in photo.get("image")]
+    assert "cropped to its box, made square" in captions and "scaled to 20 x 20" in captions
+
+
 # --- no repeated work for the same image -------------------------------------------------------------
 def test_a_rerun_for_the_same_image_recomputes_nothing(untrained, monkeypatch):
     calls: dict[str, int] = {}
