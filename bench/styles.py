@@ -35,7 +35,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mnist_core import augment, data, drawn, inference, pen, pen_styles, recipes, trainset  # noqa: E402
-from mnist_core.preprocess import preprocess  # noqa: E402
+from mnist_core.preprocess import SCAN_ASPECT, preprocess  # noqa: E402
 from mnist_core.training import train  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -116,7 +116,7 @@ def scan_inputs(root, n: int = 10000) -> dict:
 def scan_check(predictor, root, n: int = 10000) -> dict:
     """Accuracy (overall and per digit) of the predictor on `scan_like` renders of MNIST's test set, read
     through `preprocess` (as the upload path reads an image)."""
-    d = _cached(f"scan-{n}", lambda: scan_inputs(root, n))
+    d = _cached(f"scan-{n}-aspect{SCAN_ASPECT}", lambda: scan_inputs(root, n))  # as the upload path reads scans
     x, labels = d["x"], d["labels"]
     preds = np.concatenate([predictor.proba_batch(x[i : i + 1000]) for i in range(0, len(x), 1000)]).argmax(1)
     ok = preds == labels

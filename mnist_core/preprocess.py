@@ -115,19 +115,14 @@ def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
     return top, bottom, left, right
 
 
-def is_stretched_scan(ink: np.ndarray) -> bool:
-    """Whether the ink is a binarised scan stretched to its frame: black and white only (a canvas, a photo
-    or MNIST's anti-aliased digits never are), a square frame (give or take a fifth), ink in its top and
-    bottom rows."""
-    h, w = ink.shape
-    if abs(h - w) > 0.2 * max(h, w) or ink[0].max() <= INK or ink[-1].max() <= INK:  # (cheap: a canvas stops here)
-        return False
-    return float(np.mean((ink > 0.02) & (ink < 0.98))) < 0.01  # binarised
-
-
 def reads_as_scan(ink: np.ndarray) -> bool:
-    """Whether `preprocess` reads this ink as a stretched scan (its frame at SCAN_ASPECT)."""
-    return bool(SCAN_ASPECT) and is_stretched_scan(ink)
+    """Whether `preprocess` reads this ink as a binarised scan stretched to its frame (the frame at
+    SCAN_ASPECT): black and white only (a canvas, a photo or MNIST's anti-aliased digits never are), a
+    square frame (give or take a fifth), ink in its top and bottom rows. Always False with SCAN_ASPECT None."""
+    h, w = ink.shape
+    if not SCAN_ASPECT or abs(h - w) > 0.2 * max(h, w) or ink[0].max() <= INK or ink[-1].max() <= INK:
+        return False  # (the cheap checks first: a canvas drawing stops here)
+    return float(np.mean((ink > 0.02) & (ink < 0.98))) < 0.01  # binarised
 
 
 def _padded_square(a: np.ndarray) -> np.ndarray:
