@@ -34,9 +34,9 @@ def dataset_ui() -> str:
     return dataset
 
 
-def architecture_ui(arch: str, width: int | None) -> None:
-    """The network the run will train (the recipe's width where it sets one): its size and its layers."""
-    args = {"width": width} if width else None
+def architecture_ui(arch: str, args: dict) -> None:
+    """The network the run will train (the recipe's width and depth where it sets them): its size and layers."""
+    args = args or None
     a = ARCHS[arch]
     st.caption(
         f"**{catalog.param_count(arch, args):,} parameters**"
@@ -72,7 +72,7 @@ with settings:
     )
     rec = (recipes.recommended if full else recipes.quick)(arch, dataset=dataset)
     k = f"_{arch}_shipped" if full else f"_{arch}"  # keyed per architecture and recipe: each brings back its own
-    architecture_ui(arch, rec.width)
+    architecture_ui(arch, rec.size_args)
     # Start comes before the hyperparameters, on the first screen: they hold the recipe's values already
     name = st.text_input(
         "Run name",
@@ -157,7 +157,8 @@ with settings:
                     train_limit=train_limit,
                     log_every=log_every,
                     width=rec.width,
-                )  # the recipe's network size (the shipped cnn is 24 wide), no widget
+                    depth=rec.depth,
+                )  # the recipe's network size (the shipped cnn is 24 wide, 3 blocks deep), no widget
                 st.session_state["watch"] = runner.submit(cfg, name.strip() or None, owner=lab_ui.visitor_token()).id
             else:
                 st.session_state["watch"] = runner.submit_all(dataset=dataset, owner=lab_ui.visitor_token())[0].id

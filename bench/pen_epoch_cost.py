@@ -1,6 +1,6 @@
 """What learning every hand costs per epoch: the default model's shipped recipe against the recipe before
-the pen data (MNIST only, and for cnn 16 wide), adding each of its parts in turn (the pen data and styles,
-the width, the weights' average, the non-digits), timed in one process, interleaved.
+the pen data (MNIST only, and for cnn 16 wide and 2 blocks deep), adding each of its parts in turn (the pen
+data and styles, the width, the depth, the weights' average, the non-digits), timed in one process, interleaved.
 
     python bench/pen_epoch_cost.py [--data-dir DIR] [--steps 150] [--rounds 2] [--threads 2] [--clock wall|cpu]
 
@@ -48,12 +48,14 @@ def seconds_per_step(cfg: TrainConfig, root, steps: int, clock: str = "wall") ->
 def parts(arch: str) -> dict[str, TrainConfig]:
     """The MNIST-only recipe before the pen data, then each part the shipped recipe adds, one at a time."""
     new = recipes.pretrain(arch)
-    old = replace(new, width=0, pen_data=False, styles=False, negatives=False, ema=0.0)
+    old = replace(new, width=0, depth=0, pen_data=False, styles=False, negatives=False, ema=0.0)
     steps = {"MNIST only, before": old}
     if new.styles:
         steps["+ pen data and styles"] = replace(old, pen_data=True, styles=True)
     if new.width:
         steps[f"+ width {new.width}"] = replace(steps[list(steps)[-1]], width=new.width)
+    if new.depth:
+        steps[f"+ depth {new.depth}"] = replace(steps[list(steps)[-1]], depth=new.depth)
     if new.ema:
         steps["+ weights' average"] = replace(steps[list(steps)[-1]], ema=new.ema)
     if new.negatives:

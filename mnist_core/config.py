@@ -35,6 +35,7 @@ class TrainConfig:
     # train kinds) mixed into the batches; the accuracy it records stays the ten digits'
     negatives: bool = False
     width: int = 0  # 0 = the architecture's own; else the channels of its first block (cnn's arg_ranges)
+    depth: int = 0  # 0 = the architecture's own; else its 3x3 conv blocks (cnn's arg_ranges: 3 adds one at 7x7)
     ema: float = 0.0  # 0 = off; else the decay of a moving average of the weights, which is what is evaluated and kept
     seed: int = 0
     device: str = "auto"  # auto = cuda, else mps, else cpu
@@ -91,10 +92,15 @@ class TrainConfig:
         check(not self.distill or self.init_from, "distill keeps a starting model's outputs: it needs init_from")
 
     @property
+    def size_args(self) -> dict:
+        """The network size this run sets (width and depth where not 0): {} for the architecture's own."""
+        return {k: v for k, v in (("width", self.width), ("depth", self.depth)) if v != 0}
+
+    @property
     def arch_args(self) -> dict:
-        """The builder arguments this run sets (models.build): {} for the architecture's own; classes 11 (the
-        "not a digit" output) with negatives."""
-        return ({"width": self.width} if self.width != 0 else {}) | ({"classes": 11} if self.negatives else {})
+        """The builder arguments this run sets (models.build): its size_args; classes 11 (the "not a digit"
+        output) with negatives."""
+        return self.size_args | ({"classes": 11} if self.negatives else {})
 
     def to_dict(self) -> dict:
         return asdict(self)

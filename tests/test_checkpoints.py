@@ -204,13 +204,24 @@ def test_a_cnn_records_its_width_and_older_checkpoints_still_load_as_width_16(tm
     assert checkpoints.load(again)[0][0].out_channels == 16
 
 
+def test_a_cnn_of_three_blocks_records_its_depth_and_loads_as_it_was_saved(tmp_path):
+    deep = checkpoints.save(tmp_path / "deep.pt", build("cnn", {"width": 24, "depth": 3}), "cnn", {}, {}, {})
+    assert checkpoints.read(deep)["arch_args"] == {"width": 24, "depth": 3}
+    model, _ = checkpoints.load(deep)
+    convs = [m for m in model if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [24, 48, 48, 96]  # the third block: 48 to 48 at 7x7
+    shallow = build("cnn", {"width": 24})
+    assert len([m for m in shallow if isinstance(m, torch.nn.Conv2d)]) == 3  # depth 2, the builder's own
+
+
 @pytest.mark.parametrize(
     "args, why",
     [
         ({"width": 10**6}, "from 4 to 64"),
         ({"width": 2.5}, "whole number"),
         ({"width": True}, "whole number"),
-        ({"depth": 3}, "no argument 'depth'"),
+        ({"layers": 3}, "no argument 'layers'"),
+        ({"depth": 9}, "from 2 to 3"),
     ],
 )
 def test_builder_arguments_out_of_range_are_refused_before_building(args, why, tmp_path):
@@ -233,6 +244,9 @@ def test_a_run_sets_the_width_within_its_range_and_only_where_the_network_has_on
     ]:
         with pytest.raises(ValueError, match=why):
             TrainConfig(arch=arch, width=width)
+    for arch, depth, why in [("cnn", 4, "from 2 to 3"), ("mlp", 3, "takes no argument 'depth'")]:
+        with pytest.raises(ValueError, match=why):
+            TrainConfig(arch=arch, depth=depth)
 
 
 @pytest.mark.parametrize("arch", ["resnet152", None, 7, ...])

@@ -151,7 +151,7 @@ def test_tutorial_recipes_are_the_tutorials(name):
 
 def test_the_catalog_counts_each_networks_parameters_without_building_it():
     """`archs` answers without torch from catalog.param_count: it must agree with the built network, for
-    every architecture and every width a cnn may have."""
+    every architecture and every width and depth a cnn may have."""
     from mnist_core import catalog, data
 
     assert list(catalog.ARCHS) == list(models.ARCHS) and tuple(data.DATASETS) == catalog.DATASETS
@@ -159,7 +159,10 @@ def test_the_catalog_counts_each_networks_parameters_without_building_it():
         assert catalog.param_count(name) == models.param_count(models.build(name)), name
     lo, hi = catalog.ARCHS["cnn"].arg_ranges["width"]
     for width in range(lo, hi + 1):
-        built = models.param_count(models.build("cnn", {"width": width}))
-        assert catalog.param_count("cnn", {"width": width}) == built, width
+        for depth in (2, 3):
+            built = models.param_count(models.build("cnn", {"width": width, "depth": depth}))
+            assert catalog.param_count("cnn", {"width": width, "depth": depth}) == built, (width, depth)
     with pytest.raises(ValueError, match="from 4 to 64"):
         catalog.param_count("cnn", {"width": 65})
+    with pytest.raises(ValueError, match="from 2 to 3"):
+        catalog.param_count("cnn", {"depth": 4})

@@ -35,8 +35,8 @@ def test_classes_is_checked_like_width(tmp_path):
     with pytest.raises(ValueError, match="not a digit"):
         TrainConfig(arch="lstm", negatives=True)
     assert TrainConfig(arch="cnn", width=24, negatives=True).arch_args == {"width": 24, "classes": 11}
-    assert catalog.args_said("cnn", {"width": 24, "classes": 11}) == "width 24, an 11th 'not a digit' output"
-    assert catalog.args_said("cnn", {}) == "width 16"
+    assert catalog.args_said("cnn", {"width": 24, "classes": 11}) == "width 24, depth 2, an 11th 'not a digit' output"
+    assert catalog.args_said("cnn", {}) == "width 16, depth 2"
     # a file that says 11 outputs over weights for 10 is refused, naming the file
     model = build("cnn", {"classes": 11})
     path = checkpoints.save(tmp_path / "m.pt", model, "cnn", TrainConfig().to_dict(), {}, {"test_accuracy": 0.5})

@@ -149,25 +149,27 @@ def test_cnns_shipped_recipe_trains_the_shipped_width_and_its_quick_run_the_narr
         assert not at.exception and not at.error, [e.value for e in at.error]
         job = lab_ui.job_runner().get(at.session_state["watch"])
         assert job.config.width == width == (recipes.recommended if shipped else recipes.quick)("cnn").width
+        assert job.config.depth == (3 if shipped else 0)
         rerun_until(
             at, lambda at, job=job: job.snapshot()["status"] in {"finished", "stopped", "failed"}, what="its end"
         )
-    assert checkpoints.read(lab / "w24.pt")["arch_args"] == {"width": 24}
+    assert checkpoints.read(lab / "w24.pt")["arch_args"] == {"width": 24, "depth": 3}
     assert checkpoints.read(lab / "w0.pt")["arch_args"] == {}
 
 
 def test_the_parameters_and_layers_shown_are_the_recipes_network(lab):
-    """cnn's quick run trains the 16-wide network, its shipped recipe the 24-wide one: the caption and the
-    Layers table say which will be trained."""
+    """cnn's quick run trains the 16-wide network, its shipped recipe the 24-wide one of three blocks: the
+    caption and the Layers table say which will be trained."""
     at = open_page("app_pages/train.py", timeout=90, state={"train_layers": True})  # Layers opened
-    for shipped, params in ((False, catalog.param_count("cnn")), (True, catalog.param_count("cnn", {"width": 24}))):
+    shipped_size = {"width": 24, "depth": 3}
+    for shipped, params in ((False, catalog.param_count("cnn")), (True, catalog.param_count("cnn", shipped_size))):
         at.radio(key="recipe_cnn").set_value(shipped).run()
         caption = unmarked(" ".join(c.value for c in at.caption))
         assert f"{params:,} parameters" in caption
-        assert ("(width 24)" in caption) == shipped
+        assert ("(width 24, depth 3)" in caption) == shipped
         table = at.dataframe[0].value
         assert table["Parameters"].sum() == params
-    assert catalog.param_count("cnn") != catalog.param_count("cnn", {"width": 24})
+    assert catalog.param_count("cnn") != catalog.param_count("cnn", shipped_size)
 
 
 def test_momentum_shows_only_for_the_optimizers_that_use_it(lab):
