@@ -548,11 +548,11 @@ def test_the_parser_builds_only_the_typed_commands_flags_and_parses_the_same():
 
 
 def test_archs_says_what_the_shipped_models_are_without_torch(tmp_path):
-    """The shipped cnn is 24 wide with a "not a digit" output: `archs` reads that from its checkpoint (no torch
-    imported), and the quick first run's width beside it; a shipped model at its architecture's own arguments
-    adds no line."""
+    """The shipped cnn is 24 wide and 3 blocks deep with a "not a digit" output: `archs` reads that from its
+    checkpoint (no torch imported), and the quick first run's size beside it; a shipped model at its
+    architecture's own arguments adds no line."""
     (tmp_path / "models").mkdir()
-    for arch, args in (("cnn", {"width": 24, "classes": 11}), ("mlp", {"classes": 11}), ("softmax", {})):
+    for arch, args in (("cnn", {"width": 24, "depth": 3, "classes": 11}), ("mlp", {"classes": 11}), ("softmax", {})):
         model = models_build(arch, args)
         checkpoints.save(tmp_path / "models" / f"{arch}.pt", model, arch, {"arch": arch}, {}, {})
     proc = cli_without_torch(tmp_path, "archs")
@@ -561,8 +561,9 @@ def test_archs_says_what_the_shipped_models_are_without_torch(tmp_path):
     assert extra == [
         "shipped mlp: an 11th 'not a digit' output, 669,184 parameters (the table counts it at ten outputs)",
         "  the quick first run trains ten outputs: 668,672 parameters",
-        "shipped cnn: width 24, an 11th 'not a digit' output, 61,907 parameters (the table counts it at width 16)",
-        "  the quick first run trains width 16: 29,178 parameters",
+        "shipped cnn: width 24, depth 3, an 11th 'not a digit' output, 82,739 parameters "
+        "(the table counts it at width 16, depth 2)",
+        "  the quick first run trains width 16, depth 2: 29,178 parameters",
     ]
 
 
@@ -572,7 +573,8 @@ def test_the_checkpoints_record_is_read_without_torch_and_nothing_else_is_truste
 
     from mnist_core import peek
 
-    assert peek.recorded(ROOT / "models" / "cnn.pt") == {"arch": "cnn", "arch_args": {"width": 24, "classes": 11}}
+    shipped = {"width": 24, "depth": 3, "classes": 11}
+    assert peek.recorded(ROOT / "models" / "cnn.pt") == {"arch": "cnn", "arch_args": shipped}
     assert peek.recorded(ROOT / "models" / "lenet.pt") == {"arch": "lenet", "arch_args": {}}
 
     def packed(payload) -> Path:
