@@ -50,7 +50,7 @@ def test_a_drawn_digit_explored_on_the_inside_page(browser, server, tmp_path):
         page.get_by_text(shown).first.wait_for(timeout=120_000)
         page.wait_for_selector(APP_IDLE, timeout=120_000)
     assert page.get_by_test_id("stDataFrame").count() == 1
-    assert page.get_by_text("0: Conv2d → ReLU").count() == 1  # the first conv block's maps
+    assert page.get_by_text("0: Conv2d → ReLU", exact=True).count() == 1  # the first conv block's maps (not 10:)
     assert page.get_by_text("Grad-CAM: where, coarsely").count() == 1
     assert page.get_by_test_id("stException").count() == 0
 
