@@ -36,7 +36,6 @@ def dataset_ui() -> str:
 
 def architecture_ui(arch: str, args: dict) -> None:
     """The network the run will train (the recipe's width and depth where it sets them): its size and layers."""
-    args = args or None
     a = ARCHS[arch]
     st.caption(
         f"**{catalog.param_count(arch, args):,} parameters**"
@@ -156,8 +155,7 @@ with settings:
                     max_steps=max_steps,
                     train_limit=train_limit,
                     log_every=log_every,
-                    width=rec.width,
-                    depth=rec.depth,
+                    **rec.size_args,
                 )  # the recipe's network size (the shipped cnn is 24 wide, 3 blocks deep), no widget
                 st.session_state["watch"] = runner.submit(cfg, name.strip() or None, owner=lab_ui.visitor_token()).id
             else:

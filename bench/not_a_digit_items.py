@@ -3,7 +3,7 @@ times, as `bench/not_a_digit.py` draws them (the hand's jitter, then the canvas'
 and read as the app reads a drawing (the model's views and its own threshold).
 
     python bench/not_a_digit_items.py [--model cnn] [--renders 12] [--at-least 0.25] [--kind signs ...]
-                                      [--seed 0] [--data-dir DIR]
+                                      [--seed 0]
 
 Prints, per kind, its items (a font's glyph, or a doodle), how many there are and the share of all their
 drawings let through, then every item let through in at least `--at-least` of its drawings, with the
@@ -25,9 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mnist_core  # noqa: E402
+from mnist_core import negatives, pen, pen_styles  # noqa: E402
 from mnist_core import negatives_glyphs as glyphs  # noqa: E402
 from mnist_core import negatives_shapes as shapes  # noqa: E402
-from mnist_core import pen, pen_styles  # noqa: E402
 from mnist_core.preprocess import preprocess  # noqa: E402
 
 GLYPH_KINDS = ("unseen_letters", "unseen_fonts", "scripts", "signs")
@@ -47,7 +47,7 @@ def drawings(make, renders: int, seed: int) -> np.ndarray:
     for r in range(renders):
         rng = np.random.default_rng([seed, r])
         strokes = pen_styles.jitter(make(rng), rng)
-        x = preprocess(pen.render(pen.PenDigit(-1, "neg", "", tuple(np.asarray(s, np.float32) for s in strokes)), rng))
+        x = preprocess(pen.render(negatives.drawing(strokes), rng))
         if x is not None:
             out.append(x)
     return np.stack(out)
@@ -60,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--at-least", type=float, default=0.25, help="list the items let through this often")
     ap.add_argument("--kind", action="append", choices=KINDS, help="only these kinds (default: all)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data-dir", help="unused: the held-out kinds hold no UNIPEN digits (accepted for symmetry)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     predictor = mnist_core.load_model(args.model)

@@ -135,7 +135,7 @@ def build_cnn(width: int = catalog.CNN_WIDTH, classes: int = 10, depth: int = ca
         nn.ReLU(inplace=True),  # (N, w, 14, 14)
         *_conv_bn(w, 2 * w),
         nn.MaxPool2d(2),  # (N, 2w, 7, 7)
-        *(_conv_bn(2 * w, 2 * w) if depth == 3 else []),
+        *[m for _ in range(depth - 2) for m in _conv_bn(2 * w, 2 * w)],  # depth 3: one more block
         *_conv_bn(2 * w, 4 * w),
         nn.MaxPool2d(2),  # (N, 4w, 3, 3)
         nn.Flatten(),

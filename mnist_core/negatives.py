@@ -92,7 +92,7 @@ def _one(kind: str, rng: np.random.Generator, split: str, root, canvas: bool) ->
             rgba, visible = _off_edge(rng, split)
         else:
             visible = strokes(kind, rng, split, root)
-            rgba = None if is_stroke(visible) else pen.render(_drawing(visible), rng)
+            rgba = None if is_stroke(visible) else pen.render(drawing(visible), rng)
         if rgba is None or is_stroke(visible):  # nothing to see, or a 1
             continue
         if canvas:
@@ -103,7 +103,7 @@ def _one(kind: str, rng: np.random.Generator, split: str, root, canvas: bool) ->
     raise RuntimeError(f"could not draw a {kind} in {TRIES} tries")
 
 
-def _drawing(strokes_) -> pen.PenDigit:
+def drawing(strokes_) -> pen.PenDigit:
     """Strokes in the shape `pen.render` draws (it reads only the strokes)."""
     return pen.PenDigit(-1, "neg", "", tuple(np.asarray(s, np.float32) for s in strokes_))
 
