@@ -11,7 +11,7 @@ The split. TRAIN_KINDS may be trained on; HELD_OUT_KINDS never are (`make` refus
 for training), so a bench measures how refusing generalises, not what was learned:
 
 - train: letters (28 Latin letters in 6 fonts), symbols (keyboard signs), shapes (star, heart,
-  triangle, square, cross, arrow, circled, hash), scribbles, crossed_out (a digit under hatching),
+  triangle, square, cross, arrow, circled, hash, dash), scribbles, crossed_out (a digit under hatching),
   two_digits (side by side), half_digit (the top or bottom of a digit, where that leaves no digit),
   turned (the letters and signs mirrored, upside down or turned), polygons (uneven triangles and pentagons),
   words (two or three training letters side by side), overlaid (two training letters, signs or shapes
@@ -22,8 +22,8 @@ for training), so a bench measures how refusing generalises, not what was learne
   off_edge (big letters, shapes and scribbles running off the canvas).
 
 Which glyphs and shapes are left out as digit-like, and why: negatives_glyphs and negatives_shapes.
-Whatever a kind draws, a drawing that is one thin stroke (`is_stroke`: it reads as a 1) is drawn
-again. Digits in the spoiled-digit kinds are UNIPEN's training writers' for split="train" and its
+Whatever a kind draws, a drawing that is one thin stroke standing up or slanted (`is_stroke`: it reads
+as a 1) is drawn again; one lying flat (`lies_flat`: a dash, a flat wave) is a non-digit. Digits in the spoiled-digit kinds are UNIPEN's training writers' for split="train" and its
 benchmark writers' for split="bench" (never trained on, as in `pen`).
 """
 
@@ -54,7 +54,8 @@ TRAIN_KINDS = (
 HELD_OUT_KINDS = ("unseen_letters", "unseen_fonts", "scripts", "signs", "doodles", "off_edge")
 SPLITS = ("train", "bench")
 DIGIT_KINDS = ("crossed_out", "two_digits", "half_digit")  # made from UNIPEN's digits
-STROKE_LIKE = 0.25  # below this elongation a drawing is one thin stroke: a 1, not a non-digit
+STROKE_LIKE = 0.25  # below this elongation a drawing is one thin stroke: a 1 standing, a dash lying
+LYING = 30.0  # degrees from level: a thin stroke lying flatter is a dash, not a 1
 TRIES = 50
 
 
@@ -249,7 +250,8 @@ def _off_edge(rng, split) -> tuple[np.ndarray | None, list[np.ndarray]]:
     lo, extent = pts.min(0), np.ptp(pts, 0)
     scale = size / max(float(extent.max()), 1e-6)
     wh = extent * scale + brush
-    top_left = np.array([rng.uniform(0.6 * canvas - w, 0.4 * canvas) for w in wh], np.float32)
+    # over the canvas's middle fifth (a side thinner than that, a dash's height, lies within it)
+    top_left = np.array([rng.uniform(*sorted((0.6 * canvas - w, 0.4 * canvas))) for w in wh], np.float32)
     ink = (pen.draw(s, size, brush, canvas, top_left) * 255).astype(np.uint8)
     to_canvas = lambda p: (p - lo) * scale + top_left + brush / 2
     visible = clip(s, lambda p: ((to_canvas(p) >= 0) & (to_canvas(p) <= canvas)).all(1))
@@ -293,20 +295,37 @@ def clip(strokes_, keep) -> list[np.ndarray]:
     return out
 
 
+def _axes(strokes_) -> tuple[float, float]:
+    """(elongation, tilt): sqrt(minor / major variance) of the ink along the strokes (0 for a straight line,
+    1 for a round blob) and the angle of its long axis from level, in degrees (0 lying, 90 standing)."""
+    if not strokes_:
+        return 0.0, 90.0
+    pts = np.concatenate(resample(strokes_))
+    if len(pts) < 3:
+        return 0.0, 90.0
+    ev, vec = np.linalg.eigh(np.cov(pts.T.astype(np.float64)))
+    if ev[1] <= 0:
+        return 0.0, 90.0
+    tilt = float(np.degrees(np.arctan2(abs(vec[1, 1]), abs(vec[0, 1]))))
+    return float(np.sqrt(max(ev[0], 0.0) / ev[1])), tilt
+
+
 def elongation(strokes_) -> float:
     """sqrt(minor / major variance) of the ink along the strokes: 0 for a straight line, 1 for a
     round blob. UNIPEN's 1s: median 0.07; every other digit: 1st percentile 0.23 or more (the 4s
     written as a 1-like stroke aside)."""
-    if not strokes_:
-        return 0.0
-    pts = np.concatenate(resample(strokes_))
-    if len(pts) < 3:
-        return 0.0
-    ev = np.linalg.eigvalsh(np.cov(pts.T.astype(np.float64)))
-    return float(np.sqrt(max(ev[0], 0.0) / ev[1])) if ev[1] > 0 else 0.0
+    return _axes(strokes_)[0]
+
+
+def lies_flat(strokes_) -> bool:
+    """True when a drawing is one thin stroke lying within LYING degrees of level: a dash, a minus, a flat
+    wave. No digit is written so (UNIPEN's few are one lab's glitches: flat lines labelled 1, 4 or 0)."""
+    thin, tilt = _axes(strokes_)
+    return thin < STROKE_LIKE and tilt < LYING
 
 
 def is_stroke(strokes_) -> bool:
-    """True when a drawing is one thin stroke (or nothing): it would read as a 1, so it is no
-    non-digit to teach or to measure."""
-    return elongation(strokes_) < STROKE_LIKE
+    """True when a drawing is one thin stroke standing up or slanted (or nothing): it would read as a 1, so
+    it is no non-digit to teach or to measure. A thin stroke that lies flat is a non-digit (`lies_flat`)."""
+    thin, tilt = _axes(strokes_)
+    return thin < STROKE_LIKE and tilt >= LYING

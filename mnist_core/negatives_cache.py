@@ -17,7 +17,7 @@ import numpy as np
 from . import negatives, pen, settings
 from .files import atomic_path
 
-CACHE_VERSION = 2  # bump when the training drawings change (negatives, negatives_glyphs, negatives_shapes)
+CACHE_VERSION = 3  # bump when the training drawings change (negatives, negatives_glyphs, negatives_shapes)
 PER_KIND = 3000  # drawings of each train kind in a run's set
 SEED = 0
 

@@ -4,11 +4,12 @@ generator and draws one instance as a person might: a random start on closed cur
 proportions, a single stroke or several.
 
 SHAPES (a training kind): star, heart, triangle, square, cross, arrow, circled (a circle with a
-cross, a ring or a triangle in it), hash. POLYGONS (a training kind): an uneven triangle or
+cross, a ring or a triangle in it), hash, dash (a line lying near level, straight or bowed: a minus, an
+underline). POLYGONS (a training kind): an uneven triangle or
 pentagon (no four corners: the held-out diamond stays held out; no more than five: a polygon of
 many corners is a rough 0). DOODLES (held out of training): spiral, smiley, house, moon, flower,
 sun, wave, zigzag, diamond, cloud, check mark. Left out as digit-like: a circle alone or with a dot
-or a bar in it (0, a slashed or barred 0), the infinity sign (a lying 8), a lone line (a 1).
+or a bar in it (0, a slashed or barred 0), the infinity sign (a lying 8), a lone line standing up (a 1).
 """
 
 from __future__ import annotations
@@ -235,6 +236,14 @@ def polygon(rng) -> Strokes:
     return _polygon(rng, np.stack([r * np.cos(a), r * np.sin(a) * rng.uniform(0.7, 1.3)], 1))
 
 
+def dash(rng) -> Strokes:
+    """A line lying within 25 degrees of level, straight or bowed (a sag of up to a tenth of its length)."""
+    t = np.linspace(-1, 1, 24)
+    sag = rng.uniform(-0.1, 0.1) * (1 - t**2)
+    line = np.stack([t, sag], 1) @ _rotation(np.radians(rng.uniform(-25, 25))).T
+    return [_arr(line)]
+
+
 def _rotation(a: float) -> np.ndarray:
     c, s = np.cos(a), np.sin(a)
     return np.array([[c, s], [-s, c]], np.float32)
@@ -249,6 +258,7 @@ SHAPES = {
     "arrow": arrow,
     "circled": circled,
     "hash": hash_sign,
+    "dash": dash,
 }
 DOODLES = {
     "spiral": spiral,

@@ -121,8 +121,11 @@ def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:
         if config.negatives:  # the writers the reading is fitted on (fit_reading) are held out of training
             train_digits, _ = pen.split(pen.load(data_root))
             held = fit_reading.fit_mask(train_digits)
-            pimg, plab = pimg[:, ~held], plab[~held]
+            # a flat line is taught as not a digit: the few "digits" that are one lie flat (glitches) are left out
+            flat = np.array([negatives.lies_flat(d.strokes) for d in train_digits], bool) & ~held
+            pimg, plab = pimg[:, ~(held | flat)], plab[~(held | flat)]
             td.seen["unipen_held_out_to_fit_the_reading"] = {"digits": int(held.sum())}
+            td.seen["unipen_flat_lines_left_out"] = int(flat.sum())
         keep = len(plab) if not config.train_limit else min(len(plab), max(1, config.train_limit // 5))
         pimg, plab = with_again(pimg[:, :keep], plab[:keep])
         td.pen_images, td.pen_labels = torch.from_numpy(pimg).to(device), torch.from_numpy(plab).to(device)

@@ -117,6 +117,20 @@ def test_a_single_stroke_reads_as_a_1_and_is_not_a_non_digit():
     assert np.mean([negatives.is_stroke(d.strokes) for d in ones]) > 0.8
 
 
+def test_a_thin_stroke_lying_flat_is_a_dash_a_non_digit_and_the_shapes_draw_one():
+    t = np.linspace(0, 1, 20, dtype=np.float32)
+    level, tilted_20 = np.stack([t, 0 * t], 1), np.stack([t, np.tan(np.radians(20)) * t], 1)
+    slash_45, wave = np.stack([t, t], 1), np.stack([6 * t, 0.3 * np.sin(12 * t)], 1)
+    for flat in (level, tilted_20, wave):
+        assert negatives.lies_flat([flat]) and not negatives.is_stroke([flat])
+    assert negatives.is_stroke([slash_45]) and not negatives.lies_flat([slash_45])  # a slanted 1
+    assert not negatives.lies_flat(shapes.star(np.random.default_rng(0)))  # a shape is not a stroke at all
+    rng = np.random.default_rng(1)
+    assert all(negatives.lies_flat(shapes.dash(rng)) for _ in range(50))
+    ones = [d for d in pen.load() if d.label == 1]
+    assert np.mean([negatives.lies_flat(d.strokes) for d in ones]) < 0.02  # UNIPEN's few flat "1"s are glitches
+
+
 def test_temperature_scaling_fixes_an_over_confident_model():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, 3000)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mnist_core
-from mnist_core import inference
+from mnist_core import inference, negatives, pen
 
 
 class Fixed(torch.nn.Module):
@@ -73,3 +73,14 @@ def test_shipped_model_reads():
     r = p.read(ink())
     assert r.digit == 1 and r.confidence > 0.5
     assert (r.digit_score is None) == (not p.has_detector)
+
+
+def test_shipped_model_reads_a_dash_as_not_a_digit_and_a_standing_line_as_a_1():
+    p = mnist_core.load_model("cnn")
+    t = np.linspace(0, 1, 30, dtype=np.float32)
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        dash = p.read(pen.render(negatives.drawing([np.stack([t, 0.05 * t], 1)]), rng))
+        one = p.read(pen.render(negatives.drawing([np.stack([0.1 * t, t], 1)]), rng))
+        assert not dash.is_digit, dash
+        assert one.is_digit and one.digit == 1, one
