@@ -23,8 +23,9 @@ for training), so a bench measures how refusing generalises, not what was learne
 
 Which glyphs and shapes are left out as digit-like, and why: negatives_glyphs and negatives_shapes.
 Whatever a kind draws, a drawing that is one thin stroke standing up or slanted (`is_stroke`: it reads
-as a 1) is drawn again; one lying flat (`lies_flat`: a dash, a flat wave) is a non-digit. Digits in the spoiled-digit kinds are UNIPEN's training writers' for split="train" and its
-benchmark writers' for split="bench" (never trained on, as in `pen`).
+as a 1) is drawn again; one lying flat (`lies_flat`: a dash, a flat wave) is a non-digit. Digits in the
+spoiled-digit kinds are UNIPEN's training writers' for split="train" and its benchmark writers' for
+split="bench" (never trained on, as in `pen`).
 """
 
 from __future__ import annotations
