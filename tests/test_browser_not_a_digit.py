@@ -1,6 +1,6 @@
 """Browser test of the Draw page's verdict: a star drawn with the mouse reads "Not a digit" (its guess
-greyed), then a 3 drawn after Clear reads 3. The real server with the shipped models; it needs a shipped
-default model with a "not a digit" output."""
+greyed), then a 3 drawn after Clear reads 3, and a dash after it is not a digit again. The real server
+with the shipped models; it needs a shipped default model with a "not a digit" output."""
 
 from __future__ import annotations
 
@@ -29,7 +29,17 @@ def star(page, canvas) -> None:
     page.mouse.up()
 
 
-def test_a_star_is_not_a_digit_and_a_three_is_a_three(browser, server):  # noqa: F811
+def dash(page, canvas) -> None:
+    """A dash across the canvas's middle, a little off level: no digit (a standing stroke is a 1)."""
+    box = canvas.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.25, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, y - box["height"] * 0.05, steps=10)
+    page.mouse.up()
+
+
+def test_a_star_is_not_a_digit_a_three_is_a_three_and_a_dash_no_digit(browser, server):  # noqa: F811
     if not mnist_core.load_model("cnn").has_detector:
         pytest.skip('the shipped cnn has no "not a digit" output')
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -46,5 +56,8 @@ def test_a_star_is_not_a_digit_and_a_three_is_a_three(browser, server):  # noqa:
         draw_strokes(page, canvas, 3)
         reads(page, 3)
         expect(page.locator(".mnist-probs-muted")).to_have_count(0)
+        clear(page)
+        dash(page, canvas)
+        expect(prediction(page).get_by_test_id("stMetricValue")).to_have_text("Not a digit", timeout=60_000)
     finally:
         context.close()
