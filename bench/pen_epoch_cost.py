@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_core import data, fit_reading, negatives_cache, pen, recipes, training, trainset  # noqa: E402
+from mnist_core import data, negatives_cache, pen, recipes, training, trainset  # noqa: E402
 from mnist_core.config import TrainConfig  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def parts(arch: str) -> dict[str, TrainConfig]:
 
 def epoch_images(cfg: TrainConfig, n_pen: dict, n_neg: int) -> int:
     """Images in one epoch of the recipe (trainset.TrainingData's length with the full data); n_pen: the pen
-    digits, without and with the writers a run with non-digits holds out to fit its reading on."""
+    digits, without and with what a run with non-digits leaves out (trainset.pen_left_out)."""
     images = 60000 + (trainset.PEN_PER_EPOCH * n_pen[cfg.negatives] if cfg.pen_data else 0)
     return images + (min(trainset.NEGATIVES_PER_EPOCH, n_neg) if cfg.negatives else 0)
 
@@ -84,10 +84,10 @@ def main() -> int:
     try:
         data.load("mnist", True, args.data_dir)
         images, labels = pen.training_set(args.data_dir, renders=trainset.PEN_RENDERS)  # cached
-        held = fit_reading.fit_mask(pen.split(pen.load(args.data_dir))[0])
+        held, flat = trainset.pen_left_out(pen.split(pen.load(args.data_dir))[0])
         n_pen = {
             False: len(trainset.with_again(images, labels)[1]),
-            True: len(trainset.with_again(images[:, ~held], labels[~held])[1]),
+            True: len(trainset.with_again(images[:, ~(held | flat)], labels[~(held | flat)])[1]),
         }
         n_neg = len(negatives_cache.training_set(args.data_dir)) if recipes.pretrain(args.arch).negatives else 0
     except data.DataUnavailable as exc:

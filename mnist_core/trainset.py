@@ -108,6 +108,14 @@ class TrainingData:
         return torch.cat(rows)
 
 
+def pen_left_out(train_digits) -> tuple[np.ndarray, np.ndarray]:
+    """What a run that learns "not a digit" leaves out of UNIPEN's training digits, as bool masks: (held, the
+    writers its reading is fitted on (fit_reading); flat, the few other "digits" that are a flat line, glitches,
+    since a flat line is taught as not a digit (negatives.lies_flat))."""
+    held = fit_reading.fit_mask(train_digits)
+    return held, np.array([negatives.lies_flat(d.strokes) for d in train_digits], bool) & ~held
+
+
 def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:
     """Load (and, for pen data, render once and cache) everything the run trains on, onto `device`."""
     train_split = data.load(config.dataset, train=True, root=data_root)
@@ -119,10 +127,7 @@ def load(config: TrainConfig, data_root, device: torch.device) -> TrainingData:
     if config.pen_data:  # rendered once and cached: (renders, N, 28, 28) uint8; PEN_PER_EPOCH renders an epoch
         pimg, plab = pen.training_set(data_root, renders=PEN_RENDERS, seed=0)
         if config.negatives:  # the writers the reading is fitted on (fit_reading) are held out of training
-            train_digits, _ = pen.split(pen.load(data_root))
-            held = fit_reading.fit_mask(train_digits)
-            # a flat line is taught as not a digit: the few "digits" that are one lie flat (glitches) are left out
-            flat = np.array([negatives.lies_flat(d.strokes) for d in train_digits], bool) & ~held
+            held, flat = pen_left_out(pen.split(pen.load(data_root))[0])
             pimg, plab = pimg[:, ~(held | flat)], plab[~(held | flat)]
             td.seen["unipen_held_out_to_fit_the_reading"] = {"digits": int(held.sum())}
             td.seen["unipen_flat_lines_left_out"] = int(flat.sum())
