@@ -75,8 +75,10 @@ def test_shipped_model_reads():
     assert (r.digit_score is None) == (not p.has_detector)
 
 
-def test_shipped_model_reads_a_dash_as_not_a_digit_and_a_standing_line_as_a_1():
-    p = mnist_core.load_model("cnn")
+@pytest.mark.parametrize("name", ["cnn", "simple_convnet", "mlp"])  # the shipped models with the 11th output
+def test_shipped_model_reads_a_dash_as_not_a_digit_and_a_standing_line_as_a_1(name):
+    p = mnist_core.load_model(name)
+    assert p.has_detector
     t = np.linspace(0, 1, 30, dtype=np.float32)
     for seed in range(4):
         rng = np.random.default_rng(seed)
