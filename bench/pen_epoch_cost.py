@@ -85,9 +85,10 @@ def main() -> int:
         data.load("mnist", True, args.data_dir)
         images, labels = pen.training_set(args.data_dir, renders=trainset.PEN_RENDERS)  # cached
         held, flat = trainset.pen_left_out(pen.split(pen.load(args.data_dir))[0])
+        kept = ~(held | flat)
         n_pen = {
             False: len(trainset.with_again(images, labels)[1]),
-            True: len(trainset.with_again(images[:, ~(held | flat)], labels[~(held | flat)])[1]),
+            True: len(trainset.with_again(images[:, kept], labels[kept])[1]),
         }
         n_neg = len(negatives_cache.training_set(args.data_dir)) if recipes.pretrain(args.arch).negatives else 0
     except data.DataUnavailable as exc:

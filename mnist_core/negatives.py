@@ -95,7 +95,7 @@ def _one(kind: str, rng: np.random.Generator, split: str, root, canvas: bool) ->
         else:
             visible = strokes(kind, rng, split, root)
             rgba = None if is_stroke(visible) else pen.render(drawing(visible), rng)
-        if rgba is None or is_stroke(visible):  # nothing to see, or a 1
+        if rgba is None or (kind == "off_edge" and is_stroke(visible)):  # nothing to see, or a 1
             continue
         if canvas:
             return rgba
@@ -298,7 +298,9 @@ def clip(strokes_, keep) -> list[np.ndarray]:
 
 def _axes(strokes_) -> tuple[float, float]:
     """(elongation, tilt): sqrt(minor / major variance) of the ink along the strokes (0 for a straight line,
-    1 for a round blob) and the angle of its long axis from level, in degrees (0 lying, 90 standing)."""
+    1 for a round blob; UNIPEN's 1s: median 0.07, every other digit: 1st percentile 0.23 or more, the 4s
+    written as a 1-like stroke aside) and the angle of its long axis from level, in degrees (0 lying, 90
+    standing)."""
     if not strokes_:
         return 0.0, 90.0
     pts = np.concatenate(resample(strokes_))
@@ -309,13 +311,6 @@ def _axes(strokes_) -> tuple[float, float]:
         return 0.0, 90.0
     tilt = float(np.degrees(np.arctan2(abs(vec[1, 1]), abs(vec[0, 1]))))
     return float(np.sqrt(max(ev[0], 0.0) / ev[1])), tilt
-
-
-def elongation(strokes_) -> float:
-    """sqrt(minor / major variance) of the ink along the strokes: 0 for a straight line, 1 for a
-    round blob. UNIPEN's 1s: median 0.07; every other digit: 1st percentile 0.23 or more (the 4s
-    written as a 1-like stroke aside)."""
-    return _axes(strokes_)[0]
 
 
 def lies_flat(strokes_) -> bool:
